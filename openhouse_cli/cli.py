@@ -1,9 +1,152 @@
-"""The ``ohlog`` command: parse options, call the library, render results."""
+"""The ``ohlog`` command: parse options, call the library, render results.
+
+Heavy modules (rich, sqlite-utils, the ingest machinery) are imported inside
+the commands that use them, so that ``ohlog query`` starts fast.
+"""
+
+import sys
+import time
 
 import click
+
+from .errors import OhlogError
+from .paths import db_path, ensure_app_dir
+
+# Exit codes (README "Exit codes"): 1 is an error, 2 bad usage (click's own).
+EXIT_REJECTED = 3  # --on-error skip finished, but some records were rejected
+
+INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ohlog")
 def cli():
     """Ingest user-activity logs into SQLite and query them from the shell."""
+
+
+def db_option(fn):
+    return click.option(
+        "-d",
+        "--db",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Database file (default: $OHLOG_DB, else ohlog.db in the app directory)",
+    )(fn)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True))
+@db_option
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="On a bad record: roll back its input and stop, or store the rest and report it",
+)
+@click.option(
+    "--rejects",
+    type=click.File("wb", lazy=True),
+    help="With --on-error skip: write rejected records here as NDJSON, each with its error",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Commit every N sessions instead of once an input (for endless streams)",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
+def ingest(paths, db, on_error, rejects, batch_size, quiet):
+    """Load session logs (JSON, NDJSON, arrays, .gz; - for stdin) into the database."""
+    from rich.console import Console
+
+    from .db import open_db
+    from .ingest import Counts, IngestFailed, ingest_input, reject_line
+    from .progress import ingest_progress
+
+    if rejects is not None and on_error != "skip":
+        raise click.UsageError("--rejects needs --on-error skip")
+    inputs = _expand_inputs(paths)
+    console = Console(stderr=True, quiet=quiet)
+    path = db_path(db)
+    total = Counts()
+
+    def on_reject(record, error):
+        console.print(f"Rejected {error}", highlight=False, soft_wrap=True, markup=False)
+        if rejects is not None:
+            rejects.write(reject_line(record, error))
+
+    started = time.perf_counter()
+    try:
+        if db is None:
+            ensure_app_dir(path)
+        database = open_db(path)
+        for name in inputs:
+            with _open(name) as fp, ingest_progress(console, name, fp) as progress:
+                counts = ingest_input(
+                    database,
+                    fp,
+                    name,
+                    on_error=on_error,
+                    batch_size=batch_size,
+                    on_reject=on_reject,
+                    progress=progress,
+                )
+            total.add(counts)
+    except IngestFailed as ex:
+        total.add(ex.counts)
+        if total.sessions:
+            console.print(f"Stored before the error: {_summary(total, started)}",
+                          highlight=False, soft_wrap=True)
+        raise click.ClickException(str(ex)) from None
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
+    except OSError as ex:
+        raise click.ClickException(f"{ex.filename or 'input'}: {ex.strerror or ex}") from None
+    console.print(_summary(total, started), highlight=False, soft_wrap=True)
+    if total.rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+def _expand_inputs(paths):
+    """Paths as given, directories expanded to the log files inside them."""
+    import pathlib
+
+    if not paths:
+        if sys.stdin.isatty():
+            raise click.UsageError("Give one or more files, or - to read stdin")
+        return ["-"]
+    inputs = []
+    for path in paths:
+        if path != "-" and pathlib.Path(path).is_dir():
+            found = sorted(
+                str(p) for p in pathlib.Path(path).rglob("*")
+                if p.is_file() and p.name.endswith(INPUT_SUFFIXES)
+            )
+            if not found:
+                raise click.UsageError(f"No .json, .ndjson, .jsonl or .gz files in {path}")
+            inputs.extend(found)
+        else:
+            inputs.append(path)
+    return inputs
+
+
+def _open(name):
+    if name == "-":
+        import contextlib
+
+        return contextlib.nullcontext(sys.stdin.buffer)
+    return open(name, "rb")
+
+
+def _summary(counts, started):
+    elapsed = time.perf_counter() - started
+    rate = counts.actions / elapsed if elapsed > 0 else 0
+    return (
+        f"{_plural(counts.inputs, 'input')}, {_plural(counts.sessions, 'session')}: "
+        f"{_plural(counts.inserted, 'action')} inserted, {_plural(counts.duplicates, 'duplicate')}, "
+        f"{counts.rejected:,} rejected in {elapsed:.2f}s ({rate:,.0f} actions/s)"
+    )
+
+
+def _plural(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

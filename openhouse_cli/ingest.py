@@ -1,0 +1,177 @@
+"""Storing session records: one input, one transaction, nothing twice.
+
+``ingest_input(db, fp, name)`` reads a whole input (a file or stdin) and
+commits it at once, or not at all; ``batch_size`` makes every N records a
+transaction of their own, for endless streams. ``ingest_sessions(db, docs)``
+does the same for documents already parsed (tests, the HTTP server).
+Duplicates, the same action sent again, are skipped by the unique index on
+(utc_us, fingerprint) and counted.
+"""
+
+import sqlite3
+from dataclasses import dataclass, fields
+
+import orjson
+
+from .errors import InvalidInput, OhlogError
+from .migrations import SECONDARY_INDEXES
+from .readers import open_input, read_records
+from .validate import COLUMNS, session_rows
+
+ON_ERROR = ("fail", "skip")
+_INSERT = "INSERT OR IGNORE INTO actions ({}) VALUES ({})".format(
+    ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)
+)
+_ROWS_PER_WRITE = 5000
+_PROGRESS_EVERY = 2000  # records
+
+
+@dataclass
+class Counts:
+    inputs: int = 0
+    sessions: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    @property
+    def actions(self):
+        return self.inserted + self.duplicates
+
+    def add(self, other):
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+class IngestFailed(InvalidInput):
+    """An input was rolled back; ``counts`` says what was committed before it."""
+
+    def __init__(self, error, counts):
+        super().__init__(error.location, error.field, error.message, error.record)
+        self.counts = counts
+
+
+def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=None, progress=None):
+    """Read every record of the binary input ``fp`` (called ``name`` in messages) into ``db``.
+
+    ``on_error="fail"`` rolls the input (or, with ``batch_size``, the current
+    batch) back at the first bad record and raises IngestFailed.
+    ``on_error="skip"`` stores the valid records, counts the rejected ones and
+    calls ``on_reject(record, error)`` for each. ``progress(records_done)`` is
+    called now and then.
+    """
+    records = read_records(open_input(fp), name)
+    return _store(db, records, name, on_error, batch_size, on_reject, progress)
+
+
+def ingest_sessions(db, sessions, *, source="-", on_error="fail"):
+    """Store already-parsed session documents, all in one transaction."""
+    from .readers import Record
+
+    records = (Record(number, doc) for number, doc in enumerate(sessions, 1))
+    return _store(db, records, source, on_error, None, None, None)
+
+
+def _store(db, records, name, on_error, batch_size, on_reject, progress):
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}")
+    counts = Counts(inputs=1)
+    writer = _Writer(db.conn, name)
+    pending = Counts()  # what the open transaction holds
+    rows = []
+    in_batch = 0
+    writer.begin()
+    try:
+        for record in records:
+            try:
+                if record.error:
+                    raise record.error
+                rows.extend(session_rows(record.value, f"{name}:{record.line}"))
+            except InvalidInput as error:
+                if on_error == "fail":
+                    raise IngestFailed(error, counts) from None
+                pending.rejected += 1
+                if on_reject is not None:
+                    on_reject(record, error)
+                continue
+            pending.sessions += 1
+            in_batch += 1
+            if len(rows) >= _ROWS_PER_WRITE:
+                writer.write(rows, pending)
+                rows = []
+            if batch_size and in_batch >= batch_size:
+                writer.write(rows, pending)
+                rows = []
+                writer.commit()
+                counts.add(pending)
+                pending, in_batch = Counts(), 0
+                writer.begin()
+            if progress and pending.sessions % _PROGRESS_EVERY == 0:
+                progress(counts.sessions + pending.sessions)
+        writer.write(rows, pending)
+        writer.commit()
+        counts.add(pending)
+    except BaseException:
+        writer.rollback()
+        raise
+    return counts
+
+
+def reject_line(record, error):
+    """The NDJSON line that ``--rejects`` writes for a rejected record.
+
+    It is the record itself with the reason added under a key that ingest
+    ignores: fix it and feed the rejects file straight back in.
+    """
+    if isinstance(record.value, dict):
+        line = {"ohlog_error": str(error), **record.value}
+    else:
+        raw = record.raw.decode("utf-8", "replace") if isinstance(record.raw, bytes) else record.raw
+        line = {"ohlog_error": str(error), "ohlog_raw": raw}
+    return orjson.dumps(line, default=str) + b"\n"
+
+
+class _Writer:
+    """The transaction around one input or batch, and the bulk-load trick."""
+
+    def __init__(self, conn, name):
+        self.conn = conn
+        self.name = name
+        self.bulk = False
+
+    def _run(self, fn, *args):
+        try:
+            return fn(*args)
+        except sqlite3.Error as ex:
+            raise OhlogError(
+                f"{self.name}: database error: {ex} (its uncommitted records were rolled back)"
+            ) from None
+
+    def begin(self):
+        self._run(self.conn.execute, "BEGIN IMMEDIATE")
+        # Into an empty table, building the secondary indexes once at the end
+        # is much faster than growing them row by row. It happens inside the
+        # transaction, so readers and a rollback still see the indexes.
+        self.bulk = not self._run(
+            lambda: self.conn.execute("SELECT EXISTS (SELECT 1 FROM actions)").fetchone()[0]
+        )
+        if self.bulk:
+            for index in SECONDARY_INDEXES:
+                self._run(self.conn.execute, f"DROP INDEX {index}")
+
+    def write(self, rows, pending):
+        if not rows:
+            return
+        cursor = self._run(self.conn.executemany, _INSERT, rows)
+        pending.inserted += cursor.rowcount
+        pending.duplicates += len(rows) - cursor.rowcount
+
+    def commit(self):
+        if self.bulk:
+            for index, columns in SECONDARY_INDEXES.items():
+                self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
+        self._run(self.conn.execute, "COMMIT")
+
+    def rollback(self):
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

@@ -1,0 +1,263 @@
+"""Reading session records out of an input, whatever its shape.
+
+An input is a binary file object: plain or gzip (detected by its magic
+bytes, so a compressed stdin works too), holding one session object, a JSON
+array of them, NDJSON, or concatenated (pretty-printed) objects. The shape is
+detected, never declared.
+
+``read_records(fp, name)`` yields ``Record``s, each with the line it starts
+on. A JSON syntax error is yielded as a Record whose ``error`` is set; after
+one in a multi-line document the reader cannot find the next record's start,
+so it stops there.
+"""
+
+import codecs
+import gzip
+import io
+import json
+from dataclasses import dataclass
+
+import orjson
+
+from .errors import InvalidInput
+
+CHUNK = 1 << 20
+# A single record (one session document) larger than this is refused rather
+# than buffered without bound.
+MAX_RECORD_CHARS = 256 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Record:
+    line: int
+    value: object = None
+    raw: object = None  # the record's text (str or bytes), for --rejects
+    error: InvalidInput = None
+
+
+def open_input(fp):
+    """Wrap ``fp`` so that it can be peeked, decompressing gzip on the fly."""
+    if not hasattr(fp, "peek"):
+        fp = io.BufferedReader(fp, CHUNK)
+    if fp.peek(2)[:2] == b"\x1f\x8b":
+        fp = io.BufferedReader(gzip.GzipFile(fileobj=fp, mode="rb"), CHUNK)
+    return fp
+
+
+def read_records(fp, name):
+    """Yield the Records in the (already opened) binary input ``fp``."""
+    first = _first_line(fp)
+    if first is None:
+        return
+    if first.lstrip(b" \t\r\n").startswith(b"{") and _is_json_object(first):
+        yield from _read_ndjson(fp, name, first)
+    else:
+        yield from _JsonStream(fp, name, first).records()
+
+
+def _first_line(fp):
+    """The first non-blank line (BOM removed), or None for an empty input."""
+    line = fp.readline()
+    if line.startswith(_BOM):
+        line = line[3:]
+    lines_skipped = 0
+    while line and not line.strip():
+        lines_skipped += 1
+        line = fp.readline()
+    if not line:
+        return None
+    return _FirstLine(line, lines_skipped)
+
+
+class _FirstLine(bytes):
+    """The first non-blank line, remembering how many blank lines preceded it."""
+
+    def __new__(cls, data, skipped):
+        self = super().__new__(cls, data)
+        self.skipped = skipped
+        return self
+
+
+def _is_json_object(line):
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _read_ndjson(fp, name, first):
+    """One record a line: the fast path, parsed by orjson."""
+    loads = orjson.loads
+    number = first.skipped
+    for line in _chain(first, fp):
+        number += 1
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError as ex:
+            if not line.strip():
+                continue  # blank lines between records are allowed
+            yield Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
+            continue
+        yield Record(number, value, line)
+
+
+def _chain(first, fp):
+    yield first
+    yield from fp
+
+
+def _syntax_error(name, line, col, message):
+    return InvalidInput(f"{name}:{line}:{col}", "", f"invalid JSON: {message}")
+
+
+def _reject_constant(token):
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def _parse_int(text):
+    # Match orjson (the NDJSON path): integers beyond 64 bits become floats
+    value = int(text)
+    if -(1 << 63) <= value < (1 << 64):
+        return value
+    return float(text)
+
+
+class _JsonStream:
+    """Splits a stream of JSON values (objects, or arrays of objects) into records.
+
+    Holds only the current record and at most a chunk of what follows, so a
+    multi-gigabyte JSON array is read in bounded memory. Records are decoded
+    by the stdlib's C scanner with ``raw_decode``; a record cut by the end of
+    the buffer is retried once more text has been read.
+    """
+
+    def __init__(self, fp, name, first):
+        self.fp = fp
+        self.name = name
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.json = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+        self.buf = ""
+        self.pos = 0
+        self.line = 1 + first.skipped  # line number at self.line_pos
+        self.line_pos = 0
+        self.eof = False
+        self._feed(first)
+
+    def _feed(self, data):
+        try:
+            text = self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as ex:
+            raise _BadBytes(ex) from None
+        if self.pos > CHUNK:  # drop what has been consumed
+            self._line_at(self.pos)
+            self.buf = self.buf[self.pos:]
+            self.line_pos -= self.pos
+            self.pos = 0
+        self.buf += text
+
+    def _read_more(self, size=CHUNK):
+        if self.eof:
+            return False
+        data = self.fp.read(size)
+        if not data:
+            self.eof = True
+        self._feed(data)
+        return bool(data)
+
+    def _line_at(self, pos):
+        """The line number of buf[pos], counting newlines incrementally."""
+        self.line += self.buf.count("\n", self.line_pos, pos)
+        self.line_pos = pos
+        return self.line
+
+    def _col_at(self, pos):
+        return pos - self.buf.rfind("\n", 0, pos)
+
+    def _skip_space(self):
+        """Advance past whitespace; return the next character or '' at the end."""
+        while True:
+            buf, pos = self.buf, self.pos
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            self.pos = pos
+            if pos < len(buf):
+                return buf[pos]
+            if not self._read_more():
+                return ""
+
+    def _error(self, pos, message):
+        line = self._line_at(pos)
+        return Record(line, raw=self.buf[pos:pos + 200], error=_syntax_error(
+            self.name, line, self._col_at(pos), message))
+
+    def records(self):
+        try:
+            yield from self._records()
+        except _BadBytes as ex:
+            # Locate the bad byte: count the lines in the text decoded so far
+            line = self._line_at(len(self.buf))
+            yield Record(line, error=InvalidInput(
+                f"{self.name}:{line}", "", f"not valid UTF-8: {ex.reason.reason}"))
+
+    def _records(self):
+        in_array = False
+        expect_value = True  # inside an array: a value is due (after '[' or ',')
+        while True:
+            char = self._skip_space()
+            if not char:
+                if in_array:
+                    yield self._error(self.pos, "unexpected end of input: the array is not closed")
+                return
+            if in_array and not expect_value:
+                if char == ",":
+                    self.pos += 1
+                    expect_value = True
+                    continue
+                if char == "]":
+                    self.pos += 1
+                    in_array = False
+                    continue
+                yield self._error(self.pos, "expected ',' or ']' after an array element")
+                return
+            if char == "[" and not in_array:
+                self.pos += 1
+                in_array, expect_value = True, True
+                if self._skip_space() == "]":  # an empty array
+                    self.pos += 1
+                    in_array = False
+                continue
+            record = self._decode_one()
+            yield record
+            if record.error:
+                return
+            expect_value = False
+
+    def _decode_one(self):
+        start = self.pos
+        size = CHUNK
+        while True:
+            try:
+                value, end = self.json.raw_decode(self.buf, start)
+                break
+            except json.JSONDecodeError as ex:
+                truncated = ex.pos >= len(self.buf) - 16 or ex.msg.startswith("Unterminated string")
+                if not (truncated and not self.eof):
+                    return self._error(ex.pos, ex.msg)
+                if len(self.buf) - start > MAX_RECORD_CHARS:
+                    return self._error(start, f"record larger than {MAX_RECORD_CHARS >> 20} MiB")
+                self._read_more(size)
+                size *= 2  # records far larger than a chunk: keep re-parses few
+                start = self.pos  # _feed may have moved the buffer
+            except ValueError as ex:  # NaN / Infinity
+                return self._error(start, str(ex))
+            except RecursionError:
+                return self._error(start, "nested too deeply")
+        line = self._line_at(start)
+        self.pos = end
+        return Record(line, value, self.buf[start:end])
+
+
+class _BadBytes(Exception):
+    def __init__(self, reason):
+        self.reason = reason
