@@ -47,36 +47,25 @@ def open_input(fp):
 
 def read_records(fp, name):
     """Yield the Records in the (already opened) binary input ``fp``."""
-    first = _first_line(fp)
-    if first is None:
+    first, blank_lines = _first_line(fp)
+    if not first:
         return
     if first.lstrip(b" \t\r\n").startswith(b"{") and _is_json_object(first):
-        yield from _read_ndjson(fp, name, first)
+        yield from _read_ndjson(fp, name, first, blank_lines)
     else:
-        yield from _JsonStream(fp, name, first).records()
+        yield from _JsonStream(fp, name, first, blank_lines).records()
 
 
 def _first_line(fp):
-    """The first non-blank line (BOM removed), or None for an empty input."""
+    """The first non-blank line (BOM removed, b"" if none) and the blank lines before it."""
     line = fp.readline()
     if line.startswith(_BOM):
         line = line[3:]
-    lines_skipped = 0
+    blank_lines = 0
     while line and not line.strip():
-        lines_skipped += 1
+        blank_lines += 1
         line = fp.readline()
-    if not line:
-        return None
-    return _FirstLine(line, lines_skipped)
-
-
-class _FirstLine(bytes):
-    """The first non-blank line, remembering how many blank lines preceded it."""
-
-    def __new__(cls, data, skipped):
-        self = super().__new__(cls, data)
-        self.skipped = skipped
-        return self
+    return line, blank_lines
 
 
 def _is_json_object(line):
@@ -86,20 +75,30 @@ def _is_json_object(line):
         return False
 
 
-def _read_ndjson(fp, name, first):
+def _read_ndjson(fp, name, first, blank_lines):
     """One record a line: the fast path, parsed by orjson."""
     loads = orjson.loads
-    number = first.skipped
+    number = blank_lines
     for line in _chain(first, fp):
         number += 1
         try:
             value = loads(line)
-        except orjson.JSONDecodeError as ex:
+        except orjson.JSONDecodeError:
             if not line.strip():
                 continue  # blank lines between records are allowed
+            ex = _ndjson_error(line)
             yield Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
             continue
         yield Record(number, value, line)
+
+
+def _ndjson_error(line):
+    """The error for a bad line, parsed without its line ending so that an
+    unfinished record is located at the line's end, not on the next line."""
+    try:
+        orjson.loads(line.rstrip(b"\r\n"))
+    except orjson.JSONDecodeError as ex:
+        return ex
 
 
 def _chain(first, fp):
@@ -132,14 +131,14 @@ class _JsonStream:
     the buffer is retried once more text has been read.
     """
 
-    def __init__(self, fp, name, first):
+    def __init__(self, fp, name, first, blank_lines):
         self.fp = fp
         self.name = name
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.json = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
         self.buf = ""
         self.pos = 0
-        self.line = 1 + first.skipped  # line number at self.line_pos
+        self.line = 1 + blank_lines  # line number at self.line_pos
         self.line_pos = 0
         self.eof = False
         self._feed(first)

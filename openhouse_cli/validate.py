@@ -96,7 +96,7 @@ def _action_row(action, index, location, user, session, prefix):
     try:
         utc_us, local_us, offset_s = parse_action_time(time)
     except TimeError as ex:
-        raise InvalidInput(location, f"actions[{index}].time", str(ex)) from None
+        raise InvalidInput(location, f"actions[{index}].time", f"{ex}: {describe(time)}") from None
     kind = action.get("type")
     if type(kind) is not str or not kind:
         raise InvalidInput(

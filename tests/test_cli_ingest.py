@@ -1,0 +1,168 @@
+"""End to end: the real ``ohlog`` executable in a subprocess."""
+
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from openhouse_cli.cli import cli
+
+from .conftest import FIXTURES, OHLOG
+
+
+def session(n, actions=3, user="u1"):
+    return {"userId": user, "sessionId": f"s{n}", "actions": [
+        {"time": f"2018-10-{1 + n % 28:02d}T12:{a // 60 % 60:02d}:{a % 60:02d}.{n:06d}+05:30", "type": "VIEW",
+         "properties": {"viewedId": f"v{a}"}} for a in range(actions)]}
+
+
+def write_ndjson(path, docs):
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def count(path):
+    with sqlite3.connect(path) as conn:
+        return conn.execute("select count(*) from actions").fetchone()[0]
+
+
+def test_sample_then_again(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    first = run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == b""
+    assert b"1 input, 1 session: 3 actions inserted, 0 duplicates, 0 rejected" in first.stderr
+    second = run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json")
+    assert b"0 actions inserted, 3 duplicates" in second.stderr
+    assert count(db) == 3
+
+
+def test_shapes_stdin_gzip_and_directories(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    docs = json.loads((FIXTURES / "mixed_offsets.json").read_text())
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "array.json").write_text(json.dumps(docs, indent=2))
+    (logs / "pretty.json").write_bytes(gzip.compress("".join(json.dumps(d, indent=2) for d in docs).encode()))
+    (logs / "ignored.txt").write_text("not a log")
+    result = run_ohlog("ingest", "--db", db, logs)
+    assert result.returncode == 0, result.stderr
+    assert b"2 inputs, 6 sessions: 6 actions inserted, 6 duplicates" in result.stderr
+    piped = run_ohlog("ingest", "--db", db, "-", input=gzip.compress(json.dumps(docs[0]).encode()))
+    assert b"0 actions inserted, 2 duplicates" in piped.stderr
+    implicit = run_ohlog("ingest", "--db", db, input=json.dumps(session(1)))
+    assert b"3 actions inserted" in implicit.stderr
+    assert count(db) == 9
+
+
+def test_bad_record_is_located_and_nothing_is_stored(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    docs = [session(n) for n in range(1, 30)]
+    docs[16]["actions"][2]["time"] = "2018-13-45"
+    path = write_ndjson(tmp_path / "sessions.ndjson", docs)
+    result = run_ohlog("ingest", "--db", db, path)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: {path}:17: actions[2].time: not an ISO 8601 time: '2018-13-45'"]
+    assert count(db) == 0
+
+
+def test_json_syntax_error_names_line_and_column(tmp_path, run_ohlog):
+    path = tmp_path / "pretty.json"
+    path.write_text('{\n  "userId": "u",\n  "sessionId": "s",\n  "actions": [,]\n}\n')
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", path)
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"Error: {path}:4:15: invalid JSON: Expecting value\n"
+
+
+def test_skip_writes_rejects_and_exits_3(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    docs = [session(1), {"userId": "u", "sessionId": "s", "actions": []}, session(2)]
+    path = write_ndjson(tmp_path / "in.ndjson", docs)
+    rejects = tmp_path / "rejects.ndjson"
+    result = run_ohlog("ingest", "--db", db, path, "--on-error", "skip", "--rejects", rejects)
+    assert result.returncode == 3
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == f"Rejected {path}:2: actions: expected a non-empty list of actions, got a list"
+    assert "2 sessions: 6 actions inserted, 0 duplicates, 1 rejected" in lines[1]
+    (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert reject["ohlog_error"] == lines[0].removeprefix("Rejected ")
+    assert count(db) == 6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope.json"], "Path 'nope.json' does not exist"),
+        (["--on-error", "maybe", "-"], "'maybe' is not one of 'fail', 'skip'"),
+        (["--batch-size", "0", "-"], "0 is not in the range x>=1"),
+        (["--rejects", "r.ndjson", "-"], "--rejects needs --on-error skip"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, run_ohlog, args, message):
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", *args, input="")
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+def test_database_and_its_directory_are_private(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    env.pop("OHLOG_DB", None)
+    subprocess.run([OHLOG, "ingest", FIXTURES / "sample_log.json"], env=env, check=True, capture_output=True)
+    path = tmp_path / "cfg" / "ohlog" / "ohlog.db"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_ohlog_db_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("OHLOG_DB", str(tmp_path / "from-env.db"))
+    result = CliRunner().invoke(cli, ["ingest", str(FIXTURES / "sample_log.json")], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert count(tmp_path / "from-env.db") == 3
+
+
+def test_version_and_module_entry_point(run_ohlog):
+    import sys
+    from importlib.metadata import version
+
+    assert run_ohlog("--version").stdout.decode() == f"ohlog, version {version('ohlog')}\n"
+    module = subprocess.run([sys.executable, "-m", "openhouse_cli", "--help"], capture_output=True)
+    assert b"ingest" in module.stdout
+
+
+def test_concurrent_writers_all_succeed(tmp_path):
+    db = tmp_path / "o.db"
+    paths = []
+    for worker in range(6):
+        # workers 0-2 and 3-5 send overlapping sessions: overlaps count once
+        docs = [session(n, actions=20, user=f"w{worker % 3}") for n in range(200)]
+        paths.append(write_ndjson(tmp_path / f"in{worker}.ndjson", docs))
+    procs = [subprocess.Popen([OHLOG, "ingest", "--db", db, p], stderr=subprocess.PIPE) for p in paths]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 6, errors
+    assert not any(b"locked" in e for e in errors)
+    assert count(db) == 3 * 200 * 20
+
+
+def test_kill_9_mid_ingest_leaves_all_or_nothing(tmp_path):
+    db = tmp_path / "o.db"
+    subprocess.run([OHLOG, "ingest", "--db", db, FIXTURES / "sample_log.json"], check=True, capture_output=True)
+    big = write_ndjson(tmp_path / "big.ndjson", [session(n, actions=50) for n in range(4000)])
+    for delay in (0.3, 0.6, 0.9):
+        proc = subprocess.Popen([OHLOG, "ingest", "--db", db, big], stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+        assert count(db) in (3, 3 + 4000 * 50)
+    subprocess.run([OHLOG, "ingest", "--db", db, big], check=True, capture_output=True)
+    assert count(db) == 3 + 4000 * 50

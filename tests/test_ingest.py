@@ -1,0 +1,142 @@
+import gzip
+import io
+import json
+
+import pytest
+
+from openhouse_cli.errors import OhlogError
+from openhouse_cli.ingest import IngestFailed, ingest_input, ingest_sessions, reject_line
+from openhouse_cli.migrations import SECONDARY_INDEXES
+
+
+def session(n, actions=2, user="u1"):
+    return {"userId": user, "sessionId": f"s{n}", "actions": [
+        {"time": f"2018-10-18T21:{n % 60:02d}:{a:02d}-06:00", "type": "CLICK",
+         "properties": {"locationX": a, "locationY": n}} for a in range(actions)]}
+
+
+def ndjson(docs):
+    return io.BytesIO(b"".join(json.dumps(d).encode() + b"\n" for d in docs))
+
+
+def count(db):
+    return db.execute("select count(*) from actions").fetchone()[0]
+
+
+def test_sample_log_is_stored_once(db, sample_sessions):
+    counts = ingest_sessions(db, sample_sessions["sample_log"])
+    assert (counts.sessions, counts.inserted, counts.duplicates) == (1, 3, 0)
+    again = ingest_sessions(db, sample_sessions["sample_log"])
+    assert (again.inserted, again.duplicates) == (0, 3)
+    assert count(db) == 3
+    rows = list(db.query("select time, type, properties from actions order by id"))
+    assert rows[0] == {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK",
+                       "properties": '{"locationX":52,"locationY":11}'}
+
+
+def test_every_shape_stores_the_same_actions(db, sample_sessions):
+    docs = sample_sessions["mixed_offsets"]
+    shapes = [
+        json.dumps(docs).encode(),
+        json.dumps(docs, indent=2).encode(),
+        b"\n".join(json.dumps(d).encode() for d in docs),
+        b"".join(json.dumps(d, indent=4).encode() for d in docs),
+        gzip.compress(json.dumps(docs).encode()),
+    ]
+    first = ingest_input(db, io.BytesIO(shapes[0]), "a.json")
+    assert first.inserted == 6
+    for data in shapes[1:]:
+        counts = ingest_input(db, io.BytesIO(data), "b.json")
+        assert (counts.inserted, counts.duplicates) == (0, 6)
+    assert count(db) == 6
+
+
+def test_identical_actions_in_one_document_are_all_kept(db):
+    doc = session(1, actions=1)
+    doc["actions"] = doc["actions"] * 3
+    assert ingest_sessions(db, [doc]).inserted == 3
+    assert ingest_sessions(db, [doc]).duplicates == 3
+    # a retried client that sends the session again with one more action
+    doc["actions"].append(session(2, actions=1)["actions"][0])
+    counts = ingest_sessions(db, [doc])
+    assert (counts.inserted, counts.duplicates) == (1, 3)
+    assert count(db) == 4
+
+
+def test_a_bad_record_in_the_middle_leaves_nothing_of_its_input(db):
+    ingest_sessions(db, [session(100)])
+    docs = [session(n) for n in range(1, 50)]
+    docs[25]["actions"][1]["time"] = "2018-13-45"
+    with pytest.raises(IngestFailed) as info:
+        ingest_input(db, ndjson(docs), "sessions.ndjson")
+    assert str(info.value) == "sessions.ndjson:26: actions[1].time: not an ISO 8601 time: '2018-13-45'"
+    assert count(db) == 2
+    assert sorted(i.name for i in db["actions"].indexes) == sorted([*SECONDARY_INDEXES, "actions_dedupe"])
+
+
+def test_bad_record_into_an_empty_table_restores_its_indexes(db):
+    docs = [session(n) for n in range(1, 20)] + [{"userId": "u"}]
+    with pytest.raises(IngestFailed):
+        ingest_input(db, ndjson(docs), "x")
+    assert count(db) == 0
+    assert len(db["actions"].indexes) == len(SECONDARY_INDEXES) + 1
+
+
+def test_skip_stores_good_records_and_reports_bad_ones(db):
+    docs = [session(1), {"userId": "u", "sessionId": "s", "actions": "nope"}, session(2)]
+    rejected = []
+    counts = ingest_input(db, ndjson(docs), "in.ndjson", on_error="skip",
+                          on_reject=lambda record, error: rejected.append((record, error)))
+    assert (counts.sessions, counts.inserted, counts.rejected) == (2, 4, 1)
+    (record, error), = rejected
+    assert str(error) == "in.ndjson:2: actions: expected a non-empty list of actions, got 'nope'"
+    line = json.loads(reject_line(record, error))
+    assert line["ohlog_error"] == str(error)
+    assert line["actions"] == "nope"
+
+
+def test_rejects_file_can_be_fixed_and_fed_back(db):
+    bad = session(7)
+    bad["actions"][0]["time"] = "yesterday"
+    lines = []
+    ingest_input(db, ndjson([bad]), "in", on_error="skip",
+                 on_reject=lambda r, e: lines.append(reject_line(r, e)))
+    fixed = json.loads(lines[0])
+    fixed["actions"][0]["time"] = "2018-10-18T21:07:00-06:00"
+    assert ingest_input(db, ndjson([fixed]), "rejects.ndjson").inserted == 2
+
+
+def test_syntax_error_reject_keeps_the_raw_text(db):
+    lines = []
+    data = io.BytesIO(json.dumps(session(1)).encode() + b"\n{broken\n")
+    counts = ingest_input(db, data, "in", on_error="skip", on_reject=lambda r, e: lines.append(reject_line(r, e)))
+    assert counts.rejected == 1
+    assert json.loads(lines[0]) == {"ohlog_error": "in:2:2: invalid JSON: unexpected character, expected a string key",
+                                    "ohlog_raw": "{broken\n"}
+
+
+def test_batches_commit_separately(db):
+    docs = [session(n) for n in range(1, 11)]
+    docs[7]["userId"] = ""
+    with pytest.raises(IngestFailed) as info:
+        ingest_input(db, ndjson(docs), "stream", batch_size=3)
+    # batches [1-3] and [4-6] were committed; [7-9] held the bad record
+    assert count(db) == 12
+    assert info.value.counts.sessions == 6
+
+
+def test_unknown_on_error_is_refused(db):
+    with pytest.raises(ValueError):
+        ingest_sessions(db, [], on_error="ignore")
+
+
+def test_database_errors_become_ohlog_errors(db):
+    # (Tests run as root here, so file modes cannot make a database read-only.)
+    db.execute("PRAGMA query_only = 1")
+    with pytest.raises(OhlogError) as info:
+        ingest_sessions(db, [session(1)], source="in.json")
+    assert str(info.value) == (
+        "in.json: database error: attempt to write a readonly database "
+        "(its uncommitted records were rolled back)"
+    )
+    assert not db.conn.in_transaction

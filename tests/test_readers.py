@@ -1,0 +1,112 @@
+import gzip
+import io
+import json
+
+import pytest
+
+from openhouse_cli import readers
+from openhouse_cli.readers import open_input, read_records
+
+SESSION = {"userId": "u", "sessionId": "s", "actions": [
+    {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK", "properties": {"locationX": 1, "locationY": 2}}]}
+
+
+def session(n):
+    return dict(SESSION, sessionId=f"s{n}")
+
+
+def read(data, name="in.json"):
+    return list(read_records(open_input(io.BytesIO(data)), name))
+
+
+def values(data):
+    records = read(data)
+    assert all(r.error is None for r in records), [str(r.error) for r in records]
+    return [r.value for r in records]
+
+
+SHAPES = {
+    "object": json.dumps(session(1), indent=2),
+    "one-line object": json.dumps(session(1)),
+    "array": json.dumps([session(1), session(2)]),
+    "pretty array": json.dumps([session(1), session(2)], indent=2),
+    "ndjson": "\n".join(json.dumps(session(n)) for n in (1, 2)) + "\n",
+    "concatenated": "".join(json.dumps(session(n), indent=2) + "\n" for n in (1, 2)),
+    "concatenated arrays": json.dumps([session(1)]) + "\n" + json.dumps([session(2)], indent=1),
+    "crlf ndjson": "\r\n".join(json.dumps(session(n)) for n in (1, 2)) + "\r\n",
+    "blank lines": "\n\n" + json.dumps(session(1)) + "\n\n\n" + json.dumps(session(2)) + "\n\n",
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("bom", [False, True])
+def test_every_shape_is_detected(shape, compress, bom):
+    data = SHAPES[shape].encode()
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    if compress:
+        data = gzip.compress(data)
+    expected = 1 if shape in ("object", "one-line object") else 2
+    assert [v["sessionId"] for v in values(data)] == [f"s{n}" for n in range(1, expected + 1)]
+
+
+def test_line_numbers_of_records():
+    assert [r.line for r in read(SHAPES["blank lines"].encode())] == [3, 6]
+    pretty = SHAPES["pretty array"].encode()
+    lines = [r.line for r in read(pretty)]
+    text = pretty.decode().splitlines()
+    assert [text[n - 1].strip() for n in lines] == ["{", "{"]
+    assert lines[0] == 2
+
+
+def test_empty_input_has_no_records():
+    assert read(b"") == []
+    assert read(b"  \n\n ") == []
+    assert read(b"[]") == []
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b'{"userId": "u"}\n{"userId": \n', "in.json:2:12: invalid JSON: unexpected end of data"),
+        (b'{"userId": "u",\n  "x": tru}', "in.json:2:8: invalid JSON: Expecting value"),
+        (b'[{"a": 1}, {"a": 2}', "in.json:1:20: invalid JSON: unexpected end of input: the array is not closed"),
+        (b'[{"a": 1} {"a": 2}]', "in.json:1:11: invalid JSON: expected ',' or ']' after an array element"),
+        (b'{\n"a": NaN}', "in.json:1:1: invalid JSON: NaN is not valid JSON"),
+        (b'\n\n{\n"a": "\xff"}', "in.json:4: not valid UTF-8: invalid start byte"),
+    ],
+)
+def test_syntax_errors_are_located(data, expected):
+    records = read(data)
+    assert str(records[-1].error) == expected
+    assert all(r.error is None for r in records[:-1])
+
+
+def test_ndjson_keeps_reading_after_a_bad_line():
+    data = json.dumps(session(1)) + "\n{oops\n" + json.dumps(session(3)) + "\n"
+    records = read(data.encode())
+    assert [r.error is not None for r in records] == [False, True, False]
+    assert str(records[1].error).startswith("in.json:2:2: invalid JSON:")
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    deep = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    records = read(b"\n" + deep)
+    assert records[-1].error is not None
+    assert "nested too deeply" in str(records[-1].error)
+
+
+def test_big_records_across_chunks(monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK", 64)
+    docs = [dict(session(n), note="x" * 500) for n in range(20)]
+    assert values(json.dumps(docs, indent=2).encode()) == docs
+    assert values("".join(json.dumps(d, indent=1) for d in docs).encode()) == docs
+
+
+def test_large_integers_match_between_parsers():
+    # orjson (NDJSON) turns integers beyond 64 bits into floats; the stream parser too
+    big = 2**70
+    one_line = values(b'{"n": %d}' % big)[0]["n"]
+    pretty = values(b'{\n"n": %d}' % big)[0]["n"]
+    assert one_line == pretty == float(big)

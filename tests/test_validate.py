@@ -1,0 +1,126 @@
+import copy
+
+import pytest
+
+from openhouse_cli.errors import InvalidInput
+from openhouse_cli.validate import COLUMNS, session_rows
+
+GOOD = {"userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "actions": [
+    {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK", "properties": {"locationX": 52, "locationY": 11}},
+    {"time": "2018-10-18T21:37:30-06:00", "type": "VIEW", "properties": {"viewedId": "FDJKLHSLD"}},
+    {"time": "2018-10-18T21:37:30-06:00", "type": "NAVIGATE",
+     "properties": {"pageFrom": "communities", "pageTo": "inventory"}},
+]}
+
+
+def doc_with(path, value):
+    """GOOD with the value at ``path`` (keys and indexes) replaced, or deleted if value is DELETE."""
+    doc = copy.deepcopy(GOOD)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return doc
+
+
+DELETE = object()
+
+
+def error_of(doc):
+    with pytest.raises(InvalidInput) as info:
+        session_rows(doc, "f.ndjson:17")
+    return str(info.value)
+
+
+def test_good_document_gives_one_row_an_action():
+    rows = session_rows(GOOD, "f:1")
+    assert len(rows) == 3
+    first = dict(zip(COLUMNS, rows[0]))
+    assert first["user_id"] == "ABC123XYZ"
+    assert first["time"] == "2018-10-18T21:37:28-06:00"
+    assert first["offset_s"] == -6 * 3600
+    assert first["utc_us"] - first["local_us"] == 6 * 3600 * 1_000_000
+    assert first["properties"] == '{"locationX":52,"locationY":11}'
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("userId",), DELETE, "userId: expected a non-empty string, got nothing"),
+        (("userId",), "", "userId: expected a non-empty string, got ''"),
+        (("userId",), 123, "userId: expected a non-empty string, got 123"),
+        (("sessionId",), None, "sessionId: expected a non-empty string, got null"),
+        (("actions",), [], "actions: expected a non-empty list of actions, got a list"),
+        (("actions",), {}, "actions: expected a non-empty list of actions, got an object"),
+        (("actions",), DELETE, "actions: expected a non-empty list of actions, got nothing"),
+        (("actions", 1), "x", "actions[1]: expected an action object, got 'x'"),
+        (("actions", 2, "time"), "2018-13-45", "actions[2].time: not an ISO 8601 time: '2018-13-45'"),
+        (("actions", 2, "time"), "2018-02-30T10:00:00Z", "actions[2].time: not an ISO 8601 time: '2018-02-30T10:00:00Z'"),
+        (("actions", 2, "time"), "2018-10-18", "actions[2].time: not an ISO 8601 time with a time of day: '2018-10-18'"),
+        (("actions", 2, "time"), "2018-10-18T21:37:30+14:01", "actions[2].time: UTC offset beyond ±14:00: '2018-10-18T21:37:30+14:01'"),
+        (("actions", 2, "time"), "2018-10-18T21:37:30+25:00", "actions[2].time: not an ISO 8601 time: '2018-10-18T21:37:30+25:00'"),
+        (("actions", 0, "time"), 1539898648, "actions[0].time: expected an ISO 8601 time string, got 1539898648"),
+        (("actions", 0, "time"), DELETE, "actions[0].time: expected an ISO 8601 time string, got nothing"),
+        (("actions", 0, "type"), "", "actions[0].type: expected a non-empty string, got ''"),
+        (("actions", 0, "type"), ["CLICK"], "actions[0].type: expected a non-empty string, got a list"),
+        (("actions", 0, "properties"), None, "actions[0].properties: expected an object, got null"),
+        (("actions", 0, "properties"), DELETE, "actions[0].properties: expected an object, got nothing"),
+        (("actions", 0, "properties", "locationX"), "52", "actions[0].properties.locationX: expected a number for CLICK, got '52'"),
+        (("actions", 0, "properties", "locationY"), True, "actions[0].properties.locationY: expected a number for CLICK, got true"),
+        (("actions", 0, "properties", "locationY"), DELETE, "actions[0].properties.locationY: expected a number for CLICK, got nothing"),
+        (("actions", 1, "properties", "viewedId"), 7, "actions[1].properties.viewedId: expected a string for VIEW, got 7"),
+        (("actions", 2, "properties", "pageFrom"), None, "actions[2].properties.pageFrom: expected a string for NAVIGATE, got null"),
+        (("actions", 2, "properties", "pageTo"), {}, "actions[2].properties.pageTo: expected a string for NAVIGATE, got an object"),
+    ],
+)
+def test_every_rule_has_its_located_message(path, value, message):
+    assert error_of(doc_with(path, value)) == "f.ndjson:17: " + message
+
+
+def test_a_record_that_is_not_an_object():
+    assert error_of([GOOD]) == "f.ndjson:17: expected a session object, got a list"
+
+
+def test_long_values_are_shortened_in_messages():
+    message = error_of(doc_with(("actions", 0, "time"), "x" * 1000))
+    assert message == "f.ndjson:17: actions[0].time: not an ISO 8601 time: '" + "x" * 40 + "…'"
+
+
+@pytest.mark.parametrize("x, y", [(0, 0), (0.0, -1), (1e9, 3)])
+def test_zero_and_floats_are_numbers(x, y):
+    assert session_rows(doc_with(("actions", 0, "properties"), {"locationX": x, "locationY": y}), "f:1")
+
+
+def test_known_types_are_checked_case_insensitively():
+    doc = doc_with(("actions", 0, "type"), "click")
+    doc["actions"][0]["properties"] = {}
+    assert "locationX: expected a number for click, got nothing" in error_of(doc)
+
+
+def test_unknown_types_and_extra_properties_are_kept_as_they_are():
+    doc = doc_with(("actions", 0), {"time": "2018-10-18T21:37:28Z", "type": "SCROLL",
+                                     "properties": {"b": [1, {"z": None}], "a": "é"}})
+    doc["actions"][1]["properties"]["extra"] = 1
+    rows = session_rows(doc, "f:1")
+    assert rows[0][COLUMNS.index("properties")] == '{"b":[1,{"z":null}],"a":"é"}'
+    assert rows[1][COLUMNS.index("properties")] == '{"viewedId":"FDJKLHSLD","extra":1}'
+
+
+def test_time_without_offset_is_taken_as_utc():
+    row = dict(zip(COLUMNS, session_rows(doc_with(("actions", 0, "time"), "2018-10-18T21:37:28"), "f:1")[0]))
+    assert row["offset_s"] is None
+    assert row["utc_us"] == row["local_us"]
+
+
+def test_fingerprints_ignore_key_order_and_separate_repeats():
+    reordered = doc_with(("actions", 0, "properties"), {"locationY": 11, "locationX": 52})
+    assert session_rows(reordered, "f:1")[0][-1] == session_rows(GOOD, "f:1")[0][-1]
+    repeated = doc_with(("actions",), [GOOD["actions"][0]] * 3)
+    fingerprints = [row[-1] for row in session_rows(repeated, "f:1")]
+    assert len(set(fingerprints)) == 3
+    assert fingerprints == [row[-1] for row in session_rows(copy.deepcopy(repeated), "f:1")]
+    other_user = doc_with(("userId",), "someone-else")
+    assert session_rows(other_user, "f:1")[0][-1] != session_rows(GOOD, "f:1")[0][-1]
