@@ -150,3 +150,88 @@ def _summary(counts, started):
 
 def _plural(n, word):
     return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _time_option(ctx, param, value):
+    from .times import TimeError, parse_time_spec
+
+    if value is None:
+        return None
+    try:
+        return parse_time_spec(value, relative=param.name in ("since", "until"))
+    except TimeError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _zone_option(ctx, param, value):
+    from .times import TimeError, parse_zone
+
+    try:
+        return parse_zone(value)
+    except TimeError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _where_option(ctx, param, values):
+    from .query import FilterError, parse_where
+
+    try:
+        return tuple(parse_where(value) for value in values)
+    except FilterError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _time_flag(name, help):
+    return click.option(name, callback=_time_option, metavar="TIME", help=help)
+
+
+@cli.command()
+@db_option
+@click.option("--user", "users", multiple=True, metavar="ID", help="Only this user's actions (repeatable)")
+@click.option("--session", "sessions", multiple=True, metavar="ID", help="Only this session's actions (repeatable)")
+@click.option("--type", "types", multiple=True, help="Only actions of this type, in any case (repeatable)")
+@_time_flag("--start", "From this time on, inclusive")
+@_time_flag("--end", "Up to this time, inclusive of the unit it names (--end 2018-10-31: all that day)")
+@_time_flag("--date", "Only within the day, hour, minute or second this names (2018-10-18T21)")
+@_time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d")
+@_time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d")
+@click.option("--tz", callback=_zone_option, metavar="ZONE",
+              help="Read times without an offset in this zone (IANA name or UTC), not as wall clocks")
+@click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
+              help="Property condition, also != > >= < <= (numbers compare as numbers; repeatable)")
+@click.option("-n", "--limit", type=click.IntRange(min=0), help="Show at most N actions")
+@click.option("--order", type=click.Choice(["asc", "desc"], case_sensitive=False), default="asc",
+              show_default=True, help="By instant; ties in ingestion order")
+@click.option("--format", "format_", type=click.Choice(["table", "json", "ndjson", "csv"], case_sensitive=False),
+              help="Output format (default: a table on a terminal, else JSON)")
+@click.option("--table", is_flag=True, help="Same as --format table")
+@click.option("--json", "json_", is_flag=True, help="Same as --format json")
+@click.option("--nl", is_flag=True, help="Same as --format ndjson")
+@click.option("--csv", "csv_", is_flag=True, help="Same as --format csv")
+def query(db, users, sessions, types, start, end, date, since, until, tz, where, limit, order,
+          format_, table, json_, nl, csv_):
+    """Print the actions that match the filters, oldest first."""
+    from .output import FormatError, choose_format, render
+    from .query import open_for_query
+    from .times import resolve_bound
+
+    try:
+        fmt = choose_format(format_, table=table, json_=json_, nl=nl, csv_=csv_,
+                            isatty=sys.stdout.isatty())
+    except FormatError as ex:
+        raise click.UsageError(str(ex)) from None
+    if date and (start or end or since or until):
+        raise click.UsageError("Use --date alone, or --start/--since and --end/--until")
+    if start and since:
+        raise click.UsageError("Use just one of --start or --since")
+    if end and until:
+        raise click.UsageError("Use just one of --end or --until")
+    filters = dict(
+        users=users, sessions=sessions, types=types, where=where, limit=limit, order=order,
+        start=resolve_bound(date or start or since, tz=tz),
+        end=resolve_bound(date or end or until, end=True, tz=tz),
+    )
+    try:
+        render(fmt, open_for_query(db_path(db)), filters)
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None

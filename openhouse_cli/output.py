@@ -1,0 +1,193 @@
+"""Rendering query results: a rich table for people; JSON, NDJSON and CSV for pipes.
+
+Every renderer streams: rows are written as they come from the cursor, so
+memory stays flat however many actions match. JSON and NDJSON lines are built
+by SQLite (``query.query_json``) and only encoded and written here. rich is
+imported only when a table is drawn.
+"""
+
+import os
+import sys
+
+from .errors import OhlogError
+from .query import count_actions, query_actions, query_json, query_rows
+
+FORMATS = ("table", "json", "ndjson", "csv")
+CSV_HEADER = ("userId", "sessionId", "time", "type", "properties")
+FLAGS = "--format, --table, --json, --nl or --csv"
+_BATCH = 500  # rows joined into one write
+_TABLE_CHUNK = 200  # rows in each rich Table drawn
+
+
+class FormatError(OhlogError, ValueError):
+    """Conflicting output flags."""
+
+
+def choose_format(format_=None, *, table=False, json_=False, nl=False, csv_=False, isatty=False):
+    """The output format: the one flag given, else a table on a terminal and JSON otherwise."""
+    chosen = [name for name, given in (
+        (format_, format_ is not None), ("table", table), ("json", json_),
+        ("ndjson", nl), ("csv", csv_),
+    ) if given]
+    if len(chosen) > 1:
+        raise FormatError(f"Use just one of {FLAGS}")
+    if chosen:
+        if chosen[0] not in FORMATS:
+            raise FormatError(f"Unknown format {chosen[0]!r}: expected one of {', '.join(FORMATS)}")
+        return chosen[0]
+    return "table" if isatty else "json"
+
+
+def render(fmt, db, filters, *, stdout=None):
+    """Run the query ``filters`` on ``db`` and write it to ``stdout`` as ``fmt``.
+
+    A reader that goes away (``ohlog query | head``) ends the output quietly.
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    try:
+        if fmt == "table":
+            _render_table(db, filters, stdout)
+        else:
+            out = stdout.buffer if hasattr(stdout, "buffer") else stdout
+            if fmt == "json":
+                write_json(query_json(db, **filters), out)
+            elif fmt == "ndjson":
+                write_ndjson(query_json(db, **filters), out)
+            elif fmt == "csv":
+                write_csv(query_rows(db, **filters), out)
+            else:
+                raise FormatError(f"Unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+            out.flush()
+    except BrokenPipeError:
+        _silence(stdout)
+
+
+def _silence(stdout):
+    # Point the descriptor at /dev/null so that the flush at exit does not fail again
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def write_json(lines, out):
+    """``{"actions": [...]}`` with one action a line; ``lines`` are JSON texts, ``out`` binary."""
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is None:
+        out.write(b'{"actions": []}\n')
+        return
+    out.write(b'{"actions": [\n  ' + first.encode())
+    for batch in _batches(lines):
+        out.write(b",\n  " + ",\n  ".join(batch).encode())
+    out.write(b"\n]}\n")
+
+
+def write_ndjson(lines, out):
+    """One JSON action a line; ``out`` is binary."""
+    for batch in _batches(lines):
+        batch.append("")
+        out.write("\n".join(batch).encode())
+
+
+def write_csv(rows, out):
+    """The header, then one row an action; properties as JSON text; ``out`` is binary."""
+    import csv
+    import io
+
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        writer = csv.writer(text)
+        writer.writerow(CSV_HEADER)
+        for batch in _batches(rows):
+            writer.writerows(batch)
+    finally:
+        text.detach()
+
+
+def _batches(items):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _render_table(db, filters, stdout):
+    limit = filters.get("limit")
+    shown = write_table(query_actions(db, **filters), stdout)
+    more = 0
+    if limit is not None and shown == limit:
+        more = count_actions(db, **filters) - shown
+    write_footer(shown, more, stdout)
+
+
+def write_table(actions, file):
+    """Draw the actions as rich tables of a few hundred rows each; return how many.
+
+    The first columns only grow from one chunk to the next, so the chunks line up.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=file, highlight=False)
+    headers = ("Time", "User", "Session", "Type", "Properties")
+    widths = [len(h) for h in headers[:-1]]
+    shown = 0
+    chunk = []
+
+    def draw(first):
+        table = Table(box=box.SIMPLE_HEAD, show_header=first, show_edge=False, pad_edge=False)
+        for header, width in zip(headers[:-1], widths):
+            table.add_column(header, width=width, overflow="fold")
+        table.add_column(headers[-1], overflow="fold")  # the properties take what is left
+        for row in chunk:
+            table.add_row(*row)
+        console.print(table)
+
+    for action in actions:
+        row = _table_row(action)
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], min(cell_len(cell), 40))
+        chunk.append([Text(cell) for cell in row])
+        shown += 1
+        if len(chunk) >= _TABLE_CHUNK:
+            draw(shown == len(chunk))
+            chunk = []
+    if chunk or not shown:
+        draw(shown == len(chunk))
+    return shown
+
+
+def _table_row(action):
+    """The cells as plain strings (drawn as rich Text, so never read as markup)."""
+    return (
+        action["time"],
+        action["userId"],
+        action["sessionId"],
+        action["type"],
+        "\n".join(_property_lines(action["properties"])),
+    )
+
+
+def _property_lines(properties):
+    import json
+
+    for key, value in properties.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        yield f"{key}: {shown}"
+
+
+def write_footer(shown, more, file):
+    """The table's footer: how many actions, and how many more matched beyond --limit."""
+    line = f"{shown:,} action{'' if shown == 1 else 's'}"
+    if more:
+        line += f" shown, {more:,} more matched"
+    file.write(line + "\n")

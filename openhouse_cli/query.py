@@ -1,0 +1,304 @@
+"""Reading actions back: one parameterised SQL statement a query, streamed.
+
+``query_actions(db, users=..., types=..., start=..., end=...)`` yields actions
+in the API's shape. Every value given by the user is a bound parameter; the
+SQL text depends only on which filters are present and how many values each
+has.
+
+Time bounds come as ``times.Bound`` (or datetimes: aware is an instant, naive
+a wall clock). An instant is compared with ``utc_us``. A wall-clock bound is
+compared exactly with ``local_us``, and also implies a ``utc_us`` range 14
+hours wider (offsets are limited to ±14:00), which lets the utc_us indexes
+serve it.
+
+Only the standard library is imported here: ``ohlog query`` must start fast.
+"""
+
+import json
+import os
+import re
+import sqlite3
+from typing import NamedTuple
+
+from .errors import NoDatabase, OhlogError
+from .times import MAX_OFFSET_S, Bound
+
+ORDERS = ("asc", "desc")
+OPERATORS = ("!=", ">=", "<=", "=", ">", "<")  # two-character ones first
+WHERE_FORMS = "KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=VALUE"
+
+_SLACK_US = MAX_OFFSET_S * 1_000_000
+# What the query needs from the schema (migrations.py). If any is missing the
+# database is opened through db.open_db, which applies pending migrations.
+_INDEXES = ("actions_dedupe", "actions_user_type_time", "actions_session_time", "actions_type_time")
+_NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
+
+# Each action as JSON text, built by SQLite: the properties are stored as
+# compact JSON already, so they are copied, not parsed and re-encoded.
+_JSON_COLUMN = (
+    """'{"userId":'||json_quote(user_id)||',"sessionId":'||json_quote(session_id)"""
+    """||',"time":'||json_quote(time)||',"type":'||json_quote(type)"""
+    """||',"properties":'||properties||'}'"""
+)
+_ROW_COLUMNS = "user_id, session_id, time, type, properties"
+
+
+class FilterError(OhlogError, ValueError):
+    """A filter value that cannot be used; the message says what was expected."""
+
+
+class Where(NamedTuple):
+    """A condition on a property: ``key``, an operator from OPERATORS, and a value.
+
+    The value is compared with numbers if it is an int or float, with
+    strings if a str, and ``True``/``False``/``None`` match the JSON literals
+    (``=`` and ``!=`` only).
+    """
+
+    key: str
+    op: str
+    value: object
+
+
+def parse_where(spec):
+    """Parse ``KEY=VALUE`` (or ``!=``, ``>``, ``>=``, ``<``, ``<=``) into a Where.
+
+    VALUE is a number if it is a JSON number (``52``, ``-1.5``; not ``052``),
+    ``true``/``false``/``null`` are the JSON literals, a double-quoted JSON
+    string is that string (``"52"`` to match the text 52), and anything else
+    is the text as given. The key is the first operator's left side, taken
+    literally (no paths).
+    """
+    match = _OPERATOR_RE.search(spec)
+    if not match or match.start() == 0:
+        raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
+    key, op, text = spec[: match.start()], match.group(), spec[match.end():]
+    if _NUMBER_RE.fullmatch(text):
+        value = json.loads(text)
+    elif text in ("true", "false", "null"):
+        value = {"true": True, "false": False, "null": None}[text]
+    elif len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise FilterError(f"not a valid JSON string: {text!r} in {spec!r}") from None
+    else:
+        value = text
+    return _checked(Where(key, op, value))
+
+
+def _checked(where):
+    if not isinstance(where, Where):
+        where = Where(*where)
+    if not isinstance(where.key, str) or not where.key:
+        raise FilterError(f"a property name is needed before the operator, got {where.key!r}")
+    if where.op not in OPERATORS:
+        raise FilterError(f"unknown operator {where.op!r}: expected one of {', '.join(OPERATORS)}")
+    if (where.value is None or isinstance(where.value, bool)) and where.op not in ("=", "!="):
+        raise FilterError(f"only = and != work with true, false and null, got {where.op!r}")
+    if not isinstance(where.value, (str, int, float, type(None))):
+        raise FilterError(f"a property value must be a string, number, bool or None, got {where.value!r}")
+    if type(where.value) is int and not -(2**63) <= where.value < 2**63:
+        where = where._replace(value=float(where.value))  # beyond SQLite's integers
+    return where
+
+
+def open_for_query(path):
+    """Open the database at ``path`` read-only for queries; NoDatabase if missing.
+
+    Nothing is created. Uses sqlite3 directly (sqlite-utils costs ~0.1 s of
+    start-up), falling back to ``db.open_db`` when migrations are pending.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise NoDatabase(f"No database found at {path}")
+    if os.path.isdir(path):
+        raise OhlogError(f"Cannot open database {path}: it is a directory")
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        found = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)", ("actions", *_INDEXES)
+        )}
+    except sqlite3.DatabaseError as ex:
+        raise OhlogError(f"Cannot open database {path}: {ex}") from None
+    if len(found) == 1 + len(_INDEXES):
+        return conn
+    conn.close()
+    from .db import open_db  # migrates: the database was made by an older ohlog
+
+    return open_db(path, create=False)
+
+
+def query_actions(db, **filters):
+    """Yield the matching actions as dicts in the API's shape, streamed from a cursor.
+
+    Filters (keyword-only, all optional, combined with AND; each tuple is OR
+    within itself): ``users``, ``sessions``, ``types`` (case-insensitive),
+    ``start``, ``end`` (inclusive Bounds or datetimes), ``where`` (Where
+    tuples or ``KEY=VALUE`` strings), ``limit``, ``order`` ("asc"/"desc", by
+    instant; ties keep ingestion order). Bad filter values raise FilterError
+    at once, not when iterating.
+    """
+    return _as_dicts(query_rows(db, **filters))
+
+
+def _as_dicts(rows):
+    loads = json.loads
+    for user, session, time, kind, properties in rows:
+        yield {
+            "userId": user,
+            "sessionId": session,
+            "time": time,
+            "type": kind,
+            "properties": loads(properties),
+        }
+
+
+def query_rows(db, **filters):
+    """Yield ``(user_id, session_id, time, type, properties_json)`` tuples."""
+    return _stream(_execute(db, _ROW_COLUMNS, filters))
+
+
+def query_json(db, **filters):
+    """Yield each matching action as compact JSON text (built by SQLite)."""
+    return (text for (text,) in _stream(_execute(db, _JSON_COLUMN, filters)))
+
+
+def count_actions(db, **filters):
+    """How many actions match (``limit`` and ``order`` are ignored)."""
+    filters = {**filters, "limit": None, "order": None}
+    return _execute(db, "count(*)", filters).fetchone()[0]
+
+
+def _execute(db, columns, filters):
+    sql, params = build_query(columns, **filters)
+    try:
+        cursor = _conn(db).execute(sql, params)
+    except sqlite3.Error as ex:
+        raise OhlogError(f"Query failed: {ex}") from None
+    cursor.arraysize = 1000
+    return cursor
+
+
+def _stream(cursor):
+    try:
+        while True:
+            rows = cursor.fetchmany()
+            if not rows:
+                return
+            yield from rows
+    except sqlite3.Error as ex:
+        raise OhlogError(f"Query failed: {ex}") from None
+    finally:
+        cursor.close()
+
+
+def _conn(db):
+    return getattr(db, "conn", db)  # a sqlite_utils.Database or a sqlite3.Connection
+
+
+def build_query(columns, *, users=(), sessions=(), types=(), start=None, end=None,
+                where=(), limit=None, order="asc"):
+    """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user input)."""
+    clauses, params = [], []
+
+    def any_of(column, values):
+        values = (values,) if isinstance(values, str) else tuple(values)
+        if values:
+            for value in values:
+                if not isinstance(value, str):
+                    raise FilterError(f"{column} filters must be strings, got {value!r}")
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        return bool(values)
+
+    # Choose the index ourselves: without ANALYZE statistics SQLite may take
+    # (type, utc_us) even when a user is given, reading every action of that
+    # type instead of one user's.
+    has_users = any_of("user_id", users)
+    has_sessions = any_of("session_id", sessions)
+    has_types = any_of("type", types)  # the column is COLLATE NOCASE
+    if has_sessions:
+        index = "actions_session_time"  # a session is narrower than a user
+    elif has_users:
+        index = "actions_user_type_time"
+    elif has_types:
+        index = "actions_type_time"
+    else:
+        index = "actions_dedupe"  # (utc_us, ...): ranges, and ordered streaming
+
+    for bound, op, slack in ((Bound.of(start), ">=", -_SLACK_US), (Bound.of(end), "<=", _SLACK_US)):
+        if bound is None:
+            continue
+        if bound.instant:
+            clauses.append(f"utc_us {op} ?")
+            params.append(bound.us)
+        else:
+            clauses.append(f"utc_us {op} ? AND local_us {op} ?")
+            params.extend((bound.us + slack, bound.us))
+
+    for item in (where,) if isinstance(where, (str, Where)) else where:
+        item = parse_where(item) if isinstance(item, str) else _checked(item)
+        clause, values = _where_clause(item)
+        clauses.append(clause)
+        params.extend(values)
+
+    sql = f"SELECT {columns} FROM actions INDEXED BY {index}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    if order is not None:  # None: unordered, for counting
+        if order not in ORDERS:
+            raise FilterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        direction = " DESC" if order == "desc" else ""
+        sql += f" ORDER BY utc_us{direction}, id{direction}"
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise FilterError(f"limit must be a whole number, 0 or more, got {limit!r}")
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def _where_clause(where):
+    """SQL and parameters for one property condition."""
+    key, op, value = where
+    if '"' in key or "\x00" in key:
+        # SQLite's JSON paths cannot quote these; look the key up instead
+        matches = _comparison("je.value", "je.type", "=" if op == "!=" else op, value)
+        sql = "EXISTS (SELECT 1 FROM json_each(properties) AS je WHERE je.key = ? AND {})"
+        sql = sql.format(matches[0])
+        params = [key, *matches[1]]
+        return ("NOT " + sql if op == "!=" else sql), params
+    path = '$."' + key + '"'
+    cmp_sql, cmp_params = _comparison(
+        "json_extract(properties, ?)", "json_type(properties, ?)", "=" if op == "!=" else op, value
+    )
+    params = [path if p is _PATH else p for p in cmp_params]
+    if op == "!=":
+        # the exact complement of =: actions without the key match too
+        return f"NOT coalesce({cmp_sql}, 0)", params
+    return cmp_sql, params
+
+
+_PATH = object()  # stands for the JSON path parameter in _comparison's output
+
+
+def _comparison(value_sql, type_sql, op, value):
+    """``value_sql op ?`` guarded by the JSON type, so numbers never compare with text."""
+    takes_path = "?" in value_sql
+    value_params = [_PATH] if takes_path else []
+    type_params = [_PATH] if "?" in type_sql else []
+    if value is True or value is False or value is None:
+        literal = "null" if value is None else ("true" if value else "false")
+        return f"{type_sql} = ?", [*type_params, literal]
+    if isinstance(value, str):
+        guard = f"{type_sql} = 'text'"
+    else:
+        guard = f"{type_sql} IN ('integer', 'real')"
+    return f"({guard} AND {value_sql} {op} ?)", [*type_params, *value_params, value]
