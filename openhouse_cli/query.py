@@ -178,8 +178,12 @@ def count_actions(db, **filters):
 
 def _execute(db, columns, filters):
     sql, params = build_query(columns, **filters)
+    conn = _conn(db)
+    if "ohlog_type(" in sql:
+        conn.create_function("ohlog_type", 2, _python_type, deterministic=True)
+        conn.create_function("ohlog_value", 2, _python_value, deterministic=True)
     try:
-        cursor = _conn(db).execute(sql, params)
+        cursor = conn.execute(sql, params)
     except sqlite3.Error as ex:
         raise OhlogError(f"Query failed: {ex}") from None
     cursor.arraysize = 1000
@@ -207,28 +211,25 @@ def build_query(columns, *, users=(), sessions=(), types=(), start=None, end=Non
                 where=(), limit=None, order="asc"):
     """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user input)."""
     clauses, params = [], []
-
-    def any_of(column, values):
-        values = (values,) if isinstance(values, str) else tuple(values)
+    users, sessions, types = _strings(users, "users"), _strings(sessions, "sessions"), _strings(types, "types")
+    for column, values in (("user_id", users), ("session_id", sessions), ("type", types)):
         if values:
-            for value in values:
-                if not isinstance(value, str):
-                    raise FilterError(f"{column} filters must be strings, got {value!r}")
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
-        return bool(values)
+    if any("\x00" in t for t in types):
+        # the type column is COLLATE NOCASE, which stops comparing at a NUL;
+        # lower() folds ASCII just as NOCASE does, and compares every byte
+        clauses.append(f"lower(type) IN ({', '.join(['lower(?)'] * len(types))})")
+        params.extend(types)
 
     # Choose the index ourselves: without ANALYZE statistics SQLite may take
     # (type, utc_us) even when a user is given, reading every action of that
     # type instead of one user's.
-    has_users = any_of("user_id", users)
-    has_sessions = any_of("session_id", sessions)
-    has_types = any_of("type", types)  # the column is COLLATE NOCASE
-    if has_sessions:
+    if sessions:
         index = "actions_session_time"  # a session is narrower than a user
-    elif has_users:
+    elif users:
         index = "actions_user_type_time"
-    elif has_types:
+    elif types:
         index = "actions_type_time"
     else:
         index = "actions_dedupe"  # (utc_us, ...): ranges, and ordered streaming
@@ -265,25 +266,30 @@ def build_query(columns, *, users=(), sessions=(), types=(), start=None, end=Non
     return sql, params
 
 
+def _strings(values, name):
+    values = (values,) if isinstance(values, str) else tuple(values or ())
+    for value in values:
+        if not isinstance(value, str):
+            raise FilterError(f"{name} must be strings, got {value!r}")
+    return values
+
+
 def _where_clause(where):
     """SQL and parameters for one property condition."""
     key, op, value = where
-    if '"' in key or "\x00" in key:
-        # SQLite's JSON paths cannot quote these; look the key up instead
-        matches = _comparison("je.value", "je.type", "=" if op == "!=" else op, value)
-        sql = "EXISTS (SELECT 1 FROM json_each(properties) AS je WHERE je.key = ? AND {})"
-        sql = sql.format(matches[0])
-        params = [key, *matches[1]]
-        return ("NOT " + sql if op == "!=" else sql), params
-    path = '$."' + key + '"'
-    cmp_sql, cmp_params = _comparison(
-        "json_extract(properties, ?)", "json_type(properties, ?)", "=" if op == "!=" else op, value
-    )
-    params = [path if p is _PATH else p for p in cmp_params]
+    if any(c in key for c in '"\\\x00') or (isinstance(value, str) and "\x00" in value):
+        # SQLite's JSON paths cannot quote these keys, and its JSON functions
+        # stop at NUL: look these up in Python instead (slower, but exact)
+        value_sql, type_sql, path = "ohlog_value(properties, ?)", "ohlog_type(properties, ?)", key
+    else:
+        value_sql, type_sql = "json_extract(properties, ?)", "json_type(properties, ?)"
+        path = '$."' + key + '"'  # a quoted label: dots and brackets are part of the key
+    sql, params = _comparison(value_sql, type_sql, "=" if op == "!=" else op, value)
+    params = [path if p is _PATH else p for p in params]
     if op == "!=":
         # the exact complement of =: actions without the key match too
-        return f"NOT coalesce({cmp_sql}, 0)", params
-    return cmp_sql, params
+        return f"NOT coalesce({sql}, 0)", params
+    return sql, params
 
 
 _PATH = object()  # stands for the JSON path parameter in _comparison's output
@@ -291,14 +297,42 @@ _PATH = object()  # stands for the JSON path parameter in _comparison's output
 
 def _comparison(value_sql, type_sql, op, value):
     """``value_sql op ?`` guarded by the JSON type, so numbers never compare with text."""
-    takes_path = "?" in value_sql
-    value_params = [_PATH] if takes_path else []
-    type_params = [_PATH] if "?" in type_sql else []
     if value is True or value is False or value is None:
         literal = "null" if value is None else ("true" if value else "false")
-        return f"{type_sql} = ?", [*type_params, literal]
+        return f"{type_sql} = ?", [_PATH, literal]
     if isinstance(value, str):
         guard = f"{type_sql} = 'text'"
     else:
         guard = f"{type_sql} IN ('integer', 'real')"
-    return f"({guard} AND {value_sql} {op} ?)", [*type_params, *value_params, value]
+    return f"({guard} AND {value_sql} {op} ?)", [_PATH, _PATH, value]
+
+
+# What json_type and json_extract return for a top-level key, in Python
+_MISSING = object()
+
+
+def _lookup(properties, key):
+    try:
+        return json.loads(properties).get(key, _MISSING)
+    except (ValueError, TypeError, AttributeError):
+        return _MISSING
+
+
+def _python_type(properties, key):
+    value = _lookup(properties, key)
+    if value is _MISSING:
+        return None
+    if value is None or value is True or value is False:
+        return json.dumps(value)
+    return {int: "integer", float: "real", str: "text", dict: "object", list: "array"}[type(value)]
+
+
+def _python_value(properties, key):
+    value = _lookup(properties, key)
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        return float(value)
+    return value

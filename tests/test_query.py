@@ -1,0 +1,311 @@
+"""query_actions and friends on an in-memory database, loaded through ingest."""
+
+import json
+import pathlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from openhouse_cli.db import open_db
+from openhouse_cli.errors import NoDatabase, OhlogError
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.query import (
+    FilterError, Where, build_query, count_actions, open_for_query, parse_where,
+    query_actions, query_json, query_rows,
+)
+from openhouse_cli.times import Bound, parse_time_spec, parse_zone, resolve_bound
+
+SAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json"
+
+# One instant (2018-10-19T03:37:28Z) written in four offsets, one more with
+# none (taken as UTC), and neighbours a second either side.
+MIXED = [
+    {"userId": "u-denver", "sessionId": "s-1", "actions": [
+        {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK", "properties": {"locationX": 52, "locationY": 11}},
+        {"time": "2018-10-18T21:37:30-06:00", "type": "VIEW", "properties": {"viewedId": "FDJKLHSLD"}},
+        {"time": "2018-10-18T21:37:30-06:00", "type": "NAVIGATE",
+         "properties": {"pageFrom": "communities", "pageTo": "inventory"}},
+    ]},
+    {"userId": "u-mumbai", "sessionId": "s-2", "actions": [
+        {"time": "2018-10-19T09:07:28+05:30", "type": "view", "properties": {"viewedId": "52"}},
+        {"time": "2018-10-19T09:07:27+05:30", "type": "CLICK", "properties": {"locationX": 52.0, "locationY": -3}},
+    ]},
+    {"userId": "u-london", "sessionId": "s-3", "actions": [
+        {"time": "2018-10-19T03:37:28Z", "type": "SCROLL",
+         "properties": {"depth": 0.5, "a.b": 1, "ok": True, "none": None, "nested": {"x": [1]}}},
+        {"time": "2018-10-19T03:37:28+00:00", "type": "Click", "properties": {"locationX": 600, "locationY": 0}},
+        {"time": "2018-10-19T03:37:29", "type": "VIEW", "properties": {"viewedId": "é ☃"}},
+    ]},
+    {"userId": "u-la", "sessionId": "s-4", "actions": [
+        {"time": "2018-10-18T19:37:28.250-08:00", "type": "CLICK", "properties": {"locationX": 1.5, "locationY": 7}},
+    ]},
+]
+
+
+def times(actions):
+    return [a["time"] for a in actions]
+
+
+def bound(text, end=False, tz=None):
+    return resolve_bound(parse_time_spec(text), end=end, tz=parse_zone(tz))
+
+
+@pytest.fixture
+def mixed(db):
+    ingest_sessions(db, MIXED)
+    return db
+
+
+def test_the_original_api_example(db):
+    ingest_sessions(db, [json.loads(SAMPLE.read_text())])
+    found = list(query_actions(
+        db, users=["ABC123XYZ"], types=["CLICK"],
+        start=bound("2018-10-18T21:37:25"), end=bound("2018-10-18T21:37:29", end=True),
+    ))
+    assert found == [{
+        "userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "time": "2018-10-18T21:37:28-06:00",
+        "type": "CLICK", "properties": {"locationX": 52, "locationY": 11},
+    }]
+
+
+def test_an_instant_bound_finds_the_action_in_its_own_offset(mixed):
+    instant = bound("2018-10-19T03:37:28Z"), bound("2018-10-19T03:37:28Z", end=True)
+    assert times(query_actions(mixed, start=instant[0], end=instant[1])) == [
+        "2018-10-18T21:37:28-06:00", "2018-10-19T09:07:28+05:30", "2018-10-19T03:37:28Z",
+        "2018-10-19T03:37:28+00:00", "2018-10-18T19:37:28.250-08:00",
+    ]
+
+
+def test_a_bound_without_offset_is_each_actions_own_wall_clock(mixed):
+    found = query_actions(mixed, start=bound("2018-10-18T21:37"), end=bound("2018-10-18T21:37", end=True))
+    assert times(found) == ["2018-10-18T21:37:28-06:00", "2018-10-18T21:37:30-06:00",
+                            "2018-10-18T21:37:30-06:00"]
+    # the 14-hour slack on utc_us must not cut off the far zones
+    assert times(query_actions(mixed, start=bound("2018-10-19T09:07:28"))) == ["2018-10-19T09:07:28+05:30"]
+    assert times(query_actions(mixed, end=bound("2018-10-18T19:37:28.25"))) == ["2018-10-18T19:37:28.250-08:00"]
+
+
+def test_tz_reads_bounds_without_offset_in_that_zone(mixed):
+    found = query_actions(mixed, start=bound("2018-10-18T21:37:28", tz="America/Denver"),
+                          end=bound("2018-10-18T21:37:28", end=True, tz="America/Denver"))
+    assert len(times(found)) == 5
+    found = query_actions(mixed, start=bound("2018-10-19T09:07:29", tz="Asia/Kolkata"),
+                          end=bound("2018-10-19T09:07:29", end=True, tz="Asia/Kolkata"))
+    assert times(found) == ["2018-10-19T03:37:29"]
+
+
+def test_a_date_unit_is_its_whole_day_hour_or_second(mixed):
+    def on(text):
+        return len(list(query_actions(mixed, start=bound(text), end=bound(text, end=True))))
+
+    assert [on("2018-10-18"), on("2018-10-19"), on("2018-10-19T03"), on("2018-10-18T21:37:30")] == [4, 5, 3, 2]
+
+
+def test_start_or_end_alone(mixed):
+    assert len(list(query_actions(mixed, start=bound("2018-10-19T03:37:29Z")))) == 3
+    assert times(query_actions(mixed, end=bound("2018-10-19T03:37:27.999Z"))) == ["2018-10-19T09:07:27+05:30"]
+
+
+def test_ordered_by_instant_ties_in_ingestion_order_and_desc_reverses(mixed):
+    asc = times(query_actions(mixed))
+    assert asc == [
+        "2018-10-19T09:07:27+05:30", "2018-10-18T21:37:28-06:00", "2018-10-19T09:07:28+05:30",
+        "2018-10-19T03:37:28Z", "2018-10-19T03:37:28+00:00", "2018-10-18T19:37:28.250-08:00",
+        "2018-10-19T03:37:29", "2018-10-18T21:37:30-06:00", "2018-10-18T21:37:30-06:00",
+    ]
+    assert [a["type"] for a in query_actions(mixed)][-2:] == ["VIEW", "NAVIGATE"]
+    assert times(query_actions(mixed, order="desc")) == asc[::-1]
+    assert times(query_actions(mixed, limit=2, order="desc")) == asc[::-1][:2]
+
+
+def test_filters_are_or_within_and_and_across(mixed):
+    assert {a["userId"] for a in query_actions(mixed, users=["u-la", "u-mumbai"])} == {"u-la", "u-mumbai"}
+    assert len(list(query_actions(mixed, sessions=["s-1", "s-3"]))) == 6
+    assert times(query_actions(mixed, users=["u-london"], types=["click", "SCROLL"])) == [
+        "2018-10-19T03:37:28Z", "2018-10-19T03:37:28+00:00"]
+    assert times(query_actions(mixed, users="u-denver", sessions="s-1", types="view")) == [
+        "2018-10-18T21:37:30-06:00"]
+    assert list(query_actions(mixed, users=["u-denver"], sessions=["s-2"])) == []
+    assert list(query_actions(mixed, users=["nobody"])) == []
+
+
+def test_types_match_in_any_case_and_keep_their_own(mixed):
+    assert [a["type"] for a in query_actions(mixed, types=["cLiCk"])] == ["CLICK", "CLICK", "Click", "CLICK"]
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("locationX=52", 2),  # 52 and 52.0; not the string "52"
+    ("viewedId=52", 0),  # a number matches numbers only,
+    ('viewedId="52"', 1),  # a quoted value is text
+    ("locationX!=52", 7),  # the complement: actions without the key too
+    ("locationX>52", 1), ("locationX>=52", 3), ("locationX<52", 1), ("locationX<=1.5", 1),
+    ("locationY<0", 1), ("locationX>1e2", 1),
+    ("viewedId>FDJKLHSLD", 1),  # text compares with text only, by code point
+    ("viewedId=é ☃", 1),
+    ("a.b=1", 1),  # the key is literal, not a path
+    ("ok=true", 1), ("ok=false", 0), ("ok!=true", 8), ("none=null", 1), ("missing=null", 0),
+    ("depth=0.5", 1),
+    ("pageTo=inventory", 1), ("pageTo=Inventory", 0),
+    ("pageTo=inv=x", 0),  # the value is everything after the first operator
+])
+def test_where(mixed, spec, expected):
+    assert count_actions(mixed, where=[spec]) == expected
+    assert len(list(query_actions(mixed, where=[parse_where(spec)]))) == expected
+
+
+def test_where_conditions_combine(mixed):
+    found = query_actions(mixed, where=["locationX>=52", "locationY<=0"], types=["click"])
+    assert times(found) == ["2018-10-19T09:07:27+05:30", "2018-10-19T03:37:28+00:00"]
+
+
+@pytest.mark.parametrize("spec,parsed", [
+    ("x=52", Where("x", "=", 52)), ("x>=-1.5", Where("x", ">=", -1.5)),
+    ("x=052", Where("x", "=", "052")), ("x=", Where("x", "=", "")),
+    ("x!=null", Where("x", "!=", None)), ("x==1", Where("x", "=", "=1")),
+    ("x<=a<b", Where("x", "<=", "a<b")), ('x="true"', Where("x", "=", "true")),
+    ("x=99999999999999999999", Where("x", "=", 1e20)),
+])
+def test_parse_where(spec, parsed):
+    assert parse_where(spec) == parsed
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("x", "expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'x'"),
+    ("=1", "expected KEY=VALUE"),
+    ("x>true", "only = and != work with true, false and null, got '>'"),
+    ('x="a', "expected KEY") if False else ('x="a\\"', "not a valid JSON string"),
+])
+def test_parse_where_errors(spec, message):
+    with pytest.raises(FilterError, match=message.replace("(", r"\(")):
+        parse_where(spec)
+
+
+def test_count_ignores_limit(mixed):
+    assert count_actions(mixed, types=["click"], limit=1) == 4
+    assert len(list(query_actions(mixed, types=["click"], limit=1))) == 1
+    assert list(query_actions(mixed, limit=0)) == []
+
+
+@pytest.mark.parametrize("filters,message", [
+    ({"limit": -1}, "limit must be a whole number, 0 or more, got -1"),
+    ({"limit": "5"}, "limit must be a whole number"),
+    ({"order": "up"}, "order must be one of asc, desc, got 'up'"),
+    ({"users": [1]}, "users must be strings, got 1"),
+    ({"where": [("k", "~", 1)]}, "unknown operator '~'"),
+])
+def test_bad_filters_fail_at_call_time(mixed, filters, message):
+    with pytest.raises(FilterError, match=message):
+        query_actions(mixed, **filters)
+
+
+def test_json_rows_and_dicts_agree(mixed):
+    dicts = list(query_actions(mixed))
+    assert [json.loads(line) for line in query_json(mixed)] == dicts
+    assert [json.loads(r[4]) for r in query_rows(mixed)] == [d["properties"] for d in dicts]
+
+
+def test_datetimes_are_bounds(mixed):
+    denver = timezone(timedelta(hours=-6))
+    aware = datetime(2018, 10, 18, 21, 37, 28, tzinfo=denver)
+    assert len(list(query_actions(mixed, start=aware, end=aware))) == 4
+    naive = datetime(2018, 10, 18, 21, 37, 28)
+    assert times(query_actions(mixed, start=naive, end=naive)) == ["2018-10-18T21:37:28-06:00"]
+
+
+@pytest.mark.parametrize("filters,index", [
+    ({"users": ["u-la", "u-mumbai"], "types": ["CLICK"]}, "actions_user_type_time"),
+    ({"users": ["u-la"], "types": ["CLICK"], "start": Bound(0, False)}, "actions_user_type_time"),
+    ({"users": ["u-la"]}, "actions_user_type_time"),
+    ({"sessions": ["s-1"], "types": ["CLICK"]}, "actions_session_time"),
+    ({"types": ["CLICK"], "start": Bound(0, True)}, "actions_type_time"),
+    ({"start": Bound(0, False), "end": Bound(1, False)}, "actions_dedupe"),
+    ({}, "actions_dedupe"),
+])
+def test_the_planner_uses_the_right_index(mixed, filters, index):
+    sql, params = build_query("*", **filters)
+    plan = " ".join(row[3] for row in mixed.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+    assert f"USING INDEX {index} (" in plan or f"SCAN actions USING INDEX {index}" in plan
+    if filters.get("users") and filters.get("types"):
+        assert "user_id=? AND type=?" in plan
+    if "start" in filters:
+        assert "utc_us>?" in plan  # the derived range serves wall-clock bounds too
+
+
+NASTY = ["'", '"', "';--", "%", "_", "a\x00b", "a\x00c", "x' OR '1'='1", "); DROP TABLE actions;--",
+         "\\", "[0]", "$.x", "a%", "ab", "a_"]
+
+
+def test_injection_every_filter_is_a_parameter_and_exact(db):
+    docs = [{"userId": s, "sessionId": s, "actions": [
+        {"time": f"2018-10-18T21:37:{i:02d}Z", "type": s, "properties": {s: s, "v": s}}]}
+        for i, s in enumerate(NASTY)]
+    ingest_sessions(db, docs)
+    schema = db.conn.execute("SELECT * FROM sqlite_master").fetchall()
+    for i, s in enumerate(NASTY):
+        expected = [f"2018-10-18T21:37:{i:02d}Z"]
+        for filters in ({"users": [s]}, {"sessions": [s]}, {"types": [s]},
+                        {"where": [Where(s, "=", s)]}, {"where": [Where("v", "=", s)]},
+                        {"where": [Where("v", ">=", s), Where("v", "<=", s)]}):
+            assert times(query_actions(db, **filters)) == expected, (s, filters)
+        assert count_actions(db, where=[Where(s, "!=", s)]) == len(NASTY) - 1
+    assert db.conn.execute("SELECT * FROM sqlite_master").fetchall() == schema
+    assert count_actions(db) == len(NASTY)
+
+
+def test_open_for_query_creates_nothing(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(NoDatabase, match=f"^No database found at {path}$"):
+        open_for_query(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_for_query_is_read_only_and_migrates_an_empty_file(tmp_path):
+    path = tmp_path / "weird name ?#%.db"
+    path.write_bytes(b"")
+    conn = open_for_query(path)  # migrated through db.open_db
+    assert list(query_actions(conn)) == []
+    ingest_sessions(open_db(path), MIXED)
+    conn = open_for_query(path)
+    assert len(list(query_actions(conn))) == 9
+    with pytest.raises(Exception, match="readonly"):
+        conn.execute("DELETE FROM actions")
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("hello " * 1000)
+    with pytest.raises(OhlogError, match="^Cannot open database .*notes.db: file is not a database$"):
+        open_for_query(path)
+
+
+OFFSETS = ["Z", "+00:00", "+05:30", "-08:00", "-06:00", "+14:00", "-12:00", ""]
+BASE = datetime(2018, 10, 18, tzinfo=timezone.utc)
+instants = st.integers(min_value=0, max_value=3 * 86400 * 10**6)
+
+
+def written(us, offset, spec="auto"):
+    tz = timezone.utc if offset in ("Z", "") else datetime.fromisoformat("2000-01-01T00:00" + offset).tzinfo
+    wall = (BASE + timedelta(microseconds=us)).astimezone(tz).replace(tzinfo=None)
+    return wall.isoformat(timespec=spec) + offset
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    actions=st.lists(st.tuples(instants, st.sampled_from(OFFSETS)), min_size=1, max_size=25),
+    lo=st.tuples(instants, st.sampled_from(OFFSETS[:-1])),
+    hi=st.tuples(instants, st.sampled_from(OFFSETS[:-1])),
+)
+def test_an_aware_range_returns_exactly_the_actions_inside_it(actions, lo, hi):
+    db = open_db(":memory:")
+    docs = [{"userId": "u", "sessionId": f"s{i}", "actions": [
+        {"time": written(us, offset), "type": "T", "properties": {"i": i}}]}
+        for i, (us, offset) in enumerate(actions)]
+    ingest_sessions(db, docs)
+    # bounds to the microsecond: a bound to the second would include that whole second
+    start = resolve_bound(parse_time_spec(written(*lo, spec="microseconds")))
+    end = resolve_bound(parse_time_spec(written(*hi, spec="microseconds")), end=True)
+    found = [a["properties"]["i"] for a in query_actions(db, start=start, end=end)]
+    inside = sorted((us, i) for i, (us, _) in enumerate(actions) if lo[0] <= us <= hi[0])
+    assert found == [i for _, i in inside]
