@@ -19,6 +19,9 @@ class InvalidInput(OhlogError):
         self.record = record
         super().__init__(str(self))
 
+    def __reduce__(self):  # picklable, for the validating worker process
+        return (type(self), (self.location, self.field, self.message, self.record))
+
     def __str__(self):
         if self.field:
             return f"{self.location}: {self.field}: {self.message}"

@@ -15,8 +15,9 @@ import orjson
 
 from .errors import InvalidInput, OhlogError
 from .migrations import SECONDARY_INDEXES
-from .readers import open_input, read_records
-from .validate import COLUMNS, session_rows
+from .parallel import validate_ndjson, validate_records
+from .readers import Record, first_line, is_ndjson, open_input, read_records
+from .validate import COLUMNS
 
 ON_ERROR = ("fail", "skip")
 _INSERT = "INSERT OR IGNORE INTO actions ({}) VALUES ({})".format(
@@ -60,19 +61,25 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
     calls ``on_reject(record, error)`` for each. ``progress(records_done)`` is
     called now and then.
     """
-    records = read_records(open_input(fp), name)
-    return _store(db, records, name, on_error, batch_size, on_reject, progress)
+    fp = open_input(fp)
+    first, blank_lines = first_line(fp)
+    if not first:
+        validated = iter(())
+    elif is_ndjson(first) and not batch_size:
+        validated = validate_ndjson(fp, name, first, blank_lines)
+    else:
+        validated = validate_records(read_records(fp, name, first, blank_lines), name)
+    return _store(db, validated, name, on_error, batch_size, on_reject, progress)
 
 
 def ingest_sessions(db, sessions, *, source="-", on_error="fail"):
     """Store already-parsed session documents, all in one transaction."""
-    from .readers import Record
-
     records = (Record(number, doc) for number, doc in enumerate(sessions, 1))
-    return _store(db, records, source, on_error, None, None, None)
+    return _store(db, validate_records(records, source), source, on_error, None, None, None)
 
 
-def _store(db, records, name, on_error, batch_size, on_reject, progress):
+def _store(db, validated, name, on_error, batch_size, on_reject, progress):
+    """Write ``(None, rows)`` / ``(record, error)`` items; see ingest_input."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}")
     counts = Counts(inputs=1)
@@ -82,18 +89,15 @@ def _store(db, records, name, on_error, batch_size, on_reject, progress):
     in_batch = 0
     writer.begin()
     try:
-        for record in records:
-            try:
-                if record.error:
-                    raise record.error
-                rows.extend(session_rows(record.value, f"{name}:{record.line}"))
-            except InvalidInput as error:
+        for record, result in validated:
+            if record is not None:  # result is the error
                 if on_error == "fail":
-                    raise IngestFailed(error, counts) from None
+                    raise IngestFailed(result, counts)
                 pending.rejected += 1
                 if on_reject is not None:
-                    on_reject(record, error)
+                    on_reject(record, result)
                 continue
+            rows += result
             pending.sessions += 1
             in_batch += 1
             if len(rows) >= _ROWS_PER_WRITE:
@@ -168,6 +172,8 @@ class _Writer:
 
     def commit(self):
         if self.bulk:
+            # Let SQLite's sorter use the other core for the index builds
+            self._run(self.conn.execute, "PRAGMA threads = 2")
             for index, columns in SECONDARY_INDEXES.items():
                 self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
         self._run(self.conn.execute, "COMMIT")
@@ -175,3 +181,4 @@ class _Writer:
     def rollback(self):
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+

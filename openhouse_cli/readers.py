@@ -45,18 +45,28 @@ def open_input(fp):
     return fp
 
 
-def read_records(fp, name):
-    """Yield the Records in the (already opened) binary input ``fp``."""
-    first, blank_lines = _first_line(fp)
+def read_records(fp, name, first=None, blank_lines=0):
+    """Yield the Records in the (already opened) binary input ``fp``.
+
+    ``first`` and ``blank_lines``: what ``first_line(fp)`` returned, if the
+    caller has called it already.
+    """
+    if first is None:
+        first, blank_lines = first_line(fp)
     if not first:
         return
-    if first.lstrip(b" \t\r\n").startswith(b"{") and _is_json_object(first):
+    if is_ndjson(first):
         yield from _read_ndjson(fp, name, first, blank_lines)
     else:
         yield from _JsonStream(fp, name, first, blank_lines).records()
 
 
-def _first_line(fp):
+def is_ndjson(first):
+    """Whether an input whose first non-blank line is ``first`` is NDJSON."""
+    return first.lstrip(b" \t\r\n").startswith(b"{") and _is_json_object(first)
+
+
+def first_line(fp):
     """The first non-blank line (BOM removed, b"" if none) and the blank lines before it."""
     line = fp.readline()
     if line.startswith(_BOM):
@@ -77,19 +87,21 @@ def _is_json_object(line):
 
 def _read_ndjson(fp, name, first, blank_lines):
     """One record a line: the fast path, parsed by orjson."""
-    loads = orjson.loads
-    number = blank_lines
-    for line in _chain(first, fp):
-        number += 1
-        try:
-            value = loads(line)
-        except orjson.JSONDecodeError:
-            if not line.strip():
-                continue  # blank lines between records are allowed
-            ex = _ndjson_error(line)
-            yield Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
-            continue
-        yield Record(number, value, line)
+    for number, line in enumerate(_chain(first, fp), blank_lines + 1):
+        record = ndjson_record(line, number, name)
+        if record is not None:
+            yield record
+
+
+def ndjson_record(line, number, name):
+    """The Record on NDJSON line ``number``; None for a blank line."""
+    try:
+        return Record(number, orjson.loads(line), line)
+    except orjson.JSONDecodeError:
+        if not line.strip():
+            return None  # blank lines between records are allowed
+        ex = _ndjson_error(line)
+        return Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
 
 
 def _ndjson_error(line):

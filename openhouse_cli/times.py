@@ -28,10 +28,14 @@ def wall_clock_us(dt):
     return seconds * _US + dt.microsecond
 
 
-# Seconds at the start of each calendar day seen, keyed by the date text:
-# the hot path then skips toordinal(). Cleared when it grows, so that hostile
-# input with millions of dates cannot grow it without bound.
-_day_seconds = {}
+# Caches for the hot path, cleared when they grow so that hostile input with
+# millions of distinct values cannot grow them without bound: the wall-clock
+# microseconds at the start of each minute seen, keyed by the first 16
+# characters (every ISO form fromisoformat takes holds date, hour and minute
+# within them), and the offset of each tzinfo seen.
+_minute_us = {}
+_offsets = {}
+_CACHE_LIMIT = 50_000
 
 
 def parse_action_time(text):
@@ -45,25 +49,35 @@ def parse_action_time(text):
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
         raise TimeError("not an ISO 8601 time") from None
-    # fromisoformat also takes a bare date; an action needs a time of day
-    if "T" not in text and " " not in text and "t" not in text:
-        raise TimeError("not an ISO 8601 time with a time of day")
-    date_key = text[:10]
-    day = _day_seconds.get(date_key)
-    if day is None:
-        if len(_day_seconds) > 100_000:
-            _day_seconds.clear()
-        day = _day_seconds[date_key] = (dt.toordinal() - _EPOCH_ORDINAL) * 86400
-    local_us = (day + dt.hour * 3600 + dt.minute * 60 + dt.second) * _US + dt.microsecond
-    offset = dt.utcoffset()
-    if offset is None:
+    key = text[:16]
+    minute = _minute_us.get(key)
+    if minute is None:
+        # fromisoformat also takes a bare date; an action needs a time of day
+        if "T" not in text and " " not in text and "t" not in text:
+            raise TimeError("not an ISO 8601 time with a time of day")
+        if len(_minute_us) > _CACHE_LIMIT:
+            _minute_us.clear()
+        minute = _minute_us[key] = wall_clock_us(dt) - dt.second * _US - dt.microsecond
+    local_us = minute + dt.second * 1_000_000 + dt.microsecond
+    tz = dt.tzinfo
+    if tz is None:
         return local_us, local_us, None
-    offset_s = offset.days * 86400 + offset.seconds
+    offset = _offsets.get(tz)
+    if offset is None:
+        offset_s = _checked_offset(dt.utcoffset())
+        if len(_offsets) > _CACHE_LIMIT:
+            _offsets.clear()
+        offset = _offsets[tz] = (offset_s, offset_s * _US)
+    return local_us - offset[1], local_us, offset[0]
+
+
+def _checked_offset(offset):
     if offset.microseconds:
         raise TimeError("UTC offset with fractions of a second")
+    offset_s = offset.days * 86400 + offset.seconds
     if not -MAX_OFFSET_S <= offset_s <= MAX_OFFSET_S:
         raise TimeError("UTC offset beyond ±14:00")
-    return local_us - offset_s * _US, local_us, offset_s
+    return offset_s
 
 
 def format_us(us):

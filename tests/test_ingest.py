@@ -140,3 +140,19 @@ def test_database_errors_become_ohlog_errors(db):
         "(its uncommitted records were rolled back)"
     )
     assert not db.conn.in_transaction
+
+
+def test_large_ndjson_goes_through_the_worker_with_the_same_results(db):
+    # more than two chunks of lines: validated in a worker process
+    docs = [session(n, actions=1, user=f"u{n}") for n in range(1, 5001)]
+    docs[4320]["actions"][0]["properties"]["locationX"] = "far"
+    with pytest.raises(IngestFailed) as info:
+        ingest_input(db, ndjson(docs), "big.ndjson")
+    assert str(info.value) == "big.ndjson:4321: actions[0].properties.locationX: expected a number for CLICK, got 'far'"
+    assert count(db) == 0
+    rejected = []
+    counts = ingest_input(db, ndjson(docs), "big.ndjson", on_error="skip",
+                          on_reject=lambda record, error: rejected.append(record.line))
+    assert (counts.sessions, counts.inserted, counts.rejected) == (4999, 4999, 1)
+    assert rejected == [4321]
+    assert [r["id"] for r in db.query("select id from actions where user_id = 'u5000'")] == [4999]

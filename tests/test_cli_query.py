@@ -1,0 +1,231 @@
+"""``ohlog query`` end to end: the real executable, and CliRunner."""
+
+import csv
+import io
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from openhouse_cli.cli import cli
+from openhouse_cli.db import open_db
+from openhouse_cli.ingest import ingest_sessions
+
+from .conftest import OHLOG
+
+SAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json"
+EXAMPLE = ["--user", "ABC123XYZ", "--type", "CLICK", "--start", "2018-10-18T21:37:25",
+           "--end", "2018-10-18T21:37:29"]
+CLICK = {"userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "time": "2018-10-18T21:37:28-06:00",
+         "type": "CLICK", "properties": {"locationX": 52, "locationY": 11}}
+
+
+@pytest.fixture
+def sample_db(tmp_path):
+    path = tmp_path / "sample.db"
+    ingest_sessions(open_db(path), [json.loads(SAMPLE.read_text())])
+    return str(path)
+
+
+def query(*args, env=None):
+    result = CliRunner().invoke(cli, ["query", *args], env=env, catch_exceptions=False)
+    return result
+
+
+def test_the_original_example_through_ingest_and_query(run_ohlog, tmp_path):
+    db = tmp_path / "log.db"
+    assert run_ohlog("ingest", SAMPLE, "--db", db).returncode == 0
+    result = run_ohlog("query", "--db", db, *EXAMPLE)  # a pipe: JSON
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert json.loads(result.stdout) == {"actions": [CLICK]}
+    assert result.stdout.decode() == '{"actions": [\n  ' + json.dumps(CLICK, separators=(",", ":")) + "\n]}\n"
+
+
+@pytest.mark.parametrize("flags", [["--nl"], ["--format", "ndjson"], ["--format", "NDJSON"]])
+def test_ndjson(run_ohlog, sample_db, flags):
+    result = run_ohlog("query", "--db", sample_db, *flags)
+    lines = result.stdout.decode().splitlines()
+    assert [json.loads(x)["type"] for x in lines] == ["CLICK", "VIEW", "NAVIGATE"]
+
+
+@pytest.mark.parametrize("flags", [["--csv"], ["--format", "csv"]])
+def test_csv(run_ohlog, sample_db, flags):
+    result = run_ohlog("query", "--db", sample_db, "--type", "click", *flags)
+    rows = list(csv.reader(io.StringIO(result.stdout.decode())))
+    assert rows == [["userId", "sessionId", "time", "type", "properties"],
+                    ["ABC123XYZ", "XYZ456ABC", "2018-10-18T21:37:28-06:00", "CLICK",
+                     '{"locationX":52,"locationY":11}']]
+
+
+@pytest.mark.parametrize("flags", [["--table"], ["--format", "table"]])
+def test_table_on_request(run_ohlog, sample_db, flags):
+    result = run_ohlog("query", "--db", sample_db, *flags, "-n", "2")
+    text = result.stdout.decode()
+    assert text.split()[:5] == ["Time", "User", "Session", "Type", "Properties"]
+    assert "locationX: 52" in text and "viewedId: FDJKLHSLD" in text and "NAVIGATE" not in text
+    assert text.endswith("2 actions shown, 1 more matched\n")
+
+
+def test_a_terminal_gets_a_table(sample_db):
+    master, slave = os.openpty()
+    proc = subprocess.Popen([OHLOG, "query", "--db", sample_db], stdout=slave, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    assert "Time" in text and "Properties" in text and "locationX: 52" in text
+    assert "3 actions" in text and "{" not in text
+
+
+def test_json_is_the_default_in_a_pipe_and_empty_is_valid(run_ohlog, sample_db):
+    result = run_ohlog("query", "--db", sample_db, "--user", "nobody")
+    assert (result.returncode, result.stdout, result.stderr) == (0, b'{"actions": []}\n', b"")
+
+
+def test_order_limit_where_and_session(sample_db):
+    result = query("--db", sample_db, "--order", "desc", "-n", "2", "--session", "XYZ456ABC")
+    assert [a["type"] for a in json.loads(result.stdout)["actions"]] == ["NAVIGATE", "VIEW"]
+    result = query("--db", sample_db, "--where", "locationX>=52", "--where", "locationY=11", "--nl")
+    assert [json.loads(x) for x in result.stdout.splitlines()] == [CLICK]
+    result = query("--db", sample_db, "--where", "pageTo!=inventory", "--limit", "5", "--json")
+    assert len(json.loads(result.stdout)["actions"]) == 2
+
+
+@pytest.mark.parametrize("args", [
+    ["--date", "2018-10-18"], ["--date", "2018-10-18T21:37:28"], ["--date", "2018-10-19T03:37:28Z"],
+    ["--start", "2018-10-19T03:37:28Z", "--end", "2018-10-19T03:37:28Z"],
+    ["--since", "2018-10-18T21:37:28", "--until", "2018-10-18T21:37:28"],
+    ["--start", "2018-10-18T23:37:28", "--end", "2018-10-18T23:37:28", "--tz", "America/New_York"],
+    ["--date", "2018-10-19T09:07:28", "--tz", "Asia/Kolkata"],
+])
+def test_time_options(sample_db, args):
+    result = query("--db", sample_db, "--type", "click", *args)
+    assert json.loads(result.stdout) == {"actions": [CLICK]}
+
+
+QUERIES = (EXAMPLE, ["--date", "2018-10-18"], ["--date", "2018-10-19", "--tz", "UTC"], ["--since", "2018-10-19"])
+
+
+def test_the_host_time_zone_never_changes_a_result(sample_db, monkeypatch):
+    outputs = set()
+    for zone in ("UTC", "Asia/Kolkata", "America/Denver", "Pacific/Kiritimati"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        for args in QUERIES:
+            outputs.add((tuple(args), query("--db", sample_db, "--nl", *args).stdout))
+    monkeypatch.undo()
+    time.tzset()
+    assert sorted(len(out.splitlines()) for _, out in outputs) == [0, 1, 3, 3]
+
+
+def test_the_host_time_zone_never_changes_a_result_of_the_real_command(sample_db):
+    outputs = {subprocess.run([OHLOG, "query", "--db", sample_db, "--nl", "--date", "2018-10-18"],
+                              capture_output=True, env={**os.environ, "TZ": zone}).stdout
+               for zone in ("Pacific/Kiritimati", "Etc/GMT+12")}
+    assert len(outputs) == 1 and len(outputs.pop().splitlines()) == 3
+
+
+def test_since_and_until_take_times_ago(tmp_path):
+    now = time.time()
+
+    def ago(hours):
+        t = time.gmtime(now - hours * 3600)
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
+
+    path = tmp_path / "recent.db"
+    ingest_sessions(open_db(path), [{"userId": "u", "sessionId": "s", "actions": [
+        {"time": ago(h), "type": "T", "properties": {"h": h}} for h in (0.25, 1, 3, 30)]}])
+    found = json.loads(query("--db", path, "--since", "2h").stdout)["actions"]
+    assert [a["properties"]["h"] for a in found] == [1, 0.25]
+    found = json.loads(query("--db", path, "--since", "2d", "--until", "90m").stdout)["actions"]
+    assert [a["properties"]["h"] for a in found] == [30, 3]
+
+
+EXPECTED_FORM = "expected an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 or 2018-10-19T03:37:28Z"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--start", "yesterday"], f"Invalid value for '--start': {EXPECTED_FORM}, got 'yesterday'"),
+    (["--end", "2018-02-30"], "Invalid value for '--end': not a valid time: '2018-02-30' "
+                              "(day is out of range for month)"),
+    (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, got '2h'"),
+    (["--since", "2 weeks"], f"Invalid value for '--since': {EXPECTED_FORM}, "
+                             "or a time ago such as 30m, 2h or 7d, got '2 weeks'"),
+    (["--limit", "-1"], "Invalid value for '-n' / '--limit': -1 is not in the range x>=0."),
+    (["-n", "ten"], "Invalid value for '-n' / '--limit': 'ten' is not a valid integer range."),
+    (["--where", "locationX"], "Invalid value for '--where': expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, "
+                               "KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'locationX'"),
+    (["--where", "ok>true"], "Invalid value for '--where': only = and != work with true, false and null, got '>'"),
+    (["--tz", "Mars/Olympus"], "Invalid value for '--tz': unknown time zone 'Mars/Olympus': "
+                               "expected an IANA name such as America/Denver, or UTC"),
+    (["--order", "up"], "Invalid value for '--order': 'up' is not one of 'asc', 'desc'."),
+    (["--json", "--csv"], "Use just one of --format, --table, --json, --nl or --csv"),
+    (["--format", "json", "--table"], "Use just one of --format, --table, --json, --nl or --csv"),
+    (["--date", "2018-10-18", "--end", "2018-10-19"], "Use --date alone, or --start/--since and --end/--until"),
+    (["--start", "2018", "--since", "2h"], "Use just one of --start or --since"),
+    (["--end", "2018", "--until", "2h"], "Use just one of --end or --until"),
+])
+def test_usage_errors_name_the_option_and_the_form(sample_db, args, message):
+    result = CliRunner().invoke(cli, ["query", "--db", sample_db, *args])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == f"Error: {message}"
+
+
+def test_usage_error_from_the_real_command(run_ohlog, sample_db):
+    result = run_ohlog("query", "--db", sample_db, "--start", "2018-10-18T25")
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr.decode().splitlines()[-1] == (
+        "Error: Invalid value for '--start': not a valid time: '2018-10-18T25' (hour must be in 0..23)")
+    assert "Traceback" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_a_missing_database_is_not_created(tmp_path, via_env, run_ohlog, monkeypatch):
+    path = tmp_path / "nothing-here.db"
+    monkeypatch.setenv("OHLOG_DB", str(path))
+    result = run_ohlog("query", *([] if via_env else ["--db", path]), "--json")
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode() == f"Error: No database found at {path}\n"
+    assert not path.exists() and not list(tmp_path.glob("nothing-here*"))
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not sqlite " * 500)
+    result = CliRunner().invoke(cli, ["query", "--db", str(path)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: Cannot open database {path}: file is not a database\n"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    path = tmp_path / "many.db"
+    ingest_sessions(open_db(path), [{"userId": "u", "sessionId": f"s{i}", "actions": [
+        {"time": f"2018-10-18T21:37:{j:02d}Z", "type": "T", "properties": {"i": i, "j": j}}
+        for j in range(50)]} for i in range(400)])
+    shell = f"'{OHLOG}' query --db '{path}' --nl | head -n 1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, timeout=60)
+    assert result.stderr == b""
+    assert json.loads(result.stdout)["properties"] == {"i": 0, "j": 0}
+
+
+def test_help():
+    result = CliRunner().invoke(cli, ["query", "--help"])
+    assert result.exit_code == 0
+    assert "Print the actions that match the filters, oldest first." in result.output
+    for option in ("--user", "--session", "--type", "--start", "--end", "--date", "--since", "--until",
+                   "--tz", "--where", "--limit", "--order", "--format", "--table", "--json", "--nl", "--csv"):
+        assert option in result.output
