@@ -36,6 +36,17 @@ def query(*args, env=None):
     return result
 
 
+def stdout_of(real, *args):
+    """The real ``ohlog`` executable's stdout, or the same run through CliRunner."""
+    if real:
+        result = subprocess.run([OHLOG, "query", *map(str, args)], capture_output=True, timeout=60)
+        assert (result.returncode, result.stderr) == (0, b"")
+        return result.stdout.decode()
+    result = query(*map(str, args))
+    assert (result.exit_code, result.stderr) == (0, "")
+    return result.stdout
+
+
 def test_the_original_example_through_ingest_and_query(run_ohlog, tmp_path):
     db = tmp_path / "log.db"
     assert run_ohlog("ingest", SAMPLE, "--db", db).returncode == 0
@@ -45,26 +56,24 @@ def test_the_original_example_through_ingest_and_query(run_ohlog, tmp_path):
     assert result.stdout.decode() == '{"actions": [\n  ' + json.dumps(CLICK, separators=(",", ":")) + "\n]}\n"
 
 
-@pytest.mark.parametrize("flags", [["--nl"], ["--format", "ndjson"], ["--format", "NDJSON"]])
-def test_ndjson(run_ohlog, sample_db, flags):
-    result = run_ohlog("query", "--db", sample_db, *flags)
-    lines = result.stdout.decode().splitlines()
+@pytest.mark.parametrize("real,flags", [(True, ["--nl"]), (False, ["--format", "ndjson"]),
+                                        (False, ["--format", "NDJSON"])])
+def test_ndjson(sample_db, real, flags):
+    lines = stdout_of(real, "--db", sample_db, *flags).splitlines()
     assert [json.loads(x)["type"] for x in lines] == ["CLICK", "VIEW", "NAVIGATE"]
 
 
-@pytest.mark.parametrize("flags", [["--csv"], ["--format", "csv"]])
-def test_csv(run_ohlog, sample_db, flags):
-    result = run_ohlog("query", "--db", sample_db, "--type", "click", *flags)
-    rows = list(csv.reader(io.StringIO(result.stdout.decode())))
+@pytest.mark.parametrize("real,flags", [(True, ["--csv"]), (False, ["--format", "csv"])])
+def test_csv(sample_db, real, flags):
+    rows = list(csv.reader(io.StringIO(stdout_of(real, "--db", sample_db, "--type", "click", *flags))))
     assert rows == [["userId", "sessionId", "time", "type", "properties"],
                     ["ABC123XYZ", "XYZ456ABC", "2018-10-18T21:37:28-06:00", "CLICK",
                      '{"locationX":52,"locationY":11}']]
 
 
-@pytest.mark.parametrize("flags", [["--table"], ["--format", "table"]])
-def test_table_on_request(run_ohlog, sample_db, flags):
-    result = run_ohlog("query", "--db", sample_db, *flags, "-n", "2")
-    text = result.stdout.decode()
+@pytest.mark.parametrize("real,flags", [(True, ["--table"]), (False, ["--format", "table"])])
+def test_table_on_request(sample_db, real, flags):
+    text = stdout_of(real, "--db", sample_db, *flags, "-n", "2")
     assert text.split()[:5] == ["Time", "User", "Session", "Type", "Properties"]
     assert "locationX: 52" in text and "viewedId: FDJKLHSLD" in text and "NAVIGATE" not in text
     assert text.endswith("2 actions shown, 1 more matched\n")
