@@ -2,7 +2,7 @@
 
 Every renderer streams: rows are written as they come from the cursor, so
 memory stays flat however many actions match. JSON and NDJSON lines are built
-by SQLite (``query.query_json``) and only encoded and written here. rich is
+by ``query.query_json`` and only encoded and written here. rich is
 imported only when a table is drawn.
 """
 

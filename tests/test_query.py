@@ -234,7 +234,7 @@ def test_the_planner_uses_the_right_index(mixed, filters, index):
 
 
 NASTY = ["'", '"', "';--", "%", "_", "a\x00b", "a\x00c", "x' OR '1'='1", "); DROP TABLE actions;--",
-         "\\", "[0]", "$.x", "a%", "ab", "a_"]
+         "\\", "[0]", "$.x", "a%", "ab", "a_", "line\nbreak\t\x1f", "é☃\u2028"]
 
 
 def test_injection_every_filter_is_a_parameter_and_exact(db):
@@ -252,6 +252,7 @@ def test_injection_every_filter_is_a_parameter_and_exact(db):
         assert count_actions(db, where=[Where(s, "!=", s)]) == len(NASTY) - 1
     assert db.conn.execute("SELECT * FROM sqlite_master").fetchall() == schema
     assert count_actions(db) == len(NASTY)
+    assert [json.loads(line) for line in query_json(db)] == list(query_actions(db))
 
 
 def test_open_for_query_creates_nothing(tmp_path):
