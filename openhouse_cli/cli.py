@@ -187,22 +187,26 @@ def _time_flag(name, help):
 
 @cli.command()
 @db_option
-@click.option("--user", "users", multiple=True, metavar="ID", help="Only this user's actions (repeatable)")
-@click.option("--session", "sessions", multiple=True, metavar="ID", help="Only this session's actions (repeatable)")
-@click.option("--type", "types", multiple=True, help="Only actions of this type, in any case (repeatable)")
+@click.option("--user", "users", multiple=True, metavar="ID",
+              help="Only this user's actions (repeatable)")
+@click.option("--session", "sessions", multiple=True, metavar="ID",
+              help="Only this session's actions (repeatable)")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only actions of this type, in any case (repeatable)")
 @_time_flag("--start", "From this time on, inclusive")
-@_time_flag("--end", "Up to this time, inclusive of the unit it names (--end 2018-10-31: all that day)")
-@_time_flag("--date", "Only within the day, hour, minute or second this names (2018-10-18T21)")
+@_time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)")
+@_time_flag("--date", "Only within the year, month, day, hour, minute or second this names")
 @_time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d")
 @_time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d")
 @click.option("--tz", callback=_zone_option, metavar="ZONE",
-              help="Read times without an offset in this zone (IANA name or UTC), not as wall clocks")
+              help="Read times without an offset in this zone (IANA name or UTC)")
 @click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
-              help="Property condition, also != > >= < <= (numbers compare as numbers; repeatable)")
-@click.option("-n", "--limit", type=click.IntRange(min=0), help="Show at most N actions")
-@click.option("--order", type=click.Choice(["asc", "desc"], case_sensitive=False), default="asc",
-              show_default=True, help="By instant; ties in ingestion order")
-@click.option("--format", "format_", type=click.Choice(["table", "json", "ndjson", "csv"], case_sensitive=False),
+              help="Property condition; also != > >= < <= (repeatable)")
+@click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N", help="Show at most N actions")
+@click.option("--order", type=click.Choice(["asc", "desc"], case_sensitive=False),
+              default="asc", show_default=True, help="By instant; ties in ingestion order")
+@click.option("--format", "format_",
+              type=click.Choice(["table", "json", "ndjson", "csv"], case_sensitive=False),
               help="Output format (default: a table on a terminal, else JSON)")
 @click.option("--table", is_flag=True, help="Same as --format table")
 @click.option("--json", "json_", is_flag=True, help="Same as --format json")
@@ -210,7 +214,7 @@ def _time_flag(name, help):
 @click.option("--csv", "csv_", is_flag=True, help="Same as --format csv")
 def query(db, users, sessions, types, start, end, date, since, until, tz, where, limit, order,
           format_, table, json_, nl, csv_):
-    """Print the actions that match the filters, oldest first."""
+    """Print the actions that match the filters, in time order."""
     from .output import FormatError, choose_format, render
     from .query import open_for_query
     from .times import resolve_bound

@@ -25,10 +25,17 @@ class FormatError(OhlogError, ValueError):
 
 def choose_format(format_=None, *, table=False, json_=False, nl=False, csv_=False, isatty=False):
     """The output format: the one flag given, else a table on a terminal and JSON otherwise."""
-    chosen = [name for name, given in (
-        (format_, format_ is not None), ("table", table), ("json", json_),
-        ("ndjson", nl), ("csv", csv_),
-    ) if given]
+    chosen = [
+        name
+        for name, given in (
+            (format_, format_ is not None),
+            ("table", table),
+            ("json", json_),
+            ("ndjson", nl),
+            ("csv", csv_),
+        )
+        if given
+    ]
     if len(chosen) > 1:
         raise FormatError(f"Use just one of {FLAGS}")
     if chosen:

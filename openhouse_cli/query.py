@@ -68,7 +68,7 @@ def parse_where(spec):
     match = _OPERATOR_RE.search(spec)
     if not match or match.start() == 0:
         raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
-    key, op, text = spec[: match.start()], match.group(), spec[match.end():]
+    key, op, text = spec[:match.start()], match.group(), spec[match.end():]
     if _NUMBER_RE.fullmatch(text):
         value = json.loads(text)
     elif text in ("true", "false", "null"):
@@ -93,7 +93,9 @@ def _checked(where):
     if (where.value is None or isinstance(where.value, bool)) and where.op not in ("=", "!="):
         raise FilterError(f"only = and != work with true, false and null, got {where.op!r}")
     if not isinstance(where.value, (str, int, float, type(None))):
-        raise FilterError(f"a property value must be a string, number, bool or None, got {where.value!r}")
+        raise FilterError(
+            f"a property value must be a string, number, bool or None, got {where.value!r}"
+        )
     if type(where.value) is int and not -(2**63) <= where.value < 2**63:
         where = where._replace(value=float(where.value))  # beyond SQLite's integers
     return where
@@ -117,9 +119,13 @@ def open_for_query(path):
         conn = sqlite3.connect(
             uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False
         )
-        found = {name for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)", ("actions", *_INDEXES)
-        )}
+        found = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
+                ("actions", *_INDEXES),
+            )
+        }
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
     if len(found) == 1 + len(_INDEXES):
@@ -176,8 +182,10 @@ def _json_lines(rows):
             user, session, time, kind = (
                 dumps(text, ensure_ascii=False)[1:-1] for text in (user, session, time, kind)
             )
-        yield (f'{{"userId":"{user}","sessionId":"{session}","time":"{time}",'
-               f'"type":"{kind}","properties":{properties}}}')
+        yield (
+            f'{{"userId":"{user}","sessionId":"{session}","time":"{time}",'
+            f'"type":"{kind}","properties":{properties}}}'
+        )
 
 
 def count_actions(db, **filters):
@@ -217,11 +225,25 @@ def _conn(db):
     return getattr(db, "conn", db)  # a sqlite_utils.Database or a sqlite3.Connection
 
 
-def build_query(columns, *, users=(), sessions=(), types=(), start=None, end=None,
-                where=(), limit=None, order="asc"):
+def build_query(
+    columns,
+    *,
+    users=(),
+    sessions=(),
+    types=(),
+    start=None,
+    end=None,
+    where=(),
+    limit=None,
+    order="asc",
+):
     """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user input)."""
     clauses, params = [], []
-    users, sessions, types = _strings(users, "users"), _strings(sessions, "sessions"), _strings(types, "types")
+    users, sessions, types = (
+        _strings(users, "users"),
+        _strings(sessions, "sessions"),
+        _strings(types, "types"),
+    )
     for column, values in (("user_id", users), ("session_id", sessions), ("type", types)):
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")

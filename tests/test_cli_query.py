@@ -234,7 +234,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 def test_help():
     result = CliRunner().invoke(cli, ["query", "--help"])
     assert result.exit_code == 0
-    assert "Print the actions that match the filters, oldest first." in result.output
+    assert "Print the actions that match the filters, in time order." in result.output
     for option in ("--user", "--session", "--type", "--start", "--end", "--date", "--since", "--until",
                    "--tz", "--where", "--limit", "--order", "--format", "--table", "--json", "--nl", "--csv"):
         assert option in result.output
