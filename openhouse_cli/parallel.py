@@ -14,8 +14,8 @@ from .errors import InvalidInput, OhlogError
 from .readers import ndjson_record
 from .validate import session_rows
 
-LINES_PER_CHUNK = 2000
-CHUNKS_IN_FLIGHT = 4
+LINES_PER_CHUNK = 500
+CHUNKS_IN_FLIGHT = 3
 
 
 def validate_records(records, name):
