@@ -66,7 +66,7 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
     if not first:
         validated = iter(())
     elif is_ndjson(first) and not batch_size:
-        validated = validate_ndjson(fp, name, first, blank_lines)
+        validated = validate_ndjson(fp, name, first, blank_lines, on_error == "fail")
     else:
         validated = validate_records(read_records(fp, name, first, blank_lines), name)
     return _store(db, validated, name, on_error, batch_size, on_reject, progress)
@@ -79,7 +79,7 @@ def ingest_sessions(db, sessions, *, source="-", on_error="fail"):
 
 
 def _store(db, validated, name, on_error, batch_size, on_reject, progress):
-    """Write ``(None, rows)`` / ``(record, error)`` items; see ingest_input."""
+    """Write the ``(rows, sessions, rejects)`` items of ``validated``; see ingest_input."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}")
     counts = Counts(inputs=1)
@@ -87,22 +87,23 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     pending = Counts()  # what the open transaction holds
     rows = []
     in_batch = 0
+    next_progress = _PROGRESS_EVERY
     writer.begin()
     try:
-        for record, result in validated:
-            if record is not None:  # result is the error
+        for part, sessions, rejects in validated:
+            for record, error in rejects:
                 if on_error == "fail":
-                    raise IngestFailed(result, counts)
+                    raise IngestFailed(error, counts)
                 pending.rejected += 1
                 if on_reject is not None:
-                    on_reject(record, result)
-                continue
-            rows += result
-            pending.sessions += 1
-            in_batch += 1
+                    on_reject(record, error)
+            rows += part
+            pending.sessions += sessions
+            in_batch += sessions
             if len(rows) >= _ROWS_PER_WRITE:
                 writer.write(rows, pending)
                 rows = []
+            # (items hold one session each when batch_size is set)
             if batch_size and in_batch >= batch_size:
                 writer.write(rows, pending)
                 rows = []
@@ -110,7 +111,8 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
                 counts.add(pending)
                 pending, in_batch = Counts(), 0
                 writer.begin()
-            if progress and pending.sessions % _PROGRESS_EVERY == 0:
+            if progress and counts.sessions + pending.sessions >= next_progress:
+                next_progress += _PROGRESS_EVERY
                 progress(counts.sessions + pending.sessions)
         writer.write(rows, pending)
         writer.commit()
