@@ -12,6 +12,7 @@ import multiprocessing
 from collections import deque
 
 from .errors import InvalidInput, OhlogError
+from .locate import field_line_offset
 from .readers import ndjson_record
 from .validate import session_rows
 
@@ -30,7 +31,18 @@ def validate_records(records, name):
                 raise record.error
             yield session_rows(record.value, f"{name}:{record.line}"), 1, []
         except InvalidInput as error:
-            yield [], 0, [(record, error)]
+            yield [], 0, [(record, _at_field_line(record, error, name))]
+
+
+def _at_field_line(record, error, name):
+    """In a pretty-printed record, move the error to the line of its field."""
+    raw = record.raw
+    if not error.field or not isinstance(raw, str) or "\n" not in raw:
+        return error
+    offset = field_line_offset(raw, error.field)
+    if not offset:
+        return error
+    return InvalidInput(f"{name}:{record.line + offset}", error.field, error.message, error.record)
 
 
 def validate_chunk(name, first_number, lines, stop_at_error):

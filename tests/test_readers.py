@@ -110,3 +110,29 @@ def test_large_integers_match_between_parsers():
     one_line = values(b'{"n": %d}' % big)[0]["n"]
     pretty = values(b'{\n"n": %d}' % big)[0]["n"]
     assert one_line == pretty == float(big)
+
+
+def test_errors_in_pretty_records_point_at_the_fields_line(db):
+    from openhouse_cli.ingest import IngestFailed, ingest_input
+
+    doc = dict(SESSION, actions=[dict(SESSION["actions"][0]) for _ in range(3)])
+    doc["actions"][2] = dict(doc["actions"][2], time="2018-13-45")
+    text = "\n" + json.dumps([SESSION, doc], indent=2)
+    with pytest.raises(IngestFailed) as info:
+        ingest_input(db, io.BytesIO(text.encode()), "pretty.json")
+    line = int(str(info.value).split(":")[1])
+    assert text.splitlines()[line - 1].strip() == '"time": "2018-13-45",'
+    assert str(info.value) == f"pretty.json:{line}: actions[2].time: not an ISO 8601 time: '2018-13-45'"
+
+
+@pytest.mark.parametrize("field, expected", [
+    ("userId", '"userId": "u",'),
+    ("actions[0].properties.locationY", '"locationY": 2'),
+    ("actions[0]", "{"),
+    ("actions[3].time", "{"),  # not there: the record's own line
+])
+def test_field_line_offset(field, expected):
+    from openhouse_cli.locate import field_line_offset
+
+    text = json.dumps(SESSION, indent=2)
+    assert text.splitlines()[field_line_offset(text, field)].strip() == expected
