@@ -1,8 +1,13 @@
 """ohlog: ingest user-activity logs into SQLite and query them from the shell."""
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("ohlog")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+def __getattr__(name):
+    # Lazy: importlib.metadata costs ~45 ms, paid by every command otherwise
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("ohlog")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(name)
