@@ -156,3 +156,14 @@ def test_large_ndjson_goes_through_the_worker_with_the_same_results(db):
     assert (counts.sessions, counts.inserted, counts.rejected) == (4999, 4999, 1)
     assert rejected == [4321]
     assert [r["id"] for r in db.query("select id from actions where user_id = 'u5000'")] == [4999]
+
+
+def test_library_api_is_exported_from_the_package(sample_sessions):
+    import openhouse_cli
+
+    db = openhouse_cli.open_db(":memory:")
+    openhouse_cli.ingest_sessions(db, sample_sessions["sample_log"])
+    (click,) = openhouse_cli.query_actions(db, types=["click"])
+    assert click["properties"] == {"locationX": 52, "locationY": 11}
+    with pytest.raises(AttributeError):
+        openhouse_cli.no_such_name
