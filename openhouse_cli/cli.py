@@ -107,6 +107,24 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         sys.exit(EXIT_REJECTED)
 
 
+@cli.command()
+@click.argument("dest", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists")
+def backup(dest, db, force):
+    """Copy the database to DEST safely, even while ingests are writing to it."""
+    from .backup import backup_database
+
+    started = time.perf_counter()
+    try:
+        done = backup_database(db_path(db), dest, force=force)
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
+    actions = "" if done.actions is None else f"{_plural(done.actions, 'action')}, "
+    click.echo(f"Backed up to {dest}: {actions}{done.size:,} bytes in "
+               f"{time.perf_counter() - started:.2f}s", err=True)
+
+
 def _expand_inputs(paths):
     """Paths as given, directories expanded to the log files inside them."""
     import pathlib

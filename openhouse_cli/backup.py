@@ -1,0 +1,122 @@
+"""Copying the database safely, even while ingests are writing to it.
+
+Copying the live file with ``cp`` can catch the database and its ``-wal`` at
+different moments and give a corrupt copy. ``backup_database`` uses SQLite's
+online backup API instead: every page is copied inside one read transaction,
+so the copy is the database as of one commit, and writers (the database is
+in WAL mode) are never blocked by it.
+
+The copy is written to a temporary file next to DEST (created with mode
+0600), checked, and only then given DEST's name, so DEST is never a half
+copy, and an existing DEST is replaced only with ``force``.
+"""
+
+import errno
+import os
+import pathlib
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .db import BUSY_TIMEOUT_S
+from .errors import NoDatabase, OhlogError
+
+
+@dataclass
+class Backup:
+    path: pathlib.Path
+    actions: int  # None if the source has no actions table
+    size: int  # bytes
+
+
+def backup_database(source, dest, *, force=False):
+    """Copy the SQLite database at ``source`` to ``dest``; return a Backup.
+
+    Raises NoDatabase if ``source`` does not exist, and OhlogError if
+    ``dest`` exists (unless ``force``), is ``source`` itself, or cannot be
+    written.
+    """
+    source, dest = pathlib.Path(source), pathlib.Path(dest)
+    if not source.is_file():
+        raise NoDatabase(f"No database found at {source}")
+    if dest.exists():
+        if dest.samefile(source):
+            raise OhlogError(f"Cannot back up {source} onto itself")
+        if not force:
+            raise OhlogError(f"{dest} already exists: use --force to overwrite it")
+    if not dest.parent.is_dir():
+        raise OhlogError(f"Cannot create {dest}: no such directory {dest.parent}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as ex:
+        raise OhlogError(f"Cannot create {dest}: {ex.strerror}") from None
+    os.close(fd)  # mkstemp made it with mode 0600; SQLite keeps that mode
+    try:
+        actions = _copy(source, tmp)
+        _publish(tmp, dest, force)
+    except BaseException:
+        for path in (tmp, tmp + "-journal"):
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    return Backup(dest, actions, dest.stat().st_size)
+
+
+def _copy(source, tmp):
+    """Copy ``source`` into the empty file ``tmp``, check it; return its action count."""
+    uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
+    try:
+        src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        dst = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            src.backup(dst)  # all pages in one step: one consistent snapshot
+            # One self-contained file, not a WAL database with side files
+            dst.execute("PRAGMA journal_mode=DELETE")
+            (check,) = dst.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise OhlogError(f"The copy of {source} failed its check: {check}")
+            has_actions = dst.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
+            ).fetchone()
+            actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0] if has_actions else None
+        finally:
+            dst.close()
+            src.close()
+        with open(tmp, "rb+") as fp:
+            os.fsync(fp.fileno())
+    except sqlite3.Error as ex:
+        raise OhlogError(f"Cannot back up {source}: {ex}") from None
+    except OSError as ex:
+        raise OhlogError(f"Cannot back up {source}: {ex.strerror or ex}") from None
+    return actions
+
+
+def _publish(tmp, dest, force):
+    """Give the finished copy its name: atomically, and without overwriting unless ``force``."""
+    try:
+        if force:
+            os.replace(tmp, dest)
+        else:
+            try:
+                os.link(tmp, dest)  # fails if dest appeared meanwhile
+            except FileExistsError:
+                raise OhlogError(f"{dest} already exists: use --force to overwrite it") from None
+            except OSError as ex:
+                if ex.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                    raise
+                # No hard links here (e.g. FAT): claim the name, then replace it
+                try:
+                    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
+                    raise OhlogError(f"{dest} already exists: use --force to overwrite it") from None
+                os.replace(tmp, dest)
+            else:
+                os.remove(tmp)
+        directory = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as ex:
+        raise OhlogError(f"Cannot create {dest}: {ex.strerror or ex}") from None
