@@ -1,0 +1,158 @@
+"""Helpers shared by the test_reliability_* files (issue 4); no tests of its own.
+
+The slow versions print their figures with ``figures()``, so that
+``pytest -m slow tests/test_reliability_*.py`` shows what the README quotes.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+
+from .conftest import OHLOG
+
+__all__ = [
+    "OHLOG", "count", "db_digest", "figures", "generated", "integrity", "reap_strays",
+    "run_measured", "session",
+]
+
+
+def session(n, actions=3, user="u1", kind="VIEW"):
+    """A valid session document: ``actions`` distinct VIEW actions."""
+    return {"userId": user, "sessionId": f"s{n}", "actions": [
+        {"time": f"2018-10-{1 + n % 28:02d}T12:{a // 60 % 60:02d}:{a % 60:02d}.{n % 10**6:06d}+05:30",
+         "type": kind, "properties": {"viewedId": f"v{a}"}} for a in range(actions)]}
+
+
+def write_ndjson(path, docs):
+    path = pathlib.Path(path)
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def generated(config, n_actions, fmt="ndjson", seed=0):
+    """The path of ``benchmarks/generate.py``'s output for (n_actions, fmt, seed).
+
+    Kept in pytest's cache directory, so only the first run pays for it.
+    """
+    from benchmarks.generate import write
+
+    directory = config.cache.mkdir("ohlog-reliability")
+    path = directory / f"actions-{n_actions}-s{seed}.{fmt}"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        write(str(partial), n_actions, fmt, seed)
+        partial.rename(path)
+    return path
+
+
+def count(path, where="1"):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT count(*) FROM actions WHERE {where}").fetchone()[0]
+
+
+def integrity(path):
+    """``PRAGMA integrity_check`` of the database at ``path``: "ok" when sound."""
+    conn = sqlite3.connect(path)
+    try:
+        return "\n".join(row[0] for row in conn.execute("PRAGMA integrity_check"))
+    finally:
+        conn.close()
+
+
+def db_digest(db):
+    """A hash of the schema and every row: equal digests, equal databases.
+
+    ``db`` is a path, a sqlite3.Connection or a sqlite_utils.Database.
+    """
+    conn = getattr(db, "conn", db)
+    close = False
+    if not isinstance(conn, sqlite3.Connection):
+        conn, close = sqlite3.connect(conn), True
+    try:
+        digest = hashlib.sha256()
+        for query in ("SELECT type, name, sql FROM sqlite_master ORDER BY name",
+                      "SELECT * FROM actions ORDER BY id"):
+            for row in conn.execute(query):
+                digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+    finally:
+        if close:
+            conn.close()
+
+
+def run_measured(args, *, stdin=subprocess.DEVNULL, stderr_path=None, preexec_fn=None,
+                 timeout=600, env=None):
+    """Run ``args``; return ``(exit code, peak RSS in MB, stderr text)``.
+
+    The peak RSS is ``ru_maxrss`` from ``os.wait4``: the largest of the
+    process and the children it waited for (ohlog's validating worker).
+    stderr goes to a file, not a pipe: a pipe would stay open as long as any
+    stray child holds it.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile() if stderr_path is None else open(stderr_path, "w+b") as err:
+        proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=preexec_fn, env=env)
+        status, usage = _wait4(proc, timeout)
+        err.seek(0)
+        return status, usage.ru_maxrss / 1024, err.read().decode("utf-8", "replace")
+
+
+def _wait4(proc, timeout):
+    """Reap ``proc`` (a Popen) with os.wait4: its exit code and resource usage."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if not found and time.monotonic() > deadline:
+            proc.kill()
+            found, status, usage = os.wait4(proc.pid, 0)
+        if found:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{proc.args} did not finish in {timeout}s")
+            return proc.returncode, usage
+        time.sleep(0.01)
+
+
+def strays(marker):
+    """Pids of processes (not this one) whose command line contains ``marker``."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def reap_strays(marker):
+    """Kill (by pid) what our killed ingests left behind; return how many there were.
+
+    Every such process is one this test started, or a child forked from one.
+    """
+    pids = strays(marker)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
+def figures(config, line):
+    """Print a line of figures on the terminal, even while output is captured."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(f"[figures] {line}")
