@@ -1,0 +1,374 @@
+"""The HTTP API in-process: the ASGI app called directly, no sockets, no uvicorn."""
+
+import asyncio
+import json
+import logging
+import pathlib
+import sqlite3
+from typing import NamedTuple
+
+import pytest
+
+from openhouse_cli import server
+from openhouse_cli.db import open_db
+from openhouse_cli.errors import OhlogError
+from openhouse_cli.ingest import IngestFailed, ingest_sessions
+from openhouse_cli.server import create_app, exposure_warning, parse_filters
+from openhouse_cli.times import parse_time_spec, resolve_bound
+
+SAMPLE = json.loads((pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json").read_text())
+CLICK = {"userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "time": "2018-10-18T21:37:28-06:00",
+         "type": "CLICK", "properties": {"locationX": 52, "locationY": 11}}
+EXAMPLE = "userId=ABC123XYZ&type=CLICK&start=2018-10-18T21:37:25&end=2018-10-18T21:37:29"
+JSON = {"content-type": "application/json"}
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict
+    body: bytes
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+def call(app, method, path, body=b"", headers=None, chunks=None):
+    """One request through the app; ``chunks``: the body in parts (as chunked encoding gives it)."""
+    path, _, query = path.partition("?")
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    parts = list(chunks) if chunks is not None else [body]
+    if chunks is None and body:
+        headers.setdefault("content-length", str(len(body)))
+    elif chunks is not None:
+        headers["transfer-encoding"] = "chunked"
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+             "query_string": query.encode(), "http_version": "1.1", "client": ("127.0.0.1", 5),
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    sent = []
+    call.received = 0
+
+    async def receive():
+        if parts:
+            call.received += 1
+            return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+        await asyncio.sleep(3600)  # the client stays connected
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return Response(start["status"], {k.decode(): v.decode() for k, v in start["headers"]},
+                    b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def post(app, body, headers=JSON, **kwargs):
+    return call(app, "POST", "/api/log", body, headers, **kwargs)
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app(tmp_path / "server.db", token="")
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def sample_app(app):
+    assert post(app, SAMPLE).status == 200
+    return app
+
+
+def count(app):
+    return sqlite3.connect(app.path).execute("SELECT count(*) FROM actions").fetchone()[0]
+
+
+def test_post_is_idempotent(app):
+    first, again = post(app, SAMPLE), post(app, SAMPLE)
+    assert (first.status, first.json) == (200, {"inserted": 3, "duplicates": 0})
+    assert (again.status, again.json) == (200, {"inserted": 0, "duplicates": 3})
+    assert first.headers["content-type"] == "application/json"
+
+
+def test_post_an_array(app):
+    other = {**SAMPLE, "sessionId": "OTHER"}
+    response = post(app, [SAMPLE, other, SAMPLE])
+    assert (response.status, response.json) == (200, {"inserted": 6, "duplicates": 3})
+    assert post(app, []).json == {"inserted": 0, "duplicates": 0}
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON",
+                                          "application/vnd.ohlog+json"])
+def test_post_json_content_types(app, content_type):
+    assert post(app, SAMPLE, {"Content-Type": content_type}).status == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"content-type": "text/plain"},
+                                     {"content-type": "application/x-www-form-urlencoded"}])
+def test_post_other_content_types_are_415(app, headers):
+    response = post(app, SAMPLE, headers)
+    assert response.status == 415
+    assert response.json["error"] == "send the sessions as JSON, with Content-Type: application/json"
+    assert count(app) == 0
+
+
+def bad_time(session, index=2, value="2018-13-45"):
+    actions = [dict(a) for a in session["actions"]]
+    actions[index]["time"] = value
+    return {**session, "actions": actions}
+
+
+def test_invalid_record_is_400_with_the_ingest_message_and_nothing_stored(app):
+    bad = bad_time(SAMPLE)
+    with pytest.raises(IngestFailed) as ingest_error:
+        ingest_sessions(open_db(":memory:"), [bad])
+    response = post(app, bad)
+    assert response.status == 400
+    assert response.json == {
+        "error": "actions[2].time: " + ingest_error.value.message,
+        "details": [{"path": "actions[2].time", "message": ingest_error.value.message}],
+    }
+    assert ingest_error.value.message == "not an ISO 8601 time: '2018-13-45'"
+    assert count(app) == 0
+
+
+def test_an_array_with_bad_records_names_each_and_stores_none(app):
+    response = post(app, [SAMPLE, {"userId": "u"}, bad_time(SAMPLE, 0)])
+    assert response.status == 400
+    assert response.json == {
+        "error": "[1].sessionId: expected a non-empty string, got nothing (and 1 more invalid session)",
+        "details": [{"path": "[1].sessionId", "message": "expected a non-empty string, got nothing"},
+                    {"path": "[2].actions[0].time", "message": "not an ISO 8601 time: '2018-13-45'"}],
+    }
+    assert count(app) == 0
+
+
+@pytest.mark.parametrize("body,error", [
+    (b'{"userId": ', "invalid JSON: Expecting value (line 1, column 12)"),
+    (b'[{"userId": "u"},\n oops]', "invalid JSON: Expecting value (line 2, column 2)"),
+    (b"  ", "empty body: expected a session object or an array of them"),
+    (b'"a string"', "expected a session object, got 'a string'"),
+    (b"\xff\xfe", "not valid UTF-8: invalid start byte (line 1)"),
+])
+def test_bad_json_is_400(app, body, error):
+    response = post(app, body)
+    assert response.status == 400
+    assert response.json["error"] == error
+    assert response.json["details"] == [{"path": "", "message": error}]
+
+
+def test_body_over_the_limit_is_413_before_reading_it(tmp_path):
+    app = create_app(tmp_path / "small.db", max_body=100)
+    body = json.dumps(SAMPLE).encode()
+    response = post(app, body)
+    assert response.status == 413
+    assert call.received == 0  # refused on Content-Length alone
+    assert response.headers["connection"] == "close"
+    assert response.json["error"] == ("the body is larger than the limit of 100 bytes: "
+                                      "send fewer sessions a request")
+    app.close()
+
+
+def test_chunked_body_over_the_limit_is_413_as_soon_as_it_is_over(tmp_path):
+    app = create_app(tmp_path / "small.db", max_body=100)
+    response = post(app, None, chunks=[b"x" * 60, b"x" * 60, b"x" * 60, b"x" * 60])
+    assert (response.status, call.received) == (413, 2)
+    body = json.dumps(SAMPLE).encode()
+    app.max_body = len(body)
+    response = post(app, None, chunks=[body[:10], body[10:]])
+    assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
+    app.close()
+
+
+def get(app, query, headers=None):
+    return call(app, "GET", "/api/log/get?" + query, headers=headers)
+
+
+def test_the_original_example(sample_app):
+    response = get(sample_app, EXAMPLE)
+    assert (response.status, response.json) == (200, {"actions": [CLICK]})
+    response = get(sample_app, "userId=ABC123XYZ&start=2018-10-18T21:37:25&end=2018-10-18T21:37:29")
+    assert response.json == {"actions": [CLICK]}
+
+
+def test_empty_result_is_404_with_no_actions(sample_app):
+    response = get(sample_app, "userId=fsdf")
+    assert (response.status, response.json) == (404, {"actions": []})
+
+
+@pytest.mark.parametrize("query,times", [
+    ("userId=ABC123XYZ", ["21:37:28", "21:37:30", "21:37:30"]),
+    ("userId=fsdf&userId=ABC123XYZ&type=view&type=navigate", ["21:37:30", "21:37:30"]),
+    ("session=XYZ456ABC&limit=1", ["21:37:28"]),
+    ("date=2018-10-18T21:37:30", ["21:37:30", "21:37:30"]),
+    ("start=2018-10-19T03:37:29Z", ["21:37:30", "21:37:30"]),
+    ("end=2018-10-18T21:37&order=desc", ["21:37:30", "21:37:30", "21:37:28"]),
+    ("userId=ABC123XYZ&start=&end=&limit=&unknown=1", ["21:37:28", "21:37:30", "21:37:30"]),
+])
+def test_filters(sample_app, query, times):
+    response = get(sample_app, query)
+    assert response.status == 200
+    assert [a["time"][11:19] for a in response.json["actions"]] == times
+
+
+@pytest.mark.parametrize("query,name,message", [
+    ("start=yesterday", "start",
+     "expected an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 or 2018-10-19T03:37:28Z, got 'yesterday'"),
+    ("end=2018-02-30", "end", "not a valid time: '2018-02-30' (day is out of range for month)"),
+    ("date=2018&start=2018", "date", "use date alone, or start and end"),
+    ("limit=-1", "limit", "expected a whole number, 0 or more, got '-1'"),
+    ("limit=99999999999999999999", "limit", "expected a whole number, 0 or more, got '99999999999999999999'"),
+    ("start=2018&start=2019", "start", "give it at most once"),
+    ("order=up", "order", "expected asc or desc, got 'up'"),
+    ("userId=%FF", "", "the query string is not valid UTF-8 once percent-decoded"),
+])
+def test_malformed_parameter_is_400_naming_it(sample_app, query, name, message):
+    response = get(sample_app, query)
+    assert response.status == 400
+    assert response.json == {"error": f"invalid parameter {name}: {message}" if name else message,
+                             "details": [{"path": name, "message": message}]}
+
+
+@pytest.mark.parametrize("text", ["2018-10-18", "2018-10-18T21", "2018-10-18T21:37:28.5",
+                                  "2018-10-19T03:37:28Z", "2018-10-18T21:37:28-06:00"])
+def test_time_rules_are_ohlog_querys(text):
+    spec = parse_time_spec(text)
+    filters = parse_filters(f"start={text}&end={text}".replace("+", "%2B").encode())
+    assert (filters["start"], filters["end"]) == (resolve_bound(spec), resolve_bound(spec, end=True))
+    assert parse_filters(f"date={text}".encode()) == filters
+
+
+def test_percent_and_plus_decoding():
+    assert parse_filters(b"userId=a+b%20c%C3%A9&type=A%26B")["users"] == ("a b c\u00e9",)
+    assert parse_filters(b"userId=a+b%20c%C3%A9&type=A%26B")["types"] == ("A&B",)
+
+
+def test_large_results_are_streamed_whole(app, monkeypatch):
+    monkeypatch.setattr(server, "PAGE", 7)
+    monkeypatch.setattr(server, "INLINE_ROWS", 3)
+    actions = [{"time": f"2018-10-18T21:{m:02d}:00Z", "type": "SCROLL", "properties": {"n": m}}
+               for m in range(20)]
+    post(app, {"userId": "u", "sessionId": "s", "actions": actions})
+    response = get(app, "userId=u")
+    assert response.status == 200 and "content-length" not in response.headers
+    assert [a["properties"]["n"] for a in response.json["actions"]] == list(range(20))
+    assert get(app, "userId=u&limit=5").json["actions"][-1]["properties"] == {"n": 4}
+
+
+def test_slow_queries_leave_the_event_loop(sample_app, monkeypatch):
+    monkeypatch.setattr(server, "INLINE_CHECK_EVERY", 1)
+    monkeypatch.setattr(server, "INLINE_STEPS", 0)  # every query is too slow to run inline
+    assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None
+    assert get(sample_app, EXAMPLE).json == {"actions": [CLICK]}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer", "secret"])
+def test_token_required(tmp_path, header):
+    app = create_app(tmp_path / "t.db", token="secret")
+    headers = {**JSON, **({"authorization": header} if header else {})}
+    response = post(app, SAMPLE, headers)
+    assert response.status == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="ohlog"'
+    assert response.json["error"] == "a valid token is needed: send Authorization: Bearer TOKEN"
+    assert get(app, "userId=x", headers).status == 401
+    assert call(app, "GET", "/openapi.json", headers=headers).status == 401
+    assert call(app, "GET", "/health").status == 200  # for load balancers: tells nothing
+    assert count(app) == 0
+    app.close()
+
+
+def test_token_accepted_and_compared_in_constant_time(tmp_path, monkeypatch):
+    compared = []
+    real = server.hmac.compare_digest
+    monkeypatch.setattr(server.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    monkeypatch.setenv("OHLOG_TOKEN", "s3cret")
+    app = create_app(tmp_path / "t.db")
+    for scheme in ("Bearer", "bearer"):
+        assert post(app, SAMPLE, {**JSON, "Authorization": f"{scheme} s3cret"}).status == 200
+    assert compared == [(b"s3cret", b"s3cret")] * 2
+    app.close()
+
+
+def test_unknown_path_and_method(app):
+    response = call(app, "GET", "/api/nothing")
+    assert (response.status, response.json["error"]) == (404, "no such endpoint: /api/nothing")
+    response = call(app, "DELETE", "/api/log")
+    assert (response.status, response.headers["allow"]) == (405, "POST")
+
+
+def test_no_stack_trace_reaches_the_client(sample_app, monkeypatch, caplog):
+    def broken(query_string):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(server, "parse_filters", broken)
+    response = get(sample_app, "userId=x")
+    assert (response.status, response.json) == (500, {"error": "internal server error", "details": []})
+    assert "secret internals" in caplog.text and "Traceback" in caplog.text  # in the server's log
+
+
+def test_database_error_is_503_and_stores_nothing(app, monkeypatch):
+    monkeypatch.setattr(server, "_INSERT", "INSERT INTO no_such_table VALUES (?)")
+    response = post(app, SAMPLE)
+    assert (response.status, response.headers["retry-after"]) == (503, "1")
+    monkeypatch.undo()
+    assert count(app) == 0
+
+
+def test_group_commit(app):
+    """Concurrent requests share commits; each keeps its own counts; one failure stays its own."""
+    from openhouse_cli.validate import session_rows
+
+    sessions = [{**SAMPLE, "sessionId": f"S{i}"} for i in range(200)]
+
+    rows = [session_rows(s, "t") for s in sessions]
+
+    async def write_all(batches):
+        return await asyncio.gather(*map(app.writer.write, batches), return_exceptions=True)
+
+    assert asyncio.run(write_all(rows)) == [(3, 0)] * 200
+    assert app.writer.commits < 200
+    results = asyncio.run(write_all([rows[0], [("not", "a", "row")], rows[1] + [rows[0][1]]]))
+    assert results[0] == (0, 3) and isinstance(results[1], sqlite3.Error) and results[2] == (0, 4)
+    assert count(app) == 600
+
+
+def test_one_log_line_a_request(sample_app, caplog):
+    caplog.set_level(logging.INFO, "ohlog.access")
+    get(sample_app, EXAMPLE)
+    call(sample_app, "GET", "/health")
+    lines = [r.getMessage() for r in caplog.records if r.name == "ohlog.access"]
+    assert len(lines) == 2
+    assert lines[0].startswith(f'127.0.0.1:5 "GET /api/log/get?{EXAMPLE} HTTP/1.1" 200 ')
+    assert lines[1].startswith('127.0.0.1:5 "GET /health HTTP/1.1" 200 15 ')
+
+
+def test_health_and_openapi(app):
+    assert call(app, "GET", "/health").json == {"status": "ok"}
+    document = call(app, "GET", "/openapi.json").json
+    assert set(document["paths"]) == {"/api/log", "/api/log/get", "/health", "/openapi.json"}
+    assert "security" not in document
+
+
+def test_factory_reads_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("OHLOG_DB", str(tmp_path / "env.db"))
+    monkeypatch.setenv("OHLOG_MAX_BODY", "10")
+    monkeypatch.setenv("OHLOG_TOKEN", "t")
+    app = create_app()
+    assert (app.path, app.max_body, app.token) == (tmp_path / "env.db", 10, b"t")
+    assert call(app, "GET", "/openapi.json", headers={"authorization": "Bearer t"}).json["security"]
+    app.close()
+    monkeypatch.setenv("OHLOG_MAX_BODY", "lots")
+    with pytest.raises(OhlogError, match="OHLOG_MAX_BODY must be a number of bytes"):
+        create_app()
+
+
+@pytest.mark.parametrize("host,token,warned", [
+    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+    ("127.0.0.2", None, False), ("0.0.0.0", None, True), ("::", None, True),
+    ("example.org", None, True), ("0.0.0.0", "t", False),
+])
+def test_exposure_warning(host, token, warned):
+    assert (exposure_warning(host, token) is not None) == warned
