@@ -5,19 +5,27 @@ The slow versions print their figures with ``figures()``, so that
 """
 
 import hashlib
+import io
 import json
 import os
 import pathlib
+import re
 import signal
 import sqlite3
 import subprocess
 
+from openhouse_cli.errors import InvalidInput
+from openhouse_cli.ingest import ingest_input
+
 from .conftest import OHLOG
 
 __all__ = [
-    "OHLOG", "count", "db_digest", "figures", "generated", "integrity", "reap_strays",
-    "run_measured", "session",
+    "OHLOG", "count", "db_digest", "figures", "generated", "ingest_checked", "integrity",
+    "reap_strays", "run_measured", "session", "write_ndjson",
 ]
+
+# What an error about bad data looks like: one line, FILE:LINE[:COL]: then the reason
+LOCATED = re.compile(r"(?P<name>[^\n]+?):(?P<line>[0-9]+)(?::(?P<col>[0-9]+))?: [^\n]+")
 
 
 def session(n, actions=3, user="u1", kind="VIEW"):
@@ -84,8 +92,53 @@ def db_digest(db):
             conn.close()
 
 
-def run_measured(args, *, stdin=subprocess.DEVNULL, stderr_path=None, preexec_fn=None,
-                 timeout=600, env=None):
+def ingest_checked(db, data, name="in.json", on_error="fail"):
+    """Ingest the bytes ``data`` in-process and check ohlog's promise for bad data.
+
+    Returns ``("ok", counts)`` or ``("error", message)``. An error must be an
+    InvalidInput with a located one-line message, and must leave ``db``
+    exactly as it was; a success must have stored what it counted. Any other
+    exception propagates: that is a traceback for the user.
+    """
+    before, rows_before = db_digest(db), _rows(db)
+    rejected = []
+    try:
+        counts = ingest_input(db, io.BytesIO(data), name, on_error=on_error,
+                              on_reject=lambda record, error: rejected.append(str(error)))
+    except InvalidInput as ex:
+        message = str(ex)
+        assert LOCATED.fullmatch(message) and message.startswith(f"{name}:"), message
+        assert db_digest(db) == before, f"a rejected input changed the database: {message}"
+        return "error", message
+    for message in rejected:
+        assert LOCATED.fullmatch(message) and message.startswith(f"{name}:"), message
+    assert counts.rejected == len(rejected)
+    assert _rows(db) == rows_before + counts.inserted
+    return "ok", counts
+
+
+def _rows(db):
+    return db.conn.execute("SELECT count(*) FROM actions").fetchone()[0]
+
+
+# The measured command runs under this small launcher, itself started afresh:
+# Linux charges a process's ru_maxrss with the image that exec replaced, so a
+# child forked straight from pytest (large) would report at least pytest's RSS.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write("%d %d" % (os.waitstatus_to_exitcode(status), usage.ru_maxrss))
+"""
+
+
+def run_measured(args, *, stdin=subprocess.DEVNULL, timeout=600):
     """Run ``args``; return ``(exit code, peak RSS in MB, stderr text)``.
 
     The peak RSS is ``ru_maxrss`` from ``os.wait4``: the largest of the
@@ -93,32 +146,15 @@ def run_measured(args, *, stdin=subprocess.DEVNULL, stderr_path=None, preexec_fn
     stderr goes to a file, not a pipe: a pipe would stay open as long as any
     stray child holds it.
     """
+    import sys
     import tempfile
 
-    with tempfile.TemporaryFile() if stderr_path is None else open(stderr_path, "w+b") as err:
-        proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=preexec_fn, env=env)
-        status, usage = _wait4(proc, timeout)
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as report:
+        subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, report.name, *map(str, args)],
+                       stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
+        code, maxrss_kb = map(int, report.read().split())
         err.seek(0)
-        return status, usage.ru_maxrss / 1024, err.read().decode("utf-8", "replace")
-
-
-def _wait4(proc, timeout):
-    """Reap ``proc`` (a Popen) with os.wait4: its exit code and resource usage."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        found, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if not found and time.monotonic() > deadline:
-            proc.kill()
-            found, status, usage = os.wait4(proc.pid, 0)
-        if found:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{proc.args} did not finish in {timeout}s")
-            return proc.returncode, usage
-        time.sleep(0.01)
+        return code, maxrss_kb / 1024, err.read().decode("utf-8", "replace")
 
 
 def strays(marker):
