@@ -61,7 +61,7 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
     calls ``on_reject(record, error)`` for each. ``progress(records_done)`` is
     called now and then.
     """
-    fp = open_input(fp)
+    fp = open_input(fp, name)
     first, blank_lines = first_line(fp)
     if not first:
         validated = iter(())

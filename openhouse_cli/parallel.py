@@ -13,7 +13,7 @@ from collections import deque
 
 from .errors import InvalidInput, OhlogError
 from .locate import field_line_offset
-from .readers import ndjson_record
+from .readers import ndjson_lines, ndjson_record
 from .validate import session_rows
 
 LINES_PER_CHUNK = 500
@@ -65,7 +65,7 @@ def validate_chunk(name, first_number, lines, stop_at_error):
 def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
     """validate_records for an NDJSON input, a chunk of lines an item, using a
     worker process once the input is large."""
-    chunks = _chunks(itertools.chain([first], fp), blank_lines + 1)
+    chunks = _chunks(itertools.chain([first], ndjson_lines(fp)), blank_lines + 1)
     first_chunk = next(chunks, None)
     if first_chunk is None:
         return

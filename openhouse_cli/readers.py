@@ -15,6 +15,9 @@ import codecs
 import gzip
 import io
 import json
+import math
+import re
+import zlib
 from dataclasses import dataclass
 
 import orjson
@@ -36,13 +39,37 @@ class Record:
     error: InvalidInput = None
 
 
-def open_input(fp):
+def open_input(fp, name="-"):
     """Wrap ``fp`` so that it can be peeked, decompressing gzip on the fly."""
     if not hasattr(fp, "peek"):
         fp = io.BufferedReader(fp, CHUNK)
     if fp.peek(2)[:2] == b"\x1f\x8b":
-        fp = io.BufferedReader(gzip.GzipFile(fileobj=fp, mode="rb"), CHUNK)
+        fp = io.BufferedReader(_Gunzip(fp, name), CHUNK)
     return fp
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip decompression whose failures (truncated or corrupt data) are located errors."""
+
+    def __init__(self, fp, name):
+        self.gzip = gzip.GzipFile(fileobj=fp, mode="rb")
+        self.name = name
+        self.lines = 0  # decompressed so far, to say where the damage starts
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        try:
+            size = self.gzip.readinto(buffer)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as ex:
+            reason = str(ex) or type(ex).__name__
+            raise InvalidInput(
+                f"{self.name}:{self.lines + 1}", "",
+                f"not valid gzip data, the file is truncated or corrupt ({reason})",
+            ) from None
+        self.lines += bytes(buffer[:size]).count(b"\n")
+        return size
 
 
 def read_records(fp, name, first=None, blank_lines=0):
@@ -87,10 +114,30 @@ def _is_json_object(line):
 
 def _read_ndjson(fp, name, first, blank_lines):
     """One record a line: the fast path, parsed by orjson."""
-    for number, line in enumerate(_chain(first, fp), blank_lines + 1):
+    for number, line in enumerate(_chain(first, ndjson_lines(fp)), blank_lines + 1):
         record = ndjson_record(line, number, name)
         if record is not None:
             yield record
+
+
+def ndjson_lines(fp):
+    """The lines of ``fp``; one longer than MAX_RECORD_CHARS is cut short
+    (and so fails to parse) rather than read whole into memory."""
+    limit = MAX_RECORD_CHARS
+    while True:
+        line = fp.readline(limit)
+        if not line:
+            return
+        if len(line) == limit and not line.endswith(b"\n"):
+            while True:  # skip the rest of the overlong line
+                rest = fp.readline(CHUNK)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            line = _TOO_LONG
+        yield line
+
+
+_TOO_LONG = b"\x00too long"
 
 
 def ndjson_record(line, number, name):
@@ -100,6 +147,9 @@ def ndjson_record(line, number, name):
     except orjson.JSONDecodeError:
         if not line.strip():
             return None  # blank lines between records are allowed
+        if line is _TOO_LONG:
+            return Record(number, error=InvalidInput(
+                f"{name}:{number}", "", f"record larger than {MAX_RECORD_CHARS >> 20} MiB"))
         ex = _ndjson_error(line)
         return Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
 
@@ -127,11 +177,26 @@ def _reject_constant(token):
 
 
 def _parse_int(text):
-    # Match orjson (the NDJSON path): integers beyond 64 bits become floats
-    value = int(text)
-    if -(1 << 63) <= value < (1 << 64):
-        return value
-    return float(text)
+    # Match orjson (the NDJSON path): integers beyond 64 bits become floats,
+    # and numbers beyond a float's range are errors, not infinities.
+    if len(text) < 19:
+        return int(text)
+    if len(text) <= 21:
+        value = int(text)
+        if -(1 << 63) <= value < (1 << 64):
+            return value
+    return _parse_float(text)
+
+
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number beyond the range of a double: {text[:20]}{'…' if len(text) > 20 else ''}")
+    return value
+
+
+# A \\u escape in the surrogate range: valid JSON, but only as half of a pair
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _JsonStream:
@@ -147,13 +212,15 @@ class _JsonStream:
         self.fp = fp
         self.name = name
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self.json = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+        self.json = json.JSONDecoder(
+            parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
+        )
         self.buf = ""
         self.pos = 0
         self.line = 1 + blank_lines  # line number at self.line_pos
         self.line_pos = 0
         self.eof = False
-        self._feed(first)
+        self.first = first  # fed in records(), where a decoding error is reported
 
     def _feed(self, data):
         try:
@@ -204,6 +271,7 @@ class _JsonStream:
 
     def records(self):
         try:
+            self._feed(self.first)
             yield from self._records()
         except _BadBytes as ex:
             # Locate the bad byte: count the lines in the text decoded so far
@@ -258,15 +326,29 @@ class _JsonStream:
                 if len(self.buf) - start > MAX_RECORD_CHARS:
                     return self._error(start, f"record larger than {MAX_RECORD_CHARS >> 20} MiB")
                 self._read_more(size)
-                size *= 2  # records far larger than a chunk: keep re-parses few
+                size = min(size * 2, MAX_RECORD_CHARS)  # keep re-parses of big records few
                 start = self.pos  # _feed may have moved the buffer
             except ValueError as ex:  # NaN / Infinity
                 return self._error(start, str(ex))
             except RecursionError:
                 return self._error(start, "nested too deeply")
+        if end - start > MAX_RECORD_CHARS:
+            return self._error(start, f"record larger than {MAX_RECORD_CHARS >> 20} MiB")
+        raw = self.buf[start:end]
+        surrogate = _SURROGATE_ESCAPE.search(raw)
+        if surrogate and _has_lone_surrogate(value):
+            return self._error(start + surrogate.start(), "a lone surrogate escape is not valid Unicode")
         line = self._line_at(start)
         self.pos = end
-        return Record(line, value, self.buf[start:end])
+        return Record(line, value, raw)
+
+
+def _has_lone_surrogate(value):
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 class _BadBytes(Exception):

@@ -49,6 +49,8 @@ def parse_action_time(text):
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
         raise TimeError("not an ISO 8601 time") from None
+    if "\x00" in text:  # fromisoformat ignores a trailing NUL
+        raise TimeError("not an ISO 8601 time")
     key = text[:16]
     minute = _minute_us.get(key)
     if minute is None:
