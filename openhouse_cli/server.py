@@ -703,6 +703,13 @@ def _target(scope):
 # The OpenAPI description
 
 
+_EXAMPLE_SESSION = {"userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "actions": [
+    {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK", "properties": {"locationX": 52, "locationY": 11}},
+    {"time": "2018-10-18T21:37:30-06:00", "type": "VIEW", "properties": {"viewedId": "FDJKLHSLD"}},
+    {"time": "2018-10-18T21:37:30-06:00", "type": "NAVIGATE",
+     "properties": {"pageFrom": "communities", "pageTo": "inventory"}}]}
+
+
 def openapi_document(token=False):
     """OpenAPI 3.0 for the API; with ``token``, every operation but /health needs it."""
     from . import __version__
@@ -735,8 +742,9 @@ def openapi_document(token=False):
                 "summary": "Store one session or an array of sessions",
                 "description": "All or nothing: a 400 stores nothing. Sending the same "
                                "actions again stores nothing more (they count as duplicates).",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "oneOf": [ref("Session"), {"type": "array", "items": ref("Session")}]}}}},
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"oneOf": [ref("Session"), {"type": "array", "items": ref("Session")}]},
+                    "example": _EXAMPLE_SESSION}}},
                 "responses": {
                     "200": json_response("Stored", "Summary"), **errors,
                     "413": json_response("The body is larger than the server's limit", "Error"),
@@ -750,13 +758,14 @@ def openapi_document(token=False):
                                "A start is the first moment of the unit it names, an end the last "
                                "(end=2018-10-31 includes all of that day).",
                 "parameters": [
-                    query("userId", "Only these users' actions", repeat=True),
-                    query("type", "Only these types, in any case", repeat=True),
+                    {**query("userId", "Only these users' actions", repeat=True), "example": ["ABC123XYZ"]},
+                    {**query("type", "Only these types, in any case", repeat=True), "example": ["CLICK"]},
                     query("session", "Only these sessions' actions", repeat=True),
                     query("date", "Only within the year, month, day, hour, minute or second "
                                   "this names, such as 2018-10-18 (not with start or end)"),
-                    query("start", "From this time on, such as 2018-10-18T21:37:25"),
-                    query("end", "Up to this time, inclusive of the unit it names"),
+                    {**query("start", "From this time on"), "example": "2018-10-18T21:37:25"},
+                    {**query("end", "Up to this time, inclusive of the unit it names"),
+                     "example": "2018-10-18T21:37:29"},
                     query("limit", "At most this many actions",
                           {"type": "integer", "minimum": 0, "maximum": (1 << 63) - 1}),
                     query("order", "By instant", {"type": "string", "enum": ["asc", "desc"]}),
