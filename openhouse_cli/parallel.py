@@ -9,6 +9,8 @@ Chunks come back in order, so locations, atomicity and dedupe are unchanged.
 import itertools
 import marshal
 import multiprocessing
+import os
+import signal
 from collections import deque
 
 from .errors import InvalidInput, OhlogError
@@ -76,7 +78,10 @@ def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("fork"),
+        initializer=_die_with_parent, initargs=(os.getpid(),),
+    )
     try:
         pending = deque([pool.submit(validate_chunk, name, *second_chunk, stop_at_error)])
         for chunk in chunks:
@@ -89,6 +94,20 @@ def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
         raise OhlogError(f"{name}: the validating worker process died") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _die_with_parent(parent_pid):
+    """Worker start-up: end when the main process ends, even by kill -9,
+    instead of waiting forever for work that will never come."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the orphan ends when its pipe breaks
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took hold
+        os._exit(1)
 
 
 def _unmarshalled(item):
