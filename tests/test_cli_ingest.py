@@ -155,14 +155,15 @@ def test_concurrent_writers_all_succeed(tmp_path):
 def test_kill_9_mid_ingest_leaves_all_or_nothing(tmp_path):
     db = tmp_path / "o.db"
     subprocess.run([OHLOG, "ingest", "--db", db, FIXTURES / "sample_log.json"], check=True, capture_output=True)
-    big = write_ndjson(tmp_path / "big.ndjson", [session(n, actions=50) for n in range(4000)])
-    for delay in (0.3, 0.6, 0.9):
+    # (tests/test_reliability_crash.py kills at random moments, many times)
+    big = write_ndjson(tmp_path / "big.ndjson", [session(n, actions=50) for n in range(2000)])
+    for delay in (0.5,):
         proc = subprocess.Popen([OHLOG, "ingest", "--db", db, big], stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with sqlite3.connect(db) as conn:
             assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
-        assert count(db) in (3, 3 + 4000 * 50)
+        assert count(db) in (3, 3 + 2000 * 50)
     subprocess.run([OHLOG, "ingest", "--db", db, big], check=True, capture_output=True)
-    assert count(db) == 3 + 4000 * 50
+    assert count(db) == 3 + 2000 * 50
