@@ -94,14 +94,19 @@ def is_ndjson(first):
 
 
 def first_line(fp):
-    """The first non-blank line (BOM removed, b"" if none) and the blank lines before it."""
-    line = fp.readline()
+    """The first non-blank line (BOM removed, b"" if none) and the blank lines before it.
+
+    At most CHUNK bytes of it: a whole JSON array on one line can be gigabytes.
+    Such a partial line is no NDJSON record, and the stream reader carries on
+    from where it stops.
+    """
+    line = fp.readline(CHUNK)
     if line.startswith(_BOM):
         line = line[3:]
     blank_lines = 0
     while line and not line.strip():
         blank_lines += 1
-        line = fp.readline()
+        line = fp.readline(CHUNK)
     return line, blank_lines
 
 

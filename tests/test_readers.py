@@ -136,3 +136,13 @@ def test_field_line_offset(field, expected):
 
     text = json.dumps(SESSION, indent=2)
     assert text.splitlines()[field_line_offset(text, field)].strip() == expected
+
+
+def test_a_one_line_array_longer_than_a_chunk_is_streamed(monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK", 256)
+    docs = [session(n) for n in range(50)]
+    data = json.dumps(docs).encode()
+    assert b"\n" not in data and len(data) > 20 * 256
+    assert values(data) == docs
+    long_first = json.dumps(dict(session(0), note="x" * 1000)) + "\n" + json.dumps(session(1)) + "\n"
+    assert [v["sessionId"] for v in values(long_first.encode())] == ["s0", "s1"]
