@@ -66,6 +66,11 @@ def backup_database(source, dest, *, force=False):
 def _copy(source, tmp):
     """Copy ``source`` into the empty file ``tmp``, check it; return its action count."""
     uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
+    if os.statvfs(source).f_flag & os.ST_RDONLY:
+        # On a read-only filesystem (a snapshot, a mounted backup) nobody can
+        # write, and a WAL database could not be opened otherwise: SQLite
+        # would need to create its -shm file.
+        uri += "&immutable=1"
     try:
         src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
         dst = sqlite3.connect(tmp, isolation_level=None)
