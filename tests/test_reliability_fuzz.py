@@ -5,15 +5,11 @@ InvalidInput; a rejected input leaves the database as it was; a success
 stores what it counts). Generated documents that are stored must also read
 back exactly as they were sent. The fast tests run a few hundred inputs, the
 slow one 10,000 and prints its figures.
-
-KNOWN_BUGS recognises the exceptions of the bugs that
-test_reliability_hostile_bugs.py pins down; remove an entry once its bug is fixed.
 """
 
 import gzip
 import json
 import sqlite3
-import zlib
 from collections import Counter
 
 import pytest
@@ -25,14 +21,6 @@ from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
 
 from .test_reliability_common import figures, ingest_checked, session
-
-KNOWN_BUGS = {
-    "test_lone_surrogate_is_rejected_located":
-        lambda ex: isinstance(ex, UnicodeEncodeError) or "surrogates not allowed" in str(ex),
-    "test_bad_gzip_is_an_error_that_names_the_input":
-        lambda ex: isinstance(ex, (EOFError, zlib.error, gzip.BadGzipFile)),
-    "test_invalid_utf8_on_the_first_line_is_located": lambda ex: type(ex).__name__ == "_BadBytes",
-}
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +37,10 @@ def fresh(template):
 
 
 def checked(template, data, stats, on_error="fail"):
-    """ingest_checked on a fresh copy of the template; known bugs are counted, not raised."""
+    """ingest_checked on a fresh copy of the template, counted in ``stats``."""
     db = fresh(template)
+    outcome, result = ingest_checked(db, data, on_error=on_error)
     stats["inputs"] += 1
-    try:
-        outcome, result = ingest_checked(db, data, on_error=on_error)
-    except Exception as ex:
-        bug = next((name for name, matches in KNOWN_BUGS.items() if matches(ex)), None)
-        if bug is None:
-            raise
-        stats[f"known bug: {bug}"] += 1
-        return db, "known bug", None
     stats[outcome] += 1
     return db, outcome, result
 
