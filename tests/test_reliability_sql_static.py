@@ -1,0 +1,159 @@
+"""Issue 4.5, injection, statically: no SQL in openhouse_cli/ is built from user input.
+
+Every piece of SQL text that is assembled at run time (an f-string,
+``%``, ``.format``, ``+`` or ``.join`` whose constant parts read as SQL) may
+only take in module constants (UPPER_CASE names) or the expressions in
+ALLOWED, each of which is a schema identifier, a fixed fragment, or a
+placeholder list; every call that runs SQL must get a string constant, a
+constant, or a name ALLOWED for it. A new piece of dynamic SQL fails this
+test until it is reviewed and allow-listed here.
+"""
+
+import ast
+import pathlib
+import re
+
+import openhouse_cli
+
+PACKAGE = pathlib.Path(openhouse_cli.__file__).parent
+RUNS_SQL = {"execute", "executemany", "executescript", "query", "execute_returning_dicts"}
+SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|FROM|WHERE|VALUES|INDEX|ORDER BY|"
+    r"LIMIT|JOIN|AND|OR|NOT|IN|IS|coalesce|json_extract|json_type|lower)\b"
+    r"|\?(?![\w=])")  # a placeholder, not a URI's ?mode=ro
+
+# module -> {source of an expression allowed in SQL text: why it is safe}
+ALLOWED = {
+    "ingest.py": {
+        "index": "a name from migrations.SECONDARY_INDEXES (schema)",
+        "columns": "a column list from migrations.SECONDARY_INDEXES (schema)",
+        "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
+        "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
+    },
+    "server.py": {
+        "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
+        "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
+    },
+    "migrations.py": {
+        "name": "a name from SECONDARY_INDEXES (schema)",
+        "columns": "a column list from SECONDARY_INDEXES (schema)",
+    },
+    "query.py": {
+        "column": "user_id, session_id or type: a literal tuple in build_query",
+        "', '.join('?' * len(values))": "one placeholder a value",
+        "', '.join(['lower(?)'] * len(types))": "one placeholder a value",
+        "columns": "_ROW_COLUMNS, _JSON_COLUMN or 'count(*)': the callers' constants",
+        "index": "one of four index names, literals in build_query",
+        "op": "'>=' / '<=' literals, or a Where.op checked against OPERATORS by _checked",
+        "clauses": "a list of fragments, each built (and checked here) in build_query",
+        "direction": "' DESC' or '': literals",
+        "type_sql": "'json_type(properties, ?)' or 'ohlog_type(properties, ?)': literals",
+        "value_sql": "'json_extract(properties, ?)' or 'ohlog_value(properties, ?)': literals",
+        "guard": "a fragment built in _comparison (checked here)",
+        "sql": "build_query's result / _comparison's fragment, built from the above",
+    },
+}
+
+
+def _source(node):
+    return ast.unparse(node)
+
+
+def _constant_text(node):
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _pieces(node):
+    """(constant texts, other expressions) of a string built at run time; None if it is not one."""
+    if isinstance(node, ast.JoinedStr):
+        texts = [v.value for v in node.values if isinstance(v, ast.Constant)]
+        return texts, [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        operands, stack = [], [node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, ast.BinOp) and isinstance(item.op, ast.Add):
+                stack += [item.right, item.left]
+            else:
+                operands.append(item)
+        texts = [_constant_text(o) for o in operands if _constant_text(o) is not None]
+        if not texts and not any(isinstance(o, ast.JoinedStr) for o in operands):
+            return None
+        return texts, [o for o in operands if _constant_text(o) is None]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _constant_text(node.left):
+        args = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        return [node.left.value], args
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("format", "join") and _constant_text(node.func.value) is not None):
+        return [node.func.value.value], [*node.args, *(k.value for k in node.keywords)]
+    return None
+
+
+def _is_constant_name(node):
+    return isinstance(node, ast.Name) and node.id.lstrip("_").isupper()
+
+
+def violations(tree, module):
+    allowed = ALLOWED.get(module, {})
+    found = []
+    for node in ast.walk(tree):
+        pieces = _pieces(node)
+        if pieces is not None and any(SQL_WORDS.search(text) for text in pieces[0]):
+            for part in pieces[1]:
+                nested = _pieces(part)
+                if nested is not None and any(SQL_WORDS.search(t) for t in nested[0]):
+                    continue  # checked on its own as this walk reaches it
+                if _constant_text(part) is None and not _is_constant_name(part) \
+                        and _source(part) not in allowed:
+                    found.append(f"{module}:{part.lineno}: SQL built from `{_source(part)}`")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in RUNS_SQL and node.args:
+            sql = node.args[0]
+            if not (_constant_text(sql) is not None or _is_constant_name(sql)
+                    or _source(sql) in allowed or _pieces(sql) is not None):
+                found.append(f"{module}:{sql.lineno}: SQL passed as `{_source(sql)}`")
+            elif _pieces(sql) is not None and not any(SQL_WORDS.search(t) for t in _pieces(sql)[0]):
+                found.append(f"{module}:{sql.lineno}: SQL passed as `{_source(sql)}`")
+    # a chain a + b + c is also visited as its inner a + b: report each finding once
+    return sorted(set(found), key=lambda f: (int(f.split(":")[1]), f))
+
+
+def test_no_sql_is_built_from_user_input():
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        found += violations(ast.parse(path.read_text()), path.name)
+    assert found == []
+
+
+def test_allow_list_has_no_stale_entries():
+    """An entry whose expression no longer appears in its module is removed, not left to rot."""
+    for module, entries in ALLOWED.items():
+        path = PACKAGE / module
+        if not path.exists():
+            continue
+        sources = {_source(node) for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.expr)}
+        assert set(entries) <= sources, f"{module}: {set(entries) - sources}"
+
+
+BAD = '''
+def find(conn, user, table, order):
+    conn.execute(f"SELECT * FROM actions WHERE user_id = '{user}'")
+    conn.execute("SELECT * FROM actions WHERE user_id = '%s'" % user)
+    conn.execute("SELECT * FROM {} LIMIT 1".format(table))
+    conn.execute("SELECT * FROM actions ORDER BY " + order)
+    query = "DELETE FROM actions WHERE type = '" + user + "'"
+    conn.executemany(query, [])
+    conn.execute(user)
+    conn.execute(f"{user}")
+    clauses = [f"{user} = ?"]
+'''
+
+
+def test_the_check_catches_injection():
+    found = violations(ast.parse(BAD), "bad.py")
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "SQL built from `user`", "SQL built from `user`", "SQL built from `table`",
+        "SQL built from `order`", "SQL built from `user`", "SQL passed as `query`",
+        "SQL passed as `user`", "SQL passed as `f'{user}'`", "SQL built from `user`",
+    ]
