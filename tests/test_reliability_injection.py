@@ -1,0 +1,150 @@
+"""Issue 4.5, injection: hostile text in every field and every filter gives exact results.
+
+Quotes, ``;--``, LIKE's ``%`` and ``_``, NUL, backslashes, JSON-path syntax
+and right-to-left overrides are stored as user ids, session ids, types,
+property keys and property values; then each is asked for through every
+filter. The answer must be exactly the matching actions (types match
+case-insensitively, ASCII only, as SQLite's NOCASE does), and
+``sqlite_master`` must not change. The static half is test_reliability_sql_static.py.
+"""
+
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from openhouse_cli.cli import cli
+from openhouse_cli.db import open_db
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.query import OPERATORS, Where, query_actions
+
+from .test_reliability_common import OHLOG
+
+HOSTILE = [
+    "'", '"', "';--", "'; DROP TABLE actions;--", '"; DROP TABLE actions; --', "%", "_", "%_%",
+    "a%", "_b", "\x00", "a\x00b", "a\x00", "\u202e", "\u202eevil\u202c.exe", "\\", "\\'", "\\u0000",
+    "$", "$.a", "a.b", "[0]", "a[0]", "*", "1 OR 1=1", "' OR '1'='1", "NULL", "null", "?", "?1",
+    ":name", "@x", "%s", "{}", "\n", "\r\n", "\t", "é", "\U0001f600", "A", "a", "ǅ", "ß", "SS",
+]
+PLAIN = {"userId": "plain", "sessionId": "plain", "actions": [
+    {"time": "2018-10-18T00:00:00Z", "type": "plain", "properties": {"k": "v", "a": "a"}}]}
+
+
+def document(i, text):
+    return {"userId": text, "sessionId": text, "actions": [
+        {"time": f"2018-10-18T01:{i // 60:02d}:{i % 60:02d}Z", "type": text,
+         "properties": {text: text, "n": i}},
+        {"time": f"2018-10-18T02:{i // 60:02d}:{i % 60:02d}Z", "type": "plain",
+         "properties": {"k": text}}]}
+
+
+DOCS = [document(i, text) for i, text in enumerate(HOSTILE)] + [PLAIN]
+
+
+def fold(text):
+    """SQLite's NOCASE: ASCII letters only."""
+    return text.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
+
+
+def expected(match):
+    return sorted(json.dumps([d["userId"], d["sessionId"], a["time"], a["type"], a["properties"]],
+                             sort_keys=True)
+                  for d in DOCS for a in d["actions"] if match(d, a))
+
+
+def got(actions):
+    return sorted(json.dumps([a["userId"], a["sessionId"], a["time"], a["type"], a["properties"]],
+                             sort_keys=True) for a in actions)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    path = tmp_path_factory.mktemp("injection") / "hostile.db"
+    database = open_db(path)
+    counts = ingest_sessions(database, DOCS)
+    assert counts.inserted == sum(len(d["actions"]) for d in DOCS)
+    master = database.conn.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall()
+    yield database, path
+    assert database.conn.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall() == master
+
+
+FILTERS = {
+    "users": lambda t: (dict(users=[t]), lambda d, a: d["userId"] == t),
+    "sessions": lambda t: (dict(sessions=[t]), lambda d, a: d["sessionId"] == t),
+    "types": lambda t: (dict(types=[t]), lambda d, a: fold(a["type"]) == fold(t)),
+    "key=value": lambda t: (dict(where=[Where(t, "=", t)]), lambda d, a: a["properties"].get(t) == t),
+    "key!=value": lambda t: (dict(where=[Where(t, "!=", t)]), lambda d, a: a["properties"].get(t) != t),
+    "k=value": lambda t: (dict(where=[Where("k", "=", t)]), lambda d, a: a["properties"].get("k") == t),
+    "k!=value": lambda t: (dict(where=[Where("k", "!=", t)]), lambda d, a: a["properties"].get("k") != t),
+    "k>=value": lambda t: (dict(where=[Where("k", ">=", t)]),
+                           lambda d, a: isinstance(a["properties"].get("k"), str)
+                           and a["properties"]["k"].encode() >= t.encode()),
+    "user+type+session": lambda t: (dict(users=[t, "plain"], types=[t, "PLAIN"], sessions=[t]),
+                                    lambda d, a: d["userId"] == t and d["sessionId"] == t
+                                    and fold(a["type"]) in (fold(t), "plain")),
+}
+
+
+NUL_CUT = pytest.mark.xfail(strict=True, reason="BUG: --where k=a also matches a stored 'a\\u0000...': "
+                            "SQLite's json_extract cuts a stored string at an escaped NUL")
+
+
+def cases(kinds, texts):
+    """(text, kind) pairs; those the NUL bug spoils are strict xfails of their own."""
+    for text in texts:
+        for kind in kinds:
+            spoiled = kind in ("k=value", "k!=value", "--where k=") and text == "a"
+            yield pytest.param(text, kind, id=f"{text!r}-{kind}", marks=[NUL_CUT] if spoiled else [])
+
+
+@pytest.mark.parametrize("text, kind", list(cases(FILTERS, HOSTILE)))
+def test_library_filters_are_exact(stored, kind, text):
+    database, _ = stored
+    filters, match = FILTERS[kind](text)
+    assert got(query_actions(database, **filters)) == expected(match)
+
+
+OPTIONS = {  # option -> (its value for text, the filter it means)
+    "--user": (lambda t: t, "users"),
+    "--session": (lambda t: t, "sessions"),
+    "--type": (lambda t: t, "types"),
+    "--where k=": (lambda t: f"k={json.dumps(t)}", "k=value"),
+    "--where KEY=": (lambda t: f"{t}={json.dumps(t)}", "key=value"),
+}
+
+
+def cli_cases():
+    for text, kind in (p.values for p in cases(OPTIONS, HOSTILE)):
+        if "\x00" in text:
+            continue  # an argv item cannot hold a NUL
+        if kind == "--where KEY=" and any(op in text for op in OPERATORS):
+            continue  # the first operator ends the key
+        yield from cases([kind], [text])
+
+
+@pytest.mark.parametrize("text, option", list(cli_cases()))
+def test_cli_filters_are_exact(stored, text, option):
+    _, path = stored
+    value, kind = OPTIONS[option]
+    result = CliRunner().invoke(cli, ["query", "--db", str(path), "--nl", option.split()[0], value(text)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    got_ = got(json.loads(line) for line in result.stdout.splitlines())
+    assert got_ == expected(FILTERS[kind](text)[1])
+
+
+def test_through_the_real_command(stored):
+    _, path = stored
+    text = "'; DROP TABLE actions;--"
+    proc = subprocess.run([OHLOG, "query", "--db", path, "--user", text, "--type", "%", "--csv"],
+                          capture_output=True, check=True)
+    assert proc.stdout.decode().splitlines() == ["userId,sessionId,time,type,properties"]
+    proc = subprocess.run([OHLOG, "query", "--db", path, "--user", text, "--nl"],
+                          capture_output=True, check=True)
+    assert got(map(json.loads, proc.stdout.splitlines())) == expected(lambda d, a: d["userId"] == text)
+
+
+def test_every_value_reads_back_as_stored(stored):
+    database, _ = stored
+    assert got(query_actions(database)) == expected(lambda d, a: True)
