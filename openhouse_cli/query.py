@@ -101,6 +101,18 @@ def _checked(where):
     return where
 
 
+def _connect_read_only(uri):
+    conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False)
+    found = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
+            ("actions", *_INDEXES),
+        )
+    }
+    return conn, found
+
+
 def open_for_query(path):
     """Open the database at ``path`` read-only for queries; NoDatabase if missing.
 
@@ -116,16 +128,19 @@ def open_for_query(path):
 
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
     try:
-        conn = sqlite3.connect(
-            uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False
-        )
-        found = {
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
-                ("actions", *_INDEXES),
-            )
-        }
+        conn, found = _connect_read_only(uri)
+    except sqlite3.OperationalError as ex:
+        # On read-only media SQLite cannot create the WAL's -shm file. With no
+        # -wal left behind, nothing can change the file: read it as immutable.
+        wal = path + "-wal"
+        if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or (
+            os.path.exists(wal) and os.path.getsize(wal)
+        ):
+            raise OhlogError(f"Cannot open database {path}: {ex}") from None
+        try:
+            conn, found = _connect_read_only(uri + "&immutable=1")
+        except sqlite3.DatabaseError as ex:
+            raise OhlogError(f"Cannot open database {path}: {ex}") from None
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
     if len(found) == 1 + len(_INDEXES):

@@ -181,8 +181,6 @@ def test_backup_into_a_full_disk_leaves_nothing(mount, tmp_path, big_input):
     assert os.listdir(point) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ohlog query cannot read a database on read-only media: "
-                   "mode=ro still needs to create the WAL's -shm file (immutable=1 would not)")
 def test_query_from_a_read_only_filesystem(mount):
     point = mount("4m")
     db = make_db(point / "o.db")
