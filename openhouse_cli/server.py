@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_to_bytes
 
@@ -53,7 +54,9 @@ INLINE_STEPS = 20
 INLINE_CHECK_EVERY = 10_000
 MAX_COMMIT_ROWS = 20_000  # one group commit holds at most this many rows (and one request)
 CACHE_KIB = 64 * 1024  # the writer's page cache: the indexes' hot pages stay in memory
+READ_CACHE_KIB = 32 * 1024  # each reading connection's (SQLite's default is 2 MiB)
 CHECKPOINT_EVERY_S = 0.2
+WRITE_WAIT_S = 30  # a POST waits this long for another writer to release the database
 MAX_DETAILS = 100
 MAX_QUERY_FIELDS = 1000
 
@@ -126,100 +129,108 @@ def _setup_access_log():
 
 
 class Writer:
-    """Commits the rows of concurrent requests, as many as are waiting, in one transaction.
+    """Commits the rows of the requests that arrive together in one transaction.
 
     ``await writer.write(rows)`` returns ``(inserted, duplicates)`` once the
-    transaction holding those rows has committed. If a group commit fails,
-    each request in it is retried alone, so that one request's failure is
-    only its own.
+    transaction holding those rows has committed. Writes run on the event
+    loop itself: each POST queues its validated rows, and the first one of
+    a turn of the loop schedules a commit of everything queued by then (group
+    commit). A thread would gain nothing here, since SQLite's inserts need
+    the GIL between rows, and would lose the GIL hand-offs under load.
+
+    The connection never waits for the write lock (busy timeout 0): if
+    another process holds it (``ohlog ingest``, another worker), the commit is
+    retried later on a timer, so the loop keeps serving; after WRITE_WAIT_S
+    the waiting requests fail with OhlogError (503). If a group commit fails
+    otherwise, each request in it is retried alone, so that one request's
+    failure is only its own.
     """
 
     def __init__(self, path, commit_batch=None):
         self.path = path
         self.commit_batch = commit_batch or float("inf")
-        self._pending = collections.deque()
-        self._wake = threading.Condition(threading.Lock())
-        self._thread = None
-        self._closing = False
+        self._pending = collections.deque()  # (rows, future, queued at)
+        self._scheduled = False
+        self._retry_s = 0
+        self._conn = None
         self.commits = 0  # for tests and benchmarks: transactions committed
-        self._checkpoint_due = threading.Event()
 
     def write(self, rows):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        with self._wake:
-            if self._closing:
-                raise OhlogError("the server is shutting down")
-            if self._thread is None:  # started on first use: after any fork
-                self._thread = threading.Thread(target=self._run, name="ohlog-writer", daemon=True)
-                self._thread.start()
-            self._pending.append((rows, future, loop))
-            self._wake.notify()
+        self._pending.append((rows, future, time.monotonic()))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return future
 
     def close(self):
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    def _run(self):
-        conn = None
-        while True:
-            with self._wake:
-                while not self._pending and not self._closing:
-                    self._wake.wait()
-                if not self._pending:
-                    break
-                batch = [self._pending.popleft()]
-                rows = len(batch[0][0])
-                while (self._pending and len(batch) < self.commit_batch
-                       and rows + len(self._pending[0][0]) <= MAX_COMMIT_ROWS):
-                    batch.append(self._pending.popleft())
-                    rows += len(batch[-1][0])
-            try:
-                if conn is None:
-                    conn = self._open()
-            except Exception as ex:  # cannot even open the database: try again next time
-                results = [ex] * len(batch)
+    def _flush(self):
+        self._scheduled = False
+        batch = self._take()
+        try:
+            if self._conn is None:
+                self._conn = self._open()
+            results = self._commit(self._conn, batch)
+        except sqlite3.OperationalError as ex:  # busy: another writer has the lock
+            self._pending.extendleft(reversed(batch))
+            self._expire(ex)
+            self._retry_s = min(max(self._retry_s * 2, 0.001), 0.05)
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_later(self._retry_s, self._flush)
+            return
+        except Exception as ex:  # cannot even open the database: the next batch tries again
+            results = [ex] * len(batch)
+        self._retry_s = 0
+        for (_, future, _), result in zip(batch, results):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
             else:
-                results = self._commit(conn, batch)
-                self._checkpoint_due.set()
-            _resolve_all(batch, results)
-        if conn is not None:
-            conn.close()
-        self._checkpoint_due.set()
+                future.set_result(result)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _take(self):
+        """The oldest requests, as many as a commit may hold."""
+        batch = [self._pending.popleft()]
+        rows = len(batch[0][0])
+        while (self._pending and len(batch) < self.commit_batch
+               and rows + len(self._pending[0][0]) <= MAX_COMMIT_ROWS):
+            batch.append(self._pending.popleft())
+            rows += len(batch[-1][0])
+        return batch
+
+    def _expire(self, ex):
+        """Fail the requests that have waited too long for the write lock."""
+        deadline = time.monotonic() - WRITE_WAIT_S
+        while self._pending and self._pending[0][2] < deadline:
+            _, future, _ = self._pending.popleft()
+            if not future.done():
+                future.set_exception(OhlogError(f"waited {WRITE_WAIT_S} s for the write lock: {ex}"))
 
     def _open(self):
         from .db import open_db
 
-        conn = open_db(self.path).conn
+        conn = open_db(self.path, busy_timeout=0).conn
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # Checkpoints (copying the WAL into the database, with an fsync) take
         # tens of milliseconds: a thread of their own does them, so that no
         # commit, and no request waiting on it, pays for one.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
-        threading.Thread(target=self._checkpoints, name="ohlog-checkpoint", daemon=True).start()
+        threading.Thread(target=_checkpoints, args=(self.path, weakref.ref(self)),
+                         name="ohlog-checkpoint", daemon=True).start()
         return conn
 
-    def _checkpoints(self):
-        """Copy the WAL back into the database now and then, off the commit path."""
-        conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
-        try:
-            while not self._closing:
-                self._checkpoint_due.wait()
-                time.sleep(CHECKPOINT_EVERY_S)
-                self._checkpoint_due.clear()
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as ex:
-                    error_log.warning("Checkpoint failed: %s", ex)
-        finally:
-            conn.close()
-
     def _commit(self, conn, batch):
+        """Commit the batch; a list of results. OperationalError if the database is busy."""
         try:
             conn.execute("BEGIN IMMEDIATE")
             results = []
@@ -232,31 +243,37 @@ class Writer:
         except Exception as ex:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if _is_busy(ex):
+                raise
             if len(batch) == 1:
                 return [ex]
             return [self._commit(conn, [item])[0] for item in batch]
 
 
-def _resolve_all(batch, results):
-    """Hand each request its result, with one wake-up of each event loop."""
-    by_loop = collections.defaultdict(list)
-    for (_, future, loop), result in zip(batch, results):
-        by_loop[loop].append((future, result))
-    for loop, items in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(_resolve, items)
-        except RuntimeError:  # that loop has closed: nobody is waiting
-            pass
+def _is_busy(ex):
+    return isinstance(ex, sqlite3.OperationalError) and (
+        "locked" in str(ex) or "busy" in str(ex))
 
 
-def _resolve(items):
-    for future, result in items:
-        if future.done():
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
+def _checkpoints(path, writer):
+    """Copy the WAL back into the database every CHECKPOINT_EVERY_S, while ``writer`` lives."""
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+    checkpointed = 0
+    try:
+        while True:
+            time.sleep(CHECKPOINT_EVERY_S)
+            live = writer()
+            if live is None or live._conn is None:
+                return
+            commits, live = live.commits, None
+            if commits != checkpointed:
+                checkpointed = commits
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as ex:
+                    error_log.warning("Checkpoint failed: %s", ex)
+    finally:
+        conn.close()
 
 
 class Reader:
@@ -295,6 +312,7 @@ class Reader:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = open_for_query(self.path)
+            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             with self._lock:
                 self._conns.append(conn)
         return conn
@@ -553,8 +571,10 @@ class App:
             if not exchange.status:
                 await exchange.error(HTTPError(500, "internal server error"))
         finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(exchange.log_line(time.perf_counter() - started))
+            if access_log.isEnabledFor(logging.INFO):  # without logging's costly caller lookup
+                access_log.handle(access_log.makeRecord(
+                    access_log.name, logging.INFO, "", 0,
+                    exchange.log_line(time.perf_counter() - started), None, None))
 
     def authenticate(self, headers):
         value = headers.get(b"authorization", b"")
@@ -634,7 +654,7 @@ class App:
 
     async def health(self, exchange, receive):
         try:
-            await self.reader.run(self.reader.check)
+            self.reader.check()  # a trivial query: on the event loop
         except (sqlite3.Error, OhlogError) as ex:
             error_log.error("Health check failed: %s", ex)
             raise HTTPError(503, "the database cannot be read") from None
