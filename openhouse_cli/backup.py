@@ -44,7 +44,7 @@ def backup_database(source, dest, *, force=False):
         if dest.samefile(source):
             raise OhlogError(f"Cannot back up {source} onto itself")
         if not force:
-            raise OhlogError(f"{dest} already exists: use --force to overwrite it")
+            raise _exists(dest)
     if not dest.parent.is_dir():
         raise OhlogError(f"Cannot create {dest}: no such directory {dest.parent}")
     try:
@@ -81,10 +81,10 @@ def _copy(source, tmp):
             (check,) = dst.execute("PRAGMA quick_check").fetchone()
             if check != "ok":
                 raise OhlogError(f"The copy of {source} failed its check: {check}")
-            has_actions = dst.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
-            ).fetchone()
-            actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0] if has_actions else None
+            actions = None
+            if dst.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
+                           ).fetchone():
+                actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0]
         finally:
             dst.close()
             src.close()
@@ -106,7 +106,7 @@ def _publish(tmp, dest, force):
             try:
                 os.link(tmp, dest)  # fails if dest appeared meanwhile
             except FileExistsError:
-                raise OhlogError(f"{dest} already exists: use --force to overwrite it") from None
+                raise _exists(dest) from None
             except OSError as ex:
                 if ex.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
                     raise
@@ -114,7 +114,7 @@ def _publish(tmp, dest, force):
                 try:
                     os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
                 except FileExistsError:
-                    raise OhlogError(f"{dest} already exists: use --force to overwrite it") from None
+                    raise _exists(dest) from None
                 os.replace(tmp, dest)
             else:
                 os.remove(tmp)
@@ -125,3 +125,7 @@ def _publish(tmp, dest, force):
             os.close(directory)
     except OSError as ex:
         raise OhlogError(f"Cannot create {dest}: {ex.strerror or ex}") from None
+
+
+def _exists(dest):
+    return OhlogError(f"{dest} already exists: use --force to overwrite it")

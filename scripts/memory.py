@@ -29,8 +29,10 @@ TARGET_SPREAD = 0.10
 
 
 def parse_size(text):
+    """200M, 2G, 5000: bytes."""
     units = {"K": 1e3, "M": 1e6, "G": 1e9}
-    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+    unit = text[-1].upper()
+    return int(float(text[:-1]) * units[unit]) if unit in units else int(text)
 
 
 def bytes_per_action(fmt):
@@ -42,7 +44,8 @@ def bytes_per_action(fmt):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="200M,2G", help="comma-separated file sizes (default 200M,2G)")
+    parser.add_argument("--sizes", default="200M,2G",
+                        help="comma-separated file sizes (default 200M,2G)")
     parser.add_argument("--format", default="ndjson", choices=["ndjson", "array"])
     parser.add_argument("--data-dir", type=pathlib.Path, default=ROOT / "benchmarks" / "data")
     parser.add_argument("--timeout", type=float, default=3 * 3600)
@@ -63,9 +66,11 @@ def main(argv=None):
             print(f"{source.name}: exit {code}, {stored} of {n:,} actions stored\n{tail}")
             ok = False
             continue
-        rows.append((source.stat().st_size / 1e6, n, wall, rss_kib / 1024, sampler.peak_kib / 1024))
-        print(f"{rows[-1][0]:>8,.0f} MB {n:>12,} actions {wall:>8.1f}s {n / wall:>9,.0f} actions/s  "
-              f"peak RSS {rows[-1][3]:>5.1f} MiB  tree PSS {rows[-1][4]:>5.1f} MiB", flush=True)
+        size_mb = source.stat().st_size / 1e6
+        rss_mib, pss_mib = rss_kib / 1024, sampler.peak_kib / 1024
+        rows.append((size_mb, n, wall, rss_mib, pss_mib))
+        print(f"{size_mb:>8,.0f} MB {n:>12,} actions {wall:>8.1f}s {n / wall:>9,.0f} actions/s  "
+              f"peak RSS {rss_mib:>5.1f} MiB  tree PSS {pss_mib:>5.1f} MiB", flush=True)
     if rows:
         peaks = [row[3] for row in rows]
         spread = max(peaks) / min(peaks) - 1

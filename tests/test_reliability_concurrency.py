@@ -89,7 +89,7 @@ class Readers:
                 committed = self.check(seen, committed)
             except AssertionError as ex:
                 self.failures.append(str(ex))
-            self.stop.wait(0.05)  # leave the writers some of the 2 cores
+            self.stop.wait(0.25)  # leave the writers most of the 2 cores
 
     def check(self, seen, before):
         """The inputs this snapshot holds; raises AssertionError if it holds part of one."""

@@ -96,7 +96,7 @@ def kill_rounds(tmp_path, big, kills, max_delay, rerun_every, seed):
 
 def test_kill_9_during_ingest_fast(tmp_path, big):
     seed = random.randrange(10**6)
-    kill_rounds(tmp_path, big, kills=5, max_delay=2.5, rerun_every=5, seed=seed)
+    kill_rounds(tmp_path, big, kills=5, max_delay=2.0, rerun_every=5, seed=seed)
 
 
 @pytest.mark.slow

