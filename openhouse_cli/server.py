@@ -6,16 +6,18 @@ by ``validate.session_rows`` exactly as ``ohlog ingest`` validates;
 time rules of ``times.py``. ``create_app()`` is the factory for uvicorn or
 gunicorn workers; ``serve()`` runs it on uvicorn for the CLI.
 
-How the work is split between threads:
+Where the work is done:
 
-* the event loop parses HTTP, checks the token, reads bodies (never more than
-  the limit) and validates sessions;
-* one writer thread owns the write connection. Each turn it takes every
-  request queued since the last one and commits them in one transaction
-  (group commit), each request keeping its own counts;
-* a small pool of reader threads runs queries, each thread on its own
-  read-only connection. SQLite releases the GIL while it works, so queries
-  and commits overlap with the event loop.
+* on the event loop: HTTP (uvicorn's C parser), the token, reading bodies
+  (never more than the limit), validation, the writes, and the queries that
+  turn out small and quick (selective GETs). POSTs that arrive together are
+  committed in one transaction (group commit), each keeping its own counts.
+  In CPython a hop to a thread costs a GIL hand-off, which under load costs
+  more than the work it hands off;
+* in a pool of reader threads, each on its own read-only connection: the
+  queries too slow or too large for the loop (large results are streamed);
+* in a checkpoint thread: copying the WAL back into the database, off the
+  commits' path.
 
 Only the standard library, orjson and ohlog's own modules are imported here;
 uvicorn only inside ``serve()``, so that the CLI starts fast.
@@ -125,7 +127,7 @@ def _setup_access_log():
 
 
 # ---------------------------------------------------------------------------
-# The store: one writer thread with group commit, a pool of reader threads
+# The store: group commit on the event loop; queries on it or in reader threads
 
 
 class Writer:
@@ -150,7 +152,7 @@ class Writer:
         self.path = path
         self.commit_batch = commit_batch or float("inf")
         self._pending = collections.deque()  # (rows, future, queued at)
-        self._scheduled = False
+        self._scheduled = None  # the loop a flush is scheduled on
         self._retry_s = 0
         self._conn = None
         self.commits = 0  # for tests and benchmarks: transactions committed
@@ -159,8 +161,8 @@ class Writer:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((rows, future, time.monotonic()))
-        if not self._scheduled:
-            self._scheduled = True
+        if self._scheduled is not loop:
+            self._scheduled = loop
             loop.call_soon(self._flush)
         return future
 
@@ -170,7 +172,9 @@ class Writer:
             self._conn = None
 
     def _flush(self):
-        self._scheduled = False
+        self._scheduled = None
+        if not self._pending:
+            return
         batch = self._take()
         try:
             if self._conn is None:
@@ -180,9 +184,7 @@ class Writer:
             self._pending.extendleft(reversed(batch))
             self._expire(ex)
             self._retry_s = min(max(self._retry_s * 2, 0.001), 0.05)
-            if self._pending and not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_later(self._retry_s, self._flush)
+            self._schedule(self._retry_s)
             return
         except Exception as ex:  # cannot even open the database: the next batch tries again
             results = [ex] * len(batch)
@@ -194,9 +196,14 @@ class Writer:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._schedule(0)
+
+    def _schedule(self, delay):
+        """Flush again after ``delay`` seconds if requests are still waiting."""
+        loop = asyncio.get_running_loop()
+        if self._pending and self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_later(delay, self._flush)
 
     def _take(self):
         """The oldest requests, as many as a commit may hold."""
@@ -247,7 +254,13 @@ class Writer:
                 raise
             if len(batch) == 1:
                 return [ex]
-            return [self._commit(conn, [item])[0] for item in batch]
+            return [self._commit_alone(conn, item) for item in batch]
+
+    def _commit_alone(self, conn, item):
+        try:
+            return self._commit(conn, [item])[0]
+        except sqlite3.OperationalError as ex:  # busy: fail this one, keep the others' results
+            return ex
 
 
 def _is_busy(ex):
@@ -744,8 +757,10 @@ def openapi_document(token=False):
         schema = schema or {"type": "string"}
         if repeat:
             schema = {"type": "array", "items": schema}
+        # allowEmptyValue: an empty value is as if the parameter were not given
         return {"name": name, "in": "query", "required": False, "description": description,
-                "schema": schema, **({"style": "form", "explode": True} if repeat else {})}
+                "allowEmptyValue": True, "schema": schema,
+                **({"style": "form", "explode": True} if repeat else {})}
 
     errors = {
         "400": json_response("Invalid JSON, an invalid session or a malformed parameter", "Error"),

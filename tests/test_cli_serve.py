@@ -212,7 +212,7 @@ def test_schemathesis_finds_no_server_error(api):
 def test_schemathesis_long_run(tmp_path):
     with serving(tmp_path) as api:
         api.request("POST", "/api/log", SAMPLE.read_bytes(), JSON)
-        run_schemathesis(api, "examples,coverage,fuzzing,stateful", examples=1000)
+        run_schemathesis(api, "examples,coverage,fuzzing,stateful", examples=300)
 
 
 def run_schemathesis(api, phases, examples):

@@ -372,3 +372,33 @@ def test_factory_reads_the_environment(tmp_path, monkeypatch):
 ])
 def test_exposure_warning(host, token, warned):
     assert (exposure_warning(host, token) is not None) == warned
+
+
+@pytest.mark.parametrize("inline_rows", [100, 0])
+def test_reads_see_later_writes(app, monkeypatch, inline_rows):
+    monkeypatch.setattr(server, "INLINE_ROWS", inline_rows)  # 0: every query in a reader thread
+    assert get(app, "userId=ABC123XYZ").status == 404
+    post(app, SAMPLE)
+    assert len(get(app, "userId=ABC123XYZ").json["actions"]) == 3
+    post(app, {**SAMPLE, "sessionId": "LATER"})
+    assert len(get(app, "userId=ABC123XYZ").json["actions"]) == 6
+
+
+def test_a_post_waits_for_another_writer(app):
+    import threading
+
+    other = sqlite3.connect(app.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # as a long ohlog ingest would
+    threading.Timer(0.3, other.execute, ["COMMIT"]).start()
+    response = post(app, SAMPLE)
+    assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
+
+
+def test_a_post_gives_up_on_a_writer_that_never_finishes(app, monkeypatch):
+    monkeypatch.setattr(server, "WRITE_WAIT_S", 0.2)
+    other = sqlite3.connect(app.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    response = post(app, SAMPLE)
+    assert (response.status, response.headers["retry-after"]) == (503, "1")
+    other.execute("ROLLBACK")
+    assert post(app, SAMPLE).status == 200
