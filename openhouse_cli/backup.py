@@ -65,14 +65,8 @@ def backup_database(source, dest, *, force=False):
 
 def _copy(source, tmp):
     """Copy ``source`` into the empty file ``tmp``, check it; return its action count."""
-    uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
-    if os.statvfs(source).f_flag & os.ST_RDONLY:
-        # On a read-only filesystem (a snapshot, a mounted backup) nobody can
-        # write, and a WAL database could not be opened otherwise: SQLite
-        # would need to create its -shm file.
-        uri += "&immutable=1"
     try:
-        src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        src = _open_source(source)
         dst = sqlite3.connect(tmp, isolation_level=None)
         try:
             src.backup(dst)  # all pages in one step: one consistent snapshot
@@ -95,6 +89,29 @@ def _copy(source, tmp):
     except OSError as ex:
         raise OhlogError(f"Cannot back up {source}: {ex.strerror or ex}") from None
     return actions
+
+
+def _open_source(source):
+    """A read-only connection to ``source``, also on read-only media."""
+    uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
+    src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return src
+    except sqlite3.OperationalError:
+        src.close()
+        if not os.statvfs(source).f_flag & os.ST_RDONLY:
+            raise
+    # On a read-only filesystem (a snapshot, a mounted backup) SQLite cannot
+    # create the WAL's -shm file. Nobody can write there, so with no -wal
+    # left the file is the whole database: read it as immutable. A -wal
+    # holds commits that immutable would silently leave out.
+    wal = pathlib.Path(f"{source}-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise OhlogError(f"Cannot back up {source}: its -wal holds commits that cannot be read on "
+                         f"a read-only filesystem; copy {source.name} and {wal.name} to writable "
+                         f"storage and back up that copy")
+    return sqlite3.connect(uri + "&immutable=1", uri=True)
 
 
 def _publish(tmp, dest, force):

@@ -174,6 +174,26 @@ def test_backup_from_a_read_only_filesystem(mount, tmp_path):
     assert db_digest(tmp_path / "copy.db") == before
 
 
+def test_backup_from_read_only_media_never_drops_the_wal(mount, tmp_path):
+    """A -wal left on read-only media (a crash, a copied directory) holds commits that
+    immutable=1 would ignore: backup must copy them or refuse, never silently drop them."""
+    db = make_db(tmp_path / "o.db", base=False)
+    writer = open_db(db)
+    writer.conn.execute("PRAGMA wal_autocheckpoint = 0")
+    ingest_sessions(writer, [session(n) for n in range(10)])
+    point = mount("4m")
+    for suffix in ("", "-wal"):  # the files as a crash leaves them, without the -shm
+        shutil.copyfile(f"{db}{suffix}", point / f"o.db{suffix}")
+    writer.conn.close()
+    remount_ro(point)
+    code, stderr = ohlog("backup", "--db", point / "o.db", tmp_path / "copy.db")
+    if code == 0:
+        assert count(tmp_path / "copy.db") == 30
+    else:
+        one_line_error(code, stderr, "-wal")
+        assert not (tmp_path / "copy.db").exists()
+
+
 def test_backup_into_a_full_disk_leaves_nothing(mount, tmp_path, big_input):
     db = make_db(tmp_path / "o.db")
     assert ohlog("ingest", "--db", db, big_input)[0] == 0
