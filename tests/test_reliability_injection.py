@@ -148,3 +148,21 @@ def test_through_the_real_command(stored):
 def test_every_value_reads_back_as_stored(stored):
     database, _ = stored
     assert got(query_actions(database)) == expected(lambda d, a: True)
+
+
+ESCAPES = "\x1b]0;pwned\x1b\\\x1b[2J\x1b[31m\x9b31m\x1b]52;c;ZXZpbA==\x1b\\\u202e"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: query --table (the default on a terminal) writes control "
+                   "characters from the data as they are: ESC sequences can clear the screen, retitle "
+                   "the window or (OSC 52) write the clipboard")
+def test_table_output_never_sends_the_datas_control_characters(tmp_path):
+    path = tmp_path / "escapes.db"
+    database = open_db(path)
+    ingest_sessions(database, [{"userId": ESCAPES, "sessionId": ESCAPES, "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": ESCAPES, "properties": {ESCAPES: ESCAPES}}]}])
+    database.conn.close()
+    # Not a terminal here, so rich adds no styling: any control character came from the data
+    result = CliRunner().invoke(cli, ["query", "--db", str(path), "--table"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert not any(c in result.stdout for c in "\x1b\x9b"), repr(result.stdout)
