@@ -328,12 +328,16 @@ def _where_clause(where):
         # SQLite's JSON paths cannot quote these keys (it compares a key as
         # escaped in the stored text), and its JSON functions stop at NUL:
         # look these up in Python instead (slower, but exact)
-        value_sql, type_sql, path = "ohlog_value(properties, ?)", "ohlog_type(properties, ?)", key
+        value_sql, type_sql, path = "ohlog_value(properties, ?)", "ohlog_type(properties, ?)", [key]
     else:
-        value_sql, type_sql = "json_extract(properties, ?)", "json_type(properties, ?)"
-        path = '$."' + key + '"'  # a quoted label: dots and brackets are part of the key
+        # The same for rows whose stored text holds an escaped NUL, which
+        # json_extract would cut short; the others take SQLite's fast path.
+        has_nul = "instr(properties, '\\u0000')"
+        value_sql = f"CASE WHEN {has_nul} THEN ohlog_value(properties, ?) ELSE json_extract(properties, ?) END"
+        type_sql = f"CASE WHEN {has_nul} THEN ohlog_type(properties, ?) ELSE json_type(properties, ?) END"
+        path = [key, '$."' + key + '"']  # a quoted label: dots and brackets are part of the key
     sql, params = _comparison(value_sql, type_sql, "=" if op == "!=" else op, value)
-    params = [path if p is _PATH else p for p in params]
+    params = [q for p in params for q in (path if p is _PATH else [p])]
     if op == "!=":
         # the exact complement of =: actions without the key match too
         return f"NOT coalesce({sql}, 0)", params
