@@ -399,12 +399,6 @@ def _parse_slowly(body):
 
     from .readers import read_records
 
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as ex:
-        line = body.count(b"\n", 0, ex.start) + 1
-        message = f"not valid UTF-8: {ex.reason} (line {line})"
-        raise HTTPError(400, message, [{"path": "", "message": message}]) from None
     if not body.strip():
         message = "empty body: expected a session object or an array of them"
         raise HTTPError(400, message, [{"path": "", "message": message}])

@@ -402,3 +402,11 @@ def test_a_post_gives_up_on_a_writer_that_never_finishes(app, monkeypatch):
     assert (response.status, response.headers["retry-after"]) == (503, "1")
     other.execute("ROLLBACK")
     assert post(app, SAMPLE).status == 200
+
+
+def test_what_orjson_refuses_gets_ingests_reading(app):
+    big = json.dumps(SAMPLE).replace('"locationX": 52', '"locationX": 123456789012345678901234567890')
+    response = post(app, big.encode())
+    assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
+    response = post(app, json.dumps(SAMPLE).replace("ABC123XYZ", "\\ud800").encode())
+    assert response.status == 400 and "surrogate" in response.json["error"]
