@@ -7,6 +7,7 @@ imported only when a table is drawn.
 """
 
 import os
+import re
 import sys
 
 from .errors import OhlogError
@@ -174,12 +175,14 @@ def write_table(actions, file):
 
 
 def _table_row(action):
-    """The cells as plain strings (drawn as rich Text, so never read as markup)."""
+    """The cells as plain strings (drawn as rich Text, so never read as markup),
+    with the data's control characters made visible: a log must not be able
+    to drive the reader's terminal (clear it, retitle it, write the clipboard)."""
     return (
-        action["time"],
-        action["userId"],
-        action["sessionId"],
-        action["type"],
+        _visible(action["time"]),
+        _visible(action["userId"]),
+        _visible(action["sessionId"]),
+        _visible(action["type"]),
         "\n".join(_property_lines(action["properties"])),
     )
 
@@ -189,7 +192,15 @@ def _property_lines(properties):
 
     for key, value in properties.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        yield f"{key}: {shown}"
+        yield f"{_visible(key)}: {_visible(shown)}"
+
+
+# C0 and C1 control characters, DEL, and the bidirectional overrides
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text):
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def write_footer(shown, more, file):

@@ -148,9 +148,6 @@ def test_every_value_reads_back_as_stored(stored):
 ESCAPES = "\x1b]0;pwned\x1b\\\x1b[2J\x1b[31m\x9b31m\x1b]52;c;ZXZpbA==\x1b\\\u202e"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: query --table (the default on a terminal) writes control "
-                   "characters from the data as they are: ESC sequences can clear the screen, retitle "
-                   "the window or (OSC 52) write the clipboard")
 def test_table_output_never_sends_the_datas_control_characters(tmp_path):
     path = tmp_path / "escapes.db"
     database = open_db(path)
