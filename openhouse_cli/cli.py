@@ -46,7 +46,7 @@ def db_option(fn):
 )
 @click.option(
     "--rejects",
-    type=click.File("wb", lazy=True),
+    type=click.Path(dir_okay=False),
     help="With --on-error skip: write rejected records here as NDJSON, each with its error",
 )
 @click.option(
@@ -70,10 +70,13 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     path = db_path(db)
     total = Counts()
 
+    # Created even when nothing is rejected, so that no stale file misleads
+    rejects_file = _private_file(rejects) if rejects is not None else None
+
     def on_reject(record, error):
         console.print(f"Rejected {error}", highlight=False, soft_wrap=True, markup=False)
-        if rejects is not None:
-            rejects.write(reject_line(record, error))
+        if rejects_file is not None:
+            rejects_file.write(reject_line(record, error))
 
     started = time.perf_counter()
     try:
@@ -81,11 +84,11 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
             ensure_app_dir(path)
         database = open_db(path)
         for name in inputs:
-            with _open(name) as fp, ingest_progress(console, name, fp) as progress:
+            with _open(name) as fp, ingest_progress(console, _shown(name), fp) as progress:
                 counts = ingest_input(
                     database,
                     fp,
-                    name,
+                    _shown(name),
                     on_error=on_error,
                     batch_size=batch_size,
                     on_reject=on_reject,
@@ -101,7 +104,10 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None
     except OSError as ex:
-        raise click.ClickException(f"{ex.filename or 'input'}: {ex.strerror or ex}") from None
+        raise click.ClickException(f"{_shown(str(ex.filename or 'input'))}: {ex.strerror or ex}") from None
+    finally:
+        if rejects_file is not None:
+            rejects_file.close()
     console.print(_summary(total, started), highlight=False, soft_wrap=True)
     if total.rejected:
         sys.exit(EXIT_REJECTED)
@@ -146,6 +152,23 @@ def _expand_inputs(paths):
         else:
             inputs.append(path)
     return inputs
+
+
+def _shown(name):
+    """A file name fit for a one-line message: control characters escaped."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def _private_file(path):
+    """Open ``path`` for writing, readable by its owner only: rejects hold user records."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as ex:
+        raise click.ClickException(f"Cannot write {_shown(path)}: {ex.strerror}") from None
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 def _open(name):

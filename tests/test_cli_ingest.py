@@ -167,3 +167,16 @@ def test_kill_9_mid_ingest_leaves_all_or_nothing(tmp_path):
         assert count(db) in (3, 3 + 2000 * 50)
     subprocess.run([OHLOG, "ingest", "--db", db, big], check=True, capture_output=True)
     assert count(db) == 3 + 2000 * 50
+
+
+def test_rejects_file_is_replaced_even_when_nothing_is_rejected(tmp_path, run_ohlog):
+    rejects = tmp_path / "rejects.ndjson"
+    rejects.write_text("stale\n")
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", rejects,
+                       FIXTURES / "sample_log.json")
+    assert result.returncode == 0
+    assert rejects.read_text() == ""
+    bad = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects",
+                    tmp_path / "no-such-dir" / "r.ndjson", FIXTURES / "sample_log.json")
+    assert bad.returncode == 1
+    assert bad.stderr.decode() == f"Error: Cannot write {tmp_path}/no-such-dir/r.ndjson: No such file or directory\n"

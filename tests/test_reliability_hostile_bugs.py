@@ -130,8 +130,6 @@ def test_huge_integer_message_speaks_json_not_python(db):
     assert "sys." not in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a file name holding a newline makes the error two lines: "
-                   "names go into FILE:LINE messages unescaped")
 def test_error_stays_one_line_whatever_the_file_name(tmp_path):
     source = tmp_path / "evil\nname.json"
     source.write_text('{"userId": 5}\n')

@@ -62,8 +62,6 @@ def test_new_database_is_private_with_umask_0(tmp_path, how):
         assert mode(db.parent) == 0o700
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --rejects FILE is created with the umask's mode (0644 "
-                   "here), though it holds the same user records as the 0600 database")
 def test_rejects_file_is_private(tmp_path):
     source = tmp_path / "in.ndjson"
     source.write_text(json.dumps(session(1)) + "\n" + json.dumps({"userId": "u"}) + "\n")
