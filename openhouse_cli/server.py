@@ -221,7 +221,8 @@ class Writer:
         while self._pending and self._pending[0][2] < deadline:
             _, future, _ = self._pending.popleft()
             if not future.done():
-                future.set_exception(OhlogError(f"waited {WRITE_WAIT_S} s for the write lock: {ex}"))
+                future.set_exception(
+                    OhlogError(f"waited {WRITE_WAIT_S} s for the write lock: {ex}"))
 
     def _open(self):
         from .db import open_db
@@ -510,7 +511,8 @@ def _bad(name, message):
 def is_json(content_type):
     """``application/json``, or any ``.../...+json``, whatever the parameters."""
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 # ---------------------------------------------------------------------------
@@ -600,7 +602,8 @@ class App:
         except (sqlite3.Error, OhlogError) as ex:
             error_log.error("Could not store a request: %s", ex)
             raise HTTPError(503, "the database could not store this request, and nothing of "
-                                 "it was stored: try again", headers=[(b"retry-after", b"1")]) from None
+                                 "it was stored: try again",
+                            headers=[(b"retry-after", b"1")]) from None
         await exchange.json(200, b'{"inserted":%d,"duplicates":%d}' % (inserted, duplicates))
 
     async def read_body(self, exchange, receive):
@@ -690,8 +693,8 @@ class _Exchange:
         self.size = 0
         # Whether nothing of the body remains unread: when something does, an
         # error response closes the connection rather than read on.
-        self.body_read = (b"content-length" not in self.headers or self.headers[b"content-length"] == b"0") \
-            and b"transfer-encoding" not in self.headers
+        self.body_read = (self.headers.get(b"content-length", b"0") == b"0"
+                          and b"transfer-encoding" not in self.headers)
 
     async def start(self, status, headers):
         self.status = status
@@ -715,8 +718,8 @@ class _Exchange:
     def log_line(self, seconds):
         client = self.scope.get("client")
         where = f"{client[0]}:{client[1]}" if client else "-"
-        return (f'{where} "{self.scope["method"]} {_target(self.scope)} '
-                f'HTTP/{self.scope["http_version"]}" {self.status} {self.size} {seconds * 1000:.1f}ms')
+        request = f'{self.scope["method"]} {_target(self.scope)} HTTP/{self.scope["http_version"]}'
+        return f'{where} "{request}" {self.status} {self.size} {seconds * 1000:.1f}ms'
 
 
 def _target(scope):
