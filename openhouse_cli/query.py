@@ -332,9 +332,7 @@ def _where_clause(where):
     else:
         # The same for rows whose stored text holds an escaped NUL, which
         # json_extract would cut short; the others take SQLite's fast path.
-        has_nul = "instr(properties, '\\u0000')"
-        value_sql = f"CASE WHEN {has_nul} THEN ohlog_value(properties, ?) ELSE json_extract(properties, ?) END"
-        type_sql = f"CASE WHEN {has_nul} THEN ohlog_type(properties, ?) ELSE json_type(properties, ?) END"
+        value_sql, type_sql = _VALUE_SQL, _TYPE_SQL
         path = [key, '$."' + key + '"']  # a quoted label: dots and brackets are part of the key
     sql, params = _comparison(value_sql, type_sql, "=" if op == "!=" else op, value)
     params = [q for p in params for q in (path if p is _PATH else [p])]
@@ -345,6 +343,14 @@ def _where_clause(where):
 
 
 _PATH = object()  # stands for the JSON path parameter in _comparison's output
+_VALUE_SQL = (
+    "CASE WHEN instr(properties, '\\u0000') THEN ohlog_value(properties, ?) "
+    "ELSE json_extract(properties, ?) END"
+)
+_TYPE_SQL = (
+    "CASE WHEN instr(properties, '\\u0000') THEN ohlog_type(properties, ?) "
+    "ELSE json_type(properties, ?) END"
+)
 
 
 def _comparison(value_sql, type_sql, op, value):
