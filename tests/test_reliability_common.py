@@ -19,17 +19,14 @@ from openhouse_cli.ingest import ingest_input
 
 from .conftest import OHLOG
 
-__all__ = [
-    "OHLOG", "count", "db_digest", "figures", "generated", "ingest_checked", "integrity",
-    "reap_strays", "run_measured", "session", "write_ndjson",
-]
+__all__ = ["OHLOG"]  # re-exported for the test files
 
 # What an error about bad data looks like: one line, FILE:LINE[:COL]: then the reason
 LOCATED = re.compile(r"(?P<name>[^\n]+?):(?P<line>[0-9]+)(?::(?P<col>[0-9]+))?: [^\n]+")
 
 
 def session(n, actions=3, user="u1", kind="VIEW"):
-    """A valid session document: ``actions`` distinct VIEW actions."""
+    """A valid session document: ``actions`` distinct actions of type ``kind``."""
     return {"userId": user, "sessionId": f"s{n}", "actions": [
         {"time": f"2018-10-{1 + n % 28:02d}T12:{a // 60 % 60:02d}:{a % 60:02d}.{n % 10**6:06d}+05:30",
          "type": kind, "properties": {"viewedId": f"v{a}"}} for a in range(actions)]}
@@ -138,7 +135,7 @@ with open(sys.argv[1], "w") as report:
 """
 
 
-def run_measured(args, *, stdin=subprocess.DEVNULL, timeout=600):
+def run_measured(args, *, timeout=600):
     """Run ``args``; return ``(exit code, peak RSS in MB, stderr text)``.
 
     The peak RSS is ``ru_maxrss`` from ``os.wait4``: the largest of the
@@ -151,7 +148,8 @@ def run_measured(args, *, stdin=subprocess.DEVNULL, timeout=600):
 
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as report:
         subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, report.name, *map(str, args)],
-                       stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                       timeout=timeout)
         code, maxrss_kb = map(int, report.read().split())
         err.seek(0)
         return code, maxrss_kb / 1024, err.read().decode("utf-8", "replace")
@@ -187,8 +185,15 @@ def reap_strays(marker):
 
 
 def figures(config, line):
-    """Print a line of figures on the terminal, even while output is captured."""
+    """Show a line of figures on the terminal, past output capture, and keep it in
+    .pytest_cache/d/ohlog-reliability/figures.txt."""
+    import time
+
+    with open(config.cache.mkdir("ohlog-reliability") / "figures.txt", "a") as kept:
+        kept.write(f"{time.strftime('%Y-%m-%d %H:%M')} {line}\n")
+    capture = config.pluginmanager.getplugin("capturemanager")
     reporter = config.pluginmanager.getplugin("terminalreporter")
     if reporter is not None:
-        reporter.ensure_newline()
-        reporter.write_line(f"[figures] {line}")
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(f"[figures] {line}")
