@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Benchmark ``ohlog serve`` with wrk on loopback, on a database of 1,000,000 actions.
 
-    .venv/bin/python benchmarks/bench_serve.py [--actions N] [--duration S]
+    .venv/bin/python benchmarks/bench_serve.py [--actions N] [--duration S] [--workers W]
                                                [--connections C] [--compare] [--check]
 
-Needs wrk (``apt-get install wrk``) and the serve extra. The database is
+Needs wrk (``apt-get install wrk``) and the serve extra. The main runs use
+``ohlog serve --workers 2`` (one process a core; --workers sets it). The database is
 built once by ``benchmarks/generate.py | ohlog ingest -`` into
 benchmarks/data/serve-N-sSEED-vVERSION.db and copied for each server run (the
 POSTs write to the copy). The real ``ohlog serve`` runs, with its access log
-on (to a file). wrk runs one thread (the server keeps the other core) with
-C connections, each sending its next request as soon as the last is answered,
+on (to a file). wrk runs one thread, on the same two cores, with
+C connections (default 16), each sending its next request as soon as the last is answered,
 so the latencies include the queueing at that concurrency.
 
   POST  examples/sample_log.json, with a new sessionId each request, so that
@@ -18,7 +19,7 @@ so the latencies include the queueing at that concurrency.
         1,000 different ones in turn, each a 200    target >= 5,000/s, p99 < 50 ms
 
 ``--compare`` also measures what the design choices are worth: POSTs with one
-commit per request instead of group commit, GETs with ``--workers 2``, and a
+commit per request instead of group commit, the other number of workers, and a
 hello-world ASGI app on the same uvicorn (the ceiling this machine allows, at
 this moment: on a shared machine, read the figures against it).
 
@@ -179,7 +180,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="ohlog serve --workers for the main runs")
+    parser.add_argument("--workers", type=int, default=2, help="ohlog serve --workers for the main runs")
     parser.add_argument("--compare", action="store_true", help="also measure the alternatives")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args()

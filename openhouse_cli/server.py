@@ -59,6 +59,7 @@ CACHE_KIB = 64 * 1024  # the writer's page cache: the indexes' hot pages stay in
 READ_CACHE_KIB = 32 * 1024  # each reading connection's (SQLite's default is 2 MiB)
 CHECKPOINT_EVERY_S = 0.2
 WRITE_WAIT_S = 30  # a POST waits this long for another writer to release the database
+RETRY_FIRST_S, RETRY_MAX_S = 0.0005, 0.004  # meanwhile it tries again this often (doubling)
 MAX_DETAILS = 100
 MAX_QUERY_FIELDS = 1000
 
@@ -183,7 +184,7 @@ class Writer:
         except sqlite3.OperationalError as ex:  # busy: another writer has the lock
             self._pending.extendleft(reversed(batch))
             self._expire(ex)
-            self._retry_s = min(max(self._retry_s * 2, 0.001), 0.05)
+            self._retry_s = min(max(self._retry_s * 2, RETRY_FIRST_S), RETRY_MAX_S)
             self._schedule(self._retry_s)
             return
         except Exception as ex:  # cannot even open the database: the next batch tries again
