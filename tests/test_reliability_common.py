@@ -38,6 +38,19 @@ def write_ndjson(path, docs):
     return path
 
 
+def _kept_dir(config):
+    """pytest's cache directory for ohlog's kept files; a private temporary
+    directory when the cache plugin is off (``-p no:cacheprovider``)."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return cache.mkdir("ohlog-reliability")
+    import tempfile
+
+    directory = pathlib.Path(tempfile.gettempdir()) / f"ohlog-reliability-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    return directory
+
+
 def generated(config, n_actions, fmt="ndjson", seed=0):
     """The path of ``benchmarks/generate.py``'s output for (n_actions, fmt, seed).
 
@@ -45,7 +58,7 @@ def generated(config, n_actions, fmt="ndjson", seed=0):
     """
     from benchmarks.generate import write
 
-    directory = config.cache.mkdir("ohlog-reliability")
+    directory = _kept_dir(config)
     path = directory / f"actions-{n_actions}-s{seed}.{fmt}"
     if not path.exists():
         partial = path.with_suffix(".partial")
@@ -189,7 +202,7 @@ def figures(config, line):
     .pytest_cache/d/ohlog-reliability/figures.txt."""
     import time
 
-    with open(config.cache.mkdir("ohlog-reliability") / "figures.txt", "a") as kept:
+    with open(_kept_dir(config) / "figures.txt", "a") as kept:
         kept.write(f"{time.strftime('%Y-%m-%d %H:%M')} {line}\n")
     capture = config.pluginmanager.getplugin("capturemanager")
     reporter = config.pluginmanager.getplugin("terminalreporter")
