@@ -3,7 +3,7 @@
 Each case is ingested into a database that already holds data: a bad input
 gives a located one-line error (``FILE:LINE[:COL]: ...``) and leaves the
 database exactly as it was; no input gives a traceback. Bad usage exits 2.
-Cases that still fail are the xfail tests at the end, each with its bug.
+The bugs this corpus found have their regression tests in test_reliability_hostile_bugs.py.
 The generated and mutated inputs are in test_reliability_fuzz.py.
 """
 

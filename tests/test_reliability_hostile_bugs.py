@@ -1,7 +1,7 @@
 """Issue 4.3: regression tests for the hostile inputs the reliability suite found mishandled.
 
 Each test was first committed as a strict xfail naming its bug, and loses its
-marker when the bug is fixed (most were, in 856004b).
+marker when the bug is fixed; all of them now are.
 """
 
 import gzip
