@@ -30,7 +30,7 @@ ALLOWED = {
         "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
         "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
     },
-    "server.py": {
+    "server/writer.py": {
         "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
         "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
     },
@@ -120,8 +120,8 @@ def violations(tree, module):
 
 def test_no_sql_is_built_from_user_input():
     found = []
-    for path in sorted(PACKAGE.glob("*.py")):
-        found += violations(ast.parse(path.read_text()), path.name)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += violations(ast.parse(path.read_text()), path.relative_to(PACKAGE).as_posix())
     assert found == []
 
 

@@ -9,10 +9,10 @@ from typing import NamedTuple
 
 import pytest
 
-from openhouse_cli import server
 from openhouse_cli.db import open_db
 from openhouse_cli.errors import OhlogError
 from openhouse_cli.ingest import IngestFailed, ingest_sessions
+from openhouse_cli.server import app as app_module, reader, writer
 from openhouse_cli.server import create_app, exposure_warning, parse_filters
 from openhouse_cli.times import parse_time_spec, resolve_bound
 
@@ -247,8 +247,8 @@ def test_percent_and_plus_decoding():
 
 
 def test_large_results_are_streamed_whole(app, monkeypatch):
-    monkeypatch.setattr(server, "PAGE", 7)
-    monkeypatch.setattr(server, "INLINE_ROWS", 3)
+    monkeypatch.setattr(reader, "PAGE", 7)
+    monkeypatch.setattr(reader, "INLINE_ROWS", 3)
     actions = [{"time": f"2018-10-18T21:{m:02d}:00Z", "type": "SCROLL", "properties": {"n": m}}
                for m in range(20)]
     post(app, {"userId": "u", "sessionId": "s", "actions": actions})
@@ -259,8 +259,8 @@ def test_large_results_are_streamed_whole(app, monkeypatch):
 
 
 def test_slow_queries_leave_the_event_loop(sample_app, monkeypatch):
-    monkeypatch.setattr(server, "INLINE_CHECK_EVERY", 1)
-    monkeypatch.setattr(server, "INLINE_STEPS", 0)  # every query is too slow to run inline
+    monkeypatch.setattr(reader, "INLINE_CHECK_EVERY", 1)
+    monkeypatch.setattr(reader, "INLINE_STEPS", 0)  # every query is too slow to run inline
     assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None
     assert get(sample_app, EXAMPLE).json == {"actions": [CLICK]}
 
@@ -282,8 +282,8 @@ def test_token_required(tmp_path, header):
 
 def test_token_accepted_and_compared_in_constant_time(tmp_path, monkeypatch):
     compared = []
-    real = server.hmac.compare_digest
-    monkeypatch.setattr(server.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    real = app_module.hmac.compare_digest
+    monkeypatch.setattr(app_module.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
     monkeypatch.setenv("OHLOG_TOKEN", "s3cret")
     app = create_app(tmp_path / "t.db")
     for scheme in ("Bearer", "bearer"):
@@ -303,14 +303,14 @@ def test_no_stack_trace_reaches_the_client(sample_app, monkeypatch, caplog):
     def broken(query_string):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(server, "parse_filters", broken)
+    monkeypatch.setattr(app_module, "parse_filters", broken)
     response = get(sample_app, "userId=x")
     assert (response.status, response.json) == (500, {"error": "internal server error", "details": []})
     assert "secret internals" in caplog.text and "Traceback" in caplog.text  # in the server's log
 
 
 def test_database_error_is_503_and_stores_nothing(app, monkeypatch):
-    monkeypatch.setattr(server, "_INSERT", "INSERT INTO no_such_table VALUES (?)")
+    monkeypatch.setattr(writer, "_INSERT", "INSERT INTO no_such_table VALUES (?)")
     response = post(app, SAMPLE)
     assert (response.status, response.headers["retry-after"]) == (503, "1")
     monkeypatch.undo()
@@ -376,7 +376,7 @@ def test_exposure_warning(host, token, warned):
 
 @pytest.mark.parametrize("inline_rows", [100, 0])
 def test_reads_see_later_writes(app, monkeypatch, inline_rows):
-    monkeypatch.setattr(server, "INLINE_ROWS", inline_rows)  # 0: every query in a reader thread
+    monkeypatch.setattr(reader, "INLINE_ROWS", inline_rows)  # 0: every query in a reader thread
     assert get(app, "userId=ABC123XYZ").status == 404
     post(app, SAMPLE)
     assert len(get(app, "userId=ABC123XYZ").json["actions"]) == 3
@@ -395,7 +395,7 @@ def test_a_post_waits_for_another_writer(app):
 
 
 def test_a_post_gives_up_on_a_writer_that_never_finishes(app, monkeypatch):
-    monkeypatch.setattr(server, "WRITE_WAIT_S", 0.2)
+    monkeypatch.setattr(writer, "WRITE_WAIT_S", 0.2)
     other = sqlite3.connect(app.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     response = post(app, SAMPLE)

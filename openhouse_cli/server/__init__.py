@@ -1,0 +1,124 @@
+"""``ohlog serve``: the original logging API over HTTP, as a raw ASGI application.
+
+``POST /api/log`` stores one session document or an array of them, validated
+by ``validate.session_rows`` exactly as ``ohlog ingest`` validates;
+``GET /api/log/get`` reads actions back with ``query.query_json`` and the
+time rules of ``times.py``. ``create_app()`` is the factory for uvicorn or
+gunicorn workers; ``serve()`` runs it on uvicorn for the CLI.
+
+Where the work is done:
+
+* on the event loop: HTTP (uvicorn's C parser), the token, reading bodies
+  (never more than the limit), validation, the writes, and the queries that
+  turn out small and quick (selective GETs). POSTs that arrive together are
+  committed in one transaction (group commit), each keeping its own counts.
+  In CPython a hop to a thread costs a GIL hand-off, which under load costs
+  more than the work it hands off;
+* in a pool of reader threads, each on its own read-only connection: the
+  queries too slow or too large for the loop (large results are streamed);
+* in a checkpoint thread: copying the WAL back into the database, off the
+  commits' path.
+
+The modules, one a responsibility: ``app`` (the ASGI application: routes,
+the token, bodies, responses, the access log), ``requests`` (bodies and query
+strings into rows and filters), ``writer`` (group commit, checkpoints),
+``reader`` (queries, inline or in threads, and paging), ``openapi`` (the API's
+description); this one makes the application and runs it.
+
+Only the standard library, orjson and ohlog's own modules are imported here;
+uvicorn only inside ``serve()``, so that the CLI starts fast.
+"""
+
+import ipaddress
+import os
+
+from ..errors import OhlogError
+from .app import DEFAULT_MAX_BODY, App, _setup_access_log
+from .openapi import openapi_document
+from .reader import READ_THREADS, Reader
+from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
+from .writer import Writer
+
+__all__ = [
+    "DEFAULT_MAX_BODY", "READ_THREADS", "App", "HTTPError", "Reader", "Writer", "create_app",
+    "exposure_warning", "is_json", "is_loopback", "openapi_document", "parse_filters",
+    "parse_sessions", "serve", "validate_sessions",
+]
+
+
+def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_threads=READ_THREADS):
+    """The ASGI application on database ``db``, for uvicorn/gunicorn workers.
+
+    Every argument falls back on the environment, so that
+    ``uvicorn --factory openhouse_cli.server:create_app`` works as it is:
+    ``db`` on ``$OHLOG_DB`` (else ohlog's default database), ``token`` on
+    ``$OHLOG_TOKEN`` (empty: no token), ``max_body`` on ``$OHLOG_MAX_BODY``
+    (default 1 MiB). ``commit_batch`` caps the requests a commit may group
+    (None: as many as are waiting; 1: a commit each, for comparison).
+    The database is created and migrated now, so errors show at once.
+    """
+    from ..db import open_db
+    from ..paths import db_path
+
+    path = db_path(db)
+    if token is None:
+        token = os.environ.get("OHLOG_TOKEN") or None
+    if max_body is None:
+        try:
+            max_body = int(os.environ.get("OHLOG_MAX_BODY") or DEFAULT_MAX_BODY)
+        except ValueError:
+            raise OhlogError("OHLOG_MAX_BODY must be a number of bytes") from None
+    if max_body < 1:
+        raise OhlogError(f"The body limit must be at least 1 byte, got {max_body}")
+    # Create and migrate now, then close: every connection is opened in the
+    # thread (and the process, after a fork) that uses it.
+    open_db(path).conn.close()
+    _setup_access_log()
+    return App(path, token=token, max_body=max_body, commit_batch=commit_batch,
+               read_threads=read_threads)
+
+
+# ---------------------------------------------------------------------------
+# Running it
+
+
+def is_loopback(host):
+    """Whether ``host`` is a loopback address (or ``localhost``): nothing else can connect."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable from outside
+
+
+def exposure_warning(host, token):
+    """The warning for listening beyond loopback without a token, or None."""
+    if token or is_loopback(host):
+        return None
+    return (f"Warning: listening on {host} without a token: anyone who can reach this port "
+            "can read and write the logs. Set --token or OHLOG_TOKEN.")
+
+
+def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_BODY, workers=1):
+    """Run the API on uvicorn until interrupted. OhlogError if it cannot start."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise OhlogError("ohlog serve needs the server extra: pip install 'ohlog[serve]'") from None
+    from ..paths import db_path
+
+    db = db_path(db)
+    app = create_app(db, token=token, max_body=max_body)  # fails here if the database does
+    options = dict(host=host, port=port, access_log=False, server_header=False, log_level="info")
+    if workers > 1:
+        # Each worker process builds its own app through the factory, from the environment
+        app.close()
+        os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body))
+        if token:
+            os.environ["OHLOG_TOKEN"] = token
+        else:
+            os.environ.pop("OHLOG_TOKEN", None)
+        uvicorn.run("openhouse_cli.server:create_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(app, **options)

@@ -1,0 +1,106 @@
+"""The store's reads: queries on the event loop when small and quick, else in reader threads."""
+
+import asyncio
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import OhlogError
+from ..query import open_for_query, query_json
+
+PAGE = 1000  # actions fetched a time; a larger result is streamed
+READ_THREADS = 4
+# A query is first tried on the event loop itself, which saves the hop to a
+# thread (a third of a selective GET's time): if it returns at most
+# INLINE_ROWS actions within INLINE_STEPS x 10,000 SQLite instructions (a
+# millisecond or two). Otherwise it is abandoned and run in a reader thread.
+INLINE_ROWS = 100
+INLINE_STEPS = 20
+INLINE_CHECK_EVERY = 10_000
+READ_CACHE_KIB = 32 * 1024  # each reading connection's (SQLite's default is 2 MiB)
+
+
+class Reader:
+    """Runs queries in a thread pool, each thread on its own read-only connection,
+    or, when they are small and quick, on the event loop's own connection."""
+
+    def __init__(self, path, threads=READ_THREADS):
+        self.path = path
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ohlog-read")
+        self._local = threading.local()
+        self._conns = []
+        self._lock = threading.Lock()
+
+    def quick(self, filters):
+        """All the matching actions as JSON texts if they are few and quickly found, else None."""
+        local = self._local
+        steps = getattr(local, "steps", None)
+        if steps is None:
+            steps = local.steps = [0]
+            self.conn().set_progress_handler(lambda: _tick(steps), INLINE_CHECK_EVERY)
+        steps[0] = 0
+        try:
+            page = list(itertools.islice(query_json(self.conn(), **filters), INLINE_ROWS + 1))
+        except OhlogError:
+            if steps[0] > INLINE_STEPS:
+                return None  # interrupted: too slow for the event loop
+            raise
+        finally:
+            steps[0] = -(1 << 62)  # no limit for other uses of this connection
+        return page if len(page) <= INLINE_ROWS else None
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = open_for_query(self.path)
+            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def first_page(self, filters):
+        """``(page, rest)``: the first PAGE actions as JSON texts, and an iterator
+        over the others (None if there are none). ``rest`` takes this thread's
+        connection with it, and closes it when done."""
+        conn = self.conn()
+        actions = query_json(conn, **filters)
+        page = list(itertools.islice(actions, PAGE))
+        if len(page) < PAGE:
+            return page, None
+        self._local.conn = None
+        with self._lock:
+            self._conns.remove(conn)
+        return page, _Rest(actions, conn)
+
+    def check(self):
+        self.conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+
+def _tick(steps):
+    steps[0] += 1
+    return steps[0] > INLINE_STEPS
+
+
+class _Rest:
+    """The rest of a large result, fetched a page at a time."""
+
+    def __init__(self, actions, conn):
+        self.actions = actions
+        self.conn = conn
+
+    def next_page(self):
+        return list(itertools.islice(self.actions, PAGE))
+
+    def close(self):
+        self.actions.close()
+        self.conn.close()

@@ -1,0 +1,161 @@
+"""Reading requests: POST bodies into validated rows, query strings into filters.
+
+What is wrong with a request is raised as HTTPError, which the application
+turns into its response.
+"""
+
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from ..errors import InvalidInput
+from ..times import TimeError, parse_time_spec, resolve_bound
+from ..validate import session_rows
+
+MAX_DETAILS = 100
+MAX_QUERY_FIELDS = 1000
+
+
+class HTTPError(Exception):
+    """A response other than 200, with a JSON body ``{"error": ..., "details": [...]}``."""
+
+    def __init__(self, status, error, details=(), headers=()):
+        super().__init__(error)
+        self.status = status
+        self.body = {"error": error, "details": list(details)}
+        self.headers = list(headers)
+
+
+def parse_sessions(body):
+    """The session documents in a POST body, and whether it was an array.
+
+    Valid JSON is parsed by orjson; anything else goes through ingest's
+    reader, for its exact messages (and its handling of huge integers).
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _parse_slowly(body)
+    if isinstance(value, list):
+        return value, True
+    return [value], False
+
+
+def _parse_slowly(body):
+    import io
+
+    from ..readers import read_records
+
+    if not body.strip():
+        message = "empty body: expected a session object or an array of them"
+        raise HTTPError(400, message, [{"path": "", "message": message}])
+    is_array = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+    docs = []
+    for record in read_records(io.BytesIO(body), "body"):
+        if record.error is not None:
+            error = record.error  # located "body:LINE" or "body:LINE:COLUMN"
+            line, _, column = error.location.partition(":")[2].partition(":")
+            where = f"line {line}, column {column}" if column else f"line {line}"
+            message = f"{error.message} ({where})"
+            raise HTTPError(400, message, [{"path": "", "message": message}])
+        docs.append(record.value)
+    return docs, is_array or len(docs) != 1
+
+
+def validate_sessions(docs, is_array):
+    """Every document's rows, concatenated; HTTPError 400 listing each bad document."""
+    rows, details = [], []
+    for index, doc in enumerate(docs):
+        try:
+            rows += session_rows(doc, "body")
+        except InvalidInput as error:
+            path = error.field
+            if is_array:
+                path = f"[{index}]" + ("." + path if path else "")
+            details.append({"path": path, "message": error.message})
+    if details:
+        first = details[0]
+        summary = f"{first['path']}: {first['message']}" if first["path"] else first["message"]
+        if len(details) > 1:
+            more = len(details) - 1
+            summary += f" (and {more} more invalid session{'s' if more > 1 else ''})"
+        raise HTTPError(400, summary, details[:MAX_DETAILS])
+    return rows
+
+
+_LISTS = {"userId": "users", "type": "types", "session": "sessions"}
+_SINGLE = ("date", "start", "end", "limit", "order")
+
+
+def parse_filters(query_string):
+    """The query_actions filters for GET /api/log/get; HTTPError 400 naming a bad parameter.
+
+    Repeated ``userId``, ``type`` and ``session`` mean any of them; an empty
+    value is as if the parameter were not given; unknown parameters are
+    ignored, as the original API ignored them.
+    """
+    lists = {name: [] for name in _LISTS}
+    single = {}
+    for name, value in _query_pairs(query_string):
+        if not value:
+            continue
+        if name in lists:
+            lists[name].append(value)
+        elif name in _SINGLE:
+            if name in single:
+                raise _bad(name, "give it at most once")
+            single[name] = value
+    filters = {_LISTS[name]: tuple(values) for name, values in lists.items()}
+    if "date" in single and ("start" in single or "end" in single):
+        raise _bad("date", "use date alone, or start and end")
+    for name in ("date", "start", "end"):
+        if name in single:
+            try:
+                spec = parse_time_spec(single[name])
+            except TimeError as ex:
+                raise _bad(name, str(ex)) from None
+            if name != "end":
+                filters["start"] = resolve_bound(spec)
+            if name != "start":
+                filters["end"] = resolve_bound(spec, end=True)
+    if "limit" in single:
+        text = single["limit"]
+        if not (text.isascii() and text.isdigit()) or int(text) >= 1 << 63:
+            raise _bad("limit", f"expected a whole number, 0 or more, got {text!r}")
+        filters["limit"] = int(text)
+    if "order" in single:
+        if single["order"] not in ("asc", "desc"):
+            raise _bad("order", f"expected asc or desc, got {single['order']!r}")
+        filters["order"] = single["order"]
+    return filters
+
+
+def _query_pairs(query_string):
+    """``(name, value)`` pairs of a raw query string (``&``-separated, ``+`` a space)."""
+    parts = query_string.split(b"&") if query_string else ()
+    if len(parts) > MAX_QUERY_FIELDS:
+        raise _bad("", f"more than {MAX_QUERY_FIELDS} parameters")
+    for part in parts:
+        name, _, value = part.partition(b"=")
+        try:
+            yield _unquote(name), _unquote(value)
+        except UnicodeDecodeError:
+            raise _bad("", "the query string is not valid UTF-8 once percent-decoded") from None
+
+
+def _unquote(raw):
+    if b"%" in raw or b"+" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    return raw.decode("utf-8")
+
+
+def _bad(name, message):
+    return HTTPError(400, f"invalid parameter {name}: {message}" if name else message,
+                     [{"path": name, "message": message}])
+
+
+def is_json(content_type):
+    """``application/json``, or any ``.../...+json``, whatever the parameters."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json"))
