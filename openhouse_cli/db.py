@@ -12,6 +12,11 @@ from .migrations import migrations
 # Writers wait this long for each other's transactions instead of failing
 # with "database is locked"; one input is one transaction, so be generous.
 BUSY_TIMEOUT_S = 600
+# New databases use 16 KiB pages (SQLite's default is 4 KiB): an input is one
+# transaction, and the WAL index that SQLite maps into memory grows with the
+# pages it writes, so with 4 KiB pages a 2 GB input's ingest peaked 17% above
+# a 200 MB one's; with 16 KiB, 2%, and bulk loads are faster.
+PAGE_SIZE = 16384
 
 
 def open_db(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S):
@@ -45,6 +50,9 @@ def open_db(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S):
 
 def _prepare(conn, memory=False):
     if not memory:
+        # A no-op unless the file is still empty (a new database): an existing
+        # one keeps its page size, and WAL mode fixes it from here on.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a crash or kill -9 can never corrupt or half-apply a
     # transaction; only a power cut may lose the last commits.

@@ -167,3 +167,24 @@ def test_library_api_is_exported_from_the_package(sample_sessions):
     assert click["properties"] == {"locationX": 52, "locationY": 11}
     with pytest.raises(AttributeError):
         openhouse_cli.no_such_name
+
+
+def test_new_databases_have_16_kib_pages_and_old_ones_keep_theirs(tmp_path):
+    # 16 KiB pages keep the WAL index, and so ingest's memory, nearly flat
+    # however large one input is (README "Reliability", memory)
+    import sqlite3
+
+    from openhouse_cli.db import PAGE_SIZE, open_db
+
+    new = open_db(tmp_path / "new.db")
+    assert new.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE other (x)")
+    old = open_db(old_path)
+    assert old.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    doc = {"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28-06:00", "type": "VIEW", "properties": {"viewedId": "x"}}]}
+    assert ingest_sessions(old, [doc]).inserted == 1
+    assert old.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
