@@ -61,8 +61,11 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
     calls ``on_reject(record, error)`` for each. ``progress(records_done)`` is
     called now and then.
     """
-    fp = open_input(fp, name)
-    first, blank_lines = first_line(fp)
+    try:
+        fp = open_input(fp, name)
+        first, blank_lines = first_line(fp)
+    except InvalidInput as error:  # not gzip after all, or not text
+        raise IngestFailed(error, Counts()) from None
     if not first:
         validated = iter(())
     elif is_ndjson(first) and not batch_size:
@@ -93,7 +96,12 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
         for part, sessions, rejects in validated:
             for record, error in rejects:
                 if on_error == "fail":
-                    raise IngestFailed(error, counts)
+                    raise IngestFailed(error, _committed(counts))
+                if record.ends_input:
+                    raise IngestFailed(InvalidInput(
+                        error.location, error.field,
+                        f"{error.message} (nothing after it can be read, so the input is rolled back)",
+                    ), _committed(counts))
                 pending.rejected += 1
                 if on_reject is not None:
                     on_reject(record, error)
@@ -117,10 +125,25 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
         writer.write(rows, pending)
         writer.commit()
         counts.add(pending)
+    except InvalidInput as error:  # raised by the reader itself: a broken gzip stream
+        writer.rollback()
+        if isinstance(error, IngestFailed):
+            raise
+        raise IngestFailed(error, _committed(counts)) from None
     except BaseException:
         writer.rollback()
         raise
+    finally:
+        # Stop the validating worker now, not when the generator is collected
+        close = getattr(validated, "close", None)
+        if close is not None:
+            close()
     return counts
+
+
+def _committed(counts):
+    """What a failed input had committed (batches): the input counts only if any."""
+    return Counts(**{**counts.__dict__, "inputs": 1 if counts.sessions else 0})
 
 
 def reject_line(record, error):
@@ -130,7 +153,7 @@ def reject_line(record, error):
     ignores: fix it and feed the rejects file straight back in.
     """
     if isinstance(record.value, dict):
-        line = {"ohlog_error": str(error), **record.value}
+        line = {**record.value, "ohlog_error": str(error)}  # the new reason wins over an old one
     else:
         raw = record.raw.decode("utf-8", "replace") if isinstance(record.raw, bytes) else record.raw
         line = {"ohlog_error": str(error), "ohlog_raw": raw}

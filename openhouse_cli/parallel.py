@@ -93,7 +93,7 @@ def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
     except BrokenProcessPool:
         raise OhlogError(f"{name}: the validating worker process died") from None
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)  # at most the chunks in flight
 
 
 def _die_with_parent(parent_pid):

@@ -37,6 +37,9 @@ class Record:
     value: object = None
     raw: object = None  # the record's text (str or bytes), for --rejects
     error: InvalidInput = None
+    # A syntax error outside NDJSON: nothing after it can be read, so even
+    # --on-error skip cannot go on past it
+    ends_input: bool = False
 
 
 def open_input(fp, name="-"):
@@ -152,7 +155,7 @@ def ndjson_record(line, number, name):
     except orjson.JSONDecodeError:
         if not line.strip():
             return None  # blank lines between records are allowed
-        if line is _TOO_LONG:
+        if line == _TOO_LONG:  # equal, not identical: lines are pickled to the worker
             return Record(number, error=InvalidInput(
                 f"{name}:{number}", "", f"record larger than {MAX_RECORD_CHARS >> 20} MiB"))
         ex = _ndjson_error(line)
@@ -272,7 +275,7 @@ class _JsonStream:
     def _error(self, pos, message):
         line = self._line_at(pos)
         return Record(line, raw=self.buf[pos:pos + 200], error=_syntax_error(
-            self.name, line, self._col_at(pos), message))
+            self.name, line, self._col_at(pos), message), ends_input=True)
 
     def records(self):
         try:
@@ -282,7 +285,7 @@ class _JsonStream:
             # Locate the bad byte: count the lines in the text decoded so far
             line = self._line_at(len(self.buf))
             yield Record(line, error=InvalidInput(
-                f"{self.name}:{line}", "", f"not valid UTF-8: {ex.reason.reason}"))
+                f"{self.name}:{line}", "", f"not valid UTF-8: {ex.reason.reason}"), ends_input=True)
 
     def _records(self):
         in_array = False

@@ -86,7 +86,7 @@ def session_rows(doc, location):
         try:
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
-            properties_json = _dumps_big_ints(properties)
+            properties_json = _dumps_big_ints(properties, location, index)
         fingerprint = _fingerprint((key_prefix + time + "\x1f" + kind + "\x1f").encode() + properties_json)
         if fingerprint in seen:
             # An identical action repeated inside one document is a real
@@ -152,11 +152,15 @@ def _explain_action(action, index, location):
     raise AssertionError("unexplained invalid action")  # pragma: no cover
 
 
-def _dumps_big_ints(value):
-    # orjson refuses integers beyond 64 bits, which the stdlib parser keeps
+def _dumps_big_ints(value, location, index):
+    # orjson refuses integers beyond 64 bits, which the stdlib parser keeps,
+    # and nesting deeper than it writes (255 levels)
     import json
 
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except RecursionError:
+        raise InvalidInput(location, f"actions[{index}].properties", "nested too deeply") from None
 
 
 def _fingerprint(data):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from openhouse_cli.errors import OhlogError
+from openhouse_cli.errors import InvalidInput, OhlogError
 from openhouse_cli.ingest import IngestFailed, ingest_input, ingest_sessions, reject_line
 from openhouse_cli.migrations import SECONDARY_INDEXES
 
@@ -188,3 +188,95 @@ def test_new_databases_have_16_kib_pages_and_old_ones_keep_theirs(tmp_path):
         {"time": "2018-10-18T21:37:28-06:00", "type": "VIEW", "properties": {"viewedId": "x"}}]}
     assert ingest_sessions(old, [doc]).inserted == 1
     assert old.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+GOOD_THEN_BROKEN = {
+    "array": b'[' + json.dumps(session(1)).encode() + b', {"userId": oops}, '
+             + json.dumps(session(2)).encode() + b']',
+    "pretty": json.dumps(session(1), indent=2).encode() + b'\n{"userId": oops}\n'
+              + json.dumps(session(2), indent=2).encode(),
+    "invalid UTF-8": json.dumps(session(1), indent=2).encode() + b'\n{"userId": "\xff"}\n'
+                     + json.dumps(session(2), indent=2).encode(),
+}
+
+
+@pytest.mark.parametrize("data", GOOD_THEN_BROKEN.values(), ids=GOOD_THEN_BROKEN.keys())
+def test_skip_cannot_skip_what_ends_an_input(db, data):
+    # Past a syntax error in an array or in concatenated objects nothing can
+    # be read: storing the records before it would silently lose those after.
+    rejected = []
+    with pytest.raises(IngestFailed, match=r"^in\.json:\d+(:\d+)?: .*the input is rolled back\)$") as failed:
+        ingest_input(db, io.BytesIO(data), "in.json", on_error="skip",
+                     on_reject=lambda record, error: rejected.append(error))
+    assert count(db) == 0 and rejected == []
+    assert failed.value.counts.inputs == 0
+
+
+def test_skip_still_skips_a_bad_ndjson_line(db):
+    data = json.dumps(session(1)).encode() + b'\n{"userId": oops}\n' + json.dumps(session(2)).encode()
+    counts = ingest_input(db, io.BytesIO(data), "in.ndjson", on_error="skip")
+    assert (counts.inserted, counts.rejected) == (4, 1)
+
+
+def test_a_broken_gzip_stream_fails_the_input_and_keeps_earlier_batches(db):
+    import random
+
+    noise = random.Random(0)  # incompressible, so the break comes well after the first read
+    docs = [{**session(n), "noise": noise.randbytes(300).hex()} for n in range(3000)]
+    data = gzip.compress(b"".join(json.dumps(d).encode() + b"\n" for d in docs))
+    with pytest.raises(IngestFailed) as failed:
+        ingest_input(db, io.BytesIO(data[:-12]), "in.ndjson.gz", on_error="skip", batch_size=100)
+    stored = count(db)
+    assert stored and stored % 200 == 0  # whole batches of 100 sessions of 2 actions
+    assert failed.value.counts.inserted == stored and failed.value.counts.inputs == 1
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_properties_nested_too_deeply_to_store_are_rejected_located(db):
+    doc = session(1, actions=1)
+    doc["actions"][0]["type"] = "SCROLL"
+    doc["actions"][0]["properties"] = nested(1010)
+    with pytest.raises(InvalidInput) as error:
+        ingest_sessions(db, [doc], source="deep.ndjson")
+    assert str(error.value) == "deep.ndjson:1: actions[0].properties: nested too deeply"
+    assert count(db) == 0
+    doc["actions"][0]["properties"] = nested(300)  # beyond orjson's writer, within json's
+    assert ingest_sessions(db, [doc]).inserted == 1
+
+
+def test_a_rejects_line_carries_the_new_reason(db):
+    from openhouse_cli.readers import Record
+
+    record = Record(3, {"userId": "", "ohlog_error": "an old reason"})
+    line = json.loads(reject_line(record, InvalidInput("f:3", "userId", "the new reason")))
+    assert line["ohlog_error"] == "f:3: userId: the new reason"
+
+
+def test_an_overlong_line_is_named_as_such_in_the_worker_too(db, monkeypatch):
+    from openhouse_cli import parallel, readers
+
+    monkeypatch.setattr(readers, "MAX_RECORD_CHARS", 4096)
+    monkeypatch.setattr(parallel, "LINES_PER_CHUNK", 5)
+    lines = [json.dumps(session(n)) for n in range(30)]
+    lines[22] = json.dumps({**session(22), "padding": "x" * 5000})  # in a chunk the worker validates
+    rejected = []
+    counts = ingest_input(db, io.BytesIO("\n".join(lines).encode()), "big.ndjson", on_error="skip",
+                          on_reject=lambda record, error: rejected.append(str(error)))
+    assert counts.rejected == 1
+    assert rejected == ["big.ndjson:23: record larger than 0 MiB"]
+
+
+def test_a_failed_input_stops_its_validating_worker(db):
+    import multiprocessing
+
+    lines = [json.dumps(session(n)) for n in range(3000)]
+    lines[1500] = '{"userId": ""}'
+    with pytest.raises(IngestFailed):
+        ingest_input(db, io.BytesIO("\n".join(lines).encode()), "w.ndjson")
+    assert multiprocessing.active_children() == []
