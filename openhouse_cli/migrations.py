@@ -34,6 +34,30 @@ def m001_actions(db):
         db.execute(f"CREATE INDEX {name} ON actions ({columns})")
 
 
+@migrations()
+def m002_unambiguous_fingerprints(db):
+    # Fingerprints used to join user, session, time and type with \x1f, so two
+    # actions whose ids held \x1f could share one and the second was dropped
+    # as a duplicate. Rows stored then with \x1f in an id or type get the new
+    # fingerprint, so that sending them again is still a duplicate; identical
+    # ones within a session are told apart as ingest does within a document.
+    from .validate import action_fingerprint, repeat_fingerprint
+
+    rows = db.execute(
+        "SELECT id, user_id, session_id, time, type, properties FROM actions"
+        " WHERE instr(user_id, char(31)) OR instr(session_id, char(31)) OR instr(type, char(31))"
+        " ORDER BY id"
+    ).fetchall()
+    seen = {}
+    for id_, user, session, time, kind, properties in rows:
+        taken = seen.setdefault((user, session), set())
+        fingerprint = action_fingerprint(user, session, time, kind, properties.encode())
+        if fingerprint in taken:
+            fingerprint = repeat_fingerprint(fingerprint, taken)
+        taken.add(fingerprint)
+        db.execute("UPDATE OR IGNORE actions SET fingerprint = ? WHERE id = ?", [fingerprint, id_])
+
+
 # Indexes that ingest may drop and rebuild around a bulk load into an empty
 # table (rebuilding by sort is cheaper than growing them row by row).
 SECONDARY_INDEXES = {

@@ -61,6 +61,7 @@ def session_rows(doc, location):
             or type(actions) is not list or not actions:
         _explain_session(doc, location)
     key_prefix = f"{user}\x1f{session}\x1f"
+    plain_ids = key_prefix.count("\x1f") == 2  # neither id holds \x1f itself
     rows = []
     append = rows.append
     seen = set()
@@ -87,11 +88,15 @@ def session_rows(doc, location):
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
             properties_json = _dumps_big_ints(properties, location, index)
-        fingerprint = _fingerprint((key_prefix + time + "\x1f" + kind + "\x1f").encode() + properties_json)
+        if plain_ids and "\x1f" not in kind:
+            key = (key_prefix + time + "\x1f" + kind + "\x1f").encode()
+        else:
+            key = _escaped_key(user, session, time, kind)
+        fingerprint = _fingerprint(key + properties_json)
         if fingerprint in seen:
             # An identical action repeated inside one document is a real
             # repeat, not a retry: give each repeat a fingerprint of its own.
-            fingerprint = _repeat_fingerprint(fingerprint, seen)
+            fingerprint = repeat_fingerprint(fingerprint, seen)
         seen.add(fingerprint)
         append((user, session, time, utc_us, local_us, offset_s, kind,
                 properties_json.decode(), fingerprint))
@@ -163,6 +168,24 @@ def _dumps_big_ints(value, location, index):
         raise InvalidInput(location, f"actions[{index}].properties", "nested too deeply") from None
 
 
+def action_fingerprint(user, session, time, kind, properties_json):
+    """The fingerprint of one action (``properties_json`` as stored, bytes),
+    before any in-document repeat is told apart; what session_rows computes."""
+    if "\x1f" in user or "\x1f" in session or "\x1f" in kind:
+        key = _escaped_key(user, session, time, kind)
+    else:
+        key = f"{user}\x1f{session}\x1f{time}\x1f{kind}\x1f".encode()
+    return _fingerprint(key + properties_json)
+
+
+def _escaped_key(user, session, time, kind):
+    # Fields joined by \x1f are ambiguous when a field holds \x1f itself
+    # ("a\x1fb" + "c" against "a" + "b\x1fc"). Such actions are keyed by
+    # \x1e and their JSON list instead, which holds no raw \x1f: it can equal
+    # neither another such key nor a joined one (those hold exactly four).
+    return b"\x1e" + orjson.dumps([user, session, time, kind])
+
+
 def _fingerprint(data):
     """64 bits that identify an action across retries (user, session, time
     text, type and properties), as a signed SQLite integer.
@@ -175,7 +198,7 @@ def _fingerprint(data):
     return ((zlib.adler32(data) << 32) | zlib.crc32(data)) - (1 << 63)
 
 
-def _repeat_fingerprint(fingerprint, seen):
+def repeat_fingerprint(fingerprint, seen):
     counter = 1
     while True:
         candidate = _fingerprint(b"%d\x1f%d" % (fingerprint, counter))
