@@ -146,6 +146,10 @@ def open_for_query(path):
     if len(found) == 1 + len(_INDEXES):
         return conn
     conn.close()
+    if "actions" not in found:  # an empty file, or another program's database: leave it be
+        if os.path.getsize(path) == 0:  # (also what a reader sees while ingest creates one)
+            raise NoDatabase(f"No database found at {path} (the file is empty)")
+        raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
     from .db import open_db  # migrates: the database was made by an older ohlog
 
     return open_db(path, create=False)

@@ -212,6 +212,26 @@ def test_a_missing_database_is_not_created(tmp_path, via_env, run_ohlog, monkeyp
     assert not path.exists() and not list(tmp_path.glob("nothing-here*"))
 
 
+@pytest.mark.parametrize("kind", ["another program's", "empty"])
+def test_a_database_that_is_not_ohlogs_is_left_untouched(tmp_path, run_ohlog, kind):
+    import hashlib
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    if kind == "empty":
+        path.write_bytes(b"")
+    else:
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE notes (text)")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = run_ohlog("query", "--db", path, "--json")
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode() == (f"Error: No database found at {path} (the file is empty)\n" if kind == "empty"
+                                      else f"Error: {path} is not an ohlog database: it has no actions table\n")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
 def test_not_a_database(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("not sqlite " * 500)

@@ -262,11 +262,12 @@ def test_open_for_query_creates_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_open_for_query_is_read_only_and_migrates_an_empty_file(tmp_path):
+def test_open_for_query_is_read_only_and_leaves_an_empty_file_alone(tmp_path):
     path = tmp_path / "weird name ?#%.db"
     path.write_bytes(b"")
-    conn = open_for_query(path)  # migrated through db.open_db
-    assert list(query_actions(conn)) == []
+    with pytest.raises(NoDatabase, match=r"^No database found at .* \(the file is empty\)$"):
+        open_for_query(path)
+    assert path.read_bytes() == b""
     ingest_sessions(open_db(path), MIXED)
     conn = open_for_query(path)
     assert len(list(query_actions(conn))) == 9

@@ -265,6 +265,24 @@ def test_slow_queries_leave_the_event_loop(sample_app, monkeypatch):
     assert get(sample_app, EXAMPLE).json == {"actions": [CLICK]}
 
 
+def test_the_event_loops_time_limit_survives_a_failed_first_open(sample_app, monkeypatch):
+    real = reader.open_for_query
+    calls = []
+
+    def flaky(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OhlogError("Cannot open database: disk I/O error")
+        return real(path)
+
+    monkeypatch.setattr(reader, "open_for_query", flaky)
+    monkeypatch.setattr(reader, "INLINE_CHECK_EVERY", 1)
+    monkeypatch.setattr(reader, "INLINE_STEPS", 0)
+    with pytest.raises(OhlogError):
+        sample_app.reader.quick(parse_filters(EXAMPLE.encode()))
+    assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None  # still too slow: a thread
+
+
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer", "secret"])
 def test_token_required(tmp_path, header):
     app = create_app(tmp_path / "t.db", token="secret")

@@ -34,13 +34,17 @@ class Reader:
     def quick(self, filters):
         """All the matching actions as JSON texts if they are few and quickly found, else None."""
         local = self._local
-        steps = getattr(local, "steps", None)
-        if steps is None:
-            steps = local.steps = [0]
-            self.conn().set_progress_handler(lambda: _tick(steps), INLINE_CHECK_EVERY)
+        conn = self.conn()
+        if getattr(local, "limited", None) is not conn:
+            # Installed once the connection exists, and again if it is ever
+            # replaced: without it, a scan would block the event loop
+            steps = [0]
+            conn.set_progress_handler(lambda: _tick(steps), INLINE_CHECK_EVERY)
+            local.steps, local.limited = steps, conn
+        steps = local.steps
         steps[0] = 0
         try:
-            page = list(itertools.islice(query_json(self.conn(), **filters), INLINE_ROWS + 1))
+            page = list(itertools.islice(query_json(conn, **filters), INLINE_ROWS + 1))
         except OhlogError:
             if steps[0] > INLINE_STEPS:
                 return None  # interrupted: too slow for the event loop
@@ -55,7 +59,9 @@ class Reader:
     def conn(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = open_for_query(self.path)
+            # (a sqlite_utils.Database when an older ohlog's database was migrated)
+            conn = open_for_query(self.path)
+            conn = self._local.conn = getattr(conn, "conn", conn)
             conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             with self._lock:
                 self._conns.append(conn)
