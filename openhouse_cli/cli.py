@@ -80,8 +80,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
 
     started = time.perf_counter()
     try:
-        if db is None:
-            ensure_app_dir(path)
+        ensure_app_dir(path)
         database = open_db(path)
         for name in inputs:
             with _open(name) as fp, ingest_progress(console, _shown(name), fp) as progress:
@@ -303,8 +302,7 @@ def serve(db, host, port, token, max_body, workers):
         click.echo(warning, err=True)
     path = db_path(db)
     try:
-        if db is None:
-            ensure_app_dir(path)
+        ensure_app_dir(path)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
                    workers=workers)
     except OhlogError as ex:

@@ -5,6 +5,8 @@ import pathlib
 
 import click
 
+from .errors import OhlogError
+
 DEFAULT_FILENAME = "ohlog.db"
 
 
@@ -15,11 +17,20 @@ def db_path(explicit=None):
     from_env = os.environ.get("OHLOG_DB")
     if from_env:
         return pathlib.Path(from_env)
+    return default_path()
+
+
+def default_path():
     return pathlib.Path(click.get_app_dir("ohlog")) / DEFAULT_FILENAME
 
 
 def ensure_app_dir(path):
-    """Create the default database's directory, readable by its owner only."""
-    directory = path.parent
-    if not directory.exists():
-        directory.mkdir(parents=True, mode=0o700)
+    """Create the directory of ``path`` if it is the default database's, readable
+    by its owner only. A path given by --db or $OHLOG_DB must have its directory."""
+    if path != default_path():
+        return
+    try:
+        # exist_ok: two first runs at once must not fail on each other's mkdir
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    except OSError as ex:
+        raise OhlogError(f"Cannot create {path.parent}: {ex.strerror or ex}") from None

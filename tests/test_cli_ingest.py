@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import pathlib
 import signal
 import sqlite3
 import stat
@@ -180,3 +181,27 @@ def test_rejects_file_is_replaced_even_when_nothing_is_rejected(tmp_path, run_oh
                     tmp_path / "no-such-dir" / "r.ndjson", FIXTURES / "sample_log.json")
     assert bad.returncode == 1
     assert bad.stderr.decode() == f"Error: Cannot write {tmp_path}/no-such-dir/r.ndjson: No such file or directory\n"
+
+
+@pytest.mark.parametrize("how", ["--db", "OHLOG_DB"])
+def test_a_named_database_in_a_missing_directory_is_an_error_either_way(tmp_path, run_ohlog, monkeypatch,
+                                                                        how):
+    # Only the default database's directory is created; a path you name must exist
+    path = tmp_path / "missing" / "x.db"
+    monkeypatch.setenv("OHLOG_DB", str(path))
+    sample = pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json"
+    result = run_ohlog("ingest", *(["--db", path] if how == "--db" else []), sample)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (f"Error: Cannot create database {path}: "
+                                      f"no such directory {path.parent}\n")
+    assert not path.parent.exists()
+
+
+def test_the_default_directory_may_already_exist(tmp_path, run_ohlog, monkeypatch):
+    from openhouse_cli.paths import default_path, ensure_app_dir
+
+    monkeypatch.delenv("OHLOG_DB")
+    default = default_path()
+    ensure_app_dir(default)
+    ensure_app_dir(default)  # a second first run, racing the first: no error
+    assert default.parent.is_dir() and default.parent.stat().st_mode & 0o777 == 0o700
