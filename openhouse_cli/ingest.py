@@ -3,7 +3,7 @@
 ``ingest_input(db, fp, name)`` reads a whole input (a file or stdin) and
 commits it at once, or not at all; ``batch_size`` makes every N records a
 transaction of their own, for endless streams. ``ingest_sessions(db, docs)``
-does the same for documents already parsed (tests, the HTTP server).
+does the same for documents already parsed (library callers, tests).
 Duplicates, the same action sent again, are skipped by the unique index on
 (utc_us, fingerprint) and counted.
 """

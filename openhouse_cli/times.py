@@ -83,7 +83,7 @@ def _checked_offset(offset):
 
 
 def format_us(us):
-    """ISO 8601 text (no offset) for a microsecond count; for messages and views."""
+    """ISO 8601 text (no offset) for a microsecond count (for tests and debugging)."""
     seconds, micro = divmod(us, _US)
     days, rem = divmod(seconds, 86400)
     dt = datetime.fromordinal(_EPOCH_ORDINAL + days).replace(
