@@ -38,15 +38,18 @@ def backup_database(source, dest, *, force=False):
     written.
     """
     source, dest = pathlib.Path(source), pathlib.Path(dest)
-    if not source.is_file():
-        raise NoDatabase(f"No database found at {source}")
-    if dest.exists():
-        if dest.samefile(source):
-            raise OhlogError(f"Cannot back up {source} onto itself")
-        if not force:
-            raise _exists(dest)
-    if not dest.parent.is_dir():
-        raise OhlogError(f"Cannot create {dest}: no such directory {dest.parent}")
+    try:
+        if not source.is_file():
+            raise NoDatabase(f"No database found at {source}")
+        if dest.exists():
+            if dest.samefile(source):
+                raise OhlogError(f"Cannot back up {source} onto itself")
+            if not force:
+                raise _exists(dest)
+        if not dest.parent.is_dir():
+            raise OhlogError(f"Cannot create {dest}: no such directory {dest.parent}")
+    except OSError as ex:  # e.g. a directory on the way that we may not search
+        raise OhlogError(f"Cannot back up {source} to {dest}: {ex.strerror or ex}") from None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as ex:
@@ -56,31 +59,37 @@ def backup_database(source, dest, *, force=False):
         actions = _copy(source, tmp)
         _publish(tmp, dest, force)
     except BaseException:
-        for path in (tmp, tmp + "-journal"):
+        for path in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
             if os.path.exists(path):
                 os.remove(path)
         raise
-    return Backup(dest, actions, dest.stat().st_size)
+    try:
+        size = dest.stat().st_size
+    except OSError as ex:
+        raise OhlogError(f"Cannot read {dest} after the backup: {ex.strerror or ex}") from None
+    return Backup(dest, actions, size)
 
 
 def _copy(source, tmp):
     """Copy ``source`` into the empty file ``tmp``, check it; return its action count."""
     try:
         src = _open_source(source)
-        dst = sqlite3.connect(tmp, isolation_level=None)
         try:
-            src.backup(dst)  # all pages in one step: one consistent snapshot
-            # One self-contained file, not a WAL database with side files
-            dst.execute("PRAGMA journal_mode=DELETE")
-            (check,) = dst.execute("PRAGMA quick_check").fetchone()
-            if check != "ok":
-                raise OhlogError(f"The copy of {source} failed its check: {check}")
-            actions = None
-            if dst.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
-                           ).fetchone():
-                actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0]
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                src.backup(dst)  # all pages in one step: one consistent snapshot
+                # One self-contained file, not a WAL database with side files
+                dst.execute("PRAGMA journal_mode=DELETE")
+                (check,) = dst.execute("PRAGMA quick_check").fetchone()
+                if check != "ok":
+                    raise OhlogError(f"The copy of {source} failed its check: {check}")
+                actions = None
+                if dst.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
+                               ).fetchone():
+                    actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0]
+            finally:
+                dst.close()
         finally:
-            dst.close()
             src.close()
         with open(tmp, "rb+") as fp:
             os.fsync(fp.fileno())

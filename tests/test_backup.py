@@ -1,6 +1,7 @@
 """ohlog backup: a sound copy of the live database, private, never over a file by accident."""
 
 import os
+import pathlib
 import sqlite3
 import stat
 import subprocess
@@ -167,3 +168,40 @@ def test_backups_while_writers_are_active_slow(tmp_path, request):
     figures(request.config, f"ohlog backup x{len(seen)} while 4 writers ran 160 ingests: "
             f"integrity_check ok {len(seen)}/{len(seen)}, {during} taken while writing, "
             f"every copy whole inputs only, {time.perf_counter() - started:.1f}s")
+
+
+def test_an_unreadable_path_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    live = tmp_path / "live.db"
+    open_db(live).conn.close()
+    dest = tmp_path / "copy.db"
+    dest.write_bytes(b"")
+
+    def denied(self, other):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pathlib.Path, "samefile", denied)
+    with pytest.raises(OhlogError, match=f"^Cannot back up {live} to {dest}: Permission denied$"):
+        backup_database(live, dest)
+
+
+def test_a_failed_copy_leaves_no_file_behind(tmp_path, monkeypatch):
+    from openhouse_cli import backup
+
+    live = tmp_path / "live.db"
+    open_db(live).conn.close()
+    real_connect = sqlite3.connect
+    opened = []
+
+    def failing(target, *args, **kwargs):
+        if str(target).endswith(".tmp"):
+            raise sqlite3.OperationalError("unable to open database file")
+        conn = real_connect(target, *args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(backup.sqlite3, "connect", failing)
+    with pytest.raises(OhlogError, match="unable to open database file"):
+        backup_database(live, tmp_path / "copy.db")
+    assert sorted(p.name for p in tmp_path.iterdir() if "copy" in p.name) == []
+    with pytest.raises(sqlite3.ProgrammingError):  # the source connection was closed
+        opened[0].execute("SELECT 1")
