@@ -145,12 +145,15 @@ def open_for_query(path):
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
     if len(found) == 1 + len(_INDEXES):
         return conn
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
     conn.close()
-    if "actions" not in found:  # an empty file, or another program's database: leave it be
-        if os.path.getsize(path) == 0:  # (also what a reader sees while ingest creates one)
-            raise NoDatabase(f"No database found at {path} (the file is empty)")
+    if os.path.getsize(path) == 0:  # what a reader sees while ingest creates one
+        raise NoDatabase(f"No database found at {path} (the file is empty)")
+    if "actions" not in found and tables:  # another program's database: leave it be
         raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
-    from .db import open_db  # migrates: the database was made by an older ohlog
+    # An older ohlog's database, or a new one whose creator is still migrating
+    # it (open_db waits for its lock, and then has nothing left to do)
+    from .db import open_db
 
     return open_db(path, create=False)
 

@@ -157,8 +157,8 @@ def backups_while_writing(tmp_path, writers, inputs_each, backups):
 
 
 def test_backups_while_writers_are_active(tmp_path):
-    seen, during = backups_while_writing(tmp_path, writers=2, inputs_each=4, backups=8)
-    assert len(seen) >= 8 and during >= 1
+    seen, during = backups_while_writing(tmp_path, writers=2, inputs_each=3, backups=5)
+    assert len(seen) >= 5 and during >= 1
 
 
 @pytest.mark.slow

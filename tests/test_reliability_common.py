@@ -61,7 +61,7 @@ def generated(config, n_actions, fmt="ndjson", seed=0):
     directory = _kept_dir(config)
     path = directory / f"actions-{n_actions}-s{seed}.{fmt}"
     if not path.exists():
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(f".{os.getpid()}.partial")  # test workers may race
         write(str(partial), n_actions, fmt, seed)
         partial.rename(path)
     return path

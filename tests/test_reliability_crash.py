@@ -23,6 +23,7 @@ from .test_reliability_common import (
 )
 
 BIG = 200_000  # actions in the file that is killed mid-ingest
+SMALL = 40_000  # the same, for the fast version
 BATCH = 500  # sessions, for the stdin stream
 
 
@@ -77,8 +78,9 @@ def exactly_once(path, expected):
     assert (total, distinct) == (expected, expected)
 
 
-def kill_rounds(tmp_path, big, kills, max_delay, rerun_every, seed):
-    """``kills`` rounds of: fresh database, ingest, kill -9 at a random moment, check."""
+def kill_rounds(tmp_path, big, kills, max_delay, rerun_every, seed, actions=BIG):
+    """``kills`` rounds of: fresh database, ingest ``big`` (``actions`` actions),
+    kill -9 at a random moment, check."""
     rng = random.Random(seed)
     db = tmp_path / "crash.db"
     reference = None
@@ -93,18 +95,23 @@ def kill_rounds(tmp_path, big, kills, max_delay, rerun_every, seed):
         assert integrity(db) == "ok", where
         assert schema(db) == reference, where
         stored = count(db) - base
-        assert stored in (0, BIG), where
+        assert stored in (0, actions), where
         assert count(db, "user_id = 'ABC123XYZ'") == base, where
         outcomes["finished first" if not killed else "all" if stored else "none"] += 1
         if round_ % rerun_every == rerun_every - 1:
             subprocess.run([OHLOG, "ingest", "-q", "--db", db, big], check=True, timeout=300)
-            exactly_once(db, base + BIG)
+            exactly_once(db, base + actions)
     return outcomes
 
 
-def test_kill_9_during_ingest_fast(tmp_path, big):
+@pytest.fixture(scope="module")
+def small(request):
+    return generated(request.config, SMALL)  # still the worker's path: 6 chunks of lines
+
+
+def test_kill_9_during_ingest_fast(tmp_path, small):
     seed = random.randrange(10**6)
-    kill_rounds(tmp_path, big, kills=5, max_delay=2.0, rerun_every=5, seed=seed)
+    kill_rounds(tmp_path, small, kills=3, max_delay=0.8, rerun_every=3, seed=seed, actions=SMALL)
 
 
 @pytest.mark.slow
@@ -151,8 +158,8 @@ def stream_rounds(tmp_path, source, kills, max_delay, seed):
     return stored_batches
 
 
-def test_kill_9_during_batched_stdin_stream_fast(tmp_path, big):
-    lines = big.read_text().splitlines(keepends=True)[:3 * BATCH + 100]
+def test_kill_9_during_batched_stdin_stream_fast(tmp_path, small):
+    lines = small.read_text().splitlines(keepends=True)[:3 * BATCH + 100]
     source = tmp_path / "head.ndjson"
     source.write_text("".join(lines))
     stream_rounds(tmp_path, source, kills=2, max_delay=1.5, seed=random.randrange(10**6))

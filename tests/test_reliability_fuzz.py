@@ -204,13 +204,13 @@ def run_mutations(template, n, derandomize, stats):
 
 def test_generated_documents(template):
     stats = Counter()
-    run_documents(template, 100, True, stats)
+    run_documents(template, 50, True, stats)
     assert stats["ok"] and stats["error"]
 
 
 def test_mutated_inputs(template):
     stats = Counter()
-    run_mutations(template, 100, True, stats)
+    run_mutations(template, 50, True, stats)
     assert stats["error"]
 
 
