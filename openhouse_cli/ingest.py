@@ -9,7 +9,7 @@ Duplicates, the same action sent again, are skipped by the unique index on
 """
 
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import orjson
 
@@ -125,10 +125,11 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
         writer.write(rows, pending)
         writer.commit()
         counts.add(pending)
+    except IngestFailed:
+        writer.rollback()
+        raise
     except InvalidInput as error:  # raised by the reader itself: a broken gzip stream
         writer.rollback()
-        if isinstance(error, IngestFailed):
-            raise
         raise IngestFailed(error, _committed(counts)) from None
     except BaseException:
         writer.rollback()
@@ -143,7 +144,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
 
 def _committed(counts):
     """What a failed input had committed (batches): the input counts only if any."""
-    return Counts(**{**counts.__dict__, "inputs": 1 if counts.sessions else 0})
+    return replace(counts, inputs=1 if counts.sessions else 0)
 
 
 def reject_line(record, error):

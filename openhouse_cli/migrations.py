@@ -38,24 +38,26 @@ def m001_actions(db):
 def m002_unambiguous_fingerprints(db):
     # Fingerprints used to join user, session, time and type with \x1f, so two
     # actions whose ids held \x1f could share one and the second was dropped
-    # as a duplicate. Rows stored then with \x1f in an id or type get the new
-    # fingerprint, so that sending them again is still a duplicate; identical
-    # ones within a session are told apart as ingest does within a document.
-    from .validate import action_fingerprint, repeat_fingerprint
+    # as a duplicate. Rows stored then with \x1f in an id or type get the
+    # fingerprint ingest now gives them, so that sending them again is still a
+    # duplicate: each session's rows go through session_rows as one document.
+    import json
+
+    from .validate import session_rows
 
     rows = db.execute(
         "SELECT id, user_id, session_id, time, type, properties FROM actions"
         " WHERE instr(user_id, char(31)) OR instr(session_id, char(31)) OR instr(type, char(31))"
         " ORDER BY id"
     ).fetchall()
-    seen = {}
+    sessions = {}
     for id_, user, session, time, kind, properties in rows:
-        taken = seen.setdefault((user, session), set())
-        fingerprint = action_fingerprint(user, session, time, kind, properties.encode())
-        if fingerprint in taken:
-            fingerprint = repeat_fingerprint(fingerprint, taken)
-        taken.add(fingerprint)
-        db.execute("UPDATE OR IGNORE actions SET fingerprint = ? WHERE id = ?", [fingerprint, id_])
+        sessions.setdefault((user, session), []).append(
+            (id_, {"time": time, "type": kind, "properties": json.loads(properties)}))
+    for (user, session), actions in sessions.items():
+        doc = {"userId": user, "sessionId": session, "actions": [action for _, action in actions]}
+        for (id_, _), row in zip(actions, session_rows(doc, "m002")):
+            db.execute("UPDATE OR IGNORE actions SET fingerprint = ? WHERE id = ?", [row[-1], id_])
 
 
 # Indexes that ingest may drop and rebuild around a bulk load into an empty

@@ -96,7 +96,7 @@ def session_rows(doc, location):
         if fingerprint in seen:
             # An identical action repeated inside one document is a real
             # repeat, not a retry: give each repeat a fingerprint of its own.
-            fingerprint = repeat_fingerprint(fingerprint, seen)
+            fingerprint = _repeat_fingerprint(fingerprint, seen)
         seen.add(fingerprint)
         append((user, session, time, utc_us, local_us, offset_s, kind,
                 properties_json.decode(), fingerprint))
@@ -168,16 +168,6 @@ def _dumps_big_ints(value, location, index):
         raise InvalidInput(location, f"actions[{index}].properties", "nested too deeply") from None
 
 
-def action_fingerprint(user, session, time, kind, properties_json):
-    """The fingerprint of one action (``properties_json`` as stored, bytes),
-    before any in-document repeat is told apart; what session_rows computes."""
-    if "\x1f" in user or "\x1f" in session or "\x1f" in kind:
-        key = _escaped_key(user, session, time, kind)
-    else:
-        key = f"{user}\x1f{session}\x1f{time}\x1f{kind}\x1f".encode()
-    return _fingerprint(key + properties_json)
-
-
 def _escaped_key(user, session, time, kind):
     # Fields joined by \x1f are ambiguous when a field holds \x1f itself
     # ("a\x1fb" + "c" against "a" + "b\x1fc"). Such actions are keyed by
@@ -198,7 +188,7 @@ def _fingerprint(data):
     return ((zlib.adler32(data) << 32) | zlib.crc32(data)) - (1 << 63)
 
 
-def repeat_fingerprint(fingerprint, seen):
+def _repeat_fingerprint(fingerprint, seen):
     counter = 1
     while True:
         candidate = _fingerprint(b"%d\x1f%d" % (fingerprint, counter))
