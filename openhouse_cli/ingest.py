@@ -5,7 +5,7 @@ commits it at once, or not at all; ``batch_size`` makes every N records a
 transaction of their own, for endless streams. ``ingest_sessions(db, docs)``
 does the same for documents already parsed (library callers, tests).
 Duplicates, the same action sent again, are skipped by the unique index on
-(utc_us, fingerprint) and counted.
+(utc_us, ns, fingerprint) and counted.
 """
 
 import sqlite3
@@ -14,15 +14,11 @@ from dataclasses import dataclass, fields, replace
 import orjson
 
 from .errors import InvalidInput, OhlogError
-from .migrations import SECONDARY_INDEXES
 from .parallel import validate_ndjson, validate_records
 from .readers import Record, first_line, is_ndjson, open_input, read_records
-from .validate import COLUMNS
+from .schema import INSERT, SECONDARY_INDEXES
 
 ON_ERROR = ("fail", "skip")
-_INSERT = "INSERT OR IGNORE INTO actions ({}) VALUES ({})".format(
-    ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)
-)
 _ROWS_PER_WRITE = 5000
 _PROGRESS_EVERY = 2000  # records
 
@@ -192,7 +188,7 @@ class _Writer:
     def write(self, rows, pending):
         if not rows:
             return
-        cursor = self._run(self.conn.executemany, _INSERT, rows)
+        cursor = self._run(self.conn.executemany, INSERT, rows)
         pending.inserted += cursor.rowcount
         pending.duplicates += len(rows) - cursor.rowcount
 

@@ -1,4 +1,9 @@
-"""The database schema, as named migrations applied in order on every open."""
+"""The schema's history, as named migrations applied in order on every open.
+
+Each migration is frozen: it spells out its own SQL and carries its own
+copy of any rule it applies, so that its meaning never changes when
+today's code does. ``schema.py`` describes the result.
+"""
 
 from sqlite_utils import Migrations
 
@@ -26,44 +31,95 @@ def m001_actions(db):
         )
         """
     )
-    # Dedupe: the same action always has the same instant and fingerprint.
-    # Leading with the instant keeps inserts of time-ordered logs local in the
-    # B-tree, and makes this index serve time-range queries and ordering too.
     db.execute("CREATE UNIQUE INDEX actions_dedupe ON actions (utc_us, fingerprint)")
-    for name, columns in SECONDARY_INDEXES.items():
-        db.execute(f"CREATE INDEX {name} ON actions ({columns})")
+    db.execute("CREATE INDEX actions_user_type_time ON actions (user_id, type, utc_us)")
+    db.execute("CREATE INDEX actions_type_time ON actions (type, utc_us)")
+    db.execute("CREATE INDEX actions_session_time ON actions (session_id, utc_us)")
 
 
 @migrations()
 def m002_unambiguous_fingerprints(db):
-    # Fingerprints used to join user, session, time and type with \x1f, so two
-    # actions whose ids held \x1f could share one and the second was dropped
-    # as a duplicate. Rows stored then with \x1f in an id or type get the
-    # fingerprint ingest now gives them, so that sending them again is still a
-    # duplicate: each session's rows go through session_rows as one document.
-    import json
-
-    from .validate import session_rows
-
-    rows = db.execute(
-        "SELECT id, user_id, session_id, time, type, properties FROM actions"
-        " WHERE instr(user_id, char(31)) OR instr(session_id, char(31)) OR instr(type, char(31))"
-        " ORDER BY id"
-    ).fetchall()
-    sessions = {}
-    for id_, user, session, time, kind, properties in rows:
-        sessions.setdefault((user, session), []).append(
-            (id_, {"time": time, "type": kind, "properties": json.loads(properties)}))
-    for (user, session), actions in sessions.items():
-        doc = {"userId": user, "sessionId": session, "actions": [action for _, action in actions]}
-        for (id_, _), row in zip(actions, session_rows(doc, "m002")):
-            db.execute("UPDATE OR IGNORE actions SET fingerprint = ? WHERE id = ?", [row[-1], id_])
+    # This re-keyed rows whose ids held \x1f under the 64-bit fingerprint of
+    # the time. m003 re-keys every row from its stored content, so what m002
+    # did is overwritten there: it is kept, empty, so that databases that
+    # recorded it and databases that did not end up alike.
+    pass
 
 
-# Indexes that ingest may drop and rebuild around a bulk load into an empty
-# table (rebuilding by sort is cheaper than growing them row by row).
-SECONDARY_INDEXES = {
-    "actions_user_type_time": "user_id, type, utc_us",
-    "actions_type_time": "type, utc_us",
-    "actions_session_time": "session_id, utc_us",
-}
+@migrations()
+def m003_blake2b_fingerprints_types_nanoseconds(db):
+    # Three fixes in one rebuild of the table:
+    # - fingerprints become BLAKE2b-128 (CRC-32 + Adler-32 could be forged,
+    #   so one client could make another's action a "duplicate");
+    # - type_key holds the type under Unicode case folding (SQLite's NOCASE
+    #   folds ASCII only), for matching and grouping;
+    # - ns holds the nanoseconds beyond the microsecond (0-999), so that order
+    #   and bounds are exact to the digits written (.NET writes 7).
+    import hashlib
+    import re
+
+    import orjson
+
+    sub_us = re.compile(r"[.,]\d{6}(\d{1,3})")
+
+    def nanoseconds(time):
+        match = sub_us.search(time)
+        return int(match[1].ljust(3, "0")) if match else 0
+
+    def fingerprint(user, session, time, kind, properties):
+        key = orjson.dumps([user, session]) + orjson.dumps([time, kind]) + properties.encode()
+        return hashlib.blake2b(key, digest_size=16, person=b"ohlog-action").digest()
+
+    def repeat(base, k):
+        return hashlib.blake2b(b"%b%d" % (base, k), digest_size=16, person=b"ohlog-repeat").digest()
+
+    db.execute(
+        """
+        CREATE TABLE actions_m003 (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            time TEXT NOT NULL,
+            utc_us INTEGER NOT NULL,
+            ns INTEGER NOT NULL DEFAULT 0,
+            local_us INTEGER NOT NULL,
+            offset_s INTEGER,
+            type TEXT NOT NULL,
+            type_key TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            fingerprint BLOB NOT NULL
+        )
+        """
+    )
+    # Identical actions are the repeats of one document (a resent copy was a
+    # duplicate): the k-th copy by id gets the k-th repeat fingerprint, as
+    # ingest gives it. They share an instant, so only one instant's
+    # fingerprints are held at a time.
+    cursor = db.conn.execute(
+        "SELECT id, user_id, session_id, time, utc_us, local_us, offset_s, type, properties"
+        " FROM actions ORDER BY utc_us, id"
+    )
+    instant, seen = None, {}
+    while True:
+        batch = cursor.fetchmany(5000)
+        if not batch:
+            break
+        rows = []
+        for id_, user, session, time, utc_us, local_us, offset_s, kind, properties in batch:
+            if utc_us != instant:
+                instant, seen = utc_us, {}
+            base = fingerprint(user, session, time, kind, properties)
+            copies = seen.get(base, 0)
+            seen[base] = copies + 1
+            rows.append((id_, user, session, time, utc_us, nanoseconds(time), local_us, offset_s,
+                         kind, kind.casefold(), properties, repeat(base, copies) if copies else base))
+        db.conn.executemany(
+            "INSERT INTO actions_m003 (id, user_id, session_id, time, utc_us, ns, local_us,"
+            " offset_s, type, type_key, properties, fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("DROP TABLE actions")
+    db.execute("ALTER TABLE actions_m003 RENAME TO actions")
+    db.execute("CREATE UNIQUE INDEX actions_dedupe ON actions (utc_us, ns, fingerprint)")
+    db.execute("CREATE INDEX actions_user_type_time ON actions (user_id, type_key, utc_us)")
+    db.execute("CREATE INDEX actions_type_time ON actions (type_key, utc_us)")
+    db.execute("CREATE INDEX actions_session_time ON actions (session_id, utc_us)")

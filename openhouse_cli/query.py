@@ -21,6 +21,7 @@ import sqlite3
 from typing import NamedTuple
 
 from .errors import NoDatabase, OhlogError
+from .schema import INDEXES, MIGRATIONS, MIGRATIONS_TABLE, type_key
 from .times import MAX_OFFSET_S, Bound
 
 ORDERS = ("asc", "desc")
@@ -28,9 +29,6 @@ OPERATORS = ("!=", ">=", "<=", "=", ">", "<")  # two-character ones first
 WHERE_FORMS = "KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=VALUE"
 
 _SLACK_US = MAX_OFFSET_S * 1_000_000
-# What the query needs from the schema (migrations.py). If any is missing the
-# database is opened through db.open_db, which applies pending migrations.
-_INDEXES = ("actions_dedupe", "actions_user_type_time", "actions_session_time", "actions_type_time")
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
 
@@ -107,7 +105,7 @@ def _connect_read_only(uri):
         name
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
-            ("actions", *_INDEXES),
+            ("actions", *INDEXES),
         )
     }
     return conn, found
@@ -143,7 +141,7 @@ def open_for_query(path):
             raise OhlogError(f"Cannot open database {path}: {ex}") from None
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
-    if len(found) == 1 + len(_INDEXES):
+    if len(found) == 1 + len(INDEXES) and not _pending_migrations(conn):
         return conn
     tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
     conn.close()
@@ -155,7 +153,20 @@ def open_for_query(path):
     # it (open_db waits for its lock, and then has nothing left to do)
     from .db import open_db
 
-    return open_db(path, create=False)
+    try:
+        return open_db(path, create=False).conn
+    except OhlogError as ex:
+        raise OhlogError(f"{path} needs upgrading to this version of ohlog, which failed: {ex}") from None
+
+
+def _pending_migrations(conn):
+    """The migrations ``conn``'s database has not recorded (read-only)."""
+    try:
+        applied = {name for (name,) in conn.execute(
+            f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = 'ohlog'")}
+    except sqlite3.OperationalError:  # no record at all
+        applied = set()
+    return [name for name in MIGRATIONS if name not in applied]
 
 
 def query_actions(db, **filters):
@@ -266,15 +277,12 @@ def build_query(
         _strings(sessions, "sessions"),
         _strings(types, "types"),
     )
-    for column, values in (("user_id", users), ("session_id", sessions), ("type", types)):
+    # Types match under Unicode case folding, through the type_key column
+    types = tuple(dict.fromkeys(type_key(t) for t in types))
+    for column, values in (("user_id", users), ("session_id", sessions), ("type_key", types)):
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
-    if any("\x00" in t for t in types):
-        # the type column is COLLATE NOCASE, which stops comparing at a NUL;
-        # lower() folds ASCII just as NOCASE does, and compares every byte
-        clauses.append(f"lower(type) IN ({', '.join(['lower(?)'] * len(types))})")
-        params.extend(types)
 
     # Choose the index ourselves: without ANALYZE statistics SQLite may take
     # (type, utc_us) even when a user is given, reading every action of that
@@ -291,12 +299,17 @@ def build_query(
     for bound, op, slack in ((Bound.of(start), ">=", -_SLACK_US), (Bound.of(end), "<=", _SLACK_US)):
         if bound is None:
             continue
-        if bound.instant:
+        if not bound.instant:
             clauses.append(f"utc_us {op} ?")
-            params.append(bound.us)
-        else:
-            clauses.append(f"utc_us {op} ? AND local_us {op} ?")
-            params.extend((bound.us + slack, bound.us))
+            params.append(bound.us + slack)
+        column = "utc_us" if bound.instant else "local_us"
+        clauses.append(f"{column} {op} ?")
+        params.append(bound.us)
+        # Bounds are exact to the nanosecond: within the bound's microsecond,
+        # the ns column decides. (0 and 999 need no test.)
+        if bound.ns != (0 if op == ">=" else 999):
+            clauses.append(f"({column} {op[0]} ? OR ns {op} ?)")
+            params.extend((bound.us, bound.ns))
 
     for item in (where,) if isinstance(where, (str, Where)) else where:
         item = parse_where(item) if isinstance(item, str) else _checked(item)
@@ -311,7 +324,9 @@ def build_query(
         if order not in ORDERS:
             raise FilterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         direction = " DESC" if order == "desc" else ""
-        sql += f" ORDER BY utc_us{direction}, id{direction}"
+        # Ties (the same instant, to the nanosecond) keep ingestion order
+        # either way: the README promises it.
+        sql += f" ORDER BY utc_us{direction}, ns{direction}, id"
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise FilterError(f"limit must be a whole number, 0 or more, got {limit!r}")

@@ -38,12 +38,17 @@ _offsets = {}
 _CACHE_LIMIT = 50_000
 
 
+# Digits of a fraction of a second beyond the sixth: fromisoformat drops them
+_SUB_US = _re.compile(r"[.,]\d{6}(\d+)")
+
+
 def parse_action_time(text):
-    """Parse an action's ``time``; return ``(utc_us, local_us, offset_s)``.
+    """Parse an action's ``time``; return ``(utc_us, local_us, offset_s, ns)``.
 
     ``offset_s`` is None when the string has no UTC offset: such a time is
-    taken to be UTC, and its wall clock is the time as written.
-    Raises TimeError saying what is wrong (the caller adds the value).
+    taken to be UTC, and its wall clock is the time as written. ``ns`` is
+    the nanoseconds beyond the microsecond (0-999), from a fraction of 7 to
+    9 digits. Raises TimeError saying what is wrong (the caller adds the value).
     """
     try:
         dt = datetime.fromisoformat(text)
@@ -61,16 +66,24 @@ def parse_action_time(text):
             _minute_us.clear()
         minute = _minute_us[key] = wall_clock_us(dt) - dt.second * _US - dt.microsecond
     local_us = minute + dt.second * 1_000_000 + dt.microsecond
+    ns = 0
+    if len(text) > 22:  # the shortest form with 7 digits: 20181018T213728.1234567
+        extra = _SUB_US.search(text)
+        if extra:
+            digits = extra[1]
+            if len(digits) > 3:
+                raise TimeError("fractions of a second beyond nanoseconds (9 digits)")
+            ns = int(digits.ljust(3, "0"))
     tz = dt.tzinfo
     if tz is None:
-        return local_us, local_us, None
+        return local_us, local_us, None, ns
     offset = _offsets.get(tz)
     if offset is None:
         offset_s = _checked_offset(dt.utcoffset())
         if len(_offsets) > _CACHE_LIMIT:
             _offsets.clear()
         offset = _offsets[tz] = (offset_s, offset_s * _US)
-    return local_us - offset[1], local_us, offset[0]
+    return local_us - offset[1], local_us, offset[0], ns
 
 
 def _checked_offset(offset):
@@ -142,6 +155,7 @@ class Bound(NamedTuple):
 
     us: int
     instant: bool
+    ns: int = 0  # nanoseconds beyond ``us`` (0-999), for times written to 7-9 digits
 
     @classmethod
     def of(cls, value):
@@ -166,6 +180,8 @@ class TimeSpec(NamedTuple):
     last_us: int
     offset_s: object  # int or None
     text: str
+    first_ns: int = 0  # nanoseconds beyond first_us and last_us (0-999)
+    last_ns: int = 999
 
 
 def parse_time_spec(text, *, relative=False, now_us=None):
@@ -182,7 +198,7 @@ def parse_time_spec(text, *, relative=False, now_us=None):
                 now_us = _time.time_ns() // 1000
             us = now_us - int(match[1]) * _UNIT_US[match[2].lower()]
             _check_range(us, text)
-            return TimeSpec(us, us, 0, text)
+            return TimeSpec(us, us, 0, text, 0, 0)
     match = _BOUND_RE.fullmatch(text)
     if not match:
         expected = f"{BOUND_FORMS}, or {RELATIVE_FORMS}" if relative else BOUND_FORMS
@@ -192,15 +208,17 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     month, day = int(g["month"] or 1), int(g["day"] or 1)
     hour, minute, second = int(g["hour"] or 0), int(g["minute"] or 0), int(g["second"] or 0)
     fraction = g["fraction"]
-    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    # A fraction names an exact instant, to the nanosecond
+    micro, first_ns = divmod(int(fraction.ljust(9, "0")), 1000) if fraction else (0, 0)
     try:
         first = datetime(year, month, day, hour, minute, second, micro)
     except ValueError as ex:
         raise TimeError(f"not a valid time: {text!r} ({ex})") from None
     first_us = wall_clock_us(first)
     # The first microsecond of the next unit, minus one
+    last_ns = 999
     if fraction:
-        last_us = first_us
+        last_us, last_ns = first_us, first_ns
     elif g["second"]:
         last_us = first_us + _US - 1
     elif g["minute"]:
@@ -217,7 +235,7 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     else:
         last_us = wall_clock_us(datetime(year + 1, 1, 1)) - 1 if year < 9999 else _MAX_US
     offset_s = _parse_offset(g["offset"], text)
-    return TimeSpec(first_us, last_us, offset_s, text)
+    return TimeSpec(first_us, last_us, offset_s, text, first_ns, last_ns)
 
 
 def _parse_offset(offset, text):
@@ -257,16 +275,17 @@ def resolve_bound(spec, *, end=False, tz=None):
     """
     if spec is None:
         return None
+    ns = spec.last_ns if end else spec.first_ns
     if spec.offset_s is not None:
         us = (spec.last_us if end else spec.first_us) - spec.offset_s * _US
-        return Bound(us, True)
+        return Bound(us, True, ns)
     if tz is None:
-        return Bound(spec.last_us if end else spec.first_us, False)
+        return Bound(spec.last_us if end else spec.first_us, False, ns)
     if end:
         # the instant the next unit starts in that zone, minus one: an hour
         # that a DST change repeats is then included whole
-        return Bound(_zone_instant(spec.last_us + 1, tz) - 1, True)
-    return Bound(_zone_instant(spec.first_us, tz), True)
+        return Bound(_zone_instant(spec.last_us + 1, tz) - 1, True, ns)
+    return Bound(_zone_instant(spec.first_us, tz), True, ns)
 
 
 def _zone_instant(wall_us, tz):

@@ -8,11 +8,12 @@ have their properties checked; other types, and extra properties, are kept
 ignored.
 """
 
-import zlib
+import hashlib
 
 import orjson
 
 from .errors import InvalidInput
+from .schema import COLUMNS  # noqa: F401  (the row layout session_rows builds)
 from .times import TimeError, parse_action_time
 
 # The properties each known type must have, and the check each must pass.
@@ -23,11 +24,8 @@ KNOWN_TYPES = {
     "VIEW": (("viewedId", _STRING),),
     "NAVIGATE": (("pageFrom", _STRING), ("pageTo", _STRING)),
 }
-
-COLUMNS = (
-    "user_id", "session_id", "time", "utc_us", "local_us", "offset_s",
-    "type", "properties", "fingerprint",
-)
+# Matched under Unicode case folding (schema.type_key), as queries match types
+_RULES = {name.casefold(): rules for name, rules in KNOWN_TYPES.items()}
 
 
 def describe(value):
@@ -60,12 +58,14 @@ def session_rows(doc, location):
     if type(user) is not str or not user or type(session) is not str or not session \
             or type(actions) is not list or not actions:
         _explain_session(doc, location)
-    key_prefix = f"{user}\x1f{session}\x1f"
-    plain_ids = key_prefix.count("\x1f") == 2  # neither id holds \x1f itself
+    # The fingerprint's key: [user, session], [time, type] and the sorted
+    # properties, each self-delimiting JSON, so the encoding is unambiguous.
+    doc_key = orjson.dumps([user, session])
     rows = []
     append = rows.append
-    seen = set()
+    repeats = None
     parse_time, known, dumps, sort_keys = parse_action_time, _FAST_CHECKS, orjson.dumps, orjson.OPT_SORT_KEYS
+    blake2b = hashlib.blake2b
     for index, action in enumerate(actions):
         if type(action) is not dict:
             _explain_action(action, index, location)
@@ -75,12 +75,11 @@ def session_rows(doc, location):
         if type(time) is not str or type(kind) is not str or not kind or type(properties) is not dict:
             _explain_action(action, index, location)
         try:
-            utc_us, local_us, offset_s = parse_time(time)
+            utc_us, local_us, offset_s, ns = parse_time(time)
         except TimeError as ex:
             raise InvalidInput(location, f"actions[{index}].time", f"{ex}: {describe(time)}") from None
-        check = known.get(kind)
-        if check is None and kind.upper() in known:  # types match case-insensitively
-            check = known[kind.upper()]
+        kind_key = kind.casefold()  # schema.type_key: one notion of case everywhere
+        check = known.get(kind_key)
         if check is not None and not check(properties):
             _explain_action(action, index, location)
         # Stored with sorted keys, so that the fingerprint below ignores key order
@@ -88,17 +87,18 @@ def session_rows(doc, location):
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
             properties_json = _dumps_big_ints(properties, location, index)
-        if plain_ids and "\x1f" not in kind:
-            key = (key_prefix + time + "\x1f" + kind + "\x1f").encode()
+        fingerprint = blake2b(doc_key + dumps([time, kind]) + properties_json,
+                              digest_size=16, person=_ACTION).digest()
+        # An identical action repeated inside one document is a real repeat,
+        # not a retry: the k-th repeat gets a fingerprint of its own.
+        if repeats is None:
+            repeats = {fingerprint: 0}
         else:
-            key = _escaped_key(user, session, time, kind)
-        fingerprint = _fingerprint(key + properties_json)
-        if fingerprint in seen:
-            # An identical action repeated inside one document is a real
-            # repeat, not a retry: give each repeat a fingerprint of its own.
-            fingerprint = _repeat_fingerprint(fingerprint, seen)
-        seen.add(fingerprint)
-        append((user, session, time, utc_us, local_us, offset_s, kind,
+            copies = repeats.get(fingerprint)
+            repeats[fingerprint] = 0 if copies is None else copies + 1
+            if copies is not None:
+                fingerprint = _repeat_fingerprint(fingerprint, copies + 1)
+        append((user, session, time, utc_us, ns, local_us, offset_s, kind, kind_key,
                 properties_json.decode(), fingerprint))
     return rows
 
@@ -109,9 +109,9 @@ def _number(value):
 
 # The same rules as KNOWN_TYPES, as one fast test a type
 _FAST_CHECKS = {
-    "CLICK": lambda p: _number(p.get("locationX")) and _number(p.get("locationY")),
-    "VIEW": lambda p: type(p.get("viewedId")) is str,
-    "NAVIGATE": lambda p: type(p.get("pageFrom")) is str and type(p.get("pageTo")) is str,
+    "click": lambda p: _number(p.get("locationX")) and _number(p.get("locationY")),
+    "view": lambda p: type(p.get("viewedId")) is str,
+    "navigate": lambda p: type(p.get("pageFrom")) is str and type(p.get("pageTo")) is str,
 }
 
 
@@ -147,7 +147,7 @@ def _explain_action(action, index, location):
         raise InvalidInput(
             location, f"actions[{index}].properties", f"expected an object, got {_got(action, 'properties')}"
         )
-    for key, (expected, check) in KNOWN_TYPES[kind.upper()]:
+    for key, (expected, check) in _RULES[kind.casefold()]:
         if not check(properties.get(key)):
             raise InvalidInput(
                 location,
@@ -168,30 +168,15 @@ def _dumps_big_ints(value, location, index):
         raise InvalidInput(location, f"actions[{index}].properties", "nested too deeply") from None
 
 
-def _escaped_key(user, session, time, kind):
-    # Fields joined by \x1f are ambiguous when a field holds \x1f itself
-    # ("a\x1fb" + "c" against "a" + "b\x1fc"). Such actions are keyed by
-    # \x1e and their JSON list instead, which holds no raw \x1f: it can equal
-    # neither another such key nor a joined one (those hold exactly four).
-    return b"\x1e" + orjson.dumps([user, session, time, kind])
+_ACTION = b"ohlog-action"
+_REPEAT = b"ohlog-repeat"
 
 
-def _fingerprint(data):
-    """64 bits that identify an action across retries (user, session, time
-    text, type and properties), as a signed SQLite integer.
+def _repeat_fingerprint(fingerprint: bytes, k: int) -> bytes:
+    """The fingerprint of the k-th repeat (k >= 1) of an action inside one document.
 
-    CRC-32 and Adler-32 side by side: 2.5x cheaper than a 64-bit BLAKE2 on
-    the hot path. Only actions at the same microsecond instant share the
-    unique index's leading column, so a collision would need two different
-    actions at one instant whose 64 bits also agree.
+    BLAKE2b-128, personalised apart from action fingerprints: nobody can
+    build two actions with one fingerprint, so no client can make another's
+    action a "duplicate" (migration m003 keeps its own copy of this rule).
     """
-    return ((zlib.adler32(data) << 32) | zlib.crc32(data)) - (1 << 63)
-
-
-def _repeat_fingerprint(fingerprint, seen):
-    counter = 1
-    while True:
-        candidate = _fingerprint(b"%d\x1f%d" % (fingerprint, counter))
-        if candidate not in seen:
-            return candidate
-        counter += 1
+    return hashlib.blake2b(b"%b%d" % (fingerprint, k), digest_size=16, person=_REPEAT).digest()

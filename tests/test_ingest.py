@@ -6,7 +6,7 @@ import pytest
 
 from openhouse_cli.errors import InvalidInput, OhlogError
 from openhouse_cli.ingest import IngestFailed, ingest_input, ingest_sessions, reject_line
-from openhouse_cli.migrations import SECONDARY_INDEXES
+from openhouse_cli.schema import SECONDARY_INDEXES
 
 
 def session(n, actions=2, user="u1"):
@@ -294,38 +294,3 @@ def test_ids_holding_the_fields_separator_are_never_confused(db):
                                                       "type": "VIEW\x1f"}]}]
     assert ingest_sessions(db, docs).inserted == 3
     assert ingest_sessions(db, docs).duplicates == 3
-
-
-def test_migration_gives_old_rows_the_new_fingerprints(tmp_path):
-    import sqlite_utils
-
-    from openhouse_cli.db import open_db
-    from openhouse_cli.migrations import migrations
-    from openhouse_cli.validate import COLUMNS, _fingerprint
-
-    path = tmp_path / "old.db"
-    old = sqlite_utils.Database(path)
-    migrations.apply(old, stop_before="m002_unambiguous_fingerprints")
-    docs = [unit_separated("a\x1fb", "c"), unit_separated("plain", "s")]
-    docs[0]["actions"] *= 2  # a repeat inside one document: two rows
-    fresh = open_db(":memory:")
-    rows = [row for doc in docs for row in ingest_rows(fresh, doc)]
-    for n, row in enumerate(rows):  # as the old code stored them: fields joined by \x1f
-        user, session, time, kind, properties = row[0], row[1], row[2], row[6], row[7]
-        old_key = f"{user}\x1f{session}\x1f{time}\x1f{kind}\x1f".encode() + properties.encode()
-        fingerprint = _fingerprint(old_key) ^ (n == 1)  # row 1 repeats row 0
-        old.execute(f"INSERT INTO actions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 9)})",
-                    [*row[:8], fingerprint])
-    old.conn.commit()
-    old.conn.close()
-    migrated = open_db(path)
-    again = ingest_sessions(migrated, docs)
-    assert (again.inserted, again.duplicates) == (0, 3)
-    assert migrated.execute("SELECT count(*) FROM actions").fetchone()[0] == 3
-
-
-def ingest_rows(db, doc):
-    ingest_sessions(db, [doc])
-    return db.execute(
-        "SELECT user_id, session_id, time, utc_us, local_us, offset_s, type, properties"
-        " FROM actions WHERE user_id = ? ORDER BY id", [doc["userId"]]).fetchall()

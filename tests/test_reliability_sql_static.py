@@ -25,23 +25,19 @@ SQL_WORDS = re.compile(
 # module -> {source of an expression allowed in SQL text: why it is safe}
 ALLOWED = {
     "ingest.py": {
-        "index": "a name from migrations.SECONDARY_INDEXES (schema)",
-        "columns": "a column list from migrations.SECONDARY_INDEXES (schema)",
-        "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
-        "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
+        "index": "a name from schema.SECONDARY_INDEXES",
+        "columns": "a column list from schema.SECONDARY_INDEXES",
     },
-    "server/writer.py": {
-        "', '.join(COLUMNS)": "validate.COLUMNS, the schema's column names",
+    "schema.py": {
+        "TABLE": "the table's name, a constant",
+        "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
         "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
-    },
-    "migrations.py": {
-        "name": "a name from SECONDARY_INDEXES (schema)",
-        "columns": "a column list from SECONDARY_INDEXES (schema)",
     },
     "query.py": {
-        "column": "user_id, session_id or type: a literal tuple in build_query",
+        "column": "user_id, session_id, type_key, utc_us or local_us: literals in build_query",
         "', '.join('?' * len(values))": "one placeholder a value",
-        "', '.join(['lower(?)'] * len(types))": "one placeholder a value",
+        "op[0]": "'>' or '<': the first character of a '>=' / '<=' literal",
+        "MIGRATIONS_TABLE": "schema.MIGRATIONS_TABLE, a constant",
         "columns": "_ROW_COLUMNS, _JSON_COLUMN or 'count(*)': the callers' constants",
         "index": "one of four index names, literals in build_query",
         "op": "'>=' / '<=' literals, or a Where.op checked against OPERATORS by _checked",

@@ -328,7 +328,7 @@ def test_no_stack_trace_reaches_the_client(sample_app, monkeypatch, caplog):
 
 
 def test_database_error_is_503_and_stores_nothing(app, monkeypatch):
-    monkeypatch.setattr(writer, "_INSERT", "INSERT INTO no_such_table VALUES (?)")
+    monkeypatch.setattr(writer, "INSERT", "INSERT INTO no_such_table VALUES (?)")
     response = post(app, SAMPLE)
     assert (response.status, response.headers["retry-after"]) == (503, "1")
     monkeypatch.undo()

@@ -72,13 +72,13 @@ def test_the_same_instant_in_four_offsets():
     bounds = {resolve_bound(parse_time_spec(t)) for t in texts}
     assert bounds == {Bound(us("2018-10-19T03:37:28"), True)}
     ends = {resolve_bound(parse_time_spec(t), end=True) for t in texts}
-    assert ends == {Bound(us("2018-10-19T03:37:28.999999"), True)}
+    assert ends == {Bound(us("2018-10-19T03:37:28.999999"), True, 999)}
 
 
 def test_without_offset_is_a_wall_clock():
     spec = parse_time_spec("2018-10-18T21:37:25")
     assert resolve_bound(spec) == Bound(us("2018-10-18T21:37:25"), False)
-    assert resolve_bound(spec, end=True) == Bound(us("2018-10-18T21:37:25.999999"), False)
+    assert resolve_bound(spec, end=True) == Bound(us("2018-10-18T21:37:25.999999"), False, 999)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_without_offset_is_a_wall_clock():
 def test_zone_reads_wall_clock_bounds_as_instants(text, zone, start, end):
     spec, tz = parse_time_spec(text), parse_zone(zone)
     assert resolve_bound(spec, tz=tz) == Bound(us(start), True)
-    assert resolve_bound(spec, end=True, tz=tz) == Bound(us(end), True)
+    assert resolve_bound(spec, end=True, tz=tz) == Bound(us(end), True, 999)
 
 
 def test_zone_does_not_change_a_bound_with_an_offset():
@@ -122,7 +122,7 @@ NOW = us("2018-10-19T12:00:00")
 )
 def test_relative(text, ago):
     spec = parse_time_spec(text, relative=True, now_us=NOW)
-    assert spec == TimeSpec(NOW - ago, NOW - ago, 0, text)
+    assert spec == TimeSpec(NOW - ago, NOW - ago, 0, text, 0, 0)
     # an instant, whether start or end, and whatever the zone
     assert resolve_bound(spec) == resolve_bound(spec, end=True, tz=parse_zone("Asia/Tokyo"))
     assert resolve_bound(spec) == Bound(NOW - ago, True)

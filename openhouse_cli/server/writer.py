@@ -9,7 +9,7 @@ import time
 import weakref
 
 from ..errors import OhlogError
-from ..validate import COLUMNS
+from ..schema import INSERT
 
 MAX_COMMIT_ROWS = 20_000  # one group commit holds at most this many rows (and one request)
 CACHE_KIB = 64 * 1024  # the writer's page cache: the indexes' hot pages stay in memory
@@ -19,9 +19,6 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.0005, 0.004  # meanwhile it tries again this ofte
 
 error_log = logging.getLogger("ohlog.server")
 
-_INSERT = "INSERT OR IGNORE INTO actions ({}) VALUES ({})".format(
-    ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)
-)
 
 
 class Writer:
@@ -137,7 +134,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             results = []
             for rows, _, _ in batch:
-                inserted = conn.executemany(_INSERT, rows).rowcount if rows else 0
+                inserted = conn.executemany(INSERT, rows).rowcount if rows else 0
                 results.append((inserted, len(rows) - inserted))
             conn.execute("COMMIT")
             self.commits += 1

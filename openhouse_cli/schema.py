@@ -1,0 +1,48 @@
+"""The schema as it stands after the last migration: the one place that names it.
+
+Migrations (``migrations.py``) are frozen history and spell their own SQL;
+everything else (ingest's writer, the server's writer, queries) takes the
+table's column and index names from here. ``tests/test_schema.py`` checks
+that a freshly migrated database matches this description exactly.
+"""
+
+TABLE = "actions"
+
+# Every migration's name, in order (migrations.py registers them; a test
+# checks the two agree). A database that has not recorded them all is
+# migrated when opened, by any command.
+MIGRATIONS = (
+    "m001_actions",
+    "m002_unambiguous_fingerprints",
+    "m003_blake2b_fingerprints_types_nanoseconds",
+)
+MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
+
+# The columns ingest writes, in the order validate.session_rows builds them.
+COLUMNS = (
+    "user_id", "session_id", "time", "utc_us", "ns", "local_us", "offset_s",
+    "type", "type_key", "properties", "fingerprint",
+)
+
+# The unique key that makes a re-sent action a duplicate.
+DEDUPE_INDEX = "actions_dedupe"
+DEDUPE_COLUMNS = "utc_us, ns, fingerprint"
+
+# Indexes that ingest may drop and rebuild around a bulk load into an empty
+# table (rebuilding by sort is cheaper than growing them row by row).
+SECONDARY_INDEXES = {
+    "actions_user_type_time": "user_id, type_key, utc_us",
+    "actions_type_time": "type_key, utc_us",
+    "actions_session_time": "session_id, utc_us",
+}
+
+INDEXES = (DEDUPE_INDEX, *SECONDARY_INDEXES)
+
+INSERT = "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
+    TABLE, ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)
+)
+
+
+def type_key(kind: str) -> str:
+    """The form a type is matched and grouped by: Unicode case folding."""
+    return kind.casefold()

@@ -1,0 +1,80 @@
+"""The schema: migrations.py's history against schema.py's description, and m003's re-keying."""
+
+import sqlite3
+
+import sqlite_utils
+
+from openhouse_cli import schema
+from openhouse_cli.db import open_db
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.migrations import migrations
+
+
+def test_schema_names_every_migration_in_order():
+    assert schema.MIGRATIONS == tuple(m.name for m in migrations._migrations)
+
+
+def test_a_fresh_database_matches_the_schema_description(db):
+    columns = [row[1] for row in db.execute("PRAGMA table_info(actions)")]
+    assert columns == ["id", *schema.COLUMNS]
+    indexes = {row[1]: row for row in db.execute("PRAGMA index_list(actions)")}
+    assert set(indexes) == set(schema.INDEXES)
+    for name, columns in [(schema.DEDUPE_INDEX, schema.DEDUPE_COLUMNS), *schema.SECONDARY_INDEXES.items()]:
+        found = ", ".join(row[2] for row in db.execute(f"PRAGMA index_info({name})"))
+        assert found == columns, name
+    assert indexes[schema.DEDUPE_INDEX][2] == 1  # unique
+
+
+def _old_database(path):
+    """A database as ohlog stored it before m003: 64-bit fingerprints, NOCASE types."""
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m003_blake2b_fingerprints_types_nanoseconds")
+    return old
+
+
+def _old_row(user, session, time, utc_us, kind, properties, fingerprint):
+    return (user, session, time, utc_us, utc_us, 0, kind, properties, fingerprint)
+
+
+def test_m003_rekeys_old_rows_so_resent_actions_stay_duplicates(tmp_path):
+    path = tmp_path / "old.db"
+    old = _old_database(path)
+    t1, t2 = "2018-10-18T21:37:28.1234569Z", "2018-10-18T21:37:29Z"
+    us1, us2 = 1539898648123456, 1539898649000000
+    doc = {"userId": "u", "sessionId": "s", "actions": [
+        {"time": t1, "type": "ÉVÉNEMENT", "properties": {"a": 1}},
+        {"time": t1, "type": "ÉVÉNEMENT", "properties": {"a": 1}},  # a repeat in one document
+        {"time": t2, "type": "CLICK", "properties": {"locationX": 1, "locationY": 2}},
+    ]}
+    rows = [
+        _old_row("u", "s", t1, us1, "ÉVÉNEMENT", '{"a":1}', 11),
+        _old_row("u", "s", t1, us1, "ÉVÉNEMENT", '{"a":1}', 12),
+        _old_row("u", "s", t2, us2, "CLICK", '{"locationX":1,"locationY":2}', 13),
+    ]
+    old.conn.executemany(
+        "INSERT INTO actions (user_id, session_id, time, utc_us, local_us, offset_s, type,"
+        " properties, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    old.conn.commit()
+    old.conn.close()
+
+    migrated = open_db(path)
+    stored = migrated.execute(
+        "SELECT ns, type, type_key, typeof(fingerprint), length(fingerprint) FROM actions ORDER BY id"
+    ).fetchall()
+    assert stored == [(900, "ÉVÉNEMENT", "événement", "blob", 16)] * 2 + [
+        (0, "CLICK", "click", "blob", 16)]
+    again = ingest_sessions(migrated, [doc])
+    assert (again.inserted, again.duplicates) == (0, 3)
+    # A document holding the action three times adds exactly the third copy
+    doc["actions"].append(doc["actions"][0])
+    assert (ingest_sessions(migrated, [doc]).inserted) == 1
+
+
+def test_query_and_backup_migrate_an_old_database(tmp_path, run_ohlog):
+    path = tmp_path / "old.db"
+    _old_database(path).conn.close()
+    result = run_ohlog("query", "--db", path, "--json")
+    assert result.returncode == 0, result.stderr
+    applied = [r[0] for r in sqlite3.connect(path).execute(
+        "SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+    assert tuple(applied) == schema.MIGRATIONS
