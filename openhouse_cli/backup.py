@@ -30,23 +30,29 @@ class Backup:
     size: int  # bytes
 
 
-def backup_database(source, dest, *, force=False):
+def backup_database(source, dest, *, force: bool = False) -> Backup:
     """Copy the SQLite database at ``source`` to ``dest``; return a Backup.
 
-    Raises NoDatabase if ``source`` does not exist, and OhlogError if
-    ``dest`` exists (unless ``force``), is ``source`` itself, or cannot be
-    written.
+    A ``dest`` that is a directory (or ends with a slash) means a file in it
+    under ``source``'s name. Raises NoDatabase if ``source`` does not exist,
+    and OhlogError if ``dest`` exists (unless ``force``), is ``source`` itself
+    or one of its side files, or cannot be written.
     """
-    source, dest = pathlib.Path(source), pathlib.Path(dest)
+    source = pathlib.Path(source)
     try:
         if not source.is_file():
             raise NoDatabase(f"No database found at {source}")
-        if dest.exists():
-            if dest.samefile(source):
-                raise OhlogError(f"Cannot back up {source} onto itself")
+        dest = _target(source, dest)
+        _refuse_own_files(source, dest)
+        if os.path.lexists(dest):
+            if dest.is_dir():
+                raise OhlogError(f"Cannot create {dest}: it is a directory")
             if not force:
                 raise _exists(dest)
+            _refuse_live_database(dest)
         if not dest.parent.is_dir():
+            if dest.parent.exists():
+                raise OhlogError(f"Cannot create {dest}: {dest.parent} is not a directory")
             raise OhlogError(f"Cannot create {dest}: no such directory {dest.parent}")
     except OSError as ex:  # e.g. a directory on the way that we may not search
         raise OhlogError(f"Cannot back up {source} to {dest}: {ex.strerror or ex}") from None
@@ -68,6 +74,44 @@ def backup_database(source, dest, *, force=False):
     except OSError as ex:
         raise OhlogError(f"Cannot read {dest} after the backup: {ex.strerror or ex}") from None
     return Backup(dest, actions, size)
+
+
+# Files SQLite keeps beside a database: writing over one corrupts or changes it.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _target(source, dest):
+    """The file ``dest`` names: a directory (existing, or written with a
+    trailing slash) means a file in it under the database's name."""
+    text = os.fspath(dest)
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        if not os.path.isdir(text):
+            raise OhlogError(f"Cannot back up into {text}: no such directory")
+        return pathlib.Path(text) / source.name
+    return pathlib.Path(text)
+
+
+def _refuse_own_files(source, dest):
+    """Refuse ``dest`` if it is the database or one of its side files, by
+    resolved path (symlinks followed) or, when it exists, by inode."""
+    real_dest = os.path.realpath(dest)
+    for suffix in ("", *SIDE_FILES):
+        for base in {str(source), os.path.realpath(source)}:
+            own = base + suffix
+            if real_dest == os.path.realpath(own) or (
+                    dest.exists() and os.path.exists(own) and dest.samefile(own)):
+                if not suffix:
+                    raise OhlogError(f"Cannot back up {source} onto itself")
+                raise OhlogError(f"Cannot back up {source} onto its own {suffix} file {dest}")
+
+
+def _refuse_live_database(dest):
+    """An existing DEST with a -wal or -journal beside it may be a database in
+    use, and SQLite would apply that file to the copy when opening it."""
+    for suffix in ("-wal", "-journal"):
+        if os.path.lexists(f"{dest}{suffix}"):
+            raise OhlogError(f"Will not overwrite {dest}: it has a {suffix} file beside it, so it may "
+                             f"be a database in use; remove both or choose another DEST")
 
 
 def _copy(source, tmp):

@@ -100,7 +100,9 @@ def test_cli(live, tmp_path):
     assert again.stderr == f"Error: {dest} already exists: use --force to overwrite it\n"
     forced = runner.invoke(cli, ["backup", str(dest), "--db", str(live), "--force"])
     assert forced.exit_code == 0
-    assert runner.invoke(cli, ["backup", str(tmp_path), "--db", str(live)]).exit_code == 2
+    into_own_directory = runner.invoke(cli, ["backup", str(tmp_path), "--db", str(live)])
+    assert into_own_directory.exit_code == 1
+    assert into_own_directory.stderr == f"Error: Cannot back up {live} onto itself\n"
 
 
 def test_cli_uses_ohlog_db(live, tmp_path, monkeypatch):
@@ -205,3 +207,132 @@ def test_a_failed_copy_leaves_no_file_behind(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if "copy" in p.name) == []
     with pytest.raises(sqlite3.ProgrammingError):  # the source connection was closed
         opened[0].execute("SELECT 1")
+
+
+# DEST spellings (issue 8, item 18): "-", a directory, the database's side files.
+
+def run_in(cwd, *args):
+    return subprocess.run([OHLOG, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+
+
+@pytest.mark.parametrize("dest, message", [
+    ("-", "a backup is a file, not a stream: give its path (./- for a file named -)"),
+    ("", "an empty path: give a file or a directory"),
+])
+def test_dash_and_empty_dest_are_usage_errors(live, tmp_path, dest, message):
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_in(work, "backup", "--db", live, dest)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == f"Error: Invalid value for 'DEST': {message}"
+    assert proc.stdout == "" and list(work.iterdir()) == []
+
+
+def test_dot_slash_dash_is_a_file_named_dash(live, tmp_path):
+    proc = run_in(tmp_path, "backup", "--db", live, "./-")
+    assert proc.returncode == 0, proc.stderr
+    assert db_digest(tmp_path / "-") == db_digest(live)
+
+
+@pytest.mark.parametrize("spelling", ["{dir}", "{dir}/", "{dir}/."])
+def test_a_directory_means_into_it_under_the_database_name(live, tmp_path, spelling):
+    (tmp_path / "backups").mkdir()
+    dest = spelling.format(dir="backups")
+    proc = run_in(tmp_path, "backup", "--db", live, dest)
+    assert proc.returncode == 0, proc.stderr
+    copy = tmp_path / "backups" / "live.db"
+    assert proc.stderr.startswith(f"Backed up to backups/live.db: 15 actions, {copy.stat().st_size:,} bytes")
+    assert db_digest(copy) == db_digest(live)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    again = run_in(tmp_path, "backup", "--db", live, dest)
+    assert (again.returncode, again.stderr) == (
+        1, "Error: backups/live.db already exists: use --force to overwrite it\n")
+
+
+def test_a_directory_holding_a_directory_of_that_name(live, tmp_path):
+    (tmp_path / "backups" / "live.db").mkdir(parents=True)
+    for force in (False, True):
+        with pytest.raises(OhlogError, match="live.db: it is a directory$"):
+            backup_database(live, tmp_path / "backups", force=force)
+    assert list((tmp_path / "backups" / "live.db").iterdir()) == []
+
+
+@pytest.mark.parametrize("dest", ["missing/", "missing/copy.db", "missing/deeper/copy.db", "file.txt/copy.db"])
+def test_a_dest_in_a_missing_directory_creates_nothing(live, tmp_path, dest):
+    (tmp_path / "file.txt").write_text("not a directory")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = run_in(tmp_path, "backup", "--db", live, dest)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("Error: Cannot ")
+    assert ("is not a directory" if dest.startswith("file") else "no such directory") in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.fixture
+def in_use(live):
+    """``live`` with a writer connection open: its -wal holds a commit not yet checkpointed."""
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE scratch (x)")
+    yield live
+    conn.close()
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+@pytest.mark.parametrize("how", ["name", "symlink"])
+def test_never_onto_the_database_side_files(in_use, tmp_path, suffix, force, how):
+    own = pathlib.Path(f"{in_use}{suffix}")
+    dest = own
+    if how == "symlink":
+        dest = tmp_path / "innocent.db"
+        dest.symlink_to(own)
+    before = own.read_bytes() if own.exists() else None
+    with pytest.raises(OhlogError, match=f"^Cannot back up {in_use} onto its own {suffix} file "):
+        backup_database(in_use, dest, force=force)
+    assert (own.read_bytes() if own.exists() else None) == before
+    assert integrity(in_use) == "ok" and count(in_use) == 15
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_never_onto_side_files_even_when_absent(live, suffix):
+    # A copy named live.db-wal would be read as live.db's WAL the next time it is opened.
+    own = pathlib.Path(f"{live}{suffix}")
+    assert not own.exists()
+    with pytest.raises(OhlogError, match=f"onto its own {suffix} file"):
+        backup_database(live, own, force=True)
+    assert not own.exists() and integrity(live) == "ok"
+
+
+def test_never_onto_a_hard_link_of_the_database(live, tmp_path):
+    link = tmp_path / "link.db"
+    os.link(live, link)
+    before = db_digest(live)
+    with pytest.raises(OhlogError, match="onto itself"):
+        backup_database(live, link, force=True)
+    assert db_digest(live) == before
+
+
+def test_cli_refuses_the_wal_with_force(in_use):
+    proc = run_in(in_use.parent, "backup", "--db", in_use, "--force", f"{in_use}-wal")
+    assert (proc.returncode, proc.stderr) == (
+        1, f"Error: Cannot back up {in_use} onto its own -wal file {in_use}-wal\n")
+
+
+def test_force_does_not_replace_a_database_in_use(live, tmp_path):
+    other = tmp_path / "other.db"
+    open_db(other).conn.close()
+    conn = sqlite3.connect(other, isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE scratch (x)")  # a commit that lives in other.db-wal only
+    try:
+        wal = pathlib.Path(f"{other}-wal").read_bytes()
+        with pytest.raises(OhlogError, match="^Will not overwrite .*other.db: it has a -wal file beside it"):
+            backup_database(live, other, force=True)
+        assert pathlib.Path(f"{other}-wal").read_bytes() == wal
+        assert conn.execute("SELECT count(*) FROM scratch").fetchone() == (0,)
+    finally:
+        conn.close()
+    backup_database(live, other, force=True)  # closed and checkpointed: no -wal left, replaced
+    assert db_digest(other) == db_digest(live)

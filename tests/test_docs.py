@@ -1,4 +1,5 @@
 import pathlib
+import re
 
 import pytest
 
@@ -22,3 +23,9 @@ def test_quickstart_test_command_is_what_ci_runs():
     command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
     assert command in README
     assert command in ci
+
+
+def test_every_example_file_the_readme_names_is_shipped():
+    root = pathlib.Path(__file__).parent.parent
+    named = set(re.findall(r"examples/[\w.-]+(?:/[\w.-]+)*", README))
+    assert named and sorted(n for n in named if not (root / n.rstrip(".")).exists()) == []

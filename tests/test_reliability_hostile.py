@@ -266,7 +266,7 @@ USAGE = [
     ["query", "--date", "2018-10-18", "--start", "2018-10-18"],
     ["query", "--order", "sideways"],
     ["backup"],
-    ["backup", ".", "--force"],
+    ["backup", "-", "--force"],  # a directory is a valid DEST; "-" is not
     ["nope"],
 ]
 
