@@ -116,6 +116,7 @@ def _refuse_live_database(dest):
 
 def _copy(source, tmp):
     """Copy ``source`` into the empty file ``tmp``, check it; return its action count."""
+    _upgrade(source)
     try:
         src = _open_source(source)
         try:
@@ -142,6 +143,18 @@ def _copy(source, tmp):
     except OSError as ex:
         raise OhlogError(f"Cannot back up {source}: {ex.strerror or ex}") from None
     return actions
+
+
+def _upgrade(source):
+    """Apply pending migrations first, as every command does, so that the copy
+    is of this version's schema. Another program's database, or one on
+    read-only media, is copied as it is."""
+    from .query import open_for_query
+
+    try:
+        open_for_query(source).close()
+    except OhlogError:
+        pass
 
 
 def _open_source(source):

@@ -78,3 +78,14 @@ def test_query_and_backup_migrate_an_old_database(tmp_path, run_ohlog):
     applied = [r[0] for r in sqlite3.connect(path).execute(
         "SELECT name FROM _sqlite_migrations ORDER BY rowid")]
     assert tuple(applied) == schema.MIGRATIONS
+
+
+def test_backup_migrates_an_old_database_first(tmp_path, run_ohlog):
+    path = tmp_path / "old.db"
+    _old_database(path).conn.close()
+    result = run_ohlog("backup", tmp_path / "copy.db", "--db", path)
+    assert result.returncode == 0, result.stderr
+    for db_file in (path, tmp_path / "copy.db"):
+        applied = [r[0] for r in sqlite3.connect(db_file).execute(
+            "SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+        assert tuple(applied) == schema.MIGRATIONS
