@@ -83,6 +83,8 @@ def read_records(fp, name, first=None, blank_lines=0):
     caller has called it already.
     """
     if first is None:
+        if not hasattr(fp, "peek"):  # shape detection peeks at the second line
+            fp = io.BufferedReader(fp, CHUNK)
         first, blank_lines = first_line(fp)
     if not first:
         return
@@ -111,7 +113,7 @@ def is_ndjson(first, fp=None):
             return True
         if _holds_several_values(first):  # concatenated objects on one line
             return False
-    return fp is None or _next_line_starts_record(fp)
+    return fp is None or not hasattr(fp, "peek") or _next_line_starts_record(fp)
 
 
 def first_line(fp):

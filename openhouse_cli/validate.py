@@ -136,16 +136,11 @@ def _wrong(obj, key, expected):
 
 
 def _other_name(obj, key):
-    import difflib
-
-    names = [name for name in obj if isinstance(name, str)]
-    folded = {name.casefold(): name for name in names}
-    candidates = [folded[k] for k in (key.casefold(), *(n.casefold() for n in _OTHER_NAMES.get(key, ())))
-                  if k in folded]
-    candidates += difflib.get_close_matches(key, names, n=1, cutoff=0.75)
-    if not candidates:
-        return ""
-    return f"; found {candidates[0]!r}: ohlog reads {key!r}"
+    folded = {name.casefold(): name for name in obj if isinstance(name, str)}
+    for other in (key, *_OTHER_NAMES.get(key, ())):
+        if other.casefold() in folded:
+            return f"; found {folded[other.casefold()]!r}: ohlog reads {key!r}"
+    return ""
 
 
 def _explain_session(doc, location):

@@ -147,7 +147,7 @@ def test_an_array_with_bad_records_names_each_and_stores_none(app):
 
 
 @pytest.mark.parametrize("body,error", [
-    (b'{"userId": ', "invalid JSON: Expecting value (line 1, column 12)"),
+    (b'{"userId": ', "invalid JSON: unexpected end of data (line 1, column 12)"),
     (b'[{"userId": "u"},\n oops]', "invalid JSON: Expecting value (line 2, column 2)"),
     (b"  ", "empty body: expected a session object or an array of them"),
     (b'"a string"', "expected a session object, got 'a string'"),
