@@ -60,7 +60,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     from rich.console import Console
 
     from .db import open_db
-    from .ingest import Counts, IngestFailed, ingest_input, reject_line
+    from .ingest import Counts, IngestFailed, StoreFailed, ingest_input, reject_line, rejects_conflict
     from .progress import ingest_progress
 
     if rejects is not None and on_error != "skip":
@@ -69,6 +69,9 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     console = Console(stderr=True, quiet=quiet)
     path = db_path(db)
     total = Counts()
+    conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
+    if conflict:
+        raise _Refused(f"--rejects {_shown(rejects)} is {conflict}: write the rejects to another file")
 
     # Created even when nothing is rejected, so that no stale file misleads
     rejects_file = _private_file(rejects) if rejects is not None else None
@@ -94,15 +97,18 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
                     progress=progress,
                 )
             total.add(counts)
-    except IngestFailed as ex:
+            if not counts.sessions and not counts.rejected:
+                console.print(f"Warning: {_shown(name)} holds no records", highlight=False,
+                              soft_wrap=True, markup=False)
+    except (IngestFailed, StoreFailed) as ex:
         total.add(ex.counts)
-        if total.sessions:
-            console.print(f"Stored before the error: {_summary(total, started)}",
-                          highlight=False, soft_wrap=True)
+        _stored_before(console, total, started)
         raise click.ClickException(str(ex)) from None
     except OhlogError as ex:
+        _stored_before(console, total, started)
         raise click.ClickException(str(ex)) from None
     except OSError as ex:
+        _stored_before(console, total, started)
         raise click.ClickException(f"{_shown(str(ex.filename or 'input'))}: {ex.strerror or ex}") from None
     finally:
         if rejects_file is not None:
@@ -157,6 +163,17 @@ def _expand_inputs(paths):
         else:
             inputs.append(path)
     return inputs
+
+
+def _stored_before(console, total, started):
+    """Say what the inputs before a failed one stored: they stay committed."""
+    if total.inputs:
+        console.print(f"Stored before the error: {_summary(total, started)}",
+                      highlight=False, soft_wrap=True)
+
+
+class _Refused(click.ClickException):
+    exit_code = 2  # bad usage, in one line (no usage banner)
 
 
 def _shown(name):

@@ -8,7 +8,11 @@ Duplicates, the same action sent again, are skipped by the unique index on
 (utc_us, ns, fingerprint) and counted.
 """
 
+import json
+import os
 import sqlite3
+import stat
+import sys
 from dataclasses import dataclass, fields, replace
 
 import orjson
@@ -48,6 +52,15 @@ class IngestFailed(InvalidInput):
         self.counts = counts
 
 
+class StoreFailed(OhlogError):
+    """A database (or other non-input) error rolled an input back; ``counts``
+    says what was committed before it, as for IngestFailed."""
+
+    def __init__(self, message, counts):
+        super().__init__(message)
+        self.counts = counts
+
+
 def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=None, progress=None):
     """Read every record of the binary input ``fp`` (called ``name`` in messages) into ``db``.
 
@@ -64,7 +77,7 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
         raise IngestFailed(error, Counts()) from None
     if not first:
         validated = iter(())
-    elif is_ndjson(first) and not batch_size:
+    elif is_ndjson(first, fp) and not batch_size:
         validated = validate_ndjson(fp, name, first, blank_lines, on_error == "fail")
     else:
         validated = validate_records(read_records(fp, name, first, blank_lines), name)
@@ -127,6 +140,9 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     except InvalidInput as error:  # raised by the reader itself: a broken gzip stream
         writer.rollback()
         raise IngestFailed(error, _committed(counts)) from None
+    except OhlogError as error:  # a database error, or the worker died
+        writer.rollback()
+        raise StoreFailed(str(error), _committed(counts)) from None
     except BaseException:
         writer.rollback()
         raise
@@ -147,14 +163,73 @@ def reject_line(record, error):
     """The NDJSON line that ``--rejects`` writes for a rejected record.
 
     It is the record itself with the reason added under a key that ingest
-    ignores: fix it and feed the rejects file straight back in.
+    ignores: fix it and feed the rejects file straight back in. A record that
+    was not JSON at all is written as ``{"ohlog_error": ..., "ohlog_raw": TEXT}``;
+    ingest says what such a line is if it is fed back unchanged.
     """
+    reason = str(error)
     if isinstance(record.value, dict):
-        line = {**record.value, "ohlog_error": str(error)}  # the new reason wins over an old one
-    else:
-        raw = record.raw.decode("utf-8", "replace") if isinstance(record.raw, bytes) else record.raw
-        line = {"ohlog_error": str(error), "ohlog_raw": raw}
-    return orjson.dumps(line, default=str) + b"\n"
+        line = {**record.value, "ohlog_error": reason}  # the new reason wins over an old one
+        try:
+            return orjson.dumps(line) + b"\n"
+        except orjson.JSONEncodeError:  # integers beyond 64 bits, or nested over 255 deep
+            pass
+        try:
+            return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        except (RecursionError, ValueError):  # deeper still: the text as it came, with the reason
+            spliced = _with_reason(record.raw, reason)
+            if spliced is not None:
+                return spliced
+    raw = record.raw.decode("utf-8", "replace") if isinstance(record.raw, bytes) else record.raw
+    return orjson.dumps({"ohlog_error": reason, "ohlog_raw": raw}, default=str) + b"\n"
+
+
+def rejects_conflict(rejects: str, inputs: list, database) -> str | None:
+    """What the ``--rejects`` file ``rejects`` would destroy, or None.
+
+    Opening it for writing empties it before it is read, so it must be none of
+    ``inputs`` ("-" is stdin) and not the ``database`` or its side files. Files
+    are compared by device and inode (links, other spellings, stdin redirected
+    from the file); side files that do not exist yet by their resolved name.
+    """
+    target = _identity(rejects)
+    for name in inputs:
+        if target is not None and target == _identity(name):
+            return "also an input (stdin)" if name == "-" else f"also an input ({_printable(name)})"
+    resolved = os.path.realpath(rejects)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        side = f"{database}{suffix}"
+        if resolved == os.path.realpath(side) or (target is not None and target == _identity(side)):
+            return f"the database's own file {_printable(side)}"
+    return None
+
+
+def _identity(name):
+    """(device, inode) of the regular file ``name`` ("-": stdin), else None.
+    Devices and pipes (/dev/null, a FIFO) are not emptied by writing to them."""
+    try:
+        found = os.fstat(sys.stdin.fileno()) if name == "-" else os.stat(name)
+    except (OSError, ValueError, AttributeError):  # no such file; stdin closed or not a file
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
+def _printable(name):
+    name = str(name)
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def _with_reason(raw, reason):
+    """The JSON object text ``raw`` on one line with ``ohlog_error`` put first; None if
+    ``raw`` is not such text. A parsed record's line breaks can only be white space."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if not isinstance(raw, bytes):
+        return None
+    body = raw.strip().replace(b"\r", b" ").replace(b"\n", b" ")
+    if not body.startswith(b"{") or body[1:].lstrip() == b"}":
+        return None
+    return b'{"ohlog_error":' + orjson.dumps(reason) + b"," + body[1:] + b"\n"
 
 
 class _Writer:

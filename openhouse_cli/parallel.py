@@ -3,6 +3,7 @@
 Parsing and validating cost more than SQLite's inserts, so for a large
 NDJSON input a worker process (forked, so it starts in milliseconds) turns
 chunks of lines into rows while the main process stores the previous chunk.
+Where fork does not exist, the same chunks are validated in one process.
 Chunks come back in order, so locations, atomicity and dedupe are unchanged.
 """
 
@@ -75,13 +76,13 @@ def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
     second_chunk = next(chunks, None)
     if second_chunk is None:  # small inputs never pay for a process
         return
-    from concurrent.futures import ProcessPoolExecutor
+    pool = _worker_pool()
+    if pool is None:  # no fork here: validate in this process, in the same order
+        for chunk in itertools.chain([second_chunk], chunks):
+            yield _unmarshalled(validate_chunk(name, *chunk, stop_at_error))
+        return
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("fork"),
-        initializer=_die_with_parent, initargs=(os.getpid(),),
-    )
     try:
         pending = deque([pool.submit(validate_chunk, name, *second_chunk, stop_at_error)])
         for chunk in chunks:
@@ -94,6 +95,28 @@ def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
         raise OhlogError(f"{name}: the validating worker process died") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # at most the chunks in flight
+
+
+def can_fork() -> bool:
+    """Whether this platform starts processes by fork (not Windows; not
+    macOS's default, though it has fork). Spawning a fresh interpreter for the
+    worker would cost more than it saves, so without fork there is none."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _worker_pool():
+    """A one-process pool for validate_chunk, or None where fork is not to be had."""
+    if not can_fork():
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        return ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("fork"),
+            initializer=_die_with_parent, initargs=(os.getpid(),),
+        )
+    except (OSError, ValueError, ImportError):  # e.g. no semaphores (/dev/shm) to be had
+        return None
 
 
 def _die_with_parent(parent_pid):

@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -82,26 +83,46 @@ def read_records(fp, name, first=None, blank_lines=0):
     caller has called it already.
     """
     if first is None:
+        if not hasattr(fp, "peek"):  # shape detection peeks at the second line
+            fp = io.BufferedReader(fp, CHUNK)
         first, blank_lines = first_line(fp)
     if not first:
         return
-    if is_ndjson(first):
+    if is_ndjson(first, fp):
         yield from _read_ndjson(fp, name, first, blank_lines)
     else:
         yield from _JsonStream(fp, name, first, blank_lines).records()
 
 
-def is_ndjson(first):
-    """Whether an input whose first non-blank line is ``first`` is NDJSON."""
-    return first.lstrip(b" \t\r\n").startswith(b"{") and _is_json_object(first)
+def is_ndjson(first, fp=None):
+    """Whether an input whose first non-blank line is ``first`` is NDJSON.
+
+    An array (``[`` first) never is. Otherwise it is when its first line is
+    one complete JSON object, or when that line is broken (a record cut by a
+    log rotation, or larger than a record may be) and the next line starts
+    with ``{``: pretty-printed JSON continues with an indented or quoted key.
+    ``fp`` is positioned just after ``first``; it is only peeked at.
+    """
+    if first is TOO_LONG:
+        return True
+    head = first.lstrip(b" \t\r\n")
+    if head.startswith(b"["):
+        return False
+    if head.startswith(b"{"):
+        if _is_json_object(first):
+            return True
+        if _holds_several_values(first):  # concatenated objects on one line
+            return False
+    return fp is None or not hasattr(fp, "peek") or _next_line_starts_record(fp)
 
 
 def first_line(fp):
     """The first non-blank line (BOM removed, b"" if none) and the blank lines before it.
 
-    At most CHUNK bytes of it: a whole JSON array on one line can be gigabytes.
-    Such a partial line is no NDJSON record, and the stream reader carries on
-    from where it stops.
+    An array's first line is read at most CHUNK bytes of: a whole JSON array
+    on one line can be gigabytes, and the stream reader carries on from where
+    it stops. Any other first line may be an NDJSON record, so it is read
+    whole, up to MAX_RECORD_CHARS; a longer one is TOO_LONG.
     """
     line = fp.readline(CHUNK)
     if line.startswith(_BOM):
@@ -110,6 +131,11 @@ def first_line(fp):
     while line and not line.strip():
         blank_lines += 1
         line = fp.readline(CHUNK)
+    if len(line) == CHUNK and not line.endswith(b"\n") and not line.lstrip().startswith(b"["):
+        line += fp.readline(MAX_RECORD_CHARS - len(line))
+        if len(line) == MAX_RECORD_CHARS and not line.endswith(b"\n"):
+            _skip_rest_of_line(fp)
+            line = TOO_LONG
     return line, blank_lines
 
 
@@ -118,6 +144,25 @@ def _is_json_object(line):
         return isinstance(orjson.loads(line), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+def _holds_several_values(line):
+    """Whether ``line`` is a JSON value followed by another object (``{...} {...}``)."""
+    try:
+        text = line.decode("utf-8")
+        end = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip()))[1]
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return text[end:].lstrip().startswith("{")
+
+
+def _next_line_starts_record(fp):
+    """Whether the next non-blank line in ``fp`` (peeked, not read) starts with ``{``,
+    or there is none: a one-line input is one NDJSON record."""
+    for line in fp.peek(CHUNK).split(b"\n"):
+        if line.strip():
+            return line.startswith(b"{")
+    return True
 
 
 def _read_ndjson(fp, name, first, blank_lines):
@@ -137,38 +182,99 @@ def ndjson_lines(fp):
         if not line:
             return
         if len(line) == limit and not line.endswith(b"\n"):
-            while True:  # skip the rest of the overlong line
-                rest = fp.readline(CHUNK)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            line = _TOO_LONG
+            _skip_rest_of_line(fp)
+            line = TOO_LONG
         yield line
 
 
-_TOO_LONG = b"\x00too long"
+def _skip_rest_of_line(fp):
+    while True:
+        rest = fp.readline(CHUNK)
+        if not rest or rest.endswith(b"\n"):
+            return
+
+
+class _TooLong:
+    """Stands for a line longer than MAX_RECORD_CHARS, which is never read whole.
+
+    An object, not a marker value, so that no line of input can pass for it;
+    unpickled (in the validating worker) it is the same object again.
+    """
+
+    def __reduce__(self):
+        return "TOO_LONG"
+
+    def __repr__(self):
+        return "TOO_LONG"
+
+
+TOO_LONG = _TooLong()
 
 
 def ndjson_record(line, number, name):
     """The Record on NDJSON line ``number``; None for a blank line."""
+    if line is TOO_LONG:
+        return Record(number, error=InvalidInput(
+            f"{name}:{number}", "", f"record larger than {MAX_RECORD_CHARS >> 20} MiB"))
+    if may_hold_big_int(line):
+        return _exact_ndjson_record(line, number, name)
     try:
         return Record(number, orjson.loads(line), line)
     except orjson.JSONDecodeError:
         if not line.strip():
             return None  # blank lines between records are allowed
-        if line == _TOO_LONG:  # equal, not identical: lines are pickled to the worker
-            return Record(number, error=InvalidInput(
-                f"{name}:{number}", "", f"record larger than {MAX_RECORD_CHARS >> 20} MiB"))
-        ex = _ndjson_error(line)
+        return Record(number, raw=line, error=_ndjson_error(line, number, name))
+
+
+# Digits all turned to 0, to find a run of them with one fast substring test
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19  # 2**63 has 19 digits: shorter integers fit orjson's 64 bits
+
+
+def may_hold_big_int(data: bytes) -> bool:
+    """Whether ``data`` holds a run of 19 digits or more: perhaps an integer
+    beyond 64 bits, which orjson would turn into an inexact float. Such text
+    is parsed by the stdlib instead, which keeps every integer exactly."""
+    return _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
+
+
+def _exact_ndjson_record(line, number, name):
+    """ndjson_record through the stdlib parser, for lines with long integers."""
+    if not line.strip():
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Record(number, raw=line, error=_ndjson_error(line, number, name))
+    text = text.rstrip("\r\n")
+    try:
+        value = _EXACT.decode(text)
+    except json.JSONDecodeError as ex:
         return Record(number, raw=line, error=_syntax_error(name, number, ex.colno, ex.msg))
+    except BadNumber as ex:
+        column = token_position(text, 0, ex.token) + 1
+        return Record(number, raw=line, error=_syntax_error(name, number, column, str(ex)))
+    except RecursionError:
+        return Record(number, raw=line, error=_syntax_error(name, number, 1, "nested too deeply"))
+    surrogate = _SURROGATE_ESCAPE.search(text)
+    if surrogate and _has_lone_surrogate(value):
+        return Record(number, raw=line, error=_syntax_error(
+            name, number, surrogate.start() + 1, "a lone surrogate escape is not valid Unicode"))
+    return Record(number, value, line)
 
 
-def _ndjson_error(line):
+def _ndjson_error(line, number, name):
     """The error for a bad line, parsed without its line ending so that an
     unfinished record is located at the line's end, not on the next line."""
     try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as ex:  # said as the stream reader says it
+        return InvalidInput(f"{name}:{number}", "", f"not valid UTF-8: {ex.reason}")
+    try:
         orjson.loads(line.rstrip(b"\r\n"))
     except orjson.JSONDecodeError as ex:
-        return ex
+        message = "nested too deeply" if ex.msg == "depth limit exceeded" else ex.msg
+        return _syntax_error(name, number, ex.colno, message)
 
 
 def _chain(first, fp):
@@ -180,27 +286,50 @@ def _syntax_error(name, line, col, message):
     return InvalidInput(f"{name}:{line}:{col}", "", f"invalid JSON: {message}")
 
 
+class BadNumber(ValueError):
+    """A number JSON allows but ohlog cannot store: NaN, Infinity, 1e400."""
+
+    def __init__(self, token, message):
+        super().__init__(message)
+        self.token = token
+
+
 def _reject_constant(token):
-    raise ValueError(f"{token} is not valid JSON")
+    raise BadNumber(token, f"{token} is not valid JSON")
 
 
 def _parse_int(text):
-    # Match orjson (the NDJSON path): integers beyond 64 bits become floats,
-    # and numbers beyond a float's range are errors, not infinities.
-    if len(text) < 19:
-        return int(text)
-    if len(text) <= 21:
-        value = int(text)
-        if -(1 << 63) <= value < (1 << 64):
-            return value
-    return _parse_float(text)
+    # Kept exactly, as Python's json keeps them, up to int()'s own limit on
+    # digits (whose error would speak of sys.set_int_max_str_digits)
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) > limit:
+        raise BadNumber(text, f"integer longer than {limit} digits: {text[:20]}…")
+    return int(text)
 
 
 def _parse_float(text):
     value = float(text)
     if math.isinf(value):
-        raise ValueError(f"number beyond the range of a double: {text[:20]}{'…' if len(text) > 20 else ''}")
+        raise BadNumber(text, f"number beyond the range of a double: {text[:20]}{'…' if len(text) > 20 else ''}")
     return value
+
+
+_EXACT = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
+
+# JSON strings (skipped) and the tokens the parse hooks see
+_TOKENS = re.compile(r'"(?:[^"\\]+|\\.)*"|(-?(?:Infinity|NaN)|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)')
+
+
+def token_position(text, start, token):
+    """Where the number or constant ``token`` first stands in the JSON ``text``
+    from ``start`` on (outside strings); ``start`` if it cannot be found.
+
+    The parse hooks are told the token but not its place. The first bad
+    token stops the parse, so its first occurrence is the one."""
+    for match in _TOKENS.finditer(text, start):
+        if match.group(1) == token:
+            return match.start(1)
+    return start
 
 
 # A \\u escape in the surrogate range: valid JSON, but only as half of a pair
@@ -220,9 +349,7 @@ class _JsonStream:
         self.fp = fp
         self.name = name
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self.json = json.JSONDecoder(
-            parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
-        )
+        self.json = _EXACT
         self.buf = ""
         self.pos = 0
         self.line = 1 + blank_lines  # line number at self.line_pos
@@ -336,8 +463,13 @@ class _JsonStream:
                 self._read_more(size)
                 size = min(size * 2, MAX_RECORD_CHARS)  # keep re-parses of big records few
                 start = self.pos  # _feed may have moved the buffer
-            except ValueError as ex:  # NaN / Infinity
-                return self._error(start, str(ex))
+            except BadNumber as ex:  # NaN, Infinity, 1e400
+                pos = token_position(self.buf, start, ex.token)
+                if pos + len(ex.token) >= len(self.buf) and not self.eof:
+                    self._read_more(size)  # the number may go on in the next chunk
+                    start = self.pos
+                    continue
+                return self._error(pos, str(ex))
             except RecursionError:
                 return self._error(start, "nested too deeply")
         if end - start > MAX_RECORD_CHARS:

@@ -115,18 +115,44 @@ _FAST_CHECKS = {
 }
 
 
-def _got(obj, key):
-    return describe(obj[key]) if key in obj else "nothing"
+# Keys people write for the ones ohlog wants (other log formats' names)
+_OTHER_NAMES = {
+    "userId": ("user", "user_id", "uid", "userid", "userID"),
+    "sessionId": ("session", "session_id", "sid", "sessionid", "sessionID"),
+    "actions": ("events", "event", "action", "activities", "activity", "items", "entries"),
+    "time": ("timestamp", "ts", "date", "datetime", "created_at", "at", "when"),
+    "type": ("event", "kind", "name", "action", "eventType", "event_type"),
+    "properties": ("props", "data", "attributes", "params", "payload", "details", "fields"),
+}
+
+
+def _wrong(obj, key, expected):
+    """The message for ``obj[key]``, which is not ``expected``: "missing" when
+    the key is absent, with a hint when the object has a likely other name for it."""
+    if key in obj:
+        return f"expected {expected}, got {describe(obj[key])}"
+    hint = _other_name(obj, key)
+    return f"missing (expected {expected}){hint}"
+
+
+def _other_name(obj, key):
+    folded = {name.casefold(): name for name in obj if isinstance(name, str)}
+    for other in (key, *_OTHER_NAMES.get(key, ())):
+        if other.casefold() in folded:
+            return f"; found {folded[other.casefold()]!r}: ohlog reads {key!r}"
+    return ""
 
 
 def _explain_session(doc, location):
+    if "ohlog_raw" in doc and "ohlog_error" in doc and "userId" not in doc:
+        raise InvalidInput(location, "", (
+            "a line --rejects wrote for input that was not JSON: replace the whole line "
+            "with its ohlog_raw text, fixed"))
     for key in ("userId", "sessionId"):
         value = doc.get(key)
         if type(value) is not str or not value:
-            raise InvalidInput(location, key, f"expected a non-empty string, got {_got(doc, key)}")
-    raise InvalidInput(
-        location, "actions", f"expected a non-empty list of actions, got {_got(doc, 'actions')}"
-    )
+            raise InvalidInput(location, key, _wrong(doc, key, "a non-empty string"))
+    raise InvalidInput(location, "actions", _wrong(doc, "actions", "a non-empty list of actions"))
 
 
 def _explain_action(action, index, location):
@@ -135,24 +161,20 @@ def _explain_action(action, index, location):
         raise InvalidInput(location, f"actions[{index}]", f"expected an action object, got {describe(action)}")
     if type(action.get("time")) is not str:
         raise InvalidInput(
-            location, f"actions[{index}].time", f"expected an ISO 8601 time string, got {_got(action, 'time')}"
+            location, f"actions[{index}].time", _wrong(action, "time", "an ISO 8601 time string")
         )
     kind = action.get("type")
     if type(kind) is not str or not kind:
-        raise InvalidInput(
-            location, f"actions[{index}].type", f"expected a non-empty string, got {_got(action, 'type')}"
-        )
+        raise InvalidInput(location, f"actions[{index}].type", _wrong(action, "type", "a non-empty string"))
     properties = action.get("properties")
     if type(properties) is not dict:
-        raise InvalidInput(
-            location, f"actions[{index}].properties", f"expected an object, got {_got(action, 'properties')}"
-        )
+        raise InvalidInput(location, f"actions[{index}].properties", _wrong(action, "properties", "an object"))
     for key, (expected, check) in _RULES[kind.casefold()]:
         if not check(properties.get(key)):
             raise InvalidInput(
                 location,
                 f"actions[{index}].properties.{key}",
-                f"expected {expected} for {kind}, got {_got(properties, key)}",
+                _wrong(properties, key, f"{expected} for {kind}"),
             )
     raise AssertionError("unexplained invalid action")  # pragma: no cover
 

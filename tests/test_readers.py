@@ -73,7 +73,7 @@ def test_empty_input_has_no_records():
         (b'{"userId": "u",\n  "x": tru}', "in.json:2:8: invalid JSON: Expecting value"),
         (b'[{"a": 1}, {"a": 2}', "in.json:1:20: invalid JSON: unexpected end of input: the array is not closed"),
         (b'[{"a": 1} {"a": 2}]', "in.json:1:11: invalid JSON: expected ',' or ']' after an array element"),
-        (b'{\n"a": NaN}', "in.json:1:1: invalid JSON: NaN is not valid JSON"),
+        (b'{\n"a": NaN}', "in.json:2:6: invalid JSON: NaN is not valid JSON"),
         (b'\n\n{\n"a": "\xff"}', "in.json:4: not valid UTF-8: invalid start byte"),
     ],
 )

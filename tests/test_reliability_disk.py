@@ -102,12 +102,18 @@ def _schema(path):
 def test_file_size_limit_with_batches_keeps_whole_batches(tmp_path, big_input):
     db = make_db(tmp_path / "o.db")
     code, stderr = ohlog("ingest", "--db", db, "--batch-size", 100, big_input, fsize=600_000)
-    one_line_error(code, stderr, "database error")
+    # The committed batches are reported first (issue 8, item 22), then the error
+    stored, _, error = stderr.rpartition("Error: ")
+    one_line_error(code, "Error: " + error, "database error")
     assert integrity(db) == "ok"
     with sqlite3.connect(db) as conn:
         sessions = conn.execute("SELECT count(DISTINCT session_id) FROM actions WHERE user_id != 'existing'"
                                 ).fetchone()[0]
     assert sessions % 100 == 0 and count(db) == 9 + sessions * ACTIONS
+    if sessions:
+        assert stored.startswith(f"Stored before the error: 1 input, {sessions:,} sessions: "), stderr
+    else:
+        assert stored == "", stderr
 
 
 def test_disk_full(mount, big_input):

@@ -28,6 +28,9 @@ ALLOWED = {
         "index": "a name from schema.SECONDARY_INDEXES",
         "columns": "a column list from schema.SECONDARY_INDEXES",
     },
+    "store/postgres.py": {
+        "statement": "a statement of the module constant MIGRATIONS (frozen migrations)",
+    },
     "schema.py": {
         "TABLE": "the table's name, a constant",
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",

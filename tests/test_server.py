@@ -139,15 +139,15 @@ def test_an_array_with_bad_records_names_each_and_stores_none(app):
     response = post(app, [SAMPLE, {"userId": "u"}, bad_time(SAMPLE, 0)])
     assert response.status == 400
     assert response.json == {
-        "error": "[1].sessionId: expected a non-empty string, got nothing (and 1 more invalid session)",
-        "details": [{"path": "[1].sessionId", "message": "expected a non-empty string, got nothing"},
+        "error": "[1].sessionId: missing (expected a non-empty string) (and 1 more invalid session)",
+        "details": [{"path": "[1].sessionId", "message": "missing (expected a non-empty string)"},
                     {"path": "[2].actions[0].time", "message": "not an ISO 8601 time: '2018-13-45'"}],
     }
     assert count(app) == 0
 
 
 @pytest.mark.parametrize("body,error", [
-    (b'{"userId": ', "invalid JSON: Expecting value (line 1, column 12)"),
+    (b'{"userId": ', "invalid JSON: unexpected end of data (line 1, column 12)"),
     (b'[{"userId": "u"},\n oops]', "invalid JSON: Expecting value (line 2, column 2)"),
     (b"  ", "empty body: expected a session object or an array of them"),
     (b'"a string"', "expected a session object, got 'a string'"),

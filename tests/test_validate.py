@@ -49,13 +49,13 @@ def test_good_document_gives_one_row_an_action():
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (("userId",), DELETE, "userId: expected a non-empty string, got nothing"),
+        (("userId",), DELETE, "userId: missing (expected a non-empty string)"),
         (("userId",), "", "userId: expected a non-empty string, got ''"),
         (("userId",), 123, "userId: expected a non-empty string, got 123"),
         (("sessionId",), None, "sessionId: expected a non-empty string, got null"),
         (("actions",), [], "actions: expected a non-empty list of actions, got a list"),
         (("actions",), {}, "actions: expected a non-empty list of actions, got an object"),
-        (("actions",), DELETE, "actions: expected a non-empty list of actions, got nothing"),
+        (("actions",), DELETE, "actions: missing (expected a non-empty list of actions)"),
         (("actions", 1), "x", "actions[1]: expected an action object, got 'x'"),
         (("actions", 2, "time"), "2018-13-45", "actions[2].time: not an ISO 8601 time: '2018-13-45'"),
         (("actions", 2, "time"), "2018-02-30T10:00:00Z", "actions[2].time: not an ISO 8601 time: '2018-02-30T10:00:00Z'"),
@@ -63,14 +63,14 @@ def test_good_document_gives_one_row_an_action():
         (("actions", 2, "time"), "2018-10-18T21:37:30+14:01", "actions[2].time: UTC offset beyond ±14:00: '2018-10-18T21:37:30+14:01'"),
         (("actions", 2, "time"), "2018-10-18T21:37:30+25:00", "actions[2].time: not an ISO 8601 time: '2018-10-18T21:37:30+25:00'"),
         (("actions", 0, "time"), 1539898648, "actions[0].time: expected an ISO 8601 time string, got 1539898648"),
-        (("actions", 0, "time"), DELETE, "actions[0].time: expected an ISO 8601 time string, got nothing"),
+        (("actions", 0, "time"), DELETE, "actions[0].time: missing (expected an ISO 8601 time string)"),
         (("actions", 0, "type"), "", "actions[0].type: expected a non-empty string, got ''"),
         (("actions", 0, "type"), ["CLICK"], "actions[0].type: expected a non-empty string, got a list"),
         (("actions", 0, "properties"), None, "actions[0].properties: expected an object, got null"),
-        (("actions", 0, "properties"), DELETE, "actions[0].properties: expected an object, got nothing"),
+        (("actions", 0, "properties"), DELETE, "actions[0].properties: missing (expected an object)"),
         (("actions", 0, "properties", "locationX"), "52", "actions[0].properties.locationX: expected a number for CLICK, got '52'"),
         (("actions", 0, "properties", "locationY"), True, "actions[0].properties.locationY: expected a number for CLICK, got true"),
-        (("actions", 0, "properties", "locationY"), DELETE, "actions[0].properties.locationY: expected a number for CLICK, got nothing"),
+        (("actions", 0, "properties", "locationY"), DELETE, "actions[0].properties.locationY: missing (expected a number for CLICK)"),
         (("actions", 1, "properties", "viewedId"), 7, "actions[1].properties.viewedId: expected a string for VIEW, got 7"),
         (("actions", 2, "properties", "pageFrom"), None, "actions[2].properties.pageFrom: expected a string for NAVIGATE, got null"),
         (("actions", 2, "properties", "pageTo"), {}, "actions[2].properties.pageTo: expected a string for NAVIGATE, got an object"),
@@ -97,7 +97,7 @@ def test_zero_and_floats_are_numbers(x, y):
 def test_known_types_are_checked_case_insensitively():
     doc = doc_with(("actions", 0, "type"), "click")
     doc["actions"][0]["properties"] = {}
-    assert "locationX: expected a number for click, got nothing" in error_of(doc)
+    assert "locationX: missing (expected a number for click)" in error_of(doc)
 
 
 def test_unknown_types_and_extra_properties_are_kept_as_they_are():

@@ -9,6 +9,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from ..errors import InvalidInput
+from ..readers import may_hold_big_int
 from ..times import TimeError, parse_time_spec, resolve_bound
 from ..validate import session_rows
 
@@ -30,8 +31,11 @@ def parse_sessions(body):
     """The session documents in a POST body, and whether it was an array.
 
     Valid JSON is parsed by orjson; anything else goes through ingest's
-    reader, for its exact messages (and its handling of huge integers).
+    reader, for its exact messages. So do bodies that may hold an integer
+    beyond 64 bits, which orjson would turn into an inexact float.
     """
+    if may_hold_big_int(body):
+        return _parse_slowly(body)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

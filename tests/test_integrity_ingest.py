@@ -1,0 +1,212 @@
+"""Issue 8, reader side: exact integers, shape detection, located number
+errors, rejects lines, messages for missing keys, the too-long sentinel,
+the fork fallback. Library tests; test_integrity_cli_ingest.py runs ohlog."""
+
+import io
+import json
+import pickle
+
+import pytest
+
+from openhouse_cli import parallel, readers
+from openhouse_cli.errors import InvalidInput
+from openhouse_cli.ingest import IngestFailed, ingest_input, reject_line
+from openhouse_cli.readers import Record, ndjson_record, read_records
+from openhouse_cli.server import parse_sessions
+from openhouse_cli.validate import session_rows
+
+BIG = [18446744073709551617, 18446744073709551618]  # 2**64 + 1, 2**64 + 2: one double
+
+
+def doc(x, session="s1", user="u1"):
+    return {"userId": user, "sessionId": session, "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": "NOTE", "properties": {"x": x}}]}
+
+
+def stored_x(db):
+    return [json.loads(p)["x"] for (p,) in db.execute("SELECT properties FROM actions ORDER BY id")]
+
+
+SHAPES = {
+    "ndjson": lambda docs: b"".join(json.dumps(d).encode() + b"\n" for d in docs),
+    "array": lambda docs: json.dumps(docs).encode(),
+    "pretty": lambda docs: "".join(json.dumps(d, indent=2) for d in docs).encode(),
+    "pretty-array": lambda docs: json.dumps(docs, indent=2).encode(),
+}
+
+EXACT = {
+    "2**64+1 and +2": BIG,
+    "negative": [-(1 << 64) - 1, -(1 << 64) - 2],
+    "2**63 and 2**63+1": [1 << 63, (1 << 63) + 1],  # orjson keeps these: must stay so
+    "400 digits": [10 ** 399 + 1, 10 ** 399 + 2],
+    "in a list": [[BIG[0]], [BIG[1]]],
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("values", EXACT.values(), ids=EXACT.keys())
+def test_integers_beyond_64_bits_stay_exact_and_distinct(db, shape, values):
+    data = SHAPES[shape]([doc(v) for v in values])
+    counts = ingest_input(db, io.BytesIO(data), "in.json")
+    assert (counts.inserted, counts.duplicates) == (2, 0)
+    assert stored_x(db) == values
+
+
+def test_exact_through_the_validating_worker(db):
+    # Enough lines for chunks beyond the first, which the worker process validates
+    docs = [doc(BIG[n % 2] + 2 * n, session=f"s{n}") for n in range(3 * parallel.LINES_PER_CHUNK)]
+    counts = ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson")
+    assert counts.inserted == len(docs)
+    assert stored_x(db) == [d["actions"][0]["properties"]["x"] for d in docs]
+
+
+def test_without_fork_one_process_validates_the_same(db, monkeypatch):
+    monkeypatch.setattr(parallel.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert not parallel.can_fork() and parallel._worker_pool() is None
+    docs = [doc(n, session=f"s{n}") for n in range(3 * parallel.LINES_PER_CHUNK)]
+    docs[1200]["userId"] = ""
+    counts = ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson", on_error="skip")
+    assert (counts.inserted, counts.rejected) == (len(docs) - 1, 1)
+    with pytest.raises(IngestFailed, match=r"^in\.ndjson:1201: userId: "):
+        ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson")
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps(doc(BIG[0])).encode() + b"\n" + json.dumps(doc(BIG[1])).encode(),
+    json.dumps([doc(BIG[0]), doc(BIG[1])]).encode(),
+    json.dumps([doc(BIG[0]), doc(BIG[1])], indent=1).encode(),
+])
+def test_post_bodies_keep_big_integers(body):
+    docs, _ = parse_sessions(body)
+    assert [d["actions"][0]["properties"]["x"] for d in docs] == BIG
+    rows = [row for d in docs for row in session_rows(d, "body")]
+    assert len({row[-1] for row in rows}) == 2  # two fingerprints, not one duplicate
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_non_finite_numbers_stay_errors_next_to_long_digits(token):
+    line = b'{"userId": "12345678901234567890", "x": ' + token.encode() + b"}\n"
+    record = ndjson_record(line, 7, "in.ndjson")
+    assert str(record.error).startswith(f"in.ndjson:7:{line.index(token.encode()) + 1}: invalid JSON: ")
+
+
+PRETTY = '{\n  "userId": "NaN 1e400 Infinity",\n  "actions": [\n    {"x": 1,\n     "y": TOKEN}\n  ]\n}\n'
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 5000])
+@pytest.mark.parametrize("chunk", [1 << 20, 16])  # the token cut across reads, too
+def test_number_errors_in_pretty_json_point_at_the_token(monkeypatch, token, chunk):
+    monkeypatch.setattr(readers, "CHUNK", chunk)
+    data = ("\n" * 3 + PRETTY.replace("TOKEN", token)).encode()
+    records = list(read_records(io.BytesIO(data), "in.json"))
+    assert str(records[-1].error).startswith("in.json:8:11: invalid JSON: ")
+    assert "sys." not in str(records[-1].error)
+
+
+def test_a_line_of_the_old_too_long_marker_is_just_bad_json():
+    record = ndjson_record(b"\x00too long", 3, "in.ndjson")
+    assert "larger than" not in str(record.error) and "invalid JSON" in str(record.error)
+    assert pickle.loads(pickle.dumps(readers.TOO_LONG)) is readers.TOO_LONG
+    assert "larger than" in str(ndjson_record(pickle.loads(pickle.dumps(readers.TOO_LONG)), 3, "x").error)
+
+
+GOOD = json.dumps(doc(1)).encode()
+FIRST_LINES = {
+    "cut record": GOOD[:25],
+    "rotated mid-line": GOOD[25:],
+    "rotated, starting with {": b'{"x": 1}]}',
+    "two values, the second bad": GOOD + b" oops",
+}
+
+
+@pytest.mark.parametrize("first", FIRST_LINES.values(), ids=FIRST_LINES.keys())
+def test_a_bad_first_line_is_one_rejected_record(db, first):
+    data = first + b"\n" + json.dumps(doc(2)).encode() + b"\n" + json.dumps(doc(3, "s2")).encode() + b"\n"
+    rejected = []
+    counts = ingest_input(db, io.BytesIO(data), "in.ndjson", on_error="skip",
+                          on_reject=lambda record, error: rejected.append(error.location))
+    assert (counts.sessions, counts.inserted, counts.rejected) == (2, 2, 1)
+    assert rejected[0].startswith("in.ndjson:1")
+
+
+def test_a_first_line_over_a_chunk_is_one_rejected_record(db, monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK", 64)
+    big_bad = b'{"userId": "u", "pad": "' + b"x" * 500 + b'", oops}'
+    big_good = json.dumps({**doc(5), "pad": "y" * 500}).encode()
+    for first, expected in ((big_bad, (1, 1)), (big_good, (2, 0))):
+        data = first + b"\n" + json.dumps(doc(2, "s9")).encode() + b"\n"
+        counts = ingest_input(db, io.BytesIO(data), "in.ndjson", on_error="skip")
+        assert (counts.sessions, counts.rejected) == expected
+
+
+def test_a_first_line_over_the_record_limit_is_one_rejected_record(db, monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK", 64)
+    monkeypatch.setattr(readers, "MAX_RECORD_CHARS", 256)
+    data = json.dumps({**doc(5), "pad": "y" * 500}).encode() + b"\n" + json.dumps(doc(2)).encode() + b"\n"
+    errors = []
+    counts = ingest_input(db, io.BytesIO(data), "in.ndjson", on_error="skip",
+                          on_reject=lambda record, error: errors.append(str(error)))
+    assert (counts.sessions, counts.rejected) == (1, 1)
+    assert errors == ["in.ndjson:1: record larger than 0 MiB"]
+
+
+@pytest.mark.parametrize("data", [
+    json.dumps(doc(1), indent=2) + json.dumps(doc(2, "s2"), indent=2),  # jq's output
+    json.dumps(doc(1)) + json.dumps(doc(2, "s2")),  # concatenated on one line
+    '{"userId": "u1",\n"sessionId": "s1", "actions": ' + json.dumps(doc(1)["actions"]) + "}"
+    + json.dumps(doc(2, "s2")),
+])
+def test_json_streams_are_still_recognised(data):
+    assert [r.value["sessionId"] for r in read_records(io.BytesIO(data.encode()), "in.json")] == ["s1", "s2"]
+
+
+def deep(depth):
+    """A rejected record with ``depth`` nested lists, as a value and as pretty text."""
+    nested = []
+    for _ in range(depth - 1):
+        nested = [nested]
+    value = {"userId": "", "sessionId": "s", "actions": [], "p": nested}
+    raw = '{"userId": "",\n "sessionId": "s", "actions": [],\n "p": ' + "[\n" * depth + "]" * depth + "}"
+    return value, raw
+
+
+@pytest.mark.parametrize("depth", [300, 990, 5000])
+def test_a_deep_rejected_record_is_written_whole(depth):
+    value, raw = deep(depth)
+    line = reject_line(Record(1, value, raw), InvalidInput("in.json:1", "userId", "bad"))
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert b'"ohlog_error":"in.json:1: userId: bad"' in line
+    assert line.count(b"[") == depth + 1  # and "actions": []
+    assert line.rstrip().replace(b" ", b"").replace(b',"ohlog_error":"in.json:1:userId:bad"', b"").replace(
+        b'"ohlog_error":"in.json:1:userId:bad",', b"") == raw.replace(" ", "").replace("\n", "").encode()
+
+
+def test_a_rejected_record_with_a_big_integer_is_written_exactly():
+    value = doc(BIG[0], user="")
+    line = reject_line(Record(1, value, json.dumps(value)), InvalidInput("f:1", "userId", "bad"))
+    assert json.loads(line)["actions"][0]["properties"]["x"] == BIG[0]
+
+
+MISSING = {
+    "userId": ({"sessionId": "s", "actions": [1]}, "userId: missing (expected a non-empty string)"),
+    "user instead": ({"user": "u", "sessionId": "s", "actions": [1]},
+                     "userId: missing (expected a non-empty string); found 'user': ohlog reads 'userId'"),
+    "userid": ({"userid": "u", "sessionId": "s", "actions": [1]},
+               "userId: missing (expected a non-empty string); found 'userid': ohlog reads 'userId'"),
+    "events instead": ({"userId": "u", "sessionId": "s", "events": [1]},
+                       "actions: missing (expected a non-empty list of actions); found 'events': ohlog reads 'actions'"),
+    "timestamp": ({"userId": "u", "sessionId": "s", "actions": [{"timestamp": "x", "type": "A", "properties": {}}]},
+                  "actions[0].time: missing (expected an ISO 8601 time string); found 'timestamp': ohlog reads 'time'"),
+    "present but wrong": ({"userId": "", "sessionId": "s", "actions": [1]},
+                          "userId: expected a non-empty string, got ''"),
+    "a rejects line": ({"ohlog_error": "f:1:2: invalid JSON", "ohlog_raw": "{oops"},
+                       "a line --rejects wrote for input that was not JSON: "
+                       "replace the whole line with its ohlog_raw text, fixed"),
+}
+
+
+@pytest.mark.parametrize("value, message", MISSING.values(), ids=MISSING.keys())
+def test_messages_say_missing_and_hint(value, message):
+    with pytest.raises(InvalidInput) as caught:
+        session_rows(value, "f:1")
+    assert str(caught.value) == "f:1: " + message
