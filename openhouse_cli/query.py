@@ -74,7 +74,7 @@ def parse_where(spec: str) -> Where:
     """
     if not isinstance(spec, str):
         raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
-    _check_text(spec, "a condition")
+    check_text(spec)
     text = spec.strip()
     if text.startswith('"'):
         key, end = _json_string(text, spec)
@@ -98,7 +98,7 @@ def parse_where(spec: str) -> Where:
         try:
             value = json.loads(text)
         except ValueError:  # more digits than Python turns into an int
-            raise FilterError(f"a number too long to use: {spec!r}") from None
+            raise FilterError(f"a number too long to use ({len(text):,} characters)") from None
     elif text in ("true", "false", "null"):
         value = {"true": True, "false": False, "null": None}[text]
     elif text[0] == '"':
@@ -121,17 +121,17 @@ def _json_string(text, spec):
     return value, end
 
 
-def _check_text(text, what):
+def check_text(text: str, what: str = "") -> None:
     """FilterError unless ``text`` can be stored as UTF-8 (no lone surrogates,
     such as the undecodable bytes of a command line become)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         try:  # show the bytes that were given, if they came from the command line
-            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            shown = repr(text.encode("utf-8", "surrogateescape"))
         except UnicodeEncodeError:
-            shown = text
-        raise FilterError(f"{what} must be valid UTF-8 text, got {shown!r}") from None
+            shown = repr(text)
+        raise FilterError(f"{what + ' ' if what else ''}not valid UTF-8 text: {shown}") from None
 
 
 def _checked(where):
@@ -140,7 +140,7 @@ def _checked(where):
     key, op, value = where
     if not isinstance(key, str) or not key:
         raise FilterError(f"a property name is needed before the operator, got {key!r}")
-    _check_text(key, "a property name")
+    check_text(key, "a property name:")
     if op not in OPERATORS:
         raise FilterError(f"unknown operator {op!r}: expected one of {', '.join(OPERATORS)}")
     if (value is None or isinstance(value, bool)) and op not in ("=", "!="):
@@ -150,7 +150,7 @@ def _checked(where):
             f"a property value must be a string, number, bool or None, got {value!r}"
         )
     if isinstance(value, str):
-        _check_text(value, "a property value")
+        check_text(value, "a property value:")
     if isinstance(value, float) and value != value:
         raise FilterError("a property value cannot be NaN: nothing equals it")
     if type(value) is int and not _sqlite_exact(value):
@@ -223,7 +223,8 @@ def query_actions(db, **filters):
 
     Filters (keyword-only, all optional, combined with AND; each tuple is OR
     within itself): ``users``, ``sessions``, ``types`` (case-insensitive),
-    ``start``, ``end`` (inclusive Bounds or datetimes), ``where`` (Where
+    ``start``, ``end`` (inclusive Bounds or datetimes), ``gaps`` (pairs of
+    UTC microseconds between them to leave out, from times.resolve_range), ``where`` (Where
     tuples or ``KEY=VALUE`` strings), ``limit``, ``order`` ("asc"/"desc", by
     instant; ties keep ingestion order). Bad filter values raise FilterError
     at once, not when iterating.
@@ -316,6 +317,7 @@ def build_query(
     types=(),
     start=None,
     end=None,
+    gaps=(),
     where=(),
     limit=None,
     order="asc",
@@ -359,6 +361,12 @@ def build_query(
             clauses.append(f"utc_us {op} ? AND local_us {op} ?")
             params.extend((bound.us + slack, bound.us))
 
+    for gap in gaps:  # what a zone's repeated hour leaves out (times.resolve_range)
+        if len(gap) != 2 or not all(type(us) is int for us in gap):
+            raise FilterError(f"a gap must be two instants in microseconds, got {gap!r}")
+        clauses.append("utc_us NOT BETWEEN ? AND ?")
+        params.extend(gap)
+
     for item in (where,) if isinstance(where, (str, Where)) else where:
         item = parse_where(item) if isinstance(item, str) else _checked(item)
         clause, values = _where_clause(item)
@@ -376,6 +384,8 @@ def build_query(
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise FilterError(f"limit must be a whole number, 0 or more, got {limit!r}")
+        if limit >= 2**63:  # SQLite's largest integer
+            raise FilterError(f"limit must be below 2**63, got {limit!r}")
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params
@@ -386,6 +396,7 @@ def _strings(values, name):
     for value in values:
         if not isinstance(value, str):
             raise FilterError(f"{name} must be strings, got {value!r}")
+        check_text(value, f"{name}:")
     return values
 
 
