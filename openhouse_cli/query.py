@@ -73,7 +73,7 @@ def parse_where(spec: str) -> Where:
     naming the forms.
     """
     if not isinstance(spec, str):
-        raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
+        raise _malformed(spec)
     check_text(spec)
     text = spec.strip()
     if text.startswith('"'):
@@ -84,16 +84,15 @@ def parse_where(spec: str) -> Where:
         match = _OPERATOR_RE.search(text)
         key = text[:match.start()].rstrip() if match else ""
     if not match:
-        raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
+        raise _malformed(spec)
     op, text = match.group(), text[match.end():].strip()
     if not key:
-        raise FilterError(f"a property name is needed before {op}, got {spec!r}")
+        raise _malformed(spec, f"no property name before {op}")
     if not text:
-        raise FilterError(f'a value is needed after {op} ("" for empty text), got {spec!r}')
+        raise _malformed(spec, f'no value after {op} (write "" for empty text)')
     if text[0] in "=<>!":
         # KEY=>1 or KEY==1 would otherwise compare with the text ">1" or "=1"
-        raise FilterError(f"{op + text[0]!r} is not an operator: expected {WHERE_FORMS}, "
-                          f"got {spec!r}")
+        raise _malformed(spec, f"{op + text[0]} is not an operator")
     if _NUMBER_RE.fullmatch(text):
         try:
             value = json.loads(text)
@@ -104,7 +103,7 @@ def parse_where(spec: str) -> Where:
     elif text[0] == '"':
         value, end = _json_string(text, spec)
         if end != len(text):
-            raise FilterError(f"not a valid JSON string: {text!r} in {spec!r}")
+            raise _malformed(spec, f"not one JSON string: {text}")
     else:
         value = text
     return _checked(Where(key, op, value))
@@ -117,8 +116,12 @@ def _json_string(text, spec):
     except ValueError:
         value = None
     if not isinstance(value, str):
-        raise FilterError(f"not a valid JSON string: {text!r} in {spec!r}")
+        raise _malformed(spec, f"not a valid JSON string: {text}")
     return value, end
+
+
+def _malformed(spec, why=""):
+    return FilterError(f"{why + ': ' if why else ''}expected {WHERE_FORMS}, got {spec!r}")
 
 
 def check_text(text: str, what: str = "") -> None:

@@ -342,7 +342,10 @@ def _reversed(start, first, end, last):
 
 
 def _shown(bound):
-    return format_us(bound.us) + ("Z" if bound.instant else "")
+    try:
+        return format_us(bound.us) + ("Z" if bound.instant else "")
+    except (ValueError, OverflowError):  # an offset took it past year 9999 or before year 1
+        return "after year 9999" if bound.us > 0 else "before year 1"
 
 
 def _zone_edge(wall_us, tz, end):

@@ -173,7 +173,7 @@ def test_parse_where(spec, parsed):
 
 @pytest.mark.parametrize("spec,message", [
     ("x", "expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'x'"),
-    ("=1", "a property name is needed before =, got '=1'"),
+    ("=1", "no property name before =: expected KEY=VALUE"),
     ("x>true", "only = and != work with true, false and null, got '>'"),
     ('x="a', "expected KEY") if False else ('x="a\\"', "not a valid JSON string"),
 ])

@@ -206,7 +206,9 @@ def test_empty_result_is_404_with_no_actions(sample_app):
     ("date=2018-10-18T21:37:30", ["21:37:30", "21:37:30"]),
     ("start=2018-10-19T03:37:29Z", ["21:37:30", "21:37:30"]),
     ("end=2018-10-18T21:37&order=desc", ["21:37:30", "21:37:30", "21:37:28"]),
-    ("userId=ABC123XYZ&start=&end=&limit=&unknown=1", ["21:37:28", "21:37:30", "21:37:30"]),
+    ("userId=ABC123XYZ&start=&end=&limit=&&", ["21:37:28", "21:37:30", "21:37:30"]),
+    ("sessionId=XYZ456ABC&limit=1", ["21:37:28"]),  # as the POST body spells it
+    ("sessionId=other&session=XYZ456ABC&type=VIEW", ["21:37:30"]),
 ])
 def test_filters(sample_app, query, times):
     response = get(sample_app, query)
