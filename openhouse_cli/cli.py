@@ -211,7 +211,10 @@ def _time_option(ctx, param, value):
     if value is None:
         return None
     try:
-        return parse_time_spec(_text_option(ctx, param, value), relative=param.name in ("since", "until"))
+        # one "now" for every time ago in the command, so that --since 2h --until 2h is one instant
+        now_us = ctx.meta.setdefault("ohlog.now_us", time.time_ns() // 1000)
+        return parse_time_spec(_text_option(ctx, param, value),
+                               relative=param.name in ("since", "until"), now_us=now_us)
     except TimeError as ex:
         raise click.BadParameter(str(ex)) from None
 
