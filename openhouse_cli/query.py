@@ -67,19 +67,18 @@ def parse_where(spec: str) -> Where:
     exactly as Python's json reads it; ``true``/``false``/``null`` are the
     JSON literals; a double-quoted JSON string is that string (``"52"`` to
     match the text 52, ``" a "`` to keep its spaces); anything else is the
-    text as given. The key is the text before the first operator, taken
-    literally (no paths), or a double-quoted JSON string for a key that holds
-    an operator or spaces at its ends. Anything else raises FilterError
-    naming the forms.
+    text as given. The key is a double-quoted JSON string followed by the
+    operator (for a key that holds an operator, or spaces at its ends), or
+    else the text before the first operator, taken literally (no paths).
+    Anything else raises FilterError naming the forms.
     """
     if not isinstance(spec, str):
         raise _malformed(spec)
     check_text(spec)
     text = spec.strip()
-    if text.startswith('"'):
-        key, end = _json_string(text, spec)
-        text = text[end:].lstrip()
-        match = _OPERATOR_RE.match(text)
+    key, match = _quoted_key(text)
+    if match:
+        text = match.string
     else:
         match = _OPERATOR_RE.search(text)
         key = text[:match.start()].rstrip() if match else ""
@@ -107,6 +106,20 @@ def parse_where(spec: str) -> Where:
     else:
         value = text
     return _checked(Where(key, op, value))
+
+
+def _quoted_key(text):
+    """``(key, operator match)`` if ``text`` opens with a JSON string and then
+    an operator, else ``(None, None)``: the key is then read as written."""
+    if not text.startswith('"'):
+        return None, None
+    try:
+        key, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return None, None
+    rest = text[end:].lstrip()
+    match = _OPERATOR_RE.match(rest)
+    return (key, match) if isinstance(key, str) and match else (None, None)
 
 
 def _json_string(text, spec):
