@@ -215,13 +215,29 @@ def _plural(n, word):
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def _text_option(ctx, param, values):
+    """The values if each is UTF-8 text, else BadParameter: argv bytes that are
+    not UTF-8 arrive as lone surrogates, which no query can use."""
+    from .query import FilterError, check_text
+
+    try:
+        for value in (values,) if isinstance(values, str) else values or ():
+            check_text(value)
+    except FilterError as ex:
+        raise click.BadParameter(str(ex)) from None
+    return values
+
+
 def _time_option(ctx, param, value):
     from .times import TimeError, parse_time_spec
 
     if value is None:
         return None
     try:
-        return parse_time_spec(value, relative=param.name in ("since", "until"))
+        # one "now" for every time ago in the command, so that --since 2h --until 2h is one instant
+        now_us = ctx.meta.setdefault("ohlog.now_us", time.time_ns() // 1000)
+        return parse_time_spec(_text_option(ctx, param, value),
+                               relative=param.name in ("since", "until"), now_us=now_us)
     except TimeError as ex:
         raise click.BadParameter(str(ex)) from None
 
@@ -230,7 +246,7 @@ def _zone_option(ctx, param, value):
     from .times import TimeError, parse_zone
 
     try:
-        return parse_zone(value)
+        return parse_zone(_text_option(ctx, param, value))
     except TimeError as ex:
         raise click.BadParameter(str(ex)) from None
 
@@ -250,22 +266,23 @@ def _time_flag(name, help):
 
 @cli.command()
 @db_option
-@click.option("--user", "users", multiple=True, metavar="ID",
+@click.option("--user", "users", multiple=True, metavar="ID", callback=_text_option,
               help="Only this user's actions (repeatable)")
-@click.option("--session", "sessions", multiple=True, metavar="ID",
+@click.option("--session", "sessions", multiple=True, metavar="ID", callback=_text_option,
               help="Only this session's actions (repeatable)")
-@click.option("--type", "types", multiple=True, metavar="TYPE",
+@click.option("--type", "types", multiple=True, metavar="TYPE", callback=_text_option,
               help="Only actions of this type, in any case (repeatable)")
 @_time_flag("--start", "From this time on, inclusive")
 @_time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)")
 @_time_flag("--date", "Only within the year, month, day, hour, minute or second this names")
-@_time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d")
-@_time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d")
+@_time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y")
+@_time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y")
 @click.option("--tz", callback=_zone_option, metavar="ZONE",
               help="Read times without an offset in this zone (IANA name or UTC)")
 @click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
               help="Property condition; also != > >= < <= (repeatable)")
-@click.option("-n", "--limit", type=click.IntRange(min=0), metavar="N", help="Show at most N actions")
+@click.option("-n", "--limit", type=click.IntRange(0, 2**63 - 1), metavar="N",
+              help="Show at most N actions")
 @click.option("--order", type=click.Choice(["asc", "desc"], case_sensitive=False),
               default="asc", show_default=True, help="By instant; ties in ingestion order")
 @click.option("--format", "format_",
@@ -280,7 +297,7 @@ def query(db, users, sessions, types, start, end, date, since, until, tz, where,
     """Print the actions that match the filters, in time order."""
     from .output import FormatError, choose_format, render
     from .query import open_for_query
-    from .times import resolve_bound
+    from .times import TimeError, resolve_range
 
     try:
         fmt = choose_format(format_, table=table, json_=json_, nl=nl, csv_=csv_,
@@ -293,11 +310,14 @@ def query(db, users, sessions, types, start, end, date, since, until, tz, where,
         raise click.UsageError("Use just one of --start or --since")
     if end and until:
         raise click.UsageError("Use just one of --end or --until")
-    filters = dict(
-        users=users, sessions=sessions, types=types, where=where, limit=limit, order=order,
-        start=resolve_bound(date or start or since, tz=tz),
-        end=resolve_bound(date or end or until, end=True, tz=tz),
-    )
+    names = ("--date", "--date") if date else ("--start" if start else "--since",
+                                                 "--end" if end else "--until")
+    try:
+        span = resolve_range(date or start or since, date or end or until, tz=tz, names=names)
+    except TimeError as ex:
+        raise click.UsageError(str(ex)) from None
+    filters = dict(users=users, sessions=sessions, types=types, where=where, limit=limit,
+                   order=order, start=span.start, end=span.end, gaps=span.gaps)
     try:
         render(fmt, open_for_query(db_path(db)), filters)
     except OhlogError as ex:

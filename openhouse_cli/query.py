@@ -14,7 +14,9 @@ serve it.
 Only the standard library is imported here: ``ohlog query`` must start fast.
 """
 
+import functools
 import json
+import operator
 import os
 import re
 import sqlite3
@@ -31,6 +33,7 @@ WHERE_FORMS = "KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=V
 _SLACK_US = MAX_OFFSET_S * 1_000_000
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
+_DECODER = json.JSONDecoder()
 
 _ROW_COLUMNS = "user_id, session_id, time, type, properties"
 # What a JSON string must escape; ids, times and types almost never have any
@@ -54,48 +57,121 @@ class Where(NamedTuple):
     value: object
 
 
-def parse_where(spec):
+def parse_where(spec: str) -> Where:
     """Parse ``KEY=VALUE`` (or ``!=``, ``>``, ``>=``, ``<``, ``<=``) into a Where.
 
-    VALUE is a number if it is a JSON number (``52``, ``-1.5``; not ``052``),
-    ``true``/``false``/``null`` are the JSON literals, a double-quoted JSON
-    string is that string (``"52"`` to match the text 52), and anything else
-    is the text as given. The key is the first operator's left side, taken
-    literally (no paths).
+    Spaces around the operator and at either end are ignored. VALUE is a
+    number if it is a JSON number (``52``, ``-1.5``; not ``052``), kept
+    exactly as Python's json reads it; ``true``/``false``/``null`` are the
+    JSON literals; a double-quoted JSON string is that string (``"52"`` to
+    match the text 52, ``" a "`` to keep its spaces); anything else is the
+    text as given. The key is a double-quoted JSON string followed by the
+    operator (for a key that holds an operator, or spaces at its ends), or
+    else the text before the first operator, taken literally (no paths).
+    Anything else raises FilterError naming the forms.
     """
-    match = _OPERATOR_RE.search(spec)
-    if not match or match.start() == 0:
-        raise FilterError(f"expected {WHERE_FORMS}, got {spec!r}")
-    key, op, text = spec[:match.start()], match.group(), spec[match.end():]
+    if not isinstance(spec, str):
+        raise _malformed(spec)
+    check_text(spec)
+    text = spec.strip()
+    key, match = _quoted_key(text)
+    if match:
+        text = match.string
+    else:
+        match = _OPERATOR_RE.search(text)
+        key = text[:match.start()].rstrip() if match else ""
+    if not match:
+        raise _malformed(spec)
+    op, text = match.group(), text[match.end():].strip()
+    if not key:
+        raise _malformed(spec, f"no property name before {op}")
+    if not text:
+        raise _malformed(spec, f'no value after {op} (write "" for empty text)')
+    if text[0] in "=<>!":
+        # KEY=>1 or KEY==1 would otherwise compare with the text ">1" or "=1"
+        raise _malformed(spec, f"{op + text[0]} is not an operator")
     if _NUMBER_RE.fullmatch(text):
-        value = json.loads(text)
-    elif text in ("true", "false", "null"):
-        value = {"true": True, "false": False, "null": None}[text]
-    elif len(text) >= 2 and text[0] == text[-1] == '"':
         try:
             value = json.loads(text)
-        except ValueError:
-            raise FilterError(f"not a valid JSON string: {text!r} in {spec!r}") from None
+        except ValueError:  # more digits than Python turns into an int
+            raise FilterError(f"a number too long to use ({len(text):,} characters)") from None
+    elif text in ("true", "false", "null"):
+        value = {"true": True, "false": False, "null": None}[text]
+    elif text[0] == '"':
+        value, end = _json_string(text, spec)
+        if end != len(text):
+            raise _malformed(spec, f"not one JSON string: {text}")
     else:
         value = text
     return _checked(Where(key, op, value))
 
 
+def _quoted_key(text):
+    """``(key, operator match)`` if ``text`` opens with a JSON string and then
+    an operator, else ``(None, None)``: the key is then read as written."""
+    if not text.startswith('"'):
+        return None, None
+    try:
+        key, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return None, None
+    rest = text[end:].lstrip()
+    match = _OPERATOR_RE.match(rest)
+    return (key, match) if isinstance(key, str) and match else (None, None)
+
+
+def _json_string(text, spec):
+    """The JSON string at the start of ``text`` and where it ends; FilterError if there is none."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, str):
+        raise _malformed(spec, f"not a valid JSON string: {text}")
+    return value, end
+
+
+def _malformed(spec, why=""):
+    return FilterError(f"{why + ': ' if why else ''}expected {WHERE_FORMS}, got {spec!r}")
+
+
+def check_text(text: str, what: str = "") -> None:
+    """FilterError unless ``text`` can be stored as UTF-8 (no lone surrogates,
+    such as the undecodable bytes of a command line become)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # show the bytes that were given, if they came from the command line
+            shown = repr(text.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            shown = repr(text)
+        raise FilterError(f"{what + ' ' if what else ''}not valid UTF-8 text: {shown}") from None
+
+
 def _checked(where):
     if not isinstance(where, Where):
         where = Where(*where)
-    if not isinstance(where.key, str) or not where.key:
-        raise FilterError(f"a property name is needed before the operator, got {where.key!r}")
-    if where.op not in OPERATORS:
-        raise FilterError(f"unknown operator {where.op!r}: expected one of {', '.join(OPERATORS)}")
-    if (where.value is None or isinstance(where.value, bool)) and where.op not in ("=", "!="):
-        raise FilterError(f"only = and != work with true, false and null, got {where.op!r}")
-    if not isinstance(where.value, (str, int, float, type(None))):
+    key, op, value = where
+    if not isinstance(key, str) or not key:
+        raise FilterError(f"a property name is needed before the operator, got {key!r}")
+    check_text(key, "a property name:")
+    if op not in OPERATORS:
+        raise FilterError(f"unknown operator {op!r}: expected one of {', '.join(OPERATORS)}")
+    if (value is None or isinstance(value, bool)) and op not in ("=", "!="):
+        raise FilterError(f"only = and != work with true, false and null, got {op!r}")
+    if not isinstance(value, (str, int, float, type(None))):
         raise FilterError(
-            f"a property value must be a string, number, bool or None, got {where.value!r}"
+            f"a property value must be a string, number, bool or None, got {value!r}"
         )
-    if type(where.value) is int and not -(2**63) <= where.value < 2**63:
-        where = where._replace(value=float(where.value))  # beyond SQLite's integers
+    if isinstance(value, str):
+        check_text(value, "a property value:")
+    if isinstance(value, float) and value != value:
+        raise FilterError("a property value cannot be NaN: nothing equals it")
+    if type(value) is int and not _sqlite_exact(value):
+        try:
+            repr(value)  # how _where_clause hands it to Python
+        except ValueError:
+            raise FilterError("a number with more digits than Python reads as JSON") from None
     return where
 
 
@@ -174,7 +250,8 @@ def query_actions(db, **filters):
 
     Filters (keyword-only, all optional, combined with AND; each tuple is OR
     within itself): ``users``, ``sessions``, ``types`` (case-insensitive),
-    ``start``, ``end`` (inclusive Bounds or datetimes), ``where`` (Where
+    ``start``, ``end`` (inclusive Bounds or datetimes), ``gaps`` (pairs of
+    UTC microseconds between them to leave out, from times.resolve_range), ``where`` (Where
     tuples or ``KEY=VALUE`` strings), ``limit``, ``order`` ("asc"/"desc", by
     instant; ties keep ingestion order). Bad filter values raise FilterError
     at once, not when iterating.
@@ -230,9 +307,10 @@ def count_actions(db, **filters):
 def _execute(db, columns, filters):
     sql, params = build_query(columns, **filters)
     conn = _conn(db)
-    if "ohlog_type(" in sql:
+    if "ohlog_" in sql:  # the exact, slower look-ups in Python (_where_clause)
         conn.create_function("ohlog_type", 2, _python_type, deterministic=True)
         conn.create_function("ohlog_value", 2, _python_value, deterministic=True)
+        conn.create_function("ohlog_compare", 4, _python_compare, deterministic=True)
     try:
         cursor = conn.execute(sql, params)
     except sqlite3.Error as ex:
@@ -266,6 +344,7 @@ def build_query(
     types=(),
     start=None,
     end=None,
+    gaps=(),
     where=(),
     limit=None,
     order="asc",
@@ -311,6 +390,12 @@ def build_query(
             clauses.append(f"({column} {op[0]} ? OR ns {op} ?)")
             params.extend((bound.us, bound.ns))
 
+    for gap in gaps:  # what a zone's repeated hour leaves out (times.resolve_range)
+        if len(gap) != 2 or not all(type(us) is int for us in gap):
+            raise FilterError(f"a gap must be two instants in microseconds, got {gap!r}")
+        clauses.append("utc_us NOT BETWEEN ? AND ?")
+        params.extend(gap)
+
     for item in (where,) if isinstance(where, (str, Where)) else where:
         item = parse_where(item) if isinstance(item, str) else _checked(item)
         clause, values = _where_clause(item)
@@ -330,6 +415,8 @@ def build_query(
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise FilterError(f"limit must be a whole number, 0 or more, got {limit!r}")
+        if limit >= 2**63:  # SQLite's largest integer
+            raise FilterError(f"limit must be below 2**63, got {limit!r}")
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params
@@ -340,31 +427,44 @@ def _strings(values, name):
     for value in values:
         if not isinstance(value, str):
             raise FilterError(f"{name} must be strings, got {value!r}")
+        check_text(value, f"{name}:")
     return values
 
 
 def _where_clause(where):
     """SQL and parameters for one property condition."""
     key, op, value = where
-    if _NEEDS_ESCAPE.search(key) or (isinstance(value, str) and "\x00" in value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _sqlite_exact(value):
+        # SQLite holds no integer beyond 64 bits, and its json_extract turns
+        # a stored one into a double: Python compares these exactly instead
+        sql, params = "ohlog_compare(properties, ?, ?, ?)", [key, "=" if op == "!=" else op,
+                                                               repr(value)]
+    elif _NEEDS_ESCAPE.search(key) or (isinstance(value, str) and "\x00" in value):
         # SQLite's JSON paths cannot quote these keys (it compares a key as
         # escaped in the stored text), and its JSON functions stop at NUL:
         # look these up in Python instead (slower, but exact)
-        value_sql, type_sql, path = "ohlog_value(properties, ?)", "ohlog_type(properties, ?)", [key]
+        sql, params = _comparison("ohlog_value(properties, ?)", "ohlog_type(properties, ?)",
+                                  "=" if op == "!=" else op, value, [key])
     else:
         # The same for rows whose stored text holds an escaped NUL, which
         # json_extract would cut short; the others take SQLite's fast path.
-        value_sql, type_sql = _VALUE_SQL, _TYPE_SQL
         path = [key, '$."' + key + '"']  # a quoted label: dots and brackets are part of the key
-    sql, params = _comparison(value_sql, type_sql, "=" if op == "!=" else op, value)
-    params = [q for p in params for q in (path if p is _PATH else [p])]
+        sql, params = _comparison(_VALUE_SQL, _TYPE_SQL, "=" if op == "!=" else op, value, path)
     if op == "!=":
         # the exact complement of =: actions without the key match too
         return f"NOT coalesce({sql}, 0)", params
     return sql, params
 
 
-_PATH = object()  # stands for the JSON path parameter in _comparison's output
+def _sqlite_exact(number):
+    """Whether SQLite compares ``number`` exactly with every stored number.
+
+    A stored integer beyond 64 bits reads as a double of at least 2**63 in
+    size, so a given number must be smaller than that to stay on its side.
+    """
+    return -(2**63) < number < 2**63
+
+
 _VALUE_SQL = (
     "CASE WHEN instr(properties, '\\u0000') THEN ohlog_value(properties, ?) "
     "ELSE json_extract(properties, ?) END"
@@ -375,16 +475,16 @@ _TYPE_SQL = (
 )
 
 
-def _comparison(value_sql, type_sql, op, value):
+def _comparison(value_sql, type_sql, op, value, path):
     """``value_sql op ?`` guarded by the JSON type, so numbers never compare with text."""
     if value is True or value is False or value is None:
         literal = "null" if value is None else ("true" if value else "false")
-        return f"{type_sql} = ?", [_PATH, literal]
+        return f"{type_sql} = ?", [*path, literal]
     if isinstance(value, str):
         guard = f"{type_sql} = 'text'"
     else:
         guard = f"{type_sql} IN ('integer', 'real')"
-    return f"({guard} AND {value_sql} {op} ?)", [_PATH, _PATH, value]
+    return f"({guard} AND {value_sql} {op} ?)", [*path, *path, value]
 
 
 # What json_type and json_extract return for a top-level key, in Python
@@ -416,3 +516,20 @@ def _python_value(properties, key):
     if type(value) is int and not -(2**63) <= value < 2**63:
         return float(value)
     return value
+
+
+_COMPARE = {"=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _python_compare(properties, key, op, given):
+    """1 or 0: how a stored number compares with ``given`` (a number's repr),
+    exactly, as Python compares ints and floats; None if it is not a number."""
+    value = _lookup(properties, key)
+    if type(value) is not int and type(value) is not float:
+        return None
+    return int(_COMPARE[op](value, _number(given)))
+
+
+@functools.lru_cache(maxsize=16)
+def _number(text):
+    return int(text) if text.lstrip("-").isdigit() else float(text)

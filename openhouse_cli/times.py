@@ -115,12 +115,13 @@ def format_us(us):
 # (or Z) is an instant; one without is a wall-clock time, compared with each
 # action's time as written, unless a zone (--tz) says where it was read.
 # Only the standard library is imported here (dateutil costs ~40 ms of
-# start-up), and zoneinfo only when --tz names a zone.
+# start-up): zoneinfo only when --tz names a zone, and dateutil only for
+# times ago in months or years, which need its calendar arithmetic.
 
 BOUND_FORMS = (
     "an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 or 2018-10-19T03:37:28Z"
 )
-RELATIVE_FORMS = "a time ago such as 30m, 2h or 7d"
+RELATIVE_FORMS = "a time ago such as 30m, 2h, 7d, 3mo or 1y"
 
 _BOUND_RE = _re.compile(
     r"""
@@ -138,7 +139,7 @@ _BOUND_RE = _re.compile(
     """,
     _re.VERBOSE | _re.IGNORECASE,
 )
-_RELATIVE_RE = _re.compile(r"(\d{1,9})\s*(s|m|h|d|w)", _re.IGNORECASE)
+_RELATIVE_RE = _re.compile(r"(\d{1,9})\s*(mo|y|s|m|h|d|w)", _re.IGNORECASE)
 _UNIT_US = {"s": _US, "m": 60 * _US, "h": 3600 * _US, "d": 86400 * _US, "w": 7 * 86400 * _US}
 # Bounds stay inside the years datetime can represent
 _MIN_US = wall_clock_us(datetime(1, 1, 1))
@@ -188,7 +189,8 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     """Parse a user-given bound; raise TimeError naming the forms expected.
 
     ``relative`` also accepts ``30m``, ``2h``, ``7d`` (and ``s``, ``w``),
-    counted back from ``now_us`` (default: now).
+    counted back from ``now_us`` (default: now), and ``3mo``, ``1y`` on the
+    calendar, in UTC.
     """
     text = (text or "").strip()
     if relative:
@@ -196,7 +198,11 @@ def parse_time_spec(text, *, relative=False, now_us=None):
         if match:
             if now_us is None:
                 now_us = _time.time_ns() // 1000
-            us = now_us - int(match[1]) * _UNIT_US[match[2].lower()]
+            count, unit = int(match[1]), match[2].lower()
+            if unit in ("mo", "y"):
+                us = _calendar_ago(now_us, count, unit, text)
+            else:
+                us = now_us - count * _UNIT_US[unit]
             _check_range(us, text)
             return TimeSpec(us, us, 0, text, 0, 0)
     match = _BOUND_RE.fullmatch(text)
@@ -238,6 +244,19 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     return TimeSpec(first_us, last_us, offset_s, text, first_ns, last_ns)
 
 
+def _calendar_ago(now_us, count, unit, text):
+    """``count`` months or years before ``now_us`` on the UTC calendar; a day
+    the month lacks becomes its last (a month before March 31st is February 28th)."""
+    # imported only here: dateutil costs ~40 ms of start-up
+    from dateutil.relativedelta import relativedelta
+
+    step = relativedelta(months=count) if unit == "mo" else relativedelta(years=count)
+    try:
+        return wall_clock_us(_from_us(now_us) - step)
+    except (ValueError, OverflowError):
+        raise TimeError(f"too far from now: {text!r}") from None
+
+
 def _parse_offset(offset, text):
     if offset is None:
         return None
@@ -271,7 +290,12 @@ def resolve_bound(spec, *, end=False, tz=None):
     """Turn a TimeSpec into a Bound: the start (or with ``end``, the end) of its unit.
 
     With an offset it is an instant; without one it is a wall-clock time,
-    or, if ``tz`` is given, a wall-clock time in that zone, hence an instant.
+    or, if ``tz`` is given, a wall-clock time in that zone, hence an instant:
+    for a start the first instant that zone's clock showed the unit's first
+    microsecond or later, for an end the last instant it showed the unit's
+    last microsecond or earlier. So a unit that a DST change skips holds
+    nothing (its start is after its end), and one it repeats is held whole,
+    through both of its occurrences.
     """
     if spec is None:
         return None
@@ -281,18 +305,114 @@ def resolve_bound(spec, *, end=False, tz=None):
         return Bound(us, True, ns)
     if tz is None:
         return Bound(spec.last_us if end else spec.first_us, False, ns)
+    return Bound(_zone_edge(spec.last_us if end else spec.first_us, tz, end)[0], True, ns)
+
+
+class Range(NamedTuple):
+    """Both bounds of a query, and ``gaps``: ``(first, last)`` UTC instants
+    between them that match nothing (see resolve_range)."""
+
+    start: object  # Bound or None
+    end: object
+    gaps: tuple
+
+
+def resolve_range(start, end, *, tz=None, names=("start", "end")):
+    """Resolve both bounds (TimeSpecs or None) as resolve_bound does; TimeError,
+    naming both bounds (``names``) as resolved, if the start is after the end.
+
+    Read in a zone, a range holds exactly the instants when that zone's clock
+    showed a time within it, as a range without a zone holds the actions whose
+    own clock did. Where a DST change repeats an hour, that excludes the part
+    of the repeat which the clock showed outside the range: ``gaps`` lists
+    those instants (none unless a bound falls in a repeated hour).
+    """
+    gaps = []
+    bounds = [None, None]
+    for index, spec in enumerate((start, end)):
+        if spec is None:
+            continue
+        is_end = index == 1
+        if spec.offset_s is None and tz is not None:
+            us, gap = _zone_edge(spec.last_us if is_end else spec.first_us, tz, is_end)
+            bounds[index] = Bound(us, True, spec.last_ns if is_end else spec.first_ns)
+            if gap is not None and gap[0] <= gap[1]:
+                gaps.append(gap)
+        else:
+            bounds[index] = resolve_bound(spec, end=is_end, tz=tz)
+    first, last = bounds
+    if first is not None and last is not None and _reversed(start, first, end, last):
+        raise TimeError(f"{names[0]} {start.text} ({_shown(first)}) is after "
+                        f"{names[1]} {end.text} ({_shown(last)}): nothing can match")
+    return Range(first, last, tuple(gaps))
+
+
+def _reversed(start, first, end, last):
+    if start.offset_s is None and end.offset_s is None:
+        # Two wall-clock times (read in the same zone, if any) compare as
+        # clock readings: 02:30 to 02:40 on a day that skips them is not
+        # reversed, though it holds nothing
+        return (start.first_us, start.first_ns) > (end.last_us, end.last_ns)
+    if first.instant == last.instant:
+        return (first.us, first.ns) > (last.us, last.ns)
+    # An instant and a wall clock: an action's wall clock is within 14 hours
+    # of its instant, so only a start this much later is surely reversed
+    return first.us - MAX_OFFSET_S * _US > last.us
+
+
+def _shown(bound):
+    try:
+        return format_us(bound.us) + ("Z" if bound.instant else "")
+    except (ValueError, OverflowError):  # an offset took it past year 9999 or before year 1
+        return "after year 9999" if bound.us > 0 else "before year 1"
+
+
+def _zone_edge(wall_us, tz, end):
+    """``(instant, gap)`` for one edge of a range read on zone ``tz``'s clock.
+
+    ``instant``: for a start, the first instant the clock showed ``wall_us``
+    or later; for an end, the last instant it showed ``wall_us`` or earlier.
+    ``gap``: None, or the ``(first, last)`` instants inside the edge when the
+    clock showed a time outside the range, because it went back an hour.
+    """
+    before, after = (_offset_us(wall_us, tz, fold) for fold in (0, 1))
+    if before == after:
+        return wall_us - before, None
+    # the instant the offset changed lies between the two readings of wall_us
+    turn = _turn(tz, wall_us - max(before, after), wall_us - min(before, after))
+    if before < after:
+        # clocks went forward: wall_us never showed, the change came next
+        return (turn - 1 if end else turn), None
+    # clocks went back: wall_us showed twice, at these instants
+    once, again = wall_us - before, wall_us - after
     if end:
-        # the instant the next unit starts in that zone, minus one: an hour
-        # that a DST change repeats is then included whole
-        return Bound(_zone_instant(spec.last_us + 1, tz) - 1, True, ns)
-    return Bound(_zone_instant(spec.first_us, tz), True, ns)
+        # after its first showing the clock ran past the end until it went back
+        return again, (once + 1, turn - 1)
+    # once it went back, the clock showed less than the start until it came round again
+    return once, (turn, again - 1)
 
 
-def _zone_instant(wall_us, tz):
-    """The UTC instant of a wall-clock reading in zone ``tz`` (the earlier one if repeated)."""
-    clamped = min(wall_us, _MAX_US)
-    offset = _from_us(clamped).replace(tzinfo=tz).utcoffset()
-    return wall_us - _timedelta_us(offset)
+def _offset_us(wall_us, tz, fold):
+    """The UTC offset of a wall-clock reading in ``tz`` (``fold`` 1: the later one)."""
+    clamped = min(max(wall_us, _MIN_US), _MAX_US)
+    return _timedelta_us(_from_us(clamped).replace(tzinfo=tz, fold=fold).utcoffset())
+
+
+def _turn(tz, lo, hi):
+    """The first instant in ``(lo, hi]`` with ``hi``'s offset, ``lo`` having another."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+    def offset_at(us):
+        return (epoch + timedelta(microseconds=us)).astimezone(tz).utcoffset()
+
+    old = offset_at(lo)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if offset_at(mid) == old:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _from_us(us):

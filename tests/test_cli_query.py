@@ -174,8 +174,9 @@ EXPECTED_FORM = "expected an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 
                               "(day is out of range for month)"),
     (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, got '2h'"),
     (["--since", "2 weeks"], f"Invalid value for '--since': {EXPECTED_FORM}, "
-                             "or a time ago such as 30m, 2h or 7d, got '2 weeks'"),
-    (["--limit", "-1"], "Invalid value for '-n' / '--limit': -1 is not in the range x>=0."),
+                             "or a time ago such as 30m, 2h, 7d, 3mo or 1y, got '2 weeks'"),
+    (["--limit", "-1"], "Invalid value for '-n' / '--limit': -1 is not in the range "
+                        "0<=x<=9223372036854775807."),
     (["-n", "ten"], "Invalid value for '-n' / '--limit': 'ten' is not a valid integer range."),
     (["--where", "locationX"], "Invalid value for '--where': expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, "
                                "KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'locationX'"),

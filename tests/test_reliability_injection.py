@@ -105,16 +105,22 @@ OPTIONS = {  # option -> (its value for text, the filter it means)
     "--session": (lambda t: t, "sessions"),
     "--type": (lambda t: t, "types"),
     "--where k=": (lambda t: f"k={json.dumps(t)}", "k=value"),
-    "--where KEY=": (lambda t: f"{t}={json.dumps(t)}", "key=value"),
+    "--where KEY=": (lambda t: f"{where_key(t)}={json.dumps(t)}", "key=value"),
 }
+
+
+def where_key(text):
+    """A key as --where takes it: quoted as JSON if it holds an operator or
+    spaces at its ends (the first operator would end it, the spaces be dropped)."""
+    if text != text.strip() or any(op in text for op in OPERATORS) or text.startswith('"'):
+        return json.dumps(text)
+    return text
 
 
 def cli_cases():
     for text, kind in (p.values for p in cases(OPTIONS, HOSTILE)):
         if "\x00" in text:
             continue  # an argv item cannot hold a NUL
-        if kind == "--where KEY=" and any(op in text for op in OPERATORS):
-            continue  # the first operator ends the key
         yield from cases([kind], [text])
 
 

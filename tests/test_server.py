@@ -206,7 +206,9 @@ def test_empty_result_is_404_with_no_actions(sample_app):
     ("date=2018-10-18T21:37:30", ["21:37:30", "21:37:30"]),
     ("start=2018-10-19T03:37:29Z", ["21:37:30", "21:37:30"]),
     ("end=2018-10-18T21:37&order=desc", ["21:37:30", "21:37:30", "21:37:28"]),
-    ("userId=ABC123XYZ&start=&end=&limit=&unknown=1", ["21:37:28", "21:37:30", "21:37:30"]),
+    ("userId=ABC123XYZ&start=&end=&limit=&&", ["21:37:28", "21:37:30", "21:37:30"]),
+    ("sessionId=XYZ456ABC&limit=1", ["21:37:28"]),  # as the POST body spells it
+    ("sessionId=other&session=XYZ456ABC&type=VIEW", ["21:37:30"]),
 ])
 def test_filters(sample_app, query, times):
     response = get(sample_app, query)
@@ -224,12 +226,43 @@ def test_filters(sample_app, query, times):
     ("start=2018&start=2019", "start", "give it at most once"),
     ("order=up", "order", "expected asc or desc, got 'up'"),
     ("userId=%FF", "", "the query string is not valid UTF-8 once percent-decoded"),
+    ("start=2018-07&end=2018-06", "start", "start 2018-07 (2018-07-01T00:00:00) is after end 2018-06 "
+                                           "(2018-06-30T23:59:59.999999): nothing can match"),
+    ("end=2018-10-18T00:00Z&start=2018-10-19T00:00Z", "start",
+     "start 2018-10-19T00:00Z (2018-10-19T00:00:00Z) is after end 2018-10-18T00:00Z "
+     "(2018-10-18T00:00:59.999999Z): nothing can match"),
 ])
 def test_malformed_parameter_is_400_naming_it(sample_app, query, name, message):
     response = get(sample_app, query)
     assert response.status == 400
     assert response.json == {"error": f"invalid parameter {name}: {message}" if name else message,
                              "details": [{"path": name, "message": message}]}
+
+
+KNOWN = "userId, type, sessionId, session, date, start, end, limit, order"
+
+
+@pytest.mark.parametrize("query,name", [
+    ("user=u-la", "user"), ("sessionid=XYZ456ABC", "sessionid"), ("userId=ABC123XYZ&types=CLICK", "types"),
+    ("=x", ""), ("userId%00=ABC123XYZ", "userId\x00"), ("limit=1&Limit=2", "Limit"), ("where=x%3D1", "where"),
+])
+def test_an_unknown_parameter_is_400_naming_it_and_the_known_ones(sample_app, query, name):
+    """A misspelt filter would otherwise answer with the whole database."""
+    response = get(sample_app, query)
+    message = f"unknown parameter {name!r}: the known ones are {KNOWN}"
+    assert (response.status, response.json) == (400, {"error": message,
+                                                       "details": [{"path": name, "message": message}]})
+
+
+@pytest.mark.parametrize("name", ["userId", "type", "sessionId", "session", "date", "start", "end",
+                                  "limit", "order"])
+@pytest.mark.parametrize("value", ["%00", "%F0%9F%98%80", "9" * 30, "-1", "0001-01-01T00:00%2B14:00",
+                                   "9999-12-31T23:59:59.999999-14:00", "2018-10-18T24:00", "%ED%A0%80",
+                                   "2018-10-18T21:37:28.1234567891", "x" * 5000, "7d", "DESC"])
+def test_no_parameter_value_is_a_server_error(sample_app, name, value):
+    for query in (f"{name}={value}", f"{name}={value}&{name}={value}", f"start={value}&end=2018",
+                  f"start=2018&{name}={value}"):
+        assert get(sample_app, query).status in (200, 400, 404), query
 
 
 @pytest.mark.parametrize("text", ["2018-10-18", "2018-10-18T21", "2018-10-18T21:37:28.5",

@@ -28,7 +28,8 @@ def openapi_document(token=False):
                 **({"style": "form", "explode": True} if repeat else {})}
 
     errors = {
-        "400": json_response("Invalid JSON, an invalid session or a malformed parameter", "Error"),
+        "400": json_response("Invalid JSON, an invalid session, or a malformed or unknown "
+                             "parameter", "Error"),
         **({"401": json_response("No valid bearer token", "Error")} if token else {}),
         "503": json_response("The database could not serve the request; retry", "Error"),
     }
@@ -60,7 +61,8 @@ def openapi_document(token=False):
                 "parameters": [
                     {**query("userId", "Only these users' actions", repeat=True), "example": ["ABC123XYZ"]},
                     {**query("type", "Only these types, in any case", repeat=True), "example": ["CLICK"]},
-                    query("session", "Only these sessions' actions", repeat=True),
+                    query("sessionId", "Only these sessions' actions", repeat=True),
+                    query("session", "The same as sessionId (the original API's name)", repeat=True),
                     query("date", "Only within the year, month, day, hour, minute or second "
                                   "this names, such as 2018-10-18 (not with start or end)"),
                     {**query("start", "From this time on"), "example": "2018-10-18T21:37:25"},

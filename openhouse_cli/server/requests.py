@@ -10,7 +10,7 @@ import orjson
 
 from ..errors import InvalidInput
 from ..readers import may_hold_big_int
-from ..times import TimeError, parse_time_spec, resolve_bound
+from ..times import TimeError, parse_time_spec, resolve_range
 from ..validate import session_rows
 
 MAX_DETAILS = 100
@@ -87,41 +87,53 @@ def validate_sessions(docs, is_array):
     return rows
 
 
-_LISTS = {"userId": "users", "type": "types", "session": "sessions"}
+# sessionId as in the POST body; session as the original GET spelled it
+_LISTS = {"userId": "users", "type": "types", "sessionId": "sessions", "session": "sessions"}
 _SINGLE = ("date", "start", "end", "limit", "order")
+KNOWN_PARAMETERS = (*_LISTS, *_SINGLE)
 
 
 def parse_filters(query_string):
     """The query_actions filters for GET /api/log/get; HTTPError 400 naming a bad parameter.
 
-    Repeated ``userId``, ``type`` and ``session`` mean any of them; an empty
-    value is as if the parameter were not given; unknown parameters are
-    ignored, as the original API ignored them.
+    Repeated ``userId``, ``type`` and ``sessionId`` (or ``session``) mean any
+    of them; an empty value is as if the parameter were not given. An unknown
+    parameter is refused rather than ignored: a misspelt filter would
+    otherwise answer with every action.
     """
-    lists = {name: [] for name in _LISTS}
+    lists = {name: [] for name in dict.fromkeys(_LISTS.values())}
     single = {}
     for name, value in _query_pairs(query_string):
+        if name not in KNOWN_PARAMETERS:
+            if not name and not value:
+                continue  # an empty field, as in a&&b or a trailing &
+            message = f"unknown parameter {name!r}: the known ones are {', '.join(KNOWN_PARAMETERS)}"
+            raise HTTPError(400, message, [{"path": name, "message": message}])
         if not value:
             continue
-        if name in lists:
-            lists[name].append(value)
-        elif name in _SINGLE:
+        if name in _LISTS:
+            lists[_LISTS[name]].append(value)
+        else:
             if name in single:
                 raise _bad(name, "give it at most once")
             single[name] = value
-    filters = {_LISTS[name]: tuple(values) for name, values in lists.items()}
+    filters = {name: tuple(values) for name, values in lists.items()}
     if "date" in single and ("start" in single or "end" in single):
         raise _bad("date", "use date alone, or start and end")
+    specs = {}
     for name in ("date", "start", "end"):
         if name in single:
             try:
-                spec = parse_time_spec(single[name])
+                specs[name] = parse_time_spec(single[name])
             except TimeError as ex:
                 raise _bad(name, str(ex)) from None
-            if name != "end":
-                filters["start"] = resolve_bound(spec)
-            if name != "start":
-                filters["end"] = resolve_bound(spec, end=True)
+    if specs:
+        first, last = ("date", "date") if "date" in specs else ("start", "end")
+        try:
+            span = resolve_range(specs.get(first), specs.get(last), names=(first, last))
+        except TimeError as ex:
+            raise _bad(first, str(ex)) from None
+        filters["start"], filters["end"] = span.start, span.end
     if "limit" in single:
         text = single["limit"]
         if not (text.isascii() and text.isdigit()) or int(text) >= 1 << 63:
