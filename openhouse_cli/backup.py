@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .db import BUSY_TIMEOUT_S
+from .store.sqlite import BUSY_TIMEOUT_S
 from .errors import NoDatabase, OhlogError
 
 

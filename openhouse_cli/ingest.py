@@ -10,7 +10,6 @@ Duplicates, the same action sent again, are skipped by the unique index on
 
 import json
 import os
-import sqlite3
 import stat
 import sys
 from dataclasses import dataclass, fields, replace
@@ -20,7 +19,7 @@ import orjson
 from .errors import InvalidInput, OhlogError
 from .parallel import validate_ndjson, validate_records
 from .readers import Record, first_line, is_ndjson, open_input, read_records
-from .schema import INSERT, SECONDARY_INDEXES
+from .store import as_store
 
 ON_ERROR = ("fail", "skip")
 _ROWS_PER_WRITE = 5000
@@ -95,7 +94,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}")
     counts = Counts(inputs=1)
-    writer = _Writer(db.conn, name)
+    writer = as_store(db).writer(name)
     pending = Counts()  # what the open transaction holds
     rows = []
     in_batch = 0
@@ -118,11 +117,11 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
             pending.sessions += sessions
             in_batch += sessions
             if len(rows) >= _ROWS_PER_WRITE:
-                writer.write(rows, pending)
+                _write(writer, rows, pending)
                 rows = []
             # (items hold one session each when batch_size is set)
             if batch_size and in_batch >= batch_size:
-                writer.write(rows, pending)
+                _write(writer, rows, pending)
                 rows = []
                 writer.commit()
                 counts.add(pending)
@@ -131,7 +130,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
             if progress and counts.sessions + pending.sessions >= next_progress:
                 next_progress += _PROGRESS_EVERY
                 progress(counts.sessions + pending.sessions)
-        writer.write(rows, pending)
+        _write(writer, rows, pending)
         writer.commit()
         counts.add(pending)
     except IngestFailed:
@@ -152,6 +151,12 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
         if close is not None:
             close()
     return counts
+
+
+def _write(writer, rows, pending):
+    inserted = writer.write(rows)
+    pending.inserted += inserted
+    pending.duplicates += len(rows) - inserted
 
 
 def _committed(counts):
@@ -230,52 +235,3 @@ def _with_reason(raw, reason):
     if not body.startswith(b"{") or body[1:].lstrip() == b"}":
         return None
     return b'{"ohlog_error":' + orjson.dumps(reason) + b"," + body[1:] + b"\n"
-
-
-class _Writer:
-    """The transaction around one input or batch, and the bulk-load trick."""
-
-    def __init__(self, conn, name):
-        self.conn = conn
-        self.name = name
-        self.bulk = False
-
-    def _run(self, fn, *args):
-        try:
-            return fn(*args)
-        except sqlite3.Error as ex:
-            raise OhlogError(
-                f"{self.name}: database error: {ex} (its uncommitted records were rolled back)"
-            ) from None
-
-    def begin(self):
-        self._run(self.conn.execute, "BEGIN IMMEDIATE")
-        # Into an empty table, building the secondary indexes once at the end
-        # is much faster than growing them row by row. It happens inside the
-        # transaction, so readers and a rollback still see the indexes.
-        self.bulk = not self._run(
-            lambda: self.conn.execute("SELECT EXISTS (SELECT 1 FROM actions)").fetchone()[0]
-        )
-        if self.bulk:
-            for index in SECONDARY_INDEXES:
-                self._run(self.conn.execute, f"DROP INDEX {index}")
-
-    def write(self, rows, pending):
-        if not rows:
-            return
-        cursor = self._run(self.conn.executemany, INSERT, rows)
-        pending.inserted += cursor.rowcount
-        pending.duplicates += len(rows) - cursor.rowcount
-
-    def commit(self):
-        if self.bulk:
-            # Let SQLite's sorter use the other core for the index builds
-            self._run(self.conn.execute, "PRAGMA threads = 2")
-            for index, columns in SECONDARY_INDEXES.items():
-                self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
-        self._run(self.conn.execute, "COMMIT")
-
-    def rollback(self):
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-

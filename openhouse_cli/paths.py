@@ -11,12 +11,16 @@ DEFAULT_FILENAME = "ohlog.db"
 
 
 def db_path(explicit=None):
-    """``--db`` if given, else ``$OHLOG_DB``, else ``ohlog.db`` in the app directory."""
-    if explicit:
-        return pathlib.Path(explicit)
-    from_env = os.environ.get("OHLOG_DB")
-    if from_env:
-        return pathlib.Path(from_env)
+    """``--db`` if given, else ``$OHLOG_DB``, else ``ohlog.db`` in the app directory.
+
+    A SQLite database is a path; a PostgreSQL one stays the URL string it was
+    given (``postgresql://...``), which a path would mangle.
+    """
+    given = explicit or os.environ.get("OHLOG_DB")
+    if given:
+        if isinstance(given, str) and given.startswith(("postgresql://", "postgres://")):
+            return given
+        return pathlib.Path(given)
     return default_path()
 
 

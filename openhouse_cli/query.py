@@ -17,13 +17,13 @@ Only the standard library is imported here: ``ohlog query`` must start fast.
 import functools
 import json
 import operator
-import os
 import re
 import sqlite3
 from typing import NamedTuple
 
-from .errors import NoDatabase, OhlogError
-from .schema import INDEXES, MIGRATIONS, MIGRATIONS_TABLE, type_key
+from .errors import OhlogError
+from .schema import type_key
+from .store import as_store
 from .times import MAX_OFFSET_S, Bound
 
 ORDERS = ("asc", "desc")
@@ -175,74 +175,11 @@ def _checked(where):
     return where
 
 
-def _connect_read_only(uri):
-    conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False)
-    found = {
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
-            ("actions", *INDEXES),
-        )
-    }
-    return conn, found
-
-
 def open_for_query(path):
-    """Open the database at ``path`` read-only for queries; NoDatabase if missing.
+    """The SQLite database at ``path``, opened read-only (see store.sqlite.open_for_query)."""
+    from .store.sqlite import open_for_query as open_sqlite
 
-    Nothing is created. Uses sqlite3 directly (sqlite-utils costs ~0.1 s of
-    start-up), falling back to ``db.open_db`` when migrations are pending.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise NoDatabase(f"No database found at {path}")
-    if os.path.isdir(path):
-        raise OhlogError(f"Cannot open database {path}: it is a directory")
-    from urllib.parse import quote
-
-    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
-    try:
-        conn, found = _connect_read_only(uri)
-    except sqlite3.OperationalError as ex:
-        # On read-only media SQLite cannot create the WAL's -shm file. With no
-        # -wal left behind, nothing can change the file: read it as immutable.
-        wal = path + "-wal"
-        if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or (
-            os.path.exists(wal) and os.path.getsize(wal)
-        ):
-            raise OhlogError(f"Cannot open database {path}: {ex}") from None
-        try:
-            conn, found = _connect_read_only(uri + "&immutable=1")
-        except sqlite3.DatabaseError as ex:
-            raise OhlogError(f"Cannot open database {path}: {ex}") from None
-    except sqlite3.DatabaseError as ex:
-        raise OhlogError(f"Cannot open database {path}: {ex}") from None
-    if len(found) == 1 + len(INDEXES) and not _pending_migrations(conn):
-        return conn
-    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-    conn.close()
-    if os.path.getsize(path) == 0:  # what a reader sees while ingest creates one
-        raise NoDatabase(f"No database found at {path} (the file is empty)")
-    if "actions" not in found and tables:  # another program's database: leave it be
-        raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
-    # An older ohlog's database, or a new one whose creator is still migrating
-    # it (open_db waits for its lock, and then has nothing left to do)
-    from .db import open_db
-
-    try:
-        return open_db(path, create=False).conn
-    except OhlogError as ex:
-        raise OhlogError(f"{path} needs upgrading to this version of ohlog, which failed: {ex}") from None
-
-
-def _pending_migrations(conn):
-    """The migrations ``conn``'s database has not recorded (read-only)."""
-    try:
-        applied = {name for (name,) in conn.execute(
-            f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = 'ohlog'")}
-    except sqlite3.OperationalError:  # no record at all
-        applied = set()
-    return [name for name in MIGRATIONS if name not in applied]
+    return open_sqlite(path)
 
 
 def query_actions(db, **filters):
@@ -273,7 +210,7 @@ def _as_dicts(rows):
 
 def query_rows(db, **filters):
     """Yield ``(user_id, session_id, time, type, properties_json)`` tuples."""
-    return _stream(_execute(db, _ROW_COLUMNS, filters))
+    return _execute(db, _ROW_COLUMNS, filters)
 
 
 def query_json(db, **filters):
@@ -301,12 +238,21 @@ def _json_lines(rows):
 def count_actions(db, **filters):
     """How many actions match (``limit`` and ``order`` are ignored)."""
     filters = {**filters, "limit": None, "order": None}
-    return _execute(db, "count(*)", filters).fetchone()[0]
+    return next(_execute(db, "count(*)", filters))[0]
 
 
 def _execute(db, columns, filters):
-    sql, params = build_query(columns, **filters)
-    conn = _conn(db)
+    """The rows of the query, streamed; OhlogError if the database fails.
+
+    Filter values are checked here, before the generator starts, so that a
+    bad one fails at once."""
+    store = as_store(db)
+    sql, params = build_query(columns, engine=store.engine, **filters)
+    if store.engine == "postgresql":
+        from .store.postgres import stream
+
+        return stream(store, sql, params)
+    conn = store.conn
     if "ohlog_" in sql:  # the exact, slower look-ups in Python (_where_clause)
         conn.create_function("ohlog_type", 2, _python_type, deterministic=True)
         conn.create_function("ohlog_value", 2, _python_value, deterministic=True)
@@ -316,7 +262,7 @@ def _execute(db, columns, filters):
     except sqlite3.Error as ex:
         raise OhlogError(f"Query failed: {ex}") from None
     cursor.arraysize = 1000
-    return cursor
+    return _stream(cursor)
 
 
 def _stream(cursor):
@@ -332,13 +278,10 @@ def _stream(cursor):
         cursor.close()
 
 
-def _conn(db):
-    return getattr(db, "conn", db)  # a sqlite_utils.Database or a sqlite3.Connection
-
-
 def build_query(
     columns,
     *,
+    engine="sqlite",
     users=(),
     sessions=(),
     types=(),
@@ -349,7 +292,8 @@ def build_query(
     limit=None,
     order="asc",
 ):
-    """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user input)."""
+    """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user
+    input), in ``engine``'s dialect ("sqlite" or "postgresql"), with ``?`` placeholders."""
     clauses, params = [], []
     users, sessions, types = (
         _strings(users, "users"),
@@ -358,6 +302,10 @@ def build_query(
     )
     # Types match under Unicode case folding, through the type_key column
     types = tuple(dict.fromkeys(type_key(t) for t in types))
+    if engine == "postgresql":  # its text cannot hold NUL: stored escaped
+        from .store.postgres import escape
+
+        users, sessions, types = ([escape(v) for v in vs] for vs in (users, sessions, types))
     for column, values in (("user_id", users), ("session_id", sessions), ("type_key", types)):
         if values:
             clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -398,11 +346,17 @@ def build_query(
 
     for item in (where,) if isinstance(where, (str, Where)) else where:
         item = parse_where(item) if isinstance(item, str) else _checked(item)
-        clause, values = _where_clause(item)
+        if engine == "postgresql":
+            from .store.postgres import where_clause
+            clause, values = where_clause(item)
+        else:
+            clause, values = _where_clause(item)
         clauses.append(clause)
         params.extend(values)
 
-    sql = f"SELECT {columns} FROM actions INDEXED BY {index}"
+    sql = f"SELECT {columns} FROM actions"
+    if engine == "sqlite":
+        sql += f" INDEXED BY {index}"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
     if order is not None:  # None: unordered, for counting

@@ -24,12 +24,14 @@ SQL_WORDS = re.compile(
 
 # module -> {source of an expression allowed in SQL text: why it is safe}
 ALLOWED = {
-    "ingest.py": {
+    "store/sqlite.py": {
         "index": "a name from schema.SECONDARY_INDEXES",
         "columns": "a column list from schema.SECONDARY_INDEXES",
+        "sql": "SQLiteStore.execute: its callers' SQL, each checked where it is built",
     },
     "store/postgres.py": {
         "statement": "a statement of the module constant MIGRATIONS (frozen migrations)",
+        "sql.replace('?', '%s')": "its callers' SQL (query.build_query), placeholders in psycopg's style",
     },
     "schema.py": {
         "TABLE": "the table's name, a constant",
@@ -40,7 +42,6 @@ ALLOWED = {
         "column": "user_id, session_id, type_key, utc_us or local_us: literals in build_query",
         "', '.join('?' * len(values))": "one placeholder a value",
         "op[0]": "'>' or '<': the first character of a '>=' / '<=' literal",
-        "MIGRATIONS_TABLE": "schema.MIGRATIONS_TABLE, a constant",
         "columns": "_ROW_COLUMNS, _JSON_COLUMN or 'count(*)': the callers' constants",
         "index": "one of four index names, literals in build_query",
         "op": "'>=' / '<=' literals, or a Where.op checked against OPERATORS by _checked",

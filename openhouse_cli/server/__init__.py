@@ -57,8 +57,8 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
     (None: as many as are waiting; 1: a commit each, for comparison).
     The database is created and migrated now, so errors show at once.
     """
-    from ..db import open_db
     from ..paths import db_path
+    from ..store import open_store
 
     path = db_path(db)
     if token is None:
@@ -72,7 +72,7 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
         raise OhlogError(f"The body limit must be at least 1 byte, got {max_body}")
     # Create and migrate now, then close: every connection is opened in the
     # thread (and the process, after a fork) that uses it.
-    open_db(path).conn.close()
+    open_store(path).close()
     _setup_access_log()
     return App(path, token=token, max_body=max_body, commit_batch=commit_batch,
                read_threads=read_threads)

@@ -232,3 +232,58 @@ class Writer:
             self.conn.execute("ROLLBACK")
         except psycopg.Error:
             pass
+
+
+class PostgresStore:
+    """A PostgreSQL database as a store: ``conn`` is a psycopg connection (autocommit;
+    writers open their own transactions)."""
+
+    engine = "postgresql"
+
+    def __init__(self, conn, url: str):
+        self.conn = conn
+        self.url = url
+        self.name = mask(url)
+
+    def execute(self, sql: str, params=()):
+        """Run ``sql`` written with ``?`` placeholders, as SQLite's are."""
+        return self.conn.execute(sql.replace("?", "%s"), list(params))
+
+    def writer(self, name: str) -> Writer:
+        return Writer(self.conn, name)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_store(url: str, *, create: bool = True, readonly: bool = False) -> PostgresStore:
+    """The database at ``url`` as a store, migrated (created tables only if ``create``)."""
+    return PostgresStore(connect(url, create=create and not readonly), url)
+
+
+# ---------------------------------------------------------------------------
+# Reads
+
+_ESCAPED_NAMES = ("user_id", "session_id", "type", "type_key")
+
+
+def stream(store: PostgresStore, sql: str, params: Sequence[Any]):
+    """The rows of ``sql`` (``?`` placeholders), streamed from the server a
+    batch at a time, with escaped text columns restored."""
+    import psycopg
+
+    selected = sql.split(" FROM ", 1)[0].removeprefix("SELECT ").split(", ")
+    escaped = [i for i, name in enumerate(selected) if name.strip() in _ESCAPED_NAMES]
+    try:
+        with store.conn.cursor() as cursor:
+            for row in cursor.stream(sql.replace("?", "%s"), list(params)):
+                if escaped and any(_ESCAPE in row[i] for i in escaped):
+                    row = tuple(unescape(v) if i in escaped else v for i, v in enumerate(row))
+                yield row
+    except psycopg.Error as ex:
+        raise OhlogError(f"Query failed: {_first_line(ex)}") from None
+
+
+def where_clause(where) -> tuple[str, list]:
+    """SQL and parameters for one property condition (query.Where)."""
+    raise OhlogError("--where is not supported on PostgreSQL yet")

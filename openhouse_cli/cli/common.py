@@ -1,0 +1,186 @@
+"""What several commands share: the --db option, filters, output flags, messages."""
+
+import sys
+import time
+
+import click
+
+from ..errors import OhlogError
+
+# Exit codes (README "Exit codes"): 1 is an error, 2 bad usage (click's own).
+EXIT_REJECTED = 3  # --on-error skip finished, but some records were rejected
+
+
+def db_option(fn):
+    return click.option(
+        "-d",
+        "--db",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="PATH|URL",
+        help="SQLite file or postgresql:// URL (default: $OHLOG_DB, else ohlog.db in the "
+             "app directory)",
+    )(fn)
+
+
+def open_target(db, *, readonly=False):
+    """The store --db names (created if missing, unless ``readonly``); ClickException if not."""
+    from ..paths import db_path, ensure_app_dir
+    from ..store import open_store
+
+    target = db_path(db)
+    try:
+        if not readonly:
+            ensure_app_dir(target)
+        return open_store(target, create=not readonly, readonly=readonly)
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
+
+
+class Refused(click.ClickException):
+    exit_code = 2  # bad usage, in one line (no usage banner)
+
+
+def shown(name):
+    """A name fit for a one-line message: control characters escaped."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def plural(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+# ---------------------------------------------------------------------------
+# Filters: the same options, with the same rules, on every command that reads
+
+
+def _text_option(ctx, param, values):
+    """The values if each is UTF-8 text, else BadParameter: argv bytes that are
+    not UTF-8 arrive as lone surrogates, which no query can use."""
+    from ..query import FilterError, check_text
+
+    try:
+        for value in (values,) if isinstance(values, str) else values or ():
+            check_text(value)
+    except FilterError as ex:
+        raise click.BadParameter(str(ex)) from None
+    return values
+
+
+def _time_option(ctx, param, value):
+    from ..times import TimeError, parse_time_spec
+
+    if value is None:
+        return None
+    try:
+        # one "now" for every time ago in the command, so that --since 2h --until 2h is one instant
+        now_us = ctx.meta.setdefault("ohlog.now_us", time.time_ns() // 1000)
+        return parse_time_spec(_text_option(ctx, param, value),
+                               relative=param.name in ("since", "until"), now_us=now_us)
+    except TimeError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _zone_option(ctx, param, value):
+    from ..times import TimeError, parse_zone
+
+    try:
+        return parse_zone(_text_option(ctx, param, value))
+    except TimeError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _where_option(ctx, param, values):
+    from ..query import FilterError, parse_where
+
+    try:
+        return tuple(parse_where(value) for value in values)
+    except FilterError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _time_flag(name, help):
+    return click.option(name, callback=_time_option, metavar="TIME", help=help)
+
+
+_FILTER_OPTIONS = [
+    click.option("--user", "users", multiple=True, metavar="ID", callback=_text_option,
+                 help="Only this user's actions (repeatable)"),
+    click.option("--session", "sessions", multiple=True, metavar="ID", callback=_text_option,
+                 help="Only this session's actions (repeatable)"),
+    click.option("--type", "types", multiple=True, metavar="TYPE", callback=_text_option,
+                 help="Only actions of this type, in any case (repeatable)"),
+    _time_flag("--start", "From this time on, inclusive"),
+    _time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)"),
+    _time_flag("--date", "Only within the year, month, day, hour, minute or second this names"),
+    _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
+    _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
+    click.option("--tz", callback=_zone_option, metavar="ZONE",
+                 help="Read times without an offset in this zone (IANA name or UTC)"),
+    click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
+                 help="Property condition; also != > >= < <= (repeatable)"),
+]
+FILTER_NAMES = ("users", "sessions", "types", "start", "end", "date", "since", "until", "tz",
+                "where")
+
+
+def filter_options(fn):
+    """The filters of ``ohlog query``, as options of the decorated command."""
+    for option in reversed(_FILTER_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def resolve_filters(users, sessions, types, start, end, date, since, until, tz, where):
+    """The library's filter keywords from the options; UsageError for conflicts."""
+    from ..times import TimeError, resolve_range
+
+    if date and (start or end or since or until):
+        raise click.UsageError("Use --date alone, or --start/--since and --end/--until")
+    if start and since:
+        raise click.UsageError("Use just one of --start or --since")
+    if end and until:
+        raise click.UsageError("Use just one of --end or --until")
+    names = ("--date", "--date") if date else ("--start" if start else "--since",
+                                                 "--end" if end else "--until")
+    try:
+        span = resolve_range(date or start or since, date or end or until, tz=tz, names=names)
+    except TimeError as ex:
+        raise click.UsageError(str(ex)) from None
+    return dict(users=users, sessions=sessions, types=types, where=where,
+                start=span.start, end=span.end, gaps=span.gaps)
+
+
+def pop_filters(kwargs):
+    """Take the filter options out of a command's keyword arguments; resolve them."""
+    return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
+
+
+# ---------------------------------------------------------------------------
+# Output flags
+
+
+def format_options(fn):
+    for option in reversed([
+        click.option("--format", "format_",
+                     type=click.Choice(["table", "json", "ndjson", "csv"], case_sensitive=False),
+                     help="Output format (default: a table on a terminal, else JSON)"),
+        click.option("--table", is_flag=True, help="Same as --format table"),
+        click.option("--json", "json_", is_flag=True, help="Same as --format json"),
+        click.option("--nl", is_flag=True, help="Same as --format ndjson"),
+        click.option("--csv", "csv_", is_flag=True, help="Same as --format csv"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def pop_format(kwargs):
+    """The output format the flags in ``kwargs`` choose (and take out of it)."""
+    from ..output import FormatError, choose_format
+
+    try:
+        return choose_format(kwargs.pop("format_"), table=kwargs.pop("table"),
+                             json_=kwargs.pop("json_"), nl=kwargs.pop("nl"),
+                             csv_=kwargs.pop("csv_"), isatty=sys.stdout.isatty())
+    except FormatError as ex:
+        raise click.UsageError(str(ex)) from None

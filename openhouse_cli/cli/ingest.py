@@ -1,0 +1,155 @@
+"""``ohlog ingest``: load session logs into the store."""
+
+import sys
+import time
+
+import click
+
+from ..errors import OhlogError
+from . import cli
+from .common import EXIT_REJECTED, Refused, db_option, open_target, plural, shown
+
+INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True))
+@db_option
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="On a bad record: roll back its input and stop, or store the rest and report it",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    help="With --on-error skip: write rejected records here as NDJSON, each with its error",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Commit every N sessions instead of once an input (for endless streams)",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
+def ingest(paths, db, on_error, rejects, batch_size, quiet):
+    """Load session logs (JSON, NDJSON, arrays, .gz; - for stdin) into the database."""
+    from rich.console import Console
+
+    from ..ingest import Counts, IngestFailed, StoreFailed, ingest_input, reject_line, rejects_conflict
+    from ..paths import db_path
+    from ..progress import ingest_progress
+
+    if rejects is not None and on_error != "skip":
+        raise click.UsageError("--rejects needs --on-error skip")
+    inputs = _expand_inputs(paths)
+    console = Console(stderr=True, quiet=quiet)
+    path = db_path(db)
+    total = Counts()
+    conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
+    if conflict:
+        raise Refused(f"--rejects {shown(rejects)} is {conflict}: write the rejects to another file")
+
+    # Created even when nothing is rejected, so that no stale file misleads
+    rejects_file = _private_file(rejects) if rejects is not None else None
+
+    def on_reject(record, error):
+        console.print(f"Rejected {error}", highlight=False, soft_wrap=True, markup=False)
+        if rejects_file is not None:
+            rejects_file.write(reject_line(record, error))
+
+    started = time.perf_counter()
+    try:
+        database = open_target(db)
+        for name in inputs:
+            with _open(name) as fp, ingest_progress(console, shown(name), fp) as progress:
+                counts = ingest_input(
+                    database,
+                    fp,
+                    shown(name),
+                    on_error=on_error,
+                    batch_size=batch_size,
+                    on_reject=on_reject,
+                    progress=progress,
+                )
+            total.add(counts)
+            if not counts.sessions and not counts.rejected:
+                console.print(f"Warning: {shown(name)} holds no records", highlight=False,
+                              soft_wrap=True, markup=False)
+    except (IngestFailed, StoreFailed) as ex:
+        total.add(ex.counts)
+        _stored_before(console, total, started)
+        raise click.ClickException(str(ex)) from None
+    except OhlogError as ex:
+        _stored_before(console, total, started)
+        raise click.ClickException(str(ex)) from None
+    except OSError as ex:
+        _stored_before(console, total, started)
+        raise click.ClickException(f"{shown(str(ex.filename or 'input'))}: {ex.strerror or ex}") from None
+    finally:
+        if rejects_file is not None:
+            rejects_file.close()
+    console.print(_summary(total, started), highlight=False, soft_wrap=True)
+    if total.rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+def _expand_inputs(paths):
+    """Paths as given, directories expanded to the log files inside them."""
+    import pathlib
+
+    if not paths:
+        if sys.stdin.isatty():
+            raise click.UsageError("Give one or more files, or - to read stdin")
+        return ["-"]
+    inputs = []
+    for path in paths:
+        if path != "-" and pathlib.Path(path).is_dir():
+            found = sorted(
+                str(p) for p in pathlib.Path(path).rglob("*")
+                if p.is_file() and p.name.endswith(INPUT_SUFFIXES)
+            )
+            if not found:
+                raise click.UsageError(f"No .json, .ndjson, .jsonl or .gz files in {path}")
+            inputs.extend(found)
+        else:
+            inputs.append(path)
+    return inputs
+
+
+def _stored_before(console, total, started):
+    """Say what the inputs before a failed one stored: they stay committed."""
+    if total.inputs:
+        console.print(f"Stored before the error: {_summary(total, started)}",
+                      highlight=False, soft_wrap=True)
+
+
+def _private_file(path):
+    """Open ``path`` for writing, readable by its owner only: rejects hold user records."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as ex:
+        raise click.ClickException(f"Cannot write {shown(path)}: {ex.strerror}") from None
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _open(name):
+    if name == "-":
+        import contextlib
+
+        return contextlib.nullcontext(sys.stdin.buffer)
+    return open(name, "rb")
+
+
+def _summary(counts, started):
+    elapsed = time.perf_counter() - started
+    rate = counts.actions / elapsed if elapsed > 0 else 0
+    return (
+        f"{plural(counts.inputs, 'input')}, {plural(counts.sessions, 'session')}: "
+        f"{plural(counts.inserted, 'action')} inserted, {plural(counts.duplicates, 'duplicate')}, "
+        f"{counts.rejected:,} rejected in {elapsed:.2f}s ({rate:,.0f} actions/s)"
+    )

@@ -1,0 +1,229 @@
+"""The SQLite engine, the default: one file, opened with its pragmas, private
+file modes and migrations, and written one input a transaction.
+
+sqlite-utils does what it is good at here: it applies and records the
+migrations (``migrations.py``) and gives tests an introspection API. The
+hot paths (queries, inserts) use sqlite3 directly, which also keeps
+``ohlog query``'s start-up free of sqlite-utils' import.
+"""
+
+import os
+import pathlib
+import sqlite3
+
+from ..errors import NoDatabase, OhlogError
+from ..schema import INDEXES, INSERT, MIGRATIONS, MIGRATIONS_TABLE, SECONDARY_INDEXES
+
+# Writers wait this long for each other's transactions instead of failing
+# with "database is locked"; one input is one transaction, so be generous.
+BUSY_TIMEOUT_S = 600
+# New databases use 16 KiB pages (SQLite's default is 4 KiB): an input is one
+# transaction, and the WAL index that SQLite maps into memory grows with the
+# pages it writes: with 4 KiB pages a 2 GB input's ingest peaked 17% above a
+# 200 MB one's, with 16 KiB pages 6%, and large loads are faster.
+PAGE_SIZE = 16384
+
+
+def open_db(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S):
+    """Open (and if ``create``, create) the database at ``path``, migrated.
+
+    ``path`` may be ``":memory:"`` for tests. A new file is created with mode
+    0600 before SQLite opens it, and SQLite gives its -wal and -shm files the
+    same mode.
+    """
+    if str(path) == ":memory:":
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return _prepare(conn, memory=True)
+    path = pathlib.Path(path)
+    if not path.exists():
+        if not create:
+            raise NoDatabase(f"No database found at {path}")
+        if not path.parent.is_dir():
+            raise OhlogError(f"Cannot create database {path}: no such directory {path.parent}")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as ex:
+            raise OhlogError(f"Cannot create database {path}: {ex.strerror}") from None
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        return _prepare(conn)
+    except sqlite3.DatabaseError as ex:
+        raise OhlogError(f"Cannot open database {path}: {ex}") from None
+
+
+def _prepare(conn, memory=False):
+    if not memory:
+        # A no-op unless the file is still empty (a new database): an existing
+        # one keeps its page size, and WAL mode fixes it from here on.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a crash or kill -9 can never corrupt or half-apply a
+    # transaction; only a power cut may lose the last commits.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    import sqlite_utils
+
+    from ..migrations import migrations
+
+    db = sqlite_utils.Database(conn)
+    if migrations.pending(db):
+        # Take the write lock first, so that two processes opening a new
+        # database at once do not both run the same migration.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.apply(db)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return db
+
+
+class SQLiteStore:
+    """A SQLite database as a store: ``conn`` is its sqlite3 connection."""
+
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, name: str = ":memory:"):
+        self.conn = conn
+        self.name = name
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def writer(self, name: str) -> "Writer":
+        return Writer(self.conn, name)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # sqlite-utils' introspection (db["actions"].indexes, ...), for tests and callers
+    def __getitem__(self, table):
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)[table]
+
+
+def open_store(path, *, create: bool = True, readonly: bool = False) -> SQLiteStore:
+    """The database at ``path`` as a store, migrated. ``readonly`` opens a
+    reader's connection (nothing created; migrated first only if needed)."""
+    if readonly and str(path) != ":memory:":
+        return SQLiteStore(open_for_query(path), str(path))
+    return SQLiteStore(open_db(path, create=create).conn, str(path))
+
+
+def _connect_read_only(uri):
+    conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False)
+    found = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
+            ("actions", *INDEXES),
+        )
+    }
+    return conn, found
+
+
+def open_for_query(path) -> sqlite3.Connection:
+    """Open the database at ``path`` read-only for queries; NoDatabase if missing.
+
+    Nothing is created. Uses sqlite3 directly (sqlite-utils costs ~0.1 s of
+    start-up), falling back to ``open_db`` when migrations are pending.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise NoDatabase(f"No database found at {path}")
+    if os.path.isdir(path):
+        raise OhlogError(f"Cannot open database {path}: it is a directory")
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    try:
+        conn, found = _connect_read_only(uri)
+    except sqlite3.OperationalError as ex:
+        # On read-only media SQLite cannot create the WAL's -shm file. With no
+        # -wal left behind, nothing can change the file: read it as immutable.
+        wal = path + "-wal"
+        if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or (
+            os.path.exists(wal) and os.path.getsize(wal)
+        ):
+            raise OhlogError(f"Cannot open database {path}: {ex}") from None
+        try:
+            conn, found = _connect_read_only(uri + "&immutable=1")
+        except sqlite3.DatabaseError as ex:
+            raise OhlogError(f"Cannot open database {path}: {ex}") from None
+    except sqlite3.DatabaseError as ex:
+        raise OhlogError(f"Cannot open database {path}: {ex}") from None
+    if len(found) == 1 + len(INDEXES) and not _pending_migrations(conn):
+        return conn
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    conn.close()
+    if os.path.getsize(path) == 0:  # what a reader sees while ingest creates one
+        raise NoDatabase(f"No database found at {path} (the file is empty)")
+    if "actions" not in found and tables:  # another program's database: leave it be
+        raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
+    # An older ohlog's database, or a new one whose creator is still migrating
+    # it (open_db waits for its lock, and then has nothing left to do)
+    try:
+        return open_db(path, create=False).conn
+    except OhlogError as ex:
+        raise OhlogError(f"{path} needs upgrading to this version of ohlog, which failed: {ex}") from None
+
+
+def _pending_migrations(conn):
+    """The migrations ``conn``'s database has not recorded (read-only)."""
+    try:
+        applied = {name for (name,) in conn.execute(
+            f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = 'ohlog'")}
+    except sqlite3.OperationalError:  # no record at all
+        applied = set()
+    return [name for name in MIGRATIONS if name not in applied]
+
+
+class Writer:
+    """The transaction around one input or batch, and the bulk-load trick."""
+
+    def __init__(self, conn, name):
+        self.conn = conn
+        self.name = name
+        self.bulk = False
+
+    def _run(self, fn, *args):
+        try:
+            return fn(*args)
+        except sqlite3.Error as ex:
+            raise OhlogError(
+                f"{self.name}: database error: {ex} (its uncommitted records were rolled back)"
+            ) from None
+
+    def begin(self) -> None:
+        self._run(self.conn.execute, "BEGIN IMMEDIATE")
+        # Into an empty table, building the secondary indexes once at the end
+        # is much faster than growing them row by row. It happens inside the
+        # transaction, so readers and a rollback still see the indexes.
+        self.bulk = not self._run(
+            lambda: self.conn.execute("SELECT EXISTS (SELECT 1 FROM actions)").fetchone()[0]
+        )
+        if self.bulk:
+            for index in SECONDARY_INDEXES:
+                self._run(self.conn.execute, f"DROP INDEX {index}")
+
+    def write(self, rows) -> int:
+        """Insert ``rows`` (schema.COLUMNS order); return how many were new."""
+        if not rows:
+            return 0
+        return self._run(self.conn.executemany, INSERT, rows).rowcount
+
+    def commit(self) -> None:
+        if self.bulk:
+            # Let SQLite's sorter use the other core for the index builds
+            self._run(self.conn.execute, "PRAGMA threads = 2")
+            for index, columns in SECONDARY_INDEXES.items():
+                self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
+        self._run(self.conn.execute, "COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
