@@ -56,7 +56,7 @@ def test_new_database_is_private_with_umask_0(tmp_path, how):
         env["OHLOG_DB"] = str(db)
     else:
         db = tmp_path / "cfg" / "ohlog" / "ohlog.db"
-    subprocess.run(args, env=env, check=True, capture_output=True, preexec_fn=umask_0)
+    subprocess.run(args, env=env, check=True, capture_output=True, preexec_fn=umask_0, timeout=120)
     assert mode(db) == 0o600
     if how == "default":
         assert mode(db.parent) == 0o700
@@ -68,6 +68,6 @@ def test_rejects_file_is_private(tmp_path):
     rejects = tmp_path / "rejects.ndjson"
     proc = subprocess.run([OHLOG, "ingest", "--db", tmp_path / "o.db", "--on-error", "skip",
                            "--rejects", rejects, source], capture_output=True,
-                          preexec_fn=lambda: os.umask(0o022))
+                          preexec_fn=lambda: os.umask(0o022), timeout=120)
     assert proc.returncode == 3
     assert mode(rejects) == 0o600
