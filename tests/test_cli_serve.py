@@ -1,4 +1,4 @@
-"""``ohlog serve`` end to end: the real command on a loopback port of its choosing, spoken to over HTTP."""
+"""``ohlog serve`` end to end: the real command on a loopback port it picks, over HTTP."""
 
 import contextlib
 import http.client

@@ -79,8 +79,8 @@ def locales(tmp_path_factory):
     locale, C.UTF-8, and a Latin-1 locale generated here (no root needed)."""
     found = {"C": "utf-8", "C.UTF-8": "utf-8"}  # Python runs the C locale in UTF-8 mode
     path = tmp_path_factory.mktemp("locales")
-    made = subprocess.run(["localedef", "-i", "en_US", "-f", "ISO-8859-1", path / "en_US.ISO-8859-1"],
-                          capture_output=True, timeout=120) if shutil.which("localedef") else None
+    args = ["localedef", "-i", "en_US", "-f", "ISO-8859-1", path / "en_US.ISO-8859-1"]
+    made = subprocess.run(args, capture_output=True, timeout=120) if shutil.which("localedef") else None
     if made is not None and made.returncode in (0, 1):  # 1: made, with warnings
         found["en_US.ISO-8859-1"] = "iso8859-1"
     return path, found
@@ -93,7 +93,8 @@ LATIN1_TABLE = pytest.mark.xfail(strict=True, reason="product bug: under a Latin
 @pytest.mark.parametrize("name, fmt", [
     pytest.param(name, fmt,
                  marks=[LATIN1_TABLE] if (name, fmt) == ("en_US.ISO-8859-1", "--table") else [])
-    for name in ("C", "C.UTF-8", "en_US.ISO-8859-1") for fmt in ("--nl", "--json", "--csv", "--table")
+    for name in ("C", "C.UTF-8", "en_US.ISO-8859-1")
+    for fmt in ("--nl", "--json", "--csv", "--table")
 ])
 def test_output_is_utf8_whatever_the_locale(tmp_path, locales, name, fmt, run_ohlog):
     path, found = locales
@@ -106,7 +107,8 @@ def test_output_is_utf8_whatever_the_locale(tmp_path, locales, name, fmt, run_oh
                            env=env, capture_output=True, text=True, timeout=120)
     assert probe.stdout.strip().lower().replace("_", "-") == found[name]  # the locale took hold
     db = tmp_path / "l.db"
-    doc = {**ACTION, "userId": "é☃", "actions": [{k: ACTION[k] for k in ("time", "type", "properties")}]}
+    action = {k: ACTION[k] for k in ("time", "type", "properties")}
+    doc = {"userId": "é☃", "sessionId": "s1", "actions": [action]}
     assert run_ohlog("ingest", "-q", "--db", db, "-", input=json.dumps(doc)).returncode == 0
     result = subprocess.run([OHLOG, "query", "--db", db, fmt], env=env, capture_output=True,
                             stdin=subprocess.DEVNULL, timeout=120)

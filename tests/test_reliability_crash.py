@@ -351,7 +351,8 @@ def test_kill_9_during_batched_stdin_stream_slow(tmp_path, big, request):
     aims = [(total * k // 10, full / total) for k in range(10)]  # from before the first commit on
     batches = stream_rounds(tmp_path, big, aims, seed=seed)
     figures(request.config, f"kill -9 x10 of `cat {BIG:,} actions | ohlog ingest --batch-size {BATCH} -` "
-            f"({full:.1f}s, {total} batches, seed {seed}), aimed after {[a for a, _ in aims]} commits: "
+            f"({full:.1f}s, {total} batches, seed {seed}), aimed after "
+            f"{[a for a, _ in aims]} commits: "
             f"whole batches only, then exactly once; batches stored at the kill: {batches}")
 
 
