@@ -80,7 +80,9 @@ def locales(tmp_path_factory):
     found = {"C": "utf-8", "C.UTF-8": "utf-8"}  # Python runs the C locale in UTF-8 mode
     path = tmp_path_factory.mktemp("locales")
     args = ["localedef", "-i", "en_US", "-f", "ISO-8859-1", path / "en_US.ISO-8859-1"]
-    made = subprocess.run(args, capture_output=True, timeout=120) if shutil.which("localedef") else None
+    made = None
+    if shutil.which("localedef"):
+        made = subprocess.run(args, capture_output=True, timeout=120)
     if made is not None and made.returncode in (0, 1):  # 1: made, with warnings
         found["en_US.ISO-8859-1"] = "iso8859-1"
     return path, found
