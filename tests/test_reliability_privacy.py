@@ -34,7 +34,8 @@ def test_wal_and_shm_are_private_even_with_umask_0(tmp_path):
         proc.stdin.write(json.dumps(session(1)).encode() + b"\n")
         proc.stdin.flush()
         deadline = time.monotonic() + 30
-        while not (tmp_path / "o.db-shm").exists() and time.monotonic() < deadline:
+        while not (tmp_path / "o.db-shm").exists():
+            assert time.monotonic() < deadline, "no -shm file within 30s"
             time.sleep(0.02)
         modes = {p.name: mode(p) for p in tmp_path.iterdir()}
     finally:
