@@ -127,7 +127,8 @@ def backups_while_writing(tmp_path, writers, inputs_each, backups):
         for k in range(inputs_each):
             path = write_ndjson(tmp_path / f"w{w}-{k}.ndjson",
                                 [session(k * 100 + n, actions=10, user=f"w{w}") for n in range(100)])
-            proc = subprocess.run([OHLOG, "ingest", "-q", "--db", live, path], capture_output=True)
+            proc = subprocess.run([OHLOG, "ingest", "-q", "--db", live, path], capture_output=True,
+                                  timeout=120)
             if proc.returncode:
                 failures.append(proc.stderr.decode())
 
@@ -140,7 +141,8 @@ def backups_while_writing(tmp_path, writers, inputs_each, backups):
             n, writing = len(seen), any(s.is_alive() for s in shippers)
             dest = tmp_path / f"copy{n}.db"
             if n % 4 == 0:  # the real command now and then; the library the rest of the time
-                subprocess.run([OHLOG, "backup", "--db", live, dest], check=True, capture_output=True)
+                subprocess.run([OHLOG, "backup", "--db", live, dest], check=True, capture_output=True,
+                               timeout=120)
             else:
                 backup_database(live, dest)
             assert integrity(dest) == "ok", f"backup {n}"

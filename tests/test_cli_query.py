@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pathlib
+import select
 import subprocess
 import time
 
@@ -84,8 +85,10 @@ def test_a_terminal_gets_a_table(sample_db):
     proc = subprocess.Popen([OHLOG, "query", "--db", sample_db], stdout=slave, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
     os.close(slave)
-    chunks = []
+    chunks, deadline = [], time.monotonic() + 60
     while True:
+        # a hung ohlog fails the test instead of blocking the read for ever
+        assert select.select([master], [], [], max(0, deadline - time.monotonic()))[0], "no output"
         try:
             chunk = os.read(master, 65536)
         except OSError:  # EIO: the other side closed

@@ -1,9 +1,10 @@
-"""``ohlog serve`` end to end: the real command on a free loopback port, spoken to over HTTP."""
+"""``ohlog serve`` end to end: the real command on a loopback port it picks, over HTTP."""
 
 import contextlib
 import http.client
 import json
 import pathlib
+import re
 import socket
 import sqlite3
 import subprocess
@@ -26,10 +27,18 @@ JSON = {"Content-Type": "application/json"}
 ACCESS_LINE = ' "'  # every access log line has the client, then the quoted request line
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# uvicorn's start-up line; with --port 0 it names the port the kernel chose
+LISTENING = re.compile(r"running on http://127\.0\.0\.1:([0-9]+) ")
+DEADLINE = 30  # seconds any one wait may take before the test fails
+
+
+def wait_for(condition, what, deadline=DEADLINE):
+    """Poll ``condition()`` until it returns something true; fail after ``deadline`` s."""
+    end = time.monotonic() + deadline
+    while not (result := condition()):
+        assert time.monotonic() < end, f"{what}: not within {deadline}s"
+        time.sleep(0.02)
+    return result
 
 
 class Server:
@@ -69,25 +78,36 @@ class Server:
 @contextlib.contextmanager
 def serving(tmp_path, *args, env=None, name="serve.db"):
     """Run ``ohlog serve`` until the block ends; its stderr goes to a file (a pipe could fill)."""
-    port, db, log = free_port(), tmp_path / name, tmp_path / f"{name}.log"
+    # Port 0: the server binds a port the kernel picks and says which, so no
+    # two servers (xdist workers) can race for a port chosen in advance.
+    db, log = tmp_path / name, tmp_path / f"{name}.log"
     with open(log, "wb") as stderr:
-        proc = subprocess.Popen([OHLOG, "serve", "--db", str(db), "--port", str(port), *args],
+        proc = subprocess.Popen([OHLOG, "serve", "--db", str(db), "--port", "0", *args],
                                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env)
-    api = Server(port, db, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def started():
+            assert proc.poll() is None, f"ohlog serve exited: {log.read_text()}"
+            return LISTENING.search(log.read_text())
+
+        api = Server(int(wait_for(started, "ohlog serve did not start").group(1)), db, log)
+
+        def healthy():  # with --workers, the port is bound before the workers listen on it
             assert proc.poll() is None, f"ohlog serve exited: {log.read_text()}"
             try:
-                if api.request("GET", "/health")[0] == 200:
-                    break
+                return api.request("GET", "/health")[0] == 200
             except OSError:
-                assert time.monotonic() < deadline, f"ohlog serve did not start: {log.read_text()}"
-                time.sleep(0.05)
+                return False
+
+        wait_for(healthy, "ohlog serve did not answer")
         yield api
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # ours, by its pid
+            proc.wait(timeout=DEADLINE)
+            raise
 
 
 @pytest.fixture(scope="module")
@@ -195,11 +215,13 @@ def test_concurrent_posts(tmp_path, workers):
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "a client hung"
         assert statuses == [200] * 1000
         assert api.count() == 3000
-        time.sleep(0.2)  # a line is written just after its response
-        lines = [line for line in api.log_lines() if "/health" not in line]
+        # a line is written just after its response: wait for the 1,000th
+        posts = lambda: [line for line in api.log_lines() if "/health" not in line]  # noqa: E731
+        lines = wait_for(lambda: len(posts()) >= 1000 and posts(), "1,000 access log lines")
         assert len(lines) == 1000 and all('"POST /api/log HTTP/1.1" 200 ' in line for line in lines)
     assert "locked" not in api.log.read_text()
 
@@ -276,4 +298,4 @@ def test_errors_are_one_line(tmp_path, monkeypatch):
 def test_the_cli_does_not_import_the_server_stack():
     code = ("import sys, openhouse_cli.cli; "
             "assert not {'uvicorn', 'openhouse_cli.server'} & set(sys.modules), sys.modules.keys()")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -77,7 +77,7 @@ class Readers:
         committed = set()
         while not self.stop.is_set():
             proc = subprocess.run([OHLOG, "query", "--db", self.db, "--type", "MARK", "--nl"],
-                                  capture_output=True)
+                                  capture_output=True, timeout=120)
             if proc.returncode:
                 if b"No database found" in proc.stderr and not self.snapshots:
                     self.missing_db += 1  # readers may start before the writers create the file
@@ -133,8 +133,9 @@ def concurrent_rounds(tmp_path, sessions, actions):
     readers = Readers(db, sessions, {**first, **second})
     with readers:
         seconds = [run_writers(tmp_path, db, round_paths) for round_paths in paths]
-        snapshots = readers.snapshots
+        snapshots, deadline = readers.snapshots, time.monotonic() + 120
         while readers.snapshots < snapshots + 2 and not readers.failures:  # a look at the end
+            assert time.monotonic() < deadline, "the readers took no snapshot at the end in 120s"
             time.sleep(0.05)
     all_blocks = {b for blocks in readers.inputs.values() for b in blocks}
     assert readers.failures == []

@@ -63,7 +63,7 @@ def mount(tmp_path):
         point = tmp_path / name
         point.mkdir()
         result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", point],
-                                capture_output=True)
+                                capture_output=True, timeout=120)
         if result.returncode:
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
         mounted.append(point)
@@ -71,11 +71,11 @@ def mount(tmp_path):
 
     yield mount
     for point in mounted:
-        subprocess.run(["umount", "-l", point], capture_output=True)
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=120)
 
 
 def remount_ro(point):
-    subprocess.run(["mount", "-o", "remount,ro", point], check=True)
+    subprocess.run(["mount", "-o", "remount,ro", point], check=True, timeout=120)
 
 
 @pytest.mark.parametrize("fsize, base", [(40_000, True), (600_000, True), (600_000, False)],
@@ -145,12 +145,12 @@ def test_disk_already_full(mount, big_input):
 def test_read_only_database_file(tmp_path, big_input):
     db = make_db(tmp_path / "o.db")
     before = db_digest(db)
-    if subprocess.run(["chattr", "+i", db], capture_output=True).returncode:
+    if subprocess.run(["chattr", "+i", db], capture_output=True, timeout=120).returncode:
         pytest.skip("chattr +i is not supported here")
     try:
         code, stderr = ohlog("ingest", "--db", db, big_input)
     finally:
-        subprocess.run(["chattr", "-i", db], check=True)
+        subprocess.run(["chattr", "-i", db], check=True, timeout=120)
     one_line_error(code, stderr, "readonly database")
     assert integrity(db) == "ok" and db_digest(db) == before
 
@@ -166,7 +166,7 @@ def test_read_only_filesystem(mount, big_input):
     env = {**os.environ, "XDG_CONFIG_HOME": str(point / "config")}
     env.pop("OHLOG_DB")
     one_line_error(*ohlog("ingest", big_input, env=env), "Read-only file system")
-    subprocess.run(["mount", "-o", "remount,rw", point], check=True)
+    subprocess.run(["mount", "-o", "remount,rw", point], check=True, timeout=120)
     assert integrity(db) == "ok" and db_digest(db) == before
 
 
@@ -212,7 +212,7 @@ def test_query_from_a_read_only_filesystem(mount):
     point = mount("4m")
     db = make_db(point / "o.db")
     remount_ro(point)
-    proc = subprocess.run([OHLOG, "query", "--db", db, "--nl"], capture_output=True)
+    proc = subprocess.run([OHLOG, "query", "--db", db, "--nl"], capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 9
 

@@ -139,10 +139,10 @@ def test_through_the_real_command(stored):
     _, path = stored
     text = "'; DROP TABLE actions;--"
     proc = subprocess.run([OHLOG, "query", "--db", path, "--user", text, "--type", "%", "--csv"],
-                          capture_output=True, check=True)
+                          capture_output=True, check=True, timeout=120)
     assert proc.stdout.decode().splitlines() == ["userId,sessionId,time,type,properties"]
     proc = subprocess.run([OHLOG, "query", "--db", path, "--user", text, "--nl"],
-                          capture_output=True, check=True)
+                          capture_output=True, check=True, timeout=120)
     assert got(map(json.loads, proc.stdout.splitlines())) == expected(lambda d, a: d["userId"] == text)
 
 

@@ -34,7 +34,8 @@ def test_wal_and_shm_are_private_even_with_umask_0(tmp_path):
         proc.stdin.write(json.dumps(session(1)).encode() + b"\n")
         proc.stdin.flush()
         deadline = time.monotonic() + 30
-        while not (tmp_path / "o.db-shm").exists() and time.monotonic() < deadline:
+        while not (tmp_path / "o.db-shm").exists():
+            assert time.monotonic() < deadline, "no -shm file within 30s"
             time.sleep(0.02)
         modes = {p.name: mode(p) for p in tmp_path.iterdir()}
     finally:
@@ -56,7 +57,7 @@ def test_new_database_is_private_with_umask_0(tmp_path, how):
         env["OHLOG_DB"] = str(db)
     else:
         db = tmp_path / "cfg" / "ohlog" / "ohlog.db"
-    subprocess.run(args, env=env, check=True, capture_output=True, preexec_fn=umask_0)
+    subprocess.run(args, env=env, check=True, capture_output=True, preexec_fn=umask_0, timeout=120)
     assert mode(db) == 0o600
     if how == "default":
         assert mode(db.parent) == 0o700
@@ -68,6 +69,6 @@ def test_rejects_file_is_private(tmp_path):
     rejects = tmp_path / "rejects.ndjson"
     proc = subprocess.run([OHLOG, "ingest", "--db", tmp_path / "o.db", "--on-error", "skip",
                            "--rejects", rejects, source], capture_output=True,
-                          preexec_fn=lambda: os.umask(0o022))
+                          preexec_fn=lambda: os.umask(0o022), timeout=120)
     assert proc.returncode == 3
     assert mode(rejects) == 0o600
