@@ -103,6 +103,6 @@ def pytest_terminal_summary(terminalreporter):
     skipped = [report for report in terminalreporter.stats.get("skipped", [])
                if _PG_SKIP in str(getattr(report, "longrepr", ""))]
     if skipped:
-        reason = str(skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else skipped[0].longrepr)
-        terminalreporter.write_line(
-            f"!!! {len(skipped)} tests did not run: {reason.removeprefix('Skipped: ')}", red=True, bold=True)
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        detail = reason.split(f"{_PG_SKIP}: ", 1)[-1]
+        terminalreporter.write_line(f"!!! {_PG_SKIP} ({len(skipped)}): {detail}", red=True, bold=True)
