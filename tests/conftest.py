@@ -48,3 +48,61 @@ def run_ohlog():
         )
 
     return run
+
+
+# PostgreSQL: a real server for the tests that ask for one (tests/pgserver.py).
+# Each pytest-xdist worker starts its own cluster (about 1 s), lazily, on its
+# first test that needs it; each test gets a fresh empty database in it.
+# Without PostgreSQL those tests skip locally, but fail under CI=true.
+import itertools  # noqa: E402
+import os  # noqa: E402
+
+_PG_SKIP = "PostgreSQL tests skipped"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The worker's PostgreSQL server (tests.pgserver.PgServer), started once."""
+    from tests.pgserver import TEST_SETTINGS, PgServer, PgUnavailable
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    try:
+        import psycopg  # noqa: F401
+
+        server = PgServer(TEST_SETTINGS, prefix=f"ohlog-pg-{worker}-").start()
+    except (ImportError, PgUnavailable) as ex:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true needs a PostgreSQL server: {ex}", pytrace=False)
+        pytest.skip(f"{_PG_SKIP}: {ex} (under CI=true this is a failure)")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    """A libpq URI of the database ``ohlog_test``, shared by the worker's tests."""
+    yield pg_server.create_database("ohlog_test")
+
+
+@pytest.fixture
+def pg_db_url(pg_server, request):
+    """A libpq URI of a fresh empty database of this test's own, dropped after it."""
+    name = f"t{next(_pg_db_numbers)}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
+
+
+_pg_db_numbers = itertools.count(1)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say once, loudly, that the PostgreSQL tests did not run."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if _PG_SKIP in str(getattr(report, "longrepr", ""))]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        detail = reason.split(f"{_PG_SKIP}: ", 1)[-1]
+        terminalreporter.write_line(f"!!! {_PG_SKIP} ({len(skipped)}): {detail}", red=True, bold=True)
