@@ -7,7 +7,7 @@ line where the record began.
 """
 
 import re
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _SPACE = re.compile(r"[ \t\r\n]*")

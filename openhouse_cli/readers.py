@@ -37,7 +37,7 @@ class Record:
     line: int
     value: object = None
     raw: object = None  # the record's text (str or bytes), for --rejects
-    error: InvalidInput = None
+    error: InvalidInput | None = None
     # A syntax error outside NDJSON: nothing after it can be read, so even
     # --on-error skip cannot go on past it
     ends_input: bool = False

@@ -33,8 +33,8 @@ def wall_clock_us(dt):
 # microseconds at the start of each minute seen, keyed by the first 16
 # characters (every ISO form fromisoformat takes holds date, hour and minute
 # within them), and the offset of each tzinfo seen.
-_minute_us = {}
-_offsets = {}
+_minute_us: dict[str, int] = {}
+_offsets: dict[object, tuple[int, int]] = {}
 _CACHE_LIMIT = 50_000
 
 
