@@ -60,12 +60,13 @@ def session_rows(doc, location):
         _explain_session(doc, location)
     # The fingerprint's key: [user, session], [time, type] and the sorted
     # properties, each self-delimiting JSON, so the encoding is unambiguous.
-    doc_key = orjson.dumps([user, session])
+    # (hashing the document's part once and copying the state is cheaper than
+    # a new hash object an action)
+    doc_hash = hashlib.blake2b(orjson.dumps([user, session]), digest_size=16, person=_ACTION)
     rows = []
     append = rows.append
     repeats = None
     parse_time, known, dumps, sort_keys = parse_action_time, _FAST_CHECKS, orjson.dumps, orjson.OPT_SORT_KEYS
-    blake2b = hashlib.blake2b
     for index, action in enumerate(actions):
         if type(action) is not dict:
             _explain_action(action, index, location)
@@ -87,8 +88,10 @@ def session_rows(doc, location):
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
             properties_json = _dumps_big_ints(properties, location, index)
-        fingerprint = blake2b(doc_key + dumps([time, kind]) + properties_json,
-                              digest_size=16, person=_ACTION).digest()
+        hashed = doc_hash.copy()
+        hashed.update(dumps([time, kind]))
+        hashed.update(properties_json)
+        fingerprint = hashed.digest()
         # An identical action repeated inside one document is a real repeat,
         # not a retry: the k-th repeat gets a fingerprint of its own.
         if repeats is None:
