@@ -91,8 +91,29 @@ def test_rejects_never_writes_into_the_database(tmp_path, run_ohlog, suffix, exi
 def test_rejects_to_dev_null_is_fine(tmp_path, run_ohlog):
     source = tmp_path / "in.ndjson"
     source.write_text(ndjson(doc(1), {"bad": 1}))
+    mode = os.stat(os.devnull).st_mode
     result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", os.devnull, source)
     assert result.returncode == 3, result.stderr
+    # made private only if it is a regular file: as root, a chmod here locked everyone else out
+    assert os.stat(os.devnull).st_mode == mode
+
+
+def test_rejects_to_a_fifo_leaves_its_mode_alone(tmp_path, run_ohlog):
+    import threading
+
+    source = tmp_path / "in.ndjson"
+    source.write_text(ndjson(doc(1), {"bad": 1}))
+    fifo = tmp_path / "rejects.fifo"
+    os.mkfifo(fifo, 0o666)
+    os.chmod(fifo, 0o666)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", fifo, source)
+    reader.join(timeout=30)
+    assert result.returncode == 3, result.stderr
+    assert b'"bad":1' in received[0]
+    assert os.stat(fifo).st_mode & 0o777 == 0o666
 
 
 @pytest.mark.parametrize("shape", ["ndjson", "array", "pretty"])

@@ -133,7 +133,12 @@ def _private_file(path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as ex:
         raise click.ClickException(f"Cannot write {shown(path)}: {ex.strerror}") from None
-    os.fchmod(fd, 0o600)
+    import stat
+
+    # Only a regular file is ours to make private: /dev/null, a FIFO or a
+    # terminal belongs to the system (as root, fchmod would lock others out)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb")
 
 
