@@ -13,7 +13,10 @@ then loads the same rows again (all duplicates). Every run checks that
 exactly N rows are stored. Prints each run and the medians::
 
     python benchmarks/pg_ingest_probe.py [--actions 1000000] [--repeat 3]
-        [--methods naive,sorted,...] [--tuned]
+        [--methods naive,best,...] [--preload 0.5] [--tuned]
+
+--preload F stores the first F of the rows beforehand (untimed), so that
+the timed ingests go into a populated table, where the fastest way differs.
 
 Methods (see METHODS): how the rows are written to COPY (psycopg's
 write_row in text or binary format, or preformatted COPY text bytes), the
@@ -83,10 +86,17 @@ METHODS = {
     "sorted_rebuild_all_text": Method(sort=True, rebuild="all", props="text"),
     "sorted_2conn": Method(sort=True, connections=2),
     "sorted_brin": Method(sort=True, brin=True),
-    # The fastest exact way found: binary COPY; into an empty table, every
-    # index rebuilt after a sorted, deduped insert; otherwise NOT EXISTS
-    # before ON CONFLICT, so that all-duplicate re-sends cost about a third
+    "binary_sorted_antijoin": Method(copy="binary", sort=True, antijoin=True),
+    # The fastest exact way found into an empty table, and for all-duplicate
+    # re-sends: binary COPY; on an empty table every index dropped and
+    # rebuilt around a deduped (DISTINCT ON) insert; on a populated one the
+    # staging rows sorted by the unique key and NOT EXISTS before ON
+    # CONFLICT, so that re-sent rows cost a merge against the unique index.
     "best": Method(copy="binary", sort=True, rebuild="all", antijoin=True),
+    # The same but in input order on a populated table: new time-ordered
+    # logs then grow the time-led indexes at their right edge (faster
+    # appends, slower all-duplicate re-sends; run with --preload 0.5)
+    "best_input_order": Method(copy="binary", rebuild="all"),
     "best_brin": Method(copy="binary", sort=True, rebuild="all", antijoin=True, brin=True),
 }
 
@@ -200,7 +210,7 @@ def _staging_columns():
     return ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, _STAGING_TYPES.split(", ")))
 
 
-_ROWS = None  # the rows, inherited by forked workers
+_ROWS = None  # the rows being ingested, inherited by forked workers
 
 
 def _worker(args):
@@ -214,6 +224,8 @@ def ingest(url, rows, method, first):
     if method.connections == 1:
         copy_s, insert_s, inserted = load(url, rows, method, first)
     else:
+        global _ROWS
+        _ROWS = rows  # what the forked workers slice
         k = method.connections
         # Contiguous slices: each connection gets whole sessions' worth of a time range
         bounds = [len(rows) * i // k for i in range(k + 1)]
@@ -224,22 +236,27 @@ def ingest(url, rows, method, first):
     return time.perf_counter() - t0, copy_s, insert_s, inserted
 
 
-def run(server, name, method, rows, number):
+def run(server, name, method, rows, number, preload=0):
+    """Time the ingest of rows[preload:] (the first preload rows stored beforehand, untimed), then again."""
     db = f"probe_{name}_{number}"
     url = server.create_database(db)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             for sql in schema(method.props, method.brin):
                 conn.execute(sql)
-        first = ingest(url, rows, method, True)
-        again = ingest(url, rows, method, False)
+        if preload:
+            assert ingest(url, rows[:preload], method, True)[3] == preload
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE actions")
+        timed = rows[preload:]
+        first = ingest(url, timed, method, True)
+        again = ingest(url, timed, method, False)
         with psycopg.connect(url) as conn:
             stored = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
             size = conn.execute("SELECT pg_total_relation_size('actions')").fetchone()[0]
     finally:
         server.drop_database(db)
-    n = len(rows)
-    assert first[3] == n and again[3] == 0 and stored == n, (first, again, stored)
+    assert first[3] == len(timed) and again[3] == 0 and stored == len(rows), (first, again, stored)
     return first, again, size
 
 
@@ -248,14 +265,19 @@ def main(argv=None):
     p.add_argument("--actions", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
+    p.add_argument("--preload", type=float, default=0, metavar="FRACTION",
+                   help="store this fraction of the rows first (untimed): an ingest into a populated table")
     p.add_argument("--tuned", action="store_true", help="a tuned server instead of the defaults: " + str(TUNED))
     args = p.parse_args(argv)
     names = args.methods.split(",")
-    global _ROWS
     t = time.perf_counter()
-    _ROWS = rows = make_rows(args.actions)
+    rows = make_rows(args.actions)
     print(f"{len(rows):,} rows made in {time.perf_counter() - t:.1f} s (not timed below)", flush=True)
     settings = TUNED if args.tuned else {}
+    preload = int(len(rows) * args.preload)
+    n = len(rows) - preload
+    if preload:
+        print(f"{preload:,} rows stored first, untimed; the timed ingests add the other {n:,}", flush=True)
     with PgServer(settings) as server:
         with psycopg.connect(server.url()) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
@@ -267,9 +289,9 @@ def main(argv=None):
         results = {name: [] for name in names}
         for number in range(args.repeat):
             for name in names:
-                first, again, size = run(server, name, METHODS[name], rows, number)
+                first, again, size = run(server, name, METHODS[name], rows, number, preload)
                 results[name].append((first, again))
-                print(f"{name:28} run {number + 1}: ingest {first[0]:6.1f} s ({len(rows) / first[0]:8,.0f}/s;"
+                print(f"{name:28} run {number + 1}: ingest {first[0]:6.1f} s ({n / first[0]:8,.0f}/s;"
                       f" copy {first[1]:5.1f} s, insert {first[2]:5.1f} s)  re-ingest {again[0]:6.1f} s"
                       f" ({again[0] / first[0]:.2f}x; copy {again[1]:4.1f}, insert {again[2]:4.1f})"
                       f"  table {size / 2**20:,.0f} MiB", flush=True)
@@ -277,7 +299,7 @@ def main(argv=None):
     for name, runs in results.items():
         first = statistics.median(r[0][0] for r in runs)
         again = statistics.median(r[1][0] for r in runs)
-        print(f"{name:28} ingest {first:6.1f} s {len(rows) / first:8,.0f} actions/s   "
+        print(f"{name:28} ingest {first:6.1f} s {n / first:8,.0f} actions/s   "
               f"re-ingest {again:6.1f} s ({again / first:.2f}x)   {METHODS[name]}")
 
 
