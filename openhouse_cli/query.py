@@ -15,6 +15,7 @@ Only the standard library is imported here: ``ohlog query`` must start fast.
 """
 
 import functools
+import itertools
 import json
 import operator
 import re
@@ -47,12 +48,15 @@ class FilterError(OhlogError, ValueError):
 class Where(NamedTuple):
     """A condition on a property: ``key``, an operator from OPERATORS, and a value.
 
+    ``key`` is a top-level property name (taken literally), or a tuple of
+    keys, a path to a nested value (a key of digits also indexes an array).
+
     The value is compared with numbers if it is an int or float, with
     strings if a str, and ``True``/``False``/``None`` match the JSON literals
     (``=`` and ``!=`` only).
     """
 
-    key: str
+    key: str | tuple[str, ...]
     op: str
     value: object
 
@@ -67,8 +71,11 @@ def parse_where(spec: str) -> Where:
     match the text 52, ``" a "`` to keep its spaces); anything else is the
     text as given. The key is a double-quoted JSON string followed by the
     operator (for a key that holds an operator, or spaces at its ends), or
-    else the text before the first operator, taken literally (no paths).
-    Anything else raises FilterError naming the forms.
+    else the text before the first operator. A key that starts with ``/``
+    is a JSON Pointer (RFC 6901) to a nested value, ``/retry/attempt``,
+    which becomes a tuple of keys; any other key is one top-level property
+    name, taken literally (``a.b`` is the key "a.b"). Anything else raises
+    FilterError naming the forms.
     """
     if not isinstance(spec, str):
         raise _malformed(spec)
@@ -85,6 +92,8 @@ def parse_where(spec: str) -> Where:
     op, text = match.group(), text[match.end():].strip()
     if not key:
         raise _malformed(spec, f"no property name before {op}")
+    if key.startswith("/"):
+        key = parse_pointer(key)
     if not text:
         raise _malformed(spec, f'no value after {op} (write "" for empty text)')
     if text[0] in "=<>!":
@@ -104,6 +113,16 @@ def parse_where(spec: str) -> Where:
     else:
         value = text
     return _checked(Where(key, op, value))
+
+
+def parse_pointer(pointer: str) -> tuple:
+    """The keys of a JSON Pointer (RFC 6901): ``/a/b`` is ("a", "b"), ``~1`` stands
+    for ``/`` and ``~0`` for ``~``; a key of digits also indexes an array."""
+    tokens = pointer[1:].split("/")
+    for token in tokens:
+        if re.search("~[^01]|~$", token):
+            raise FilterError(f"in the path {pointer!r}, write ~ as ~0 and / as ~1")
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in tokens)
 
 
 def _quoted_key(text):
@@ -152,9 +171,13 @@ def _checked(where):
     if not isinstance(where, Where):
         where = Where(*where)
     key, op, value = where
-    if not isinstance(key, str) or not key:
+    if isinstance(key, tuple) and key and all(isinstance(k, str) for k in key):
+        for token in key:  # a path: each key may be anything, "" too
+            check_text(token, "a property name:")
+    elif not isinstance(key, str) or not key:
         raise FilterError(f"a property name is needed before the operator, got {key!r}")
-    check_text(key, "a property name:")
+    else:
+        check_text(key, "a property name:")
     if op not in OPERATORS:
         raise FilterError(f"unknown operator {op!r}: expected one of {', '.join(OPERATORS)}")
     if (value is None or isinstance(value, bool)) and op not in ("=", "!="):
@@ -247,11 +270,9 @@ def _execute(db, columns, filters):
     Filter values are checked here, before the generator starts, so that a
     bad one fails at once."""
     store = as_store(db)
-    sql, params = build_query(columns, engine=store.engine, **filters)
     if store.engine == "postgresql":
-        from .store.postgres import stream
-
-        return stream(store, sql, params)
+        return _execute_postgres(store, columns, filters)
+    sql, params = build_query(columns, engine=store.engine, **filters)
     conn = store.conn
     if "ohlog_" in sql:  # the exact, slower look-ups in Python (_where_clause)
         conn.create_function("ohlog_type", 2, _python_type, deterministic=True)
@@ -263,6 +284,45 @@ def _execute(db, columns, filters):
         raise OhlogError(f"Query failed: {ex}") from None
     cursor.arraysize = 1000
     return _stream(cursor)
+
+
+def _execute_postgres(store, columns, filters):
+    """The PostgreSQL query: its property conditions let the rows whose
+    properties hold an escaped NUL through (jsonb cannot read them), and
+    those are decided here, before the limit and the count."""
+    from .store.postgres import stream
+
+    where = filters.get("where", ())
+    where = [parse_where(w) if isinstance(w, str) else _checked(w)
+             for w in ((where,) if isinstance(where, (str, Where)) else where)]
+    if not where:
+        return stream(store, *build_query(columns, engine="postgresql", **filters))
+    limit = _checked_limit(filters.get("limit"))
+    filters = {**filters, "where": where, "limit": None}
+    if columns == "count(*)":
+        sql, params = build_query(f"CASE WHEN {_HAS_NUL} THEN properties END, count(*)",
+                                  engine="postgresql", **filters)
+        return _nul_counted(stream(store, sql + " GROUP BY 1", params), where)
+    sql, params = build_query(columns, engine="postgresql", **filters)
+    rows = _nul_decided(stream(store, sql, params), where, columns.split(", ").index("properties"))
+    return rows if limit is None else itertools.islice(rows, limit)
+
+
+_HAS_NUL = "strpos(properties, '\\u0000') > 0"
+
+
+def _nul_decided(rows, where, column):
+    for row in rows:
+        if "\\u0000" not in row[column] or all(_python_match(row[column], w) for w in where):
+            yield row
+
+
+def _nul_counted(groups, where):
+    total = 0
+    for properties, count in groups:  # one group of rows without NUL, one per text with it
+        if properties is None or all(_python_match(properties, w) for w in where):
+            total += count
+    yield (total,)
 
 
 def _stream(cursor):
@@ -366,14 +426,19 @@ def build_query(
         # Ties (the same instant, to the nanosecond) keep ingestion order
         # either way: the README promises it.
         sql += f" ORDER BY utc_us{direction}, ns{direction}, id"
+    if _checked_limit(limit) is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def _checked_limit(limit):
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise FilterError(f"limit must be a whole number, 0 or more, got {limit!r}")
         if limit >= 2**63:  # SQLite's largest integer
             raise FilterError(f"limit must be below 2**63, got {limit!r}")
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
+    return limit
 
 
 def _strings(values, name):
@@ -388,22 +453,28 @@ def _strings(values, name):
 def _where_clause(where):
     """SQL and parameters for one property condition."""
     key, op, value = where
+    path = (key,) if isinstance(key, str) else key
+    spec = json.dumps(path)  # how the Python look-ups below receive the path
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not _sqlite_exact(value):
         # SQLite holds no integer beyond 64 bits, and its json_extract turns
         # a stored one into a double: Python compares these exactly instead
-        sql, params = "ohlog_compare(properties, ?, ?, ?)", [key, "=" if op == "!=" else op,
+        sql, params = "ohlog_compare(properties, ?, ?, ?)", [spec, "=" if op == "!=" else op,
                                                                repr(value)]
-    elif _NEEDS_ESCAPE.search(key) or (isinstance(value, str) and "\x00" in value):
+    elif (any(_NEEDS_ESCAPE.search(k) or not k for k in path)
+          or any(_INDEX_RE.fullmatch(k) for k in path[1:])
+          or (isinstance(value, str) and "\x00" in value)):
         # SQLite's JSON paths cannot quote these keys (it compares a key as
-        # escaped in the stored text), and its JSON functions stop at NUL:
-        # look these up in Python instead (slower, but exact)
+        # escaped in the stored text), a key of digits may index an array
+        # or name a key, and its JSON functions stop at NUL: look these up
+        # in Python instead (slower, but exact)
         sql, params = _comparison("ohlog_value(properties, ?)", "ohlog_type(properties, ?)",
-                                  "=" if op == "!=" else op, value, [key])
+                                  "=" if op == "!=" else op, value, [spec])
     else:
         # The same for rows whose stored text holds an escaped NUL, which
         # json_extract would cut short; the others take SQLite's fast path.
-        path = [key, '$."' + key + '"']  # a quoted label: dots and brackets are part of the key
-        sql, params = _comparison(_VALUE_SQL, _TYPE_SQL, "=" if op == "!=" else op, value, path)
+        # Quoted labels: dots and brackets are part of a key.
+        sql_path = [spec, "$" + "".join('."' + k + '"' for k in path)]
+        sql, params = _comparison(_VALUE_SQL, _TYPE_SQL, "=" if op == "!=" else op, value, sql_path)
     if op == "!=":
         # the exact complement of =: actions without the key match too
         return f"NOT coalesce({sql}, 0)", params
@@ -445,11 +516,34 @@ def _comparison(value_sql, type_sql, op, value, path):
 _MISSING = object()
 
 
-def _lookup(properties, key):
+_INDEX_RE = re.compile(r"0|[1-9][0-9]*")  # a JSON Pointer array index
+
+
+@functools.lru_cache(maxsize=64)
+def _path(spec):
+    return tuple(json.loads(spec))
+
+
+def _lookup(properties, spec):
+    """The value at the path ``spec`` (JSON text of its keys) in the JSON text ``properties``."""
     try:
-        return json.loads(properties).get(key, _MISSING)
-    except (ValueError, TypeError, AttributeError):
+        value = json.loads(properties)
+    except (ValueError, TypeError):
         return _MISSING
+    return _walk(value, _path(spec))
+
+
+def _walk(value, path):
+    for key in path:
+        if type(value) is dict:
+            value = value.get(key, _MISSING)
+            if value is _MISSING:
+                return value
+        elif type(value) is list and _INDEX_RE.fullmatch(key) and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return _MISSING
+    return value
 
 
 def _python_type(properties, key):
@@ -487,3 +581,20 @@ def _python_compare(properties, key, op, given):
 @functools.lru_cache(maxsize=16)
 def _number(text):
     return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _python_match(properties, where):
+    """Whether the JSON text ``properties`` meets ``where``, decided in Python by
+    the rules SQLite's conditions follow (PostgreSQL's rows that hold NUL)."""
+    key, op, value = where
+    try:
+        found = _walk(json.loads(properties), (key,) if isinstance(key, str) else key)
+    except (ValueError, TypeError):
+        found = _MISSING
+    if op == "!=":
+        return not _python_match(properties, Where(key, "=", value))
+    if value is None or value is True or value is False:
+        return found is value
+    if isinstance(value, str):
+        return type(found) is str and _COMPARE[op](found, value)
+    return (type(found) is int or type(found) is float) and _COMPARE[op](found, value)

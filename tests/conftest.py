@@ -106,3 +106,25 @@ def pytest_terminal_summary(terminalreporter):
         reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
         detail = reason.split(f"{_PG_SKIP}: ", 1)[-1]
         terminalreporter.write_line(f"!!! {_PG_SKIP} ({len(skipped)}): {detail}", red=True, bold=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request):
+    """An empty migrated store on each engine: an in-memory SQLite database, then
+    a fresh PostgreSQL database; the tests that take it run on both."""
+    from openhouse_cli.store import as_store, open_store
+
+    if request.param == "sqlite":
+        yield as_store(open_db(":memory:"))
+        return
+    opened = open_store(request.getfixturevalue("pg_db_url"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request, tmp_path):
+    """What ``--db`` takes on each engine: a SQLite file path, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "target.db")
+    return request.getfixturevalue("pg_db_url")

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from openhouse_cli.cli import cli
 from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.store import open_store
 
 from .conftest import OHLOG
 
@@ -26,10 +27,12 @@ CLICK = {"userId": "ABC123XYZ", "sessionId": "XYZ456ABC", "time": "2018-10-18T21
 
 
 @pytest.fixture
-def sample_db(tmp_path):
-    path = tmp_path / "sample.db"
-    ingest_sessions(open_db(path), [json.loads(SAMPLE.read_text())])
-    return str(path)
+def sample_db(db_target):
+    """The sample log, on each engine: what --db takes."""
+    store = open_store(db_target)
+    ingest_sessions(store, [json.loads(SAMPLE.read_text())])
+    store.close()
+    return db_target
 
 
 def query(*args, env=None):

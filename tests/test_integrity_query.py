@@ -5,10 +5,9 @@ import operator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.query import FilterError, Where, count_actions, parse_where, query_actions
 from openhouse_cli.times import (
@@ -46,10 +45,10 @@ def expected_matches(values, op, given):
 
 
 @pytest.fixture
-def numbers(db):
+def numbers(store):
     # as x, and again in a row whose text holds a NUL (read by Python, not json_extract)
-    ingest_properties(db, [{"x": v} for v in STORED] + [{"x": v, "n": "\x00"} for v in STORED])
-    return db
+    ingest_properties(store, [{"x": v} for v in STORED] + [{"x": v, "n": "\x00"} for v in STORED])
+    return store
 
 
 def test_big_integers_are_stored_exactly(numbers):
@@ -67,11 +66,11 @@ def test_where_compares_numbers_exactly(numbers, op, given):
         assert count_actions(numbers, where=[f"x {op} {given}"]) == len(found)
 
 
-def test_the_reported_case(db):
-    ingest_properties(db, [{"x": 18446744073709551615}])
-    assert count_actions(db, where=["x=18446744073709551614"]) == 0
-    assert count_actions(db, where=["x>18446744073709551614"]) == 1
-    assert count_actions(db, where=["x=18446744073709551615"]) == 1
+def test_the_reported_case(store):
+    ingest_properties(store, [{"x": 18446744073709551615}])
+    assert count_actions(store, where=["x=18446744073709551614"]) == 0
+    assert count_actions(store, where=["x>18446744073709551614"]) == 1
+    assert count_actions(store, where=["x=18446744073709551615"]) == 1
 
 
 # --- item 13: --where forms ---------------------------------------------------
@@ -106,9 +105,9 @@ def test_anything_else_is_an_error_naming_the_forms(spec, why):
         in str(caught.value)
 
 
-def test_spaced_and_unspaced_conditions_find_the_same(db):
-    ingest_properties(db, [{"locationX": 1899}, {"locationX": 1900}, {"locationX": 2000}])
-    assert count_actions(db, where=["locationX >= 1900"]) == count_actions(db, where=["locationX>=1900"]) == 2
+def test_spaced_and_unspaced_conditions_find_the_same(store):
+    ingest_properties(store, [{"locationX": 1899}, {"locationX": 1900}, {"locationX": 2000}])
+    assert count_actions(store, where=["locationX >= 1900"]) == count_actions(store, where=["locationX>=1900"]) == 2
 
 
 # --- item 6: values no query can use ----------------------------------------
@@ -121,9 +120,9 @@ def test_spaced_and_unspaced_conditions_find_the_same(db):
     {"where": [Where("g", "<", 10**5000)]}, {"limit": 2**63}, {"limit": 10**30},
     {"gaps": [(1, "2")]},
 ])
-def test_unusable_filters_are_filter_errors(db, filters):
+def test_unusable_filters_are_filter_errors(store, filters):
     with pytest.raises(FilterError):
-        list(query_actions(db, **filters))
+        list(query_actions(store, **filters))
 
 
 # --- item 7: --tz at every precision across DST --------------------------------
@@ -150,7 +149,7 @@ def spec_text(instant, zone, precision):
             "micro": text}[precision]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     zone_name=st.sampled_from(ZONES),
     change=st.sampled_from(CHANGES),
@@ -161,7 +160,7 @@ def spec_text(instant, zone, precision):
     date=st.booleans(),
 )
 def test_a_zone_range_holds_exactly_what_that_clock_showed(
-        zone_name, change, offsets, seconds, bounds, precision, date):
+        store, zone_name, change, offsets, seconds, bounds, precision, date):
     """Against brute force: an action matches when the zone's clock, at its
     instant, showed a time within the bounds' units; whatever offset it was
     logged with."""
@@ -169,7 +168,8 @@ def test_a_zone_range_holds_exactly_what_that_clock_showed(
     instants = sorted({change + timedelta(minutes=m, seconds=seconds) for m in offsets})
     actions = [{"time": t.astimezone(zone).isoformat() if i % 2 else t.isoformat(), "type": "T",
                 "properties": {"i": i}} for i, t in enumerate(instants)]
-    db = open_db(":memory:")
+    db = store
+    store.execute("DELETE FROM actions")
     ingest_sessions(db, [{"userId": "u", "sessionId": "s", "actions": actions}])
     first, last = (spec_text(change + timedelta(minutes=m), zone, precision) for m in bounds)
     start, end = parse_time_spec(first), parse_time_spec(last if not date else first)
@@ -202,12 +202,12 @@ DENVER = [
     ("2018-11-04T01:30:00.0", ["2018-11-04T01:30:00-06:00", "2018-11-04T01:30:00-07:00"]),
     ("2018-11-04T01", DENVER[4:10]),
 ])
-def test_denver_date_units(db, date, expected):
-    ingest_sessions(db, [{"userId": "u", "sessionId": "s", "actions": [
+def test_denver_date_units(store, date, expected):
+    ingest_sessions(store, [{"userId": "u", "sessionId": "s", "actions": [
         {"time": t, "type": "T", "properties": {}} for t in DENVER]}])
     spec = parse_time_spec(date)
     span = resolve_range(spec, spec, tz=parse_zone("America/Denver"))
-    assert [a["time"] for a in query_actions(db, start=span.start, end=span.end, gaps=span.gaps)] == expected
+    assert [a["time"] for a in query_actions(store, start=span.start, end=span.end, gaps=span.gaps)] == expected
 
 
 # --- item 14: a reversed range ------------------------------------------------

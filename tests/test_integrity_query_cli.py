@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from openhouse_cli.cli import cli
-from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.store import open_store
 
 from .conftest import OHLOG
 
@@ -22,11 +22,13 @@ DENVER = ["2018-03-11T01:59:30-07:00", "2018-03-11T03:00:00-06:00", "2018-03-11T
 
 
 @pytest.fixture
-def denver_db(tmp_path):
-    path = tmp_path / "denver.db"
-    ingest_sessions(open_db(path), [{"userId": "u", "sessionId": "s", "actions": [
-        {"time": t, "type": "T", "properties": {"locationX": 1900 + i}} for i, t in enumerate(DENVER)]}])
-    return str(path)
+def denver_db(db_target):
+    store = open_store(db_target)
+    ingest_sessions(store, [{"userId": "u", "sessionId": "s", "actions": [
+        {"time": t, "type": "T", "properties": {"locationX": 1900 + i, "at": {"i": i}}}
+        for i, t in enumerate(DENVER)]}])
+    store.close()
+    return db_target
 
 
 def ohlog(*args, real=True):
@@ -104,6 +106,7 @@ def test_the_same_time_ago_twice_is_one_instant_not_a_reversed_range(denver_db, 
 @pytest.mark.parametrize("args,expected", [
     (["--where", "locationX >= 1905"], DENVER[5:]),
     (["--where", " locationX <  1901 "], DENVER[:1]),
+    (["--where", "/at/i >= 5"], DENVER[5:]), (["--where", "/at/i!=0", "--where", "/at/i<2"], DENVER[1:2]),
     (["--date", "2018-03-11T02:30", "--tz", "America/Denver"], []),
     (["--date", "2018-03-11T02:30:00", "--tz", "America/Denver"], []),
     (["--date", "2018-11-04T01:30", "--tz", "America/Denver"], [DENVER[3], DENVER[6]]),

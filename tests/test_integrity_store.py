@@ -53,10 +53,10 @@ def test_the_fingerprint_is_blake2b_of_an_unambiguous_encoding():
     (('a","b', "c"), ("a", '","b","c')),        # JSON quoting inside an id
     (("a]", "b"), ("a", "]b")),
 ])
-def test_ids_that_shift_between_fields_are_different_actions(db, left, right):
+def test_ids_that_shift_between_fields_are_different_actions(store, left, right):
     docs = [doc(("2018-10-18T21:37:28Z", "T", {}), user=u, session=s) for u, s in (left, right)]
-    assert ingest_sessions(db, docs).inserted == 2
-    assert ingest_sessions(db, docs).duplicates == 2
+    assert ingest_sessions(store, docs).inserted == 2
+    assert ingest_sessions(store, docs).duplicates == 2
 
 
 # --- type case: Unicode case folding everywhere -----------------------------
@@ -65,17 +65,17 @@ def test_ids_that_shift_between_fields_are_different_actions(db, left, right):
     ("ÉVÉNEMENT", "événement"), ("événement", "ÉVÉNEMENT"), ("STRASSE", "straße"),
     ("ΣΊΣΥΦΟΣ", "σίσυφος"), ("click", "CLICK"), ("CLICK", "Click"),
 ])
-def test_type_filters_fold_unicode_case(db, stored, asked):
-    ingest_sessions(db, [doc(("2018-10-18T21:37:28Z", stored, {"locationX": 1, "locationY": 2}))])
-    assert types(db, types=(asked,)) == [stored]
+def test_type_filters_fold_unicode_case(store, stored, asked):
+    ingest_sessions(store, [doc(("2018-10-18T21:37:28Z", stored, {"locationX": 1, "locationY": 2}))])
+    assert types(store, types=(asked,)) == [stored]
 
 
-def test_a_dotless_i_is_not_click_in_validation_nor_in_queries(db):
+def test_a_dotless_i_is_not_click_in_validation_nor_in_queries(store):
     # "clıck" does not fold to "click": it is another type, so its
     # properties are not checked as CLICK's, and --type click does not find it
-    ingest_sessions(db, [doc(("2018-10-18T21:37:28Z", "clıck", {}))])
-    assert types(db, types=("click",)) == []
-    assert types(db, types=("CLıCK",)) == ["clıck"]
+    ingest_sessions(store, [doc(("2018-10-18T21:37:28Z", "clıck", {}))])
+    assert types(store, types=("click",)) == []
+    assert types(store, types=("CLıCK",)) == ["clıck"]
 
 
 def test_known_type_rules_apply_under_case_folding():
@@ -85,10 +85,10 @@ def test_known_type_rules_apply_under_case_folding():
         session_rows(doc(("2018-10-18T21:37:28Z", "cLiCk", {})), "f:1")
 
 
-def test_type_with_nul_is_matched_exactly(db):
-    ingest_sessions(db, [doc(("2018-10-18T21:37:28Z", "A\x00B", {}), ("2018-10-18T21:37:29Z", "A", {}))])
-    assert types(db, types=("a\x00b",)) == ["A\x00B"]
-    assert types(db, types=("a",)) == ["A"]
+def test_type_with_nul_is_matched_exactly(store):
+    ingest_sessions(store, [doc(("2018-10-18T21:37:28Z", "A\x00B", {}), ("2018-10-18T21:37:29Z", "A", {}))])
+    assert types(store, types=("a\x00b",)) == ["A\x00B"]
+    assert types(store, types=("a",)) == ["A"]
 
 
 # --- nanoseconds -------------------------------------------------------------
@@ -97,12 +97,12 @@ SEVEN = ["2018-10-18T21:37:28.1234569Z", "2018-10-18T21:37:28.1234561Z",
          "2018-10-18T21:37:28.123456Z", "2018-10-18T21:37:28.12345699Z"]
 
 
-def test_order_is_exact_beyond_the_microsecond(db):
-    ingest_sessions(db, [doc(*[(t, "T", {}) for t in SEVEN])])
+def test_order_is_exact_beyond_the_microsecond(store):
+    ingest_sessions(store, [doc(*[(t, "T", {}) for t in SEVEN])])
     expected = ["2018-10-18T21:37:28.123456Z", "2018-10-18T21:37:28.1234561Z",
                 "2018-10-18T21:37:28.1234569Z", "2018-10-18T21:37:28.12345699Z"]
-    assert times(db) == expected
-    assert times(db, order="desc") == expected[::-1]
+    assert times(store) == expected
+    assert times(store, order="desc") == expected[::-1]
 
 
 @pytest.mark.parametrize("start, end, expected", [
@@ -113,14 +113,14 @@ def test_order_is_exact_beyond_the_microsecond(db):
     ("2018-10-18T21:37:28.123456991Z", None, []),
     ("2018-10-18T21:37:28.12345699", "2018-10-18T21:37:28.123456990", [SEVEN[3]]),  # wall clock, exact instants
 ])
-def test_bounds_are_exact_to_the_digits_written(db, start, end, expected):
-    ingest_sessions(db, [doc(*[(t, "T", {}) for t in SEVEN])])
+def test_bounds_are_exact_to_the_digits_written(store, start, end, expected):
+    ingest_sessions(store, [doc(*[(t, "T", {}) for t in SEVEN])])
     bounds = {}
     if start:
         bounds["start"] = resolve_bound(parse_time_spec(start))
     if end:
         bounds["end"] = resolve_bound(parse_time_spec(end), end=True)
-    assert sorted(times(db, **bounds)) == sorted(expected)
+    assert sorted(times(store, **bounds)) == sorted(expected)
 
 
 def test_more_than_nine_digits_is_a_located_error():
@@ -130,18 +130,18 @@ def test_more_than_nine_digits_is_a_located_error():
         session_rows(doc(("2018-10-18T21:37:28.1234567891Z", "T", {})), "f:1")
 
 
-def test_nanosecond_actions_are_distinct_not_duplicates(db):
+def test_nanosecond_actions_are_distinct_not_duplicates(store):
     docs = [doc(("2018-10-18T21:37:28.1234561Z", "T", {})), doc(("2018-10-18T21:37:28.1234562Z", "T", {}))]
-    assert ingest_sessions(db, docs).inserted == 2
+    assert ingest_sessions(store, docs).inserted == 2
 
 
 # --- tie order ------------------------------------------------------------------
 
-def test_ties_keep_ingestion_order_in_both_directions(db):
+def test_ties_keep_ingestion_order_in_both_directions(store):
     same = "2018-10-18T21:37:28Z"
-    ingest_sessions(db, [doc((same, "FIRST", {}), ("2018-10-18T21:37:27Z", "EARLIER", {}),
+    ingest_sessions(store, [doc((same, "FIRST", {}), ("2018-10-18T21:37:27Z", "EARLIER", {}),
                              (same, "SECOND", {}), ("2018-10-18T21:37:28.000Z", "THIRD", {}))])
-    assert types(db) == ["EARLIER", "FIRST", "SECOND", "THIRD"]
-    assert types(db, order="desc") == ["FIRST", "SECOND", "THIRD", "EARLIER"]
+    assert types(store) == ["EARLIER", "FIRST", "SECOND", "THIRD"]
+    assert types(store, order="desc") == ["FIRST", "SECOND", "THIRD", "EARLIER"]
     assert [json.loads(a)["type"] for a in __import__("openhouse_cli.query", fromlist=["x"]).query_json(
-        db, order="desc", limit=2)] == ["FIRST", "SECOND"]
+        store, order="desc", limit=2)] == ["FIRST", "SECOND"]

@@ -53,15 +53,15 @@ def bound(text, end=False, tz=None):
 
 
 @pytest.fixture
-def mixed(db):
-    ingest_sessions(db, MIXED)
-    return db
+def mixed(store):
+    ingest_sessions(store, MIXED)
+    return store
 
 
-def test_the_original_api_example(db):
-    ingest_sessions(db, [json.loads(SAMPLE.read_text())])
+def test_the_original_api_example(store):
+    ingest_sessions(store, [json.loads(SAMPLE.read_text())])
     found = list(query_actions(
-        db, users=["ABC123XYZ"], types=["CLICK"],
+        store, users=["ABC123XYZ"], types=["CLICK"],
         start=bound("2018-10-18T21:37:25"), end=bound("2018-10-18T21:37:29", end=True),
     ))
     assert found == [{
@@ -152,6 +152,9 @@ def test_types_match_in_any_case_and_keep_their_own(mixed):
     ("depth=0.5", 1),
     ("pageTo=inventory", 1), ("pageTo=Inventory", 0),
     ("pageTo=inv=x", 0),  # the value is everything after the first operator
+    ("/nested/x/0=1", 1), ("/nested/x/0!=1", 8), ("/nested/x=1", 0), ("/a.b=1", 1),
+    ("/nested/x/00=1", 0), ("/nested/x/-1=1", 0), ("/nested/x/+0=1", 0), ("/nested/x/1=1", 0),
+    ("/nested/x/0>=1", 1), ("/locationX>=52", 3), ("/nested=1", 0), ("/depth/0=0.5", 0),
 ])
 def test_where(mixed, spec, expected):
     assert count_actions(mixed, where=[spec]) == expected
@@ -226,7 +229,9 @@ def test_datetimes_are_bounds(mixed):
     ({"start": Bound(0, False), "end": Bound(1, False)}, "actions_dedupe"),
     ({}, "actions_dedupe"),
 ])
-def test_the_planner_uses_the_right_index(mixed, filters, index):
+def test_the_planner_uses_the_right_index(db, filters, index):
+    mixed = db
+    ingest_sessions(db, MIXED)
     sql, params = build_query("*", **filters)
     plan = " ".join(row[3] for row in mixed.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     assert f"USING INDEX {index} (" in plan or f"SCAN actions USING INDEX {index}" in plan
@@ -236,26 +241,29 @@ def test_the_planner_uses_the_right_index(mixed, filters, index):
         assert "utc_us>?" in plan  # the derived range serves wall-clock bounds too
 
 
+SCHEMA = {"sqlite": "SELECT * FROM sqlite_master",
+          "postgresql": "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                        "ORDER BY relname"}
 NASTY = ["'", '"', "';--", "%", "_", "a\x00b", "a\x00c", "x' OR '1'='1", "); DROP TABLE actions;--",
          "\\", "[0]", "$.x", "a%", "ab", "a_", "line\nbreak\t\x1f", "é☃\u2028"]
 
 
-def test_injection_every_filter_is_a_parameter_and_exact(db):
+def test_injection_every_filter_is_a_parameter_and_exact(store):
     docs = [{"userId": s, "sessionId": s, "actions": [
         {"time": f"2018-10-18T21:37:{i:02d}Z", "type": s, "properties": {s: s, "v": s}}]}
         for i, s in enumerate(NASTY)]
-    ingest_sessions(db, docs)
-    schema = db.conn.execute("SELECT * FROM sqlite_master").fetchall()
+    ingest_sessions(store, docs)
+    schema = list(store.execute(SCHEMA[store.engine]))
     for i, s in enumerate(NASTY):
         expected = [f"2018-10-18T21:37:{i:02d}Z"]
         for filters in ({"users": [s]}, {"sessions": [s]}, {"types": [s]},
                         {"where": [Where(s, "=", s)]}, {"where": [Where("v", "=", s)]},
                         {"where": [Where("v", ">=", s), Where("v", "<=", s)]}):
-            assert times(query_actions(db, **filters)) == expected, (s, filters)
-        assert count_actions(db, where=[Where(s, "!=", s)]) == len(NASTY) - 1
-    assert db.conn.execute("SELECT * FROM sqlite_master").fetchall() == schema
-    assert count_actions(db) == len(NASTY)
-    assert [json.loads(line) for line in query_json(db)] == list(query_actions(db))
+            assert times(query_actions(store, **filters)) == expected, (s, filters)
+        assert count_actions(store, where=[Where(s, "!=", s)]) == len(NASTY) - 1
+    assert list(store.execute(SCHEMA[store.engine])) == schema
+    assert count_actions(store) == len(NASTY)
+    assert [json.loads(line) for line in query_json(store)] == list(query_actions(store))
 
 
 def test_open_for_query_creates_nothing(tmp_path):
@@ -302,8 +310,9 @@ def written(us, offset, spec="auto"):
     lo=st.tuples(instants, st.sampled_from(OFFSETS[:-1])),
     hi=st.tuples(instants, st.sampled_from(OFFSETS[:-1])),
 )
-def test_an_aware_range_returns_exactly_the_actions_inside_it(actions, lo, hi):
-    db = open_db(":memory:")
+def test_an_aware_range_returns_exactly_the_actions_inside_it(store, actions, lo, hi):
+    db = store
+    store.execute("DELETE FROM actions")
     docs = [{"userId": "u", "sessionId": f"s{i}", "actions": [
         {"time": written(us, offset), "type": "T", "properties": {"i": i}}]}
         for i, (us, offset) in enumerate(actions)]
@@ -314,3 +323,37 @@ def test_an_aware_range_returns_exactly_the_actions_inside_it(actions, lo, hi):
     found = [a["properties"]["i"] for a in query_actions(db, start=start, end=end)]
     inside = sorted((us, i) for i, (us, _) in enumerate(actions) if lo[0] <= us <= hi[0])
     assert found == [i for _, i in inside]
+
+
+PATHED = {"retry.attempt": 1, "retry": {"attempt": 2, "a.b": {"[0]": 3}, "x/y": 4, "t~": 5,
+                                         '"q"': 6, "": 7, "0": 8, "n\x00": 9},
+          "list": [10, {"k": 11}, [12]], "-1": 13}
+
+
+@pytest.mark.parametrize("spec,found", [
+    ("retry.attempt=1", True), ("retry.attempt=2", False),  # a key without / is literal
+    ("/retry/attempt=2", True), ("/retry/attempt>1", True), ("/retry/attempt<2", False),
+    ("/retry.attempt=1", True), ("/retry/a.b/[0]=3", True), ("/retry/x~1y=4", True),
+    ("/retry/t~0=5", True), ('/retry/"q"=6', True), ("/retry/=7", True), ("/retry/0=8", True),
+    ("/list/0=10", True), ("/list/1/k=11", True), ("/list/2/0=12", True), ("/list/3=10", False),
+    ("/list/01=11", False), ("/list/-1=10", False), ("/-1=13", True), ("/list/k=11", False),
+    ("/retry/attempt!=3", True), ("/retry/attempt!=2", False), ("/missing/x!=1", True),
+    ('"/retry/a.b"=1', False), ('"/retry/a.b/[0]" = 3', True),  # quoted: a pointer that may hold spaces
+])
+def test_where_paths(store, spec, found):
+    ingest_sessions(store, [{"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": "T", "properties": PATHED},
+        {"time": "2018-10-18T21:37:29Z", "type": "T", "properties": {**PATHED, "z": "\x00"}}]}])
+    assert count_actions(store, where=[spec]) == 2 * found
+    assert len(list(query_actions(store, where=[spec]))) == 2 * found
+
+
+def test_a_path_key_holding_nul_and_bad_pointers(store):
+    ingest_sessions(store, [{"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": "T", "properties": PATHED}]}])
+    assert count_actions(store, where=[Where(("retry", "n\x00"), "=", 9)]) == 1
+    assert count_actions(store, where=[Where(("retry", "n\x00"), "!=", 9)]) == 0
+    assert parse_where("/a~1b/c~0d=1") == Where(("a/b", "c~d"), "=", 1)
+    for bad in ("/a~2=1", "/a~=1"):
+        with pytest.raises(FilterError, match="write ~ as ~0 and / as ~1"):
+            parse_where(bad)

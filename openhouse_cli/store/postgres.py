@@ -284,6 +284,94 @@ def stream(store: PostgresStore, sql: str, params: Sequence[Any]):
         raise OhlogError(f"Query failed: {_first_line(ex)}") from None
 
 
+# ---------------------------------------------------------------------------
+# Property conditions (query.Where), with SQLite's answers
+#
+# Properties are JSON text in a text column, read with ``::jsonb``. Three
+# things need care to match SQLite (and Python) exactly:
+#
+# * jsonb cannot hold NUL, and ``::jsonb`` fails on text holding \u0000:
+#   such rows pass the SQL condition and query.py decides them in Python.
+# * jsonb keeps a number as the decimal written, but ohlog compares a stored
+#   float as the double it is (1.8446744073709552e19 equals 2**64). The two
+#   agree below 2**52; beyond it, the number as written (json keeps the text)
+#   says whether it is an int (exact numeric) or a float (a double compared
+#   exactly with the given number).
+# * A path token that PostgreSQL would read as an array index but JSON
+#   Pointer would not ("01", "-1", " 1") may only step into an object.
+
+_HAS_NUL = "strpos(properties, '\\u0000') > 0"
+_BIG = 2**52
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
 def where_clause(where) -> tuple[str, list]:
-    """SQL and parameters for one property condition (query.Where)."""
-    raise OhlogError("--where is not supported on PostgreSQL yet")
+    """SQL and parameters for one property condition (query.Where): true for
+    the rows whose properties hold an escaped NUL, which the caller decides."""
+    key, op, value = where
+    path = [key] if isinstance(key, str) else list(key)
+    sql, params = _equal_or_ordered(path, "=" if op == "!=" else op, value)
+    guards, guard_params = _path_guards(path)
+    if guards:
+        sql, params = f"({guards} AND {sql})", [*guard_params, *params]
+    if op == "!=":  # the exact complement of =: actions without the key match too
+        sql = f"NOT coalesce({sql}, false)"
+    return f"CASE WHEN {_HAS_NUL} THEN true ELSE {sql} END", params
+
+
+def _path_guards(path):
+    """Conditions that the steps PostgreSQL would take as array indexes, and
+    JSON Pointer would not, step into objects."""
+    sql, params = [], []
+    for i, token in enumerate(path):
+        if i and _STRTOL.fullmatch(token) and not _INDEX.fullmatch(token):
+            sql.append("jsonb_typeof(properties::jsonb #> ?::text[]) = 'object'")
+            params.append(path[:i])
+    return " AND ".join(sql), params
+
+
+def _equal_or_ordered(path, op, value):
+    if any("\x00" in token for token in path):
+        return "false", []  # only a row with an escaped NUL can hold such a key
+    found = "(properties::jsonb #> ?::text[])"
+    if value is None or value is True or value is False:
+        return f"{found} = ?::jsonb", [path, "null" if value is None else str(value).lower()]
+    if isinstance(value, str):
+        if "\x00" in value:
+            # A text without NUL never equals it, and compares as with the
+            # part before the NUL: below or equal to that part is below.
+            if op == "=":
+                return "false", []
+            op, value = ("<=" if op[0] == "<" else ">"), value.split("\x00", 1)[0]
+        return (f"CASE jsonb_typeof({found}) WHEN 'string' THEN ({found} #>> '{{}}') COLLATE \"C\" {op} ? END",
+                [path, path, value])
+    return _number_comparison(path, found, op, value)
+
+
+def _number_comparison(path, found, op, value):
+    import math
+    from decimal import Decimal
+
+    if isinstance(value, float) and math.isinf(value):
+        exact = "Infinity" if value > 0 else "-Infinity"
+        nearest, side = value, 0
+    else:
+        exact = str(value) if isinstance(value, int) else format(Decimal(value), "f")
+        try:
+            nearest = float(value)
+        except OverflowError:
+            nearest = math.inf if value > 0 else -math.inf
+        side = (nearest > value) - (nearest < value)  # exact in Python
+    small = str(value) if isinstance(value, int) else repr(value)
+    if isinstance(value, float) and math.isinf(value):
+        small = exact
+    literal = "(properties::json #> ?::text[])::text"
+    sql = (
+        f"CASE jsonb_typeof({found}) WHEN 'number' THEN"
+        f" CASE WHEN abs({found}::numeric) < {_BIG} THEN {found}::numeric {op} ?::numeric"
+        f" WHEN {literal} ~ '[.eE]' THEN (CASE WHEN {literal}::float8 < ? THEN -1"
+        f" WHEN {literal}::float8 > ? THEN 1 ELSE ? END) {op} 0"
+        f" ELSE {literal}::numeric {op} ?::numeric END END"
+    )
+    return sql, [path, path, path, small, path, path, nearest, path, nearest, side, path, exact]
