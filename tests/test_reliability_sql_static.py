@@ -32,6 +32,11 @@ ALLOWED = {
     "store/postgres.py": {
         "statement": "a statement of the module constant MIGRATIONS (frozen migrations)",
         "sql.replace('?', '%s')": "its callers' SQL (query.build_query), placeholders in psycopg's style",
+        "guards": "_path_guards' fragments: literals with ? placeholders",
+        "sql": "where_clause's fragment, built here from the literals above",
+        "found": "'(properties::jsonb #> ?::text[])': a literal",
+        "literal": "'(properties::json #> ?::text[])::text': a literal",
+        "op": "a Where.op checked against query.OPERATORS by query._checked, or a literal",
     },
     "schema.py": {
         "TABLE": "the table's name, a constant",
