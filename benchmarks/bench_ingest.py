@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark ``ohlog ingest`` against a minimal reference loader and sqlite-utils.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--actions N] [--repeat R] [--memory]
+    .venv/bin/python benchmarks/bench_ingest.py [--actions N] [--format ndjson|array] [--repeat R] [--memory]
 
 Each tool runs as a whole process into a fresh database, on the same
-generated NDJSON file (benchmarks/data/, generated once and reused), the
+generated NDJSON file (or, with ``--format array``, one JSON array) (benchmarks/data/, generated once and reused), the
 tools interleaved run by run; reported are the median wall time of
 ``--repeat`` runs, actions/s, and the peak RSS of the child process
 (``os.wait4``'s ru_maxrss, taken in a small launcher process, see
@@ -12,7 +12,8 @@ LAUNCHER), worst of its runs.
 
   ohlog         ``ohlog ingest FILE --db DB --quiet`` (the ohlog next to sys.executable)
   reference     ``benchmarks/reference_loader.py FILE DB`` (orjson, fromisoformat,
-                one executemany, indexes built after)
+                one executemany, indexes built after; the current schema's
+                columns, a constant fingerprint; an array is read whole)
   sqlite-utils  ``sqlite-utils insert DB actions FLAT.ndjson --nl`` of the
                 actions already flattened to rows (flattening untimed); no indexes
 
@@ -345,6 +346,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--actions", type=int, default=1_000_000, metavar="N")
+    p.add_argument("--format", choices=["ndjson", "array"], default="ndjson",
+                   help="input shape: NDJSON, or one JSON array of sessions")
     p.add_argument("--repeat", type=int, default=3, metavar="R", help="runs of each tool (median reported)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory", action="store_true",
@@ -375,7 +378,7 @@ def _bench(args, tools, db_dir):
     n = args.actions
     print(f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
-    source = data_file(args.data_dir, n, "ndjson", args.seed)
+    source = data_file(args.data_dir, n, args.format, args.seed)
     flat = flat_file(args.data_dir, source, n, args.seed) if "sqlite-utils" in tools else None
     warm(source)
     if flat:
@@ -397,7 +400,8 @@ def _bench(args, tools, db_dir):
 
     size_mb = source.stat().st_size / 1e6
     print()
-    print(f"ingest of {n:,} actions ({size_mb:.0f} MB NDJSON), median of {args.repeat} "
+    shape = "NDJSON" if args.format == "ndjson" else "one JSON array"
+    print(f"ingest of {n:,} actions ({size_mb:.0f} MB, {shape}), median of {args.repeat} "
           f"run(s), fresh database each; load average {os.getloadavg()[0]:.2f} at end")
     print(header())
     for name in tools:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, fields, replace
 import orjson
 
 from .errors import InvalidInput, OhlogError
-from .parallel import validate_ndjson, validate_records
-from .readers import Record, first_line, is_ndjson, open_input, read_records
+from .parallel import validate_records, validated_chunks
+from .readers import Record, first_line, open_input, read_records
 from .store import as_store
 
 ON_ERROR = ("fail", "skip")
@@ -74,12 +74,15 @@ def ingest_input(db, fp, name, *, on_error="fail", batch_size=None, on_reject=No
         first, blank_lines = first_line(fp)
     except InvalidInput as error:  # not gzip after all, or not text
         raise IngestFailed(error, Counts()) from None
-    if not first:
-        validated = iter(())
-    elif is_ndjson(first, fp) and not batch_size:
-        validated = validate_ndjson(fp, name, first, blank_lines, on_error == "fail")
+    # One pipeline for every shape: the reader yields located records, they
+    # are validated (a chunk at a time, on a second core once the input is
+    # large) and the store writes. Batches are for streams that may never
+    # end, so each record is stored as soon as it is read.
+    records = read_records(fp, name, first, blank_lines)
+    if batch_size:
+        validated = validate_records(records, name)
     else:
-        validated = validate_records(read_records(fp, name, first, blank_lines), name)
+        validated = validated_chunks(records, name, on_error == "fail")
     return _store(db, validated, name, on_error, batch_size, on_reject, progress)
 
 

@@ -1,26 +1,28 @@
-"""Validating NDJSON on a second core while the first writes to SQLite.
+"""Reading and validating on a second core while the first writes to the store.
 
-Parsing and validating cost more than SQLite's inserts, so for a large
-NDJSON input a worker process (forked, so it starts in milliseconds) turns
-chunks of lines into rows while the main process stores the previous chunk.
-Where fork does not exist, the same chunks are validated in one process.
-Chunks come back in order, so locations, atomicity and dedupe are unchanged.
+One pipeline for every input shape: ``readers.read_records`` yields records
+with their location, ``validate_records`` turns them into rows or located
+errors, and the store writes. For a large input the first two stages run in
+a forked worker process: it carries on with the very reader the main process
+started (fork copies it, position and all), so NDJSON, arrays and
+pretty-printed objects all take the same path, and the main process only
+inserts. Small inputs (one chunk) never pay for the process; where fork does
+not exist, the same chunks are validated in one process. Chunks come back in
+order, so locations, atomicity and dedupe are unchanged.
 """
 
 import itertools
 import marshal
 import multiprocessing
 import os
+import pickle
 import signal
-from collections import deque
 
 from .errors import InvalidInput, OhlogError
 from .locate import field_line_offset
-from .readers import ndjson_lines, ndjson_record
 from .validate import session_rows
 
-LINES_PER_CHUNK = 500
-CHUNKS_IN_FLIGHT = 3
+RECORDS_PER_CHUNK = 500
 
 
 def validate_records(records, name):
@@ -48,53 +50,55 @@ def _at_field_line(record, error, name):
     return InvalidInput(f"{name}:{record.line + offset}", error.field, error.message, error.record)
 
 
-def validate_chunk(name, first_number, lines, stop_at_error):
-    """The worker's job: one ``(rows, sessions, rejects)`` item for a chunk of NDJSON lines.
-
-    The rows travel back marshalled: 4x cheaper to write than pickle and
-    cheaper to read, and the main process is the busier of the two.
-    """
+def validate_chunk(records, name, stop_at_error):
+    """One ``(rows, sessions, rejects)`` item for a list of Records."""
     rows, sessions, rejects = [], 0, []
-    records = (ndjson_record(line, number, name) for number, line in enumerate(lines, first_number))
-    for part, good, bad in validate_records((r for r in records if r is not None), name):
-        rows += part
-        sessions += good
-        rejects += bad
-        if bad and stop_at_error:
-            break
-    return marshal.dumps(rows), sessions, rejects
+    session_rows_, at_field_line = session_rows, _at_field_line
+    for record in records:
+        # validate_records, inlined: this loop is ingest's hot path
+        try:
+            if record.error:
+                raise record.error
+            rows += session_rows_(record.value, f"{name}:{record.line}")
+            sessions += 1
+        except InvalidInput as error:
+            rejects.append((record, at_field_line(record, error, name)))
+            if stop_at_error:
+                break
+    return rows, sessions, rejects
 
 
-def validate_ndjson(fp, name, first, blank_lines, stop_at_error):
-    """validate_records for an NDJSON input, a chunk of lines an item, using a
-    worker process once the input is large."""
-    chunks = _chunks(itertools.chain([first], ndjson_lines(fp)), blank_lines + 1)
-    first_chunk = next(chunks, None)
-    if first_chunk is None:
-        return
-    yield _unmarshalled(validate_chunk(name, *first_chunk, stop_at_error))
-    second_chunk = next(chunks, None)
-    if second_chunk is None:  # small inputs never pay for a process
-        return
-    pool = _worker_pool()
-    if pool is None:  # no fork here: validate in this process, in the same order
-        for chunk in itertools.chain([second_chunk], chunks):
-            yield _unmarshalled(validate_chunk(name, *chunk, stop_at_error))
-        return
-    from concurrent.futures.process import BrokenProcessPool
+def validated_chunks(records, name, stop_at_error):
+    """``validate_records`` a chunk of records an item, using a worker process
+    once the input is larger than one chunk.
 
-    try:
-        pending = deque([pool.submit(validate_chunk, name, *second_chunk, stop_at_error)])
+    ``records`` must not be used by the caller afterwards: the worker goes on
+    reading it in its own copy of this process.
+    """
+    chunks = _chunks(records)
+    first = next(chunks, None)
+    if first is None:
+        return
+    item = validate_chunk(first, name, stop_at_error)
+    yield item
+    if item[2] and stop_at_error:
+        return
+    second = next(chunks, None)
+    if second is None:  # small inputs never pay for a process
+        return
+    chunks = itertools.chain([second], chunks)
+    worker = _Worker.start(chunks, name, stop_at_error) if can_fork() else None
+    if worker is None:  # no fork here: validate in this process, in the same order
         for chunk in chunks:
-            pending.append(pool.submit(validate_chunk, name, *chunk, stop_at_error))
-            if len(pending) >= CHUNKS_IN_FLIGHT:
-                yield _unmarshalled(pending.popleft().result())
-        while pending:
-            yield _unmarshalled(pending.popleft().result())
-    except BrokenProcessPool:
-        raise OhlogError(f"{name}: the validating worker process died") from None
+            item = validate_chunk(chunk, name, stop_at_error)
+            yield item
+            if item[2] and stop_at_error:
+                return
+        return
+    try:
+        yield from worker.items()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # at most the chunks in flight
+        worker.stop()
 
 
 def can_fork() -> bool:
@@ -104,24 +108,87 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _worker_pool():
-    """A one-process pool for validate_chunk, or None where fork is not to be had."""
-    if not can_fork():
-        return None
-    from concurrent.futures import ProcessPoolExecutor
+class _Worker:
+    """A forked process that reads and validates the rest of an input.
 
+    Each chunk travels as two messages: its rows marshalled (4x cheaper to
+    write than pickle and cheaper to read; the main process is the busier of
+    the two), then ``(sessions, rejects, error)`` pickled. A full pipe blocks
+    the worker, so it runs at most a chunk or two ahead: memory stays flat.
+    """
+
+    def __init__(self, process, conn, name):
+        self.process = process
+        self.conn = conn
+        self.name = name
+
+    @classmethod
+    def start(cls, chunks, name, stop_at_error):
+        try:
+            context = multiprocessing.get_context("fork")
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_work, args=(chunks, name, stop_at_error, sender, receiver, os.getpid()),
+                daemon=True,
+            )
+            process.start()
+        except (OSError, ValueError, ImportError):  # e.g. no semaphores (/dev/shm) to be had
+            return None
+        sender.close()
+        return cls(process, receiver, name)
+
+    def items(self):
+        try:
+            while True:
+                rows = self.conn.recv_bytes()
+                sessions, rejects, error = pickle.loads(self.conn.recv_bytes())
+                if error is not None:
+                    raise error
+                if rows == b"":  # the end
+                    return
+                yield marshal.loads(rows), sessions, rejects
+        except (EOFError, OSError):
+            raise OhlogError(f"{self.name}: the validating worker process died") from None
+
+    def stop(self):
+        """End the worker: at once if it is still busy (closing the pipe breaks its writes)."""
+        self.conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def _work(chunks, name, stop_at_error, conn, receiver, parent_pid):
+    """The worker process's whole life."""
+    _die_with_parent(parent_pid)
+    receiver.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    send = conn.send_bytes
     try:
-        return ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("fork"),
-            initializer=_die_with_parent, initargs=(os.getpid(),),
-        )
-    except (OSError, ValueError, ImportError):  # e.g. no semaphores (/dev/shm) to be had
-        return None
+        for chunk in chunks:
+            rows, sessions, rejects = validate_chunk(chunk, name, stop_at_error)
+            send(marshal.dumps(rows))
+            send(pickle.dumps((sessions, rejects, None), pickle.HIGHEST_PROTOCOL))
+            if rejects and stop_at_error:
+                break
+        error = None
+    except (BrokenPipeError, ConnectionResetError):  # the main process stopped listening
+        return
+    except OhlogError as ex:  # the reader's own: a broken gzip stream
+        error = ex
+    except OSError as ex:
+        error = OhlogError(f"{name}: {ex.strerror or ex}")
+    try:
+        send(b"")
+        send(pickle.dumps((0, [], error), pickle.HIGHEST_PROTOCOL))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def _die_with_parent(parent_pid):
     """Worker start-up: end when the main process ends, even by kill -9,
-    instead of waiting forever for work that will never come."""
+    instead of blocking forever on a pipe nobody reads."""
     try:
         import ctypes
 
@@ -133,15 +200,9 @@ def _die_with_parent(parent_pid):
         os._exit(1)
 
 
-def _unmarshalled(item):
-    rows, sessions, rejects = item
-    return marshal.loads(rows), sessions, rejects
-
-
-def _chunks(lines, first_number):
+def _chunks(records):
     while True:
-        chunk = list(itertools.islice(lines, LINES_PER_CHUNK))
+        chunk = list(itertools.islice(records, RECORDS_PER_CHUNK))
         if not chunk:
             return
-        yield first_number, chunk
-        first_number += len(chunk)
+        yield chunk

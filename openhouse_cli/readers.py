@@ -30,6 +30,10 @@ CHUNK = 1 << 20
 # than buffered without bound.
 MAX_RECORD_CHARS = 256 << 20
 _BOM = b"\xef\xbb\xbf"
+# What the stream reader (arrays, pretty-printed objects) decodes at a time.
+# Smaller than CHUNK: one non-ASCII character makes Python store the whole
+# buffer at 4 bytes a character, and the buffer is copied as it is refilled.
+STREAM_CHUNK = 1 << 18
 
 
 @dataclass
@@ -362,14 +366,14 @@ class _JsonStream:
             text = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as ex:
             raise _BadBytes(ex) from None
-        if self.pos > CHUNK:  # drop what has been consumed
+        if self.pos > STREAM_CHUNK:  # drop what has been consumed
             self._line_at(self.pos)
             self.buf = self.buf[self.pos:]
             self.line_pos -= self.pos
             self.pos = 0
         self.buf += text
 
-    def _read_more(self, size=CHUNK):
+    def _read_more(self, size=STREAM_CHUNK):
         if self.eof:
             return False
         data = self.fp.read(size)
@@ -449,7 +453,7 @@ class _JsonStream:
 
     def _decode_one(self):
         start = self.pos
-        size = CHUNK
+        size = STREAM_CHUNK
         while True:
             try:
                 value, end = self.json.raw_decode(self.buf, start)

@@ -60,13 +60,14 @@ def session_rows(doc, location):
         _explain_session(doc, location)
     # The fingerprint's key: [user, session], [time, type] and the sorted
     # properties, each self-delimiting JSON, so the encoding is unambiguous.
-    # (hashing the document's part once and copying the state is cheaper than
-    # a new hash object an action)
-    doc_hash = hashlib.blake2b(orjson.dumps([user, session]), digest_size=16, person=_ACTION)
+    # The session's part is hashed once; each action continues from a copy.
+    session_hash = _ACTION_HASH.copy()
+    session_hash.update(orjson.dumps([user, session]))
     rows = []
     append = rows.append
     repeats = None
-    parse_time, known, dumps, sort_keys = parse_action_time, _FAST_CHECKS, orjson.dumps, orjson.OPT_SORT_KEYS
+    parse_time, dumps, sort_keys = parse_action_time, orjson.dumps, orjson.OPT_SORT_KEYS
+    types = _TYPES
     for index, action in enumerate(actions):
         if type(action) is not dict:
             _explain_action(action, index, location)
@@ -79,8 +80,10 @@ def session_rows(doc, location):
             utc_us, local_us, offset_s, ns = parse_time(time)
         except TimeError as ex:
             raise InvalidInput(location, f"actions[{index}].time", f"{ex}: {describe(time)}") from None
-        kind_key = kind.casefold()  # schema.type_key: one notion of case everywhere
-        check = known.get(kind_key)
+        known = types.get(kind)
+        if known is None:
+            known = _type_entry(kind)
+        kind_key, kind_json, check = known
         if check is not None and not check(properties):
             _explain_action(action, index, location)
         # Stored with sorted keys, so that the fingerprint below ignores key order
@@ -88,10 +91,15 @@ def session_rows(doc, location):
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
             properties_json = _dumps_big_ints(properties, location, index)
-        hashed = doc_hash.copy()
-        hashed.update(dumps([time, kind]))
-        hashed.update(properties_json)
-        fingerprint = hashed.digest()
+        digest = session_hash.copy()
+        # orjson.dumps([time, kind]) byte for byte, without a call's overhead,
+        # when the time needs no escaping (nearly always: digits and signs)
+        if '"' in time or "\\" in time or not time.isprintable():
+            digest.update(dumps([time, kind]))
+        else:
+            digest.update(b'["%b",%b' % (time.encode(), kind_json))
+        digest.update(properties_json)
+        fingerprint = digest.digest()
         # An identical action repeated inside one document is a real repeat,
         # not a retry: the k-th repeat gets a fingerprint of its own.
         if repeats is None:
@@ -104,6 +112,22 @@ def session_rows(doc, location):
         append((user, session, time, utc_us, ns, local_us, offset_s, kind, kind_key,
                 properties_json.decode(), fingerprint))
     return rows
+
+
+# What each type string seen maps to: (schema.type_key, its JSON text with
+# the closing bracket, its fast check or None); cleared when it grows, so
+# that hostile input with millions of types cannot grow it without bound.
+_TYPES: dict[str, tuple] = {}
+_TYPES_LIMIT = 10_000
+
+
+def _type_entry(kind):
+    kind_key = kind.casefold()  # schema.type_key: one notion of case everywhere
+    entry = (kind_key, orjson.dumps(kind) + b"]", _FAST_CHECKS.get(kind_key))
+    if len(_TYPES) >= _TYPES_LIMIT:
+        _TYPES.clear()
+    _TYPES[kind] = entry
+    return entry
 
 
 def _number(value):
@@ -195,6 +219,7 @@ def _dumps_big_ints(value, location, index):
 
 _ACTION = b"ohlog-action"
 _REPEAT = b"ohlog-repeat"
+_ACTION_HASH = hashlib.blake2b(digest_size=16, person=_ACTION)
 
 
 def _repeat_fingerprint(fingerprint: bytes, k: int) -> bytes:

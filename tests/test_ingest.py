@@ -262,7 +262,7 @@ def test_an_overlong_line_is_named_as_such_in_the_worker_too(db, monkeypatch):
     from openhouse_cli import parallel, readers
 
     monkeypatch.setattr(readers, "MAX_RECORD_CHARS", 4096)
-    monkeypatch.setattr(parallel, "LINES_PER_CHUNK", 5)
+    monkeypatch.setattr(parallel, "RECORDS_PER_CHUNK", 5)
     lines = [json.dumps(session(n)) for n in range(30)]
     lines[22] = json.dumps({**session(22), "padding": "x" * 5000})  # in a chunk the worker validates
     rejected = []

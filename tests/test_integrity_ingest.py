@@ -54,7 +54,7 @@ def test_integers_beyond_64_bits_stay_exact_and_distinct(db, shape, values):
 
 def test_exact_through_the_validating_worker(db):
     # Enough lines for chunks beyond the first, which the worker process validates
-    docs = [doc(BIG[n % 2] + 2 * n, session=f"s{n}") for n in range(3 * parallel.LINES_PER_CHUNK)]
+    docs = [doc(BIG[n % 2] + 2 * n, session=f"s{n}") for n in range(3 * parallel.RECORDS_PER_CHUNK)]
     counts = ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson")
     assert counts.inserted == len(docs)
     assert stored_x(db) == [d["actions"][0]["properties"]["x"] for d in docs]
@@ -62,8 +62,8 @@ def test_exact_through_the_validating_worker(db):
 
 def test_without_fork_one_process_validates_the_same(db, monkeypatch):
     monkeypatch.setattr(parallel.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
-    assert not parallel.can_fork() and parallel._worker_pool() is None
-    docs = [doc(n, session=f"s{n}") for n in range(3 * parallel.LINES_PER_CHUNK)]
+    assert not parallel.can_fork()
+    docs = [doc(n, session=f"s{n}") for n in range(3 * parallel.RECORDS_PER_CHUNK)]
     docs[1200]["userId"] = ""
     counts = ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson", on_error="skip")
     assert (counts.inserted, counts.rejected) == (len(docs) - 1, 1)

@@ -35,8 +35,6 @@ INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
 def ingest(paths, db, on_error, rejects, batch_size, quiet):
     """Load session logs (JSON, NDJSON, arrays, .gz; - for stdin) into the database."""
-    from rich.console import Console
-
     from ..ingest import Counts, IngestFailed, StoreFailed, ingest_input, reject_line, rejects_conflict
     from ..paths import db_path
     from ..progress import ingest_progress
@@ -44,7 +42,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     if rejects is not None and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
     inputs = _expand_inputs(paths)
-    console = Console(stderr=True, quiet=quiet)
+    console = _console(quiet)
     path = db_path(db)
     total = Counts()
     conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
@@ -93,6 +91,29 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     console.print(_summary(total, started), highlight=False, soft_wrap=True)
     if total.rejected:
         sys.exit(EXIT_REJECTED)
+
+
+def _console(quiet):
+    """Where messages go: rich's console on a terminal (it draws the progress
+    bar), else plain lines on stderr: importing rich costs more than a small
+    ingest does."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        return Console(stderr=True, quiet=quiet)
+    return _PlainConsole(quiet)
+
+
+class _PlainConsole:
+    is_terminal = False
+
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def print(self, text, **_):
+        if not self.quiet:
+            sys.stderr.write(f"{text}\n")
+            sys.stderr.flush()
 
 
 def _expand_inputs(paths):

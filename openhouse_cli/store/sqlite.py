@@ -25,12 +25,21 @@ PAGE_SIZE = 16384
 
 
 def open_db(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S):
-    """Open (and if ``create``, create) the database at ``path``, migrated.
+    """Open (and if ``create``, create) the database at ``path``, migrated,
+    as a ``sqlite_utils.Database``.
 
     ``path`` may be ``":memory:"`` for tests. A new file is created with mode
     0600 before SQLite opens it, and SQLite gives its -wal and -shm files the
     same mode.
     """
+    import sqlite_utils
+
+    return sqlite_utils.Database(open_conn(path, create=create, busy_timeout=busy_timeout))
+
+
+def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """``open_db``'s sqlite3 connection, without importing sqlite-utils unless
+    a migration is due (its import is most of a small ingest's start-up)."""
     if str(path) == ":memory:":
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         return _prepare(conn, memory=True)
@@ -62,6 +71,8 @@ def _prepare(conn, memory=False):
     # NORMAL in WAL mode: a crash or kill -9 can never corrupt or half-apply a
     # transaction; only a power cut may lose the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")
+    if not _pending_migrations(conn):
+        return conn
     import sqlite_utils
 
     from ..migrations import migrations
@@ -78,7 +89,7 @@ def _prepare(conn, memory=False):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-    return db
+    return conn
 
 
 class SQLiteStore:
@@ -111,7 +122,7 @@ def open_store(path, *, create: bool = True, readonly: bool = False) -> SQLiteSt
     reader's connection (nothing created; migrated first only if needed)."""
     if readonly and str(path) != ":memory:":
         return SQLiteStore(open_for_query(path), str(path))
-    return SQLiteStore(open_db(path, create=create).conn, str(path))
+    return SQLiteStore(open_conn(path, create=create), str(path))
 
 
 def _connect_read_only(uri):
@@ -167,7 +178,7 @@ def open_for_query(path) -> sqlite3.Connection:
     # An older ohlog's database, or a new one whose creator is still migrating
     # it (open_db waits for its lock, and then has nothing left to do)
     try:
-        return open_db(path, create=False).conn
+        return open_conn(path, create=False)
     except OhlogError as ex:
         raise OhlogError(f"{path} needs upgrading to this version of ohlog, which failed: {ex}") from None
 
