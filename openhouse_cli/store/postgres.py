@@ -42,18 +42,59 @@ def mask(url: str) -> str:
     return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
 
 
-def where(url: str) -> str:
-    """``host:port`` (or the socket directory) of ``url``, for connection errors."""
-    from urllib.parse import parse_qs, urlsplit
+class BadURL(OhlogError):
+    """``--db`` is not a PostgreSQL URL libpq can read: a usage error."""
+
+
+URL_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?param=value&...]"
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def parse_url(url: str) -> dict[str, str]:
+    """libpq's reading of ``url`` (its connection parameters); BadURL, masked, if it has none."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        host = parts.hostname or (query.get("host") or ["localhost"])[0]
-        port = parts.port or (query.get("port") or ["5432"])[0]
+        params = {key: str(value) for key, value in conninfo_to_dict(url).items()}
+    except ProgrammingError as ex:
+        raise BadURL(_bad(url, _clean(_first_line(ex), url))) from None
+    for port in params.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise BadURL(_bad(url, f"port {_clean(port, url)!r} is not a number from 1 to 65535"))
+    if params.get("sslmode", "prefer") not in _SSLMODES:
+        raise BadURL(_bad(url, f"sslmode must be one of {', '.join(_SSLMODES)}"))
+    return params
+
+
+def _bad(url: str, why: str) -> str:
+    return f"not a valid PostgreSQL URL {mask(url)}: {why}; expected {URL_FORM}"
+
+
+def _clean(text: str, url: str) -> str:
+    """``text`` (a driver's message) with ``url`` and its password masked wherever they appear."""
+    text = text.replace(url, mask(url))
+    try:
+        from urllib.parse import unquote, urlsplit
+
+        secrets = [urlsplit(url).password or ""]
+        secrets += re.findall(r"(?i)[?&]password=([^&#]*)", url)
+        for secret in {item for value in secrets if value for item in (value, unquote(value))}:
+            text = text.replace(secret, "***")
     except ValueError:
-        return mask(url)
-    return f"{host}:{port}"
+        pass
+    return text
+
+
+def where(url: str, params: dict[str, str] | None = None) -> str:
+    """``host:port`` (or the socket directory) of ``url``, for connection errors."""
+    if params is None:
+        try:
+            params = parse_url(url)
+        except OhlogError:
+            return mask(url)
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"{host}:{params.get('port') or '5432'}"
 
 
 def escape(text: str) -> str:
@@ -113,19 +154,21 @@ _MIGRATION_LOCK = 0x6F686C6F67  # "ohlog"
 
 
 def connect(url: str, *, create: bool = True):
-    """A psycopg connection to ``url``, its schema migrated; OhlogError naming what failed."""
+    """A psycopg connection to ``url``, its schema migrated; OhlogError naming what failed
+    (BadURL if ``url`` cannot be read). No message holds the password."""
     try:
         import psycopg
     except ImportError:
         raise OhlogError(INSTALL_HINT) from None
+    params = parse_url(url)
     try:
+        # Every parameter (sslmode, sslrootcert, connect_timeout, ...) goes to libpq as given
         conn = psycopg.connect(url, autocommit=True)
-    except psycopg.ProgrammingError as ex:  # a malformed URI or option
-        raise OhlogError(f"not a valid PostgreSQL URL {mask(url)}: {_first_line(ex)}; "
-                         "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?param=value]"
-                         ) from None
+    except psycopg.ProgrammingError as ex:  # an option libpq refused
+        raise BadURL(_bad(url, _clean(_first_line(ex), url))) from None
     except psycopg.Error as ex:
-        raise OhlogError(f"cannot connect to PostgreSQL at {where(url)}: {_first_line(ex)}") from None
+        raise OhlogError(f"cannot connect to PostgreSQL at {where(url, params)}: "
+                         f"{_clean(_reason(ex), url)}") from None
     try:
         # Room for the writers' staging tables in the session's own memory
         # (settable only before its first temporary table; used only as needed)
@@ -135,6 +178,12 @@ def connect(url: str, *, create: bool = True):
         conn.close()
         raise
     return conn
+
+
+def _reason(ex: BaseException) -> str:
+    """The useful line of a libpq connection error (after "connection failed: ... failed:")."""
+    text = " ".join(str(ex).split())
+    return re.sub(r"^.*?connection to server (?:at|on) .*? failed: ", "", text) or type(ex).__name__
 
 
 def _first_line(ex: BaseException) -> str:
