@@ -54,12 +54,20 @@ def copy(src, dest, batch_size, quiet):
     from ..copy import CopyFailed, copy_actions, count_actions
     from ..progress import count_progress
     from ..store import is_url, mask, open_store
-    from ..store.postgres import BadURL
+    from ..store.postgres import BadURL, parse_url
 
     for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
         if value in ("", "-"):
             raise click.BadParameter("a store is a SQLite file or a postgresql:// URL, not a stream "
                                      "(./- for a file named -)", param_hint=hint)
+    try:  # usage errors first, before anything is opened
+        for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
+            if is_url(value):
+                parse_url(value)
+    except BadURL as ex:
+        raise click.BadParameter(str(ex), param_hint=hint) from None
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
     name = {src: shown(mask(src)), dest: shown(mask(dest))}
     console = Console(stderr=True, quiet=quiet)
     started = time.perf_counter()
@@ -68,7 +76,7 @@ def copy(src, dest, batch_size, quiet):
         for target, hint, create in ((src, "'SRC'", False), (dest, "'DEST'", True)):
             try:
                 stores.append(open_store(target, create=create, readonly=not create))
-            except BadURL as ex:
+            except BadURL as ex:  # an option libpq refused only when connecting
                 raise click.BadParameter(str(ex), param_hint=hint) from None
         source, destination = stores
         if not is_url(src) and not is_url(dest) and _same_file(src, dest):

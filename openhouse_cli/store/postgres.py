@@ -52,8 +52,11 @@ _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 
 def parse_url(url: str) -> dict[str, str]:
     """libpq's reading of ``url`` (its connection parameters); BadURL, masked, if it has none."""
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
+    try:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise OhlogError(INSTALL_HINT) from None
 
     try:
         params = {key: str(value) for key, value in conninfo_to_dict(url).items()}
@@ -299,17 +302,21 @@ class Writer:
                 "SELECT to_regclass('pg_temp.ohlog_bulk') IS NOT NULL").fetchone()[0]):
             for statement in _STAGING_TABLES:
                 self._run(self.conn.execute, statement)
-        self._run(self.conn.execute, "BEGIN")
         self._seq = 0
         self.bulk = self._run(self._claim_empty_table)
 
     def _claim_empty_table(self) -> bool:
-        """Whether this transaction may bulk-load: the table is empty, and
-        stays so for others until this transaction ends."""
+        """Begin the transaction; return whether it may bulk-load: the table is
+        empty, and stays so for others until this transaction ends."""
         def empty():
             return not self.conn.execute("SELECT EXISTS (SELECT 1 FROM actions)").fetchone()[0]
 
-        if not empty():
+        # A first look outside the transaction: a lock taken by it inside
+        # would be held to the end, and two writers each holding one while
+        # waiting for the other's SHARE ROW EXCLUSIVE would deadlock.
+        first_look = empty()
+        self.conn.execute("BEGIN")
+        if not first_look:
             return False
         # Another writer may be loading it: wait for it, then look again
         self.conn.execute("LOCK TABLE actions IN SHARE ROW EXCLUSIVE MODE")
