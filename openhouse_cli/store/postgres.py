@@ -173,9 +173,6 @@ def connect(url: str, *, create: bool = True):
         raise OhlogError(f"cannot connect to PostgreSQL at {where(url, params)}: "
                          f"{_clean(_reason(ex), url)}") from None
     try:
-        # Room for the writers' staging tables in the session's own memory
-        # (settable only before its first temporary table; used only as needed)
-        conn.execute("SET temp_buffers = '256MB'")
         migrate(conn, create=create)
     except BaseException:
         conn.close()
@@ -198,6 +195,13 @@ def migrate(conn, *, create: bool = True) -> None:
     """Apply pending migrations, one transaction each; refuse another program's database."""
     import psycopg
 
+    # The usual case, in one round trip: every migration already applied
+    try:
+        applied = {name for (name,) in conn.execute("SELECT name FROM ohlog_migrations")}
+        if applied >= MIGRATIONS.keys():
+            return
+    except psycopg.errors.UndefinedTable:
+        pass
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
         tables = {name for (name,) in conn.execute(
@@ -300,6 +304,9 @@ class Writer:
         # Made once a connection, outside the transaction, so that a rollback keeps them
         if not self._run(lambda: self.conn.execute(
                 "SELECT to_regclass('pg_temp.ohlog_bulk') IS NOT NULL").fetchone()[0]):
+            # Room for them in the session's own memory, used only as needed
+            # (settable only before the session's first temporary table)
+            self._run(self.conn.execute, "SET temp_buffers = '256MB'")
             for statement in _STAGING_TABLES:
                 self._run(self.conn.execute, statement)
         self._seq = 0
