@@ -34,7 +34,10 @@ def backup(dest, db, force):
                f"{time.perf_counter() - started:.2f}s", err=True)
 
 
-@cli.command(epilog="""\b
+@cli.command(epilog="""SRC and DEST are each a SQLite file or a postgresql:// URL; DEST is created if
+missing. Running the same copy again copies nothing twice.
+
+\b
 Examples:
   ohlog copy ohlog.db postgresql://ohlog@db.example.com/ohlog
   ohlog copy postgresql://ohlog@db.example.com/ohlog local.db
@@ -46,9 +49,7 @@ Examples:
               help="Commit every N actions instead of once at the end")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
 def copy(src, dest, batch_size, quiet):
-    """Copy every action from the store SRC into the store DEST (each a SQLite file or a
-    postgresql:// URL; DEST is created if missing). Actions DEST already holds are
-    counted as duplicates and skipped, so running it again copies nothing twice."""
+    """Copy every action from store SRC to store DEST, skipping those DEST already holds."""
     from rich.console import Console
 
     from ..copy import CopyFailed, copy_actions, count_actions
