@@ -47,3 +47,19 @@ def _file_size(fp):
         return os.fstat(fp.fileno()).st_size
     except (AttributeError, OSError, TypeError, ValueError):
         return None
+
+
+@contextlib.contextmanager
+def count_progress(console, name, total):
+    """Yield a ``progress(done)`` callback drawing a bar towards ``total``
+    (rows, say), or None when nothing should show (not a terminal, --quiet,
+    no total)."""
+    if console.quiet or not console.is_terminal or not total:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(name, total=total)
+        yield lambda done: bar.update(task, completed=done)

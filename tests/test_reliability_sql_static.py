@@ -37,6 +37,15 @@ ALLOWED = {
         "found": "'(properties::jsonb #> ?::text[])': a literal",
         "literal": "'(properties::json #> ?::text[])::text': a literal",
         "op": "a Where.op checked against query.OPERATORS by query._checked, or a literal",
+        "_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING": "one of two module constants",
+        "setting": "a statement of the module constant _BULK_SETTINGS",
+        "drop": "DROP of one of the actions table's own indexes or unique constraints, named by the "
+                "catalog and quoted by quote_ident (_INDEX_DEFINITIONS)",
+        "create": "the definition of one of the actions table's own indexes or unique constraints, "
+                  "as the catalog writes it (pg_get_indexdef, pg_get_constraintdef)",
+    },
+    "copy.py": {
+        "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
     },
     "schema.py": {
         "TABLE": "the table's name, a constant",

@@ -32,3 +32,84 @@ def backup(dest, db, force):
     actions = "" if done.actions is None else f"{plural(done.actions, 'action')}, "
     click.echo(f"Backed up to {shown(str(done.path))}: {actions}{done.size:,} bytes in "
                f"{time.perf_counter() - started:.2f}s", err=True)
+
+
+@cli.command(epilog="""SRC and DEST are each a SQLite file or a postgresql:// URL; DEST is created if
+missing. Running the same copy again copies nothing twice.
+
+\b
+Examples:
+  ohlog copy ohlog.db postgresql://ohlog@db.example.com/ohlog
+  ohlog copy postgresql://ohlog@db.example.com/ohlog local.db
+  ohlog copy big.db postgresql://ohlog@/ohlog?host=/run/postgresql --batch-size 1000000
+""")
+@click.argument("src")
+@click.argument("dest")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="Commit every N actions instead of once at the end")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
+def copy(src, dest, batch_size, quiet):
+    """Copy every action from store SRC to store DEST, skipping those DEST already holds."""
+    from rich.console import Console
+
+    from ..copy import CopyFailed, copy_actions, count_actions
+    from ..progress import count_progress
+    from ..store import is_url, mask, open_store
+    from ..store.postgres import BadURL, parse_url
+
+    for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
+        if value in ("", "-"):
+            raise click.BadParameter("a store is a SQLite file or a postgresql:// URL, not a stream "
+                                     "(./- for a file named -)", param_hint=hint)
+    try:  # usage errors first, before anything is opened
+        for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
+            if is_url(value):
+                parse_url(value)
+    except BadURL as ex:
+        raise click.BadParameter(str(ex), param_hint=hint) from None
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
+    name = {src: shown(mask(src)), dest: shown(mask(dest))}
+    console = Console(stderr=True, quiet=quiet)
+    started = time.perf_counter()
+    stores = []
+    try:
+        for target, hint, create in ((src, "'SRC'", False), (dest, "'DEST'", True)):
+            try:
+                stores.append(open_store(target, create=create, readonly=not create))
+            except BadURL as ex:  # an option libpq refused only when connecting
+                raise click.BadParameter(str(ex), param_hint=hint) from None
+        source, destination = stores
+        if not is_url(src) and not is_url(dest) and _same_file(src, dest):
+            raise click.BadParameter("SRC and DEST are the same file", param_hint="'DEST'")
+        total = count_actions(source) if console.is_terminal and not quiet else None
+        with count_progress(console, f"{name[src]} -> {name[dest]}", total) as progress:
+            counts = copy_actions(source, destination, batch_size=batch_size, progress=progress)
+    except CopyFailed as ex:
+        if ex.counts.actions:
+            console.print(f"Committed before the error: {_copied(ex.counts, started)}",
+                          highlight=False, soft_wrap=True, markup=False)
+        raise click.ClickException(shown(str(ex))) from None
+    except OhlogError as ex:
+        raise click.ClickException(shown(str(ex))) from None
+    finally:
+        for store in stores:
+            store.close()
+    console.print(f"Copied {name[src]} to {name[dest]}: {_copied(counts, started)}",
+                  highlight=False, soft_wrap=True, markup=False)
+
+
+def _copied(counts, started):
+    elapsed = time.perf_counter() - started
+    rate = counts.actions / elapsed if elapsed > 0 else 0
+    return (f"{plural(counts.copied, 'action')} copied, {plural(counts.duplicates, 'duplicate')} "
+            f"in {elapsed:.2f}s ({rate:,.0f} actions/s)")
+
+
+def _same_file(a, b):
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -27,12 +27,15 @@ def open_target(db, *, readonly=False):
     """The store --db names (created if missing, unless ``readonly``); ClickException if not."""
     from ..paths import db_path, ensure_app_dir
     from ..store import open_store
+    from ..store.postgres import BadURL
 
     target = db_path(db)
     try:
         if not readonly:
             ensure_app_dir(target)
         return open_store(target, create=not readonly, readonly=readonly)
+    except BadURL as ex:  # a usage error: exit 2, naming the option
+        raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None
 

@@ -42,18 +42,62 @@ def mask(url: str) -> str:
     return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
 
 
-def where(url: str) -> str:
-    """``host:port`` (or the socket directory) of ``url``, for connection errors."""
-    from urllib.parse import parse_qs, urlsplit
+class BadURL(OhlogError):
+    """``--db`` is not a PostgreSQL URL libpq can read: a usage error."""
+
+
+URL_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?param=value&...]"
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def parse_url(url: str) -> dict[str, str]:
+    """libpq's reading of ``url`` (its connection parameters); BadURL, masked, if it has none."""
+    try:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise OhlogError(INSTALL_HINT) from None
 
     try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        host = parts.hostname or (query.get("host") or ["localhost"])[0]
-        port = parts.port or (query.get("port") or ["5432"])[0]
+        params = {key: str(value) for key, value in conninfo_to_dict(url).items()}
+    except ProgrammingError as ex:
+        raise BadURL(_bad(url, _clean(_first_line(ex), url))) from None
+    for port in params.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise BadURL(_bad(url, f"port {_clean(port, url)!r} is not a number from 1 to 65535"))
+    if params.get("sslmode", "prefer") not in _SSLMODES:
+        raise BadURL(_bad(url, f"sslmode must be one of {', '.join(_SSLMODES)}"))
+    return params
+
+
+def _bad(url: str, why: str) -> str:
+    return f"not a valid PostgreSQL URL {mask(url)}: {why}; expected {URL_FORM}"
+
+
+def _clean(text: str, url: str) -> str:
+    """``text`` (a driver's message) with ``url`` and its password masked wherever they appear."""
+    text = text.replace(url, mask(url))
+    try:
+        from urllib.parse import unquote, urlsplit
+
+        secrets = [urlsplit(url).password or ""]
+        secrets += re.findall(r"(?i)[?&]password=([^&#]*)", url)
+        for secret in {item for value in secrets if value for item in (value, unquote(value))}:
+            text = text.replace(secret, "***")
     except ValueError:
-        return mask(url)
-    return f"{host}:{port}"
+        pass
+    return text
+
+
+def where(url: str, params: dict[str, str] | None = None) -> str:
+    """``host:port`` (or the socket directory) of ``url``, for connection errors."""
+    if params is None:
+        try:
+            params = parse_url(url)
+        except OhlogError:
+            return mask(url)
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"{host}:{params.get('port') or '5432'}"
 
 
 def escape(text: str) -> str:
@@ -73,8 +117,10 @@ _ESCAPED = {COLUMNS.index(name) for name in ("user_id", "session_id", "type", "t
 
 
 def escaped_row(row: Sequence[Any]) -> tuple:
-    if not any("\x00" in row[i] or _ESCAPE in row[i] for i in _ESCAPED):
-        return tuple(row)
+    # One test over the four texts joined: this runs for every row ingested
+    joined = "".join([row[i] for i in _ESCAPED])
+    if "\x00" not in joined and _ESCAPE not in joined:
+        return row if isinstance(row, tuple) else tuple(row)
     return tuple(escape(v) if i in _ESCAPED else v for i, v in enumerate(row))
 
 
@@ -111,25 +157,33 @@ _MIGRATION_LOCK = 0x6F686C6F67  # "ohlog"
 
 
 def connect(url: str, *, create: bool = True):
-    """A psycopg connection to ``url``, its schema migrated; OhlogError naming what failed."""
+    """A psycopg connection to ``url``, its schema migrated; OhlogError naming what failed
+    (BadURL if ``url`` cannot be read). No message holds the password."""
     try:
         import psycopg
     except ImportError:
         raise OhlogError(INSTALL_HINT) from None
+    params = parse_url(url)
     try:
+        # Every parameter (sslmode, sslrootcert, connect_timeout, ...) goes to libpq as given
         conn = psycopg.connect(url, autocommit=True)
-    except psycopg.ProgrammingError as ex:  # a malformed URI or option
-        raise OhlogError(f"not a valid PostgreSQL URL {mask(url)}: {_first_line(ex)}; "
-                         "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?param=value]"
-                         ) from None
+    except psycopg.ProgrammingError as ex:  # an option libpq refused
+        raise BadURL(_bad(url, _clean(_first_line(ex), url))) from None
     except psycopg.Error as ex:
-        raise OhlogError(f"cannot connect to PostgreSQL at {where(url)}: {_first_line(ex)}") from None
+        raise OhlogError(f"cannot connect to PostgreSQL at {where(url, params)}: "
+                         f"{_clean(_reason(ex), url)}") from None
     try:
         migrate(conn, create=create)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _reason(ex: BaseException) -> str:
+    """The useful line of a libpq connection error (after "connection failed: ... failed:")."""
+    text = " ".join(str(ex).split())
+    return re.sub(r"^.*?connection to server (?:at|on) .*? failed: ", "", text) or type(ex).__name__
 
 
 def _first_line(ex: BaseException) -> str:
@@ -141,6 +195,13 @@ def migrate(conn, *, create: bool = True) -> None:
     """Apply pending migrations, one transaction each; refuse another program's database."""
     import psycopg
 
+    # The usual case, in one round trip: every migration already applied
+    try:
+        applied = {name for (name,) in conn.execute("SELECT name FROM ohlog_migrations")}
+        if applied >= MIGRATIONS.keys():
+            return
+    except psycopg.errors.UndefinedTable:
+        pass
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
         tables = {name for (name,) in conn.execute(
@@ -169,22 +230,66 @@ def migrate(conn, *, create: bool = True) -> None:
 # Writes
 
 _STAGING_COLUMNS = ", ".join(COLUMNS)
+_STAGING_TYPES = ("seq bigint, user_id text, session_id text, time text, utc_us bigint, ns smallint,"
+                  " local_us bigint, offset_s integer, type text, type_key text, properties text,"
+                  " fingerprint bytea")
+# ohlog_staging takes each write's rows by COPY; ohlog_bulk gathers a bulk
+# load's rows, deduped by the same key as actions_dedupe. Both are private to
+# the session and emptied at every commit or rollback.
+_COPY_TYPES = [column.split()[1] for column in _STAGING_TYPES.split(", ")]
+_STAGING_TABLES = (
+    f"CREATE TEMP TABLE IF NOT EXISTS ohlog_staging ({_STAGING_TYPES}) ON COMMIT DELETE ROWS",
+    f"CREATE TEMP TABLE IF NOT EXISTS ohlog_bulk ({_STAGING_TYPES},"
+    " UNIQUE (user_id, utc_us, ns, fingerprint)) ON COMMIT DELETE ROWS",
+)
 _INSERT_FROM_STAGING = (
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_staging"
     " ORDER BY seq ON CONFLICT DO NOTHING"
 )
+_BULK_FROM_STAGING = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_staging ON CONFLICT DO NOTHING"
+_INSERT_FROM_BULK = (
+    f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_bulk ORDER BY seq"
+)
+# Below this many rows a bulk load inserts with the indexes in place: a
+# rebuild would cost more than it saves.
+BULK_MIN_ROWS = 20_000
+# Memory for the sorts of an index rebuild, for this transaction only
+_BULK_SETTINGS = ("SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL work_mem = '64MB'")
+_INDEX_DEFINITIONS = """
+    SELECT 'ALTER TABLE actions DROP CONSTRAINT ' || quote_ident(conname),
+           'ALTER TABLE actions ADD CONSTRAINT ' || quote_ident(conname) || ' '
+               || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE conrelid = 'actions'::regclass AND contype = 'u'
+    UNION ALL
+    SELECT 'DROP INDEX ' || quote_ident(i.relname), pg_get_indexdef(i.oid)
+    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+    WHERE x.indrelid = 'actions'::regclass
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+"""
 
 
 class Writer:
     """One input's (or batch's) transaction: rows go through COPY into a
     temporary staging table, then into ``actions`` with ON CONFLICT DO
     NOTHING, which makes dedupe exact even against concurrent writers.
-    ``seq`` keeps the input's order, so ids (and so ties) follow it."""
+    ``seq`` keeps the input's order, so ids (and so ties) follow it.
+
+    Into an empty table (a first load, or ``ohlog copy`` to a new store),
+    growing five B-trees row by row costs most of the time: then the
+    transaction locks out other writers (SHARE ROW EXCLUSIVE: readers go on),
+    dedupes its rows in a staging table with the same unique key, and at
+    commit drops every index, inserts in input order and rebuilds them by
+    sort. The drops are part of the transaction: a rollback or a killed
+    client brings the indexes back, and no other writer can insert while
+    the unique key is gone, because it waits for the lock and then finds
+    the table no longer empty.
+    """
 
     def __init__(self, conn, name: str):
         self.conn = conn
         self.name = name
-        self._staged = False
+        self.bulk = False
+        self._seq = 0
 
     def _run(self, fn, *args):
         import psycopg
@@ -196,14 +301,33 @@ class Writer:
                              "(its uncommitted records were rolled back)") from None
 
     def begin(self) -> None:
-        self._run(self.conn.execute, "BEGIN")
-        if not self._staged:
-            self._run(self.conn.execute,
-                      "CREATE TEMP TABLE IF NOT EXISTS ohlog_staging (seq bigint, user_id text,"
-                      " session_id text, time text, utc_us bigint, ns smallint, local_us bigint,"
-                      " offset_s integer, type text, type_key text, properties text,"
-                      " fingerprint bytea) ON COMMIT DELETE ROWS")
-            self._staged = True
+        # Made once a connection, outside the transaction, so that a rollback keeps them
+        if not self._run(lambda: self.conn.execute(
+                "SELECT to_regclass('pg_temp.ohlog_bulk') IS NOT NULL").fetchone()[0]):
+            # Room for them in the session's own memory, used only as needed
+            # (settable only before the session's first temporary table)
+            self._run(self.conn.execute, "SET temp_buffers = '256MB'")
+            for statement in _STAGING_TABLES:
+                self._run(self.conn.execute, statement)
+        self._seq = 0
+        self.bulk = self._run(self._claim_empty_table)
+
+    def _claim_empty_table(self) -> bool:
+        """Begin the transaction; return whether it may bulk-load: the table is
+        empty, and stays so for others until this transaction ends."""
+        def empty():
+            return not self.conn.execute("SELECT EXISTS (SELECT 1 FROM actions)").fetchone()[0]
+
+        # A first look outside the transaction: a lock taken by it inside
+        # would be held to the end, and two writers each holding one while
+        # waiting for the other's SHARE ROW EXCLUSIVE would deadlock.
+        first_look = empty()
+        self.conn.execute("BEGIN")
+        if not first_look:
+            return False
+        # Another writer may be loading it: wait for it, then look again
+        self.conn.execute("LOCK TABLE actions IN SHARE ROW EXCLUSIVE MODE")
+        return empty()
 
     def write(self, rows: Iterable[Sequence[Any]]) -> int:
         """Store ``rows`` (in schema.COLUMNS order); return how many were new."""
@@ -214,16 +338,36 @@ class Writer:
 
     def _write(self, rows) -> int:
         with self.conn.cursor() as cursor:
-            with cursor.copy(f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN") as copy:
-                for seq, row in enumerate(rows):
+            # Binary COPY: about twice as fast as text for psycopg to write
+            with cursor.copy(f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN"
+                             " (FORMAT BINARY)") as copy:
+                copy.set_types(_COPY_TYPES)
+                for seq, row in enumerate(rows, self._seq):
                     copy.write_row((seq, *escaped_row(row)))
-            cursor.execute(_INSERT_FROM_STAGING)
+            self._seq += len(rows)
+            cursor.execute(_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING)
             inserted = cursor.rowcount
             cursor.execute("TRUNCATE ohlog_staging")
         return inserted
 
     def commit(self) -> None:
+        if self.bulk:
+            self._run(self._load_bulk)
         self._run(self.conn.execute, "COMMIT")
+
+    def _load_bulk(self) -> None:
+        with self.conn.cursor() as cursor:
+            if self._seq < BULK_MIN_ROWS:
+                cursor.execute(_INSERT_FROM_BULK)
+                return
+            definitions = cursor.execute(_INDEX_DEFINITIONS).fetchall()
+            for drop, _ in definitions:
+                cursor.execute(drop)
+            for setting in _BULK_SETTINGS:
+                cursor.execute(setting)
+            cursor.execute(_INSERT_FROM_BULK)
+            for _, create in definitions:
+                cursor.execute(create)
 
     def rollback(self) -> None:
         import psycopg
@@ -267,7 +411,7 @@ def open_store(url: str, *, create: bool = True, readonly: bool = False) -> Post
 _ESCAPED_NAMES = ("user_id", "session_id", "type", "type_key")
 
 
-def stream(store: PostgresStore, sql: str, params: Sequence[Any]):
+def stream(store: Any, sql: str, params: Sequence[Any]):
     """The rows of ``sql`` (``?`` placeholders), streamed from the server a
     batch at a time, with escaped text columns restored."""
     import psycopg

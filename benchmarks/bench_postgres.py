@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Benchmark ohlog on PostgreSQL against its naive path and against SQLite.
+
+    .venv/bin/python benchmarks/bench_postgres.py [--actions 1000000] [--repeat 3] [--tuned]
+
+Starts its own PostgreSQL (tests/pgserver.py: PostgreSQL's default settings,
+or ``--tuned``'s), generates N actions once (benchmarks/generate.py, NDJSON
+in benchmarks/data/), and runs, every run a whole ``ohlog`` process into a
+fresh database, the measures interleaved run by run:
+
+  ingest        ``ohlog ingest FILE --db postgresql://...`` into an empty database
+  re-ingest     the same file again: all duplicates (target: <= 0.5x ingest)
+  naive         the same ingest with the writer ohlog had before: text COPY into
+                a staging table, then INSERT ... ORDER BY seq ON CONFLICT DO NOTHING
+                into the indexed table (target: ingest >= 2x its rate)
+  sqlite        ``ohlog ingest FILE --db x.db`` (for reference)
+  copy          ``ohlog copy x.db postgresql://...`` of the SQLite store into an empty
+                database (target: at least as fast as ingest)
+  query         a selective ``ohlog query --user U --type view --nl`` (the user of
+                median activity) as a whole process on each engine, median of 5
+                (target: PostgreSQL within 1.3x SQLite)
+
+Every run is printed, then the medians and the targets. Not a test: timings
+depend on the machine and its load.
+"""
+
+import argparse
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import generate  # noqa: E402
+from pgserver import PgServer  # noqa: E402
+
+OHLOG = str(pathlib.Path(sys.executable).parent / "ohlog")
+TUNED = {"shared_buffers": "1GB", "max_wal_size": "8GB", "checkpoint_timeout": "30min",
+         "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
+         "wal_compression": "on"}
+SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "work_mem", "maintenance_work_mem",
+         "fsync", "synchronous_commit", "wal_level", "max_parallel_maintenance_workers")
+
+# ``ohlog ingest`` with the writer as it was before the bulk load: text COPY,
+# then one INSERT ... ON CONFLICT into the indexed table per 5,000 rows.
+NAIVE = r"""
+import sys
+from openhouse_cli.store import postgres
+
+class Naive(postgres.Writer):
+    def _claim_empty_table(self):
+        self.conn.execute("BEGIN")
+        return False
+
+    def _write(self, rows):
+        with self.conn.cursor() as cursor:
+            with cursor.copy(f"COPY ohlog_staging (seq, {postgres._STAGING_COLUMNS}) FROM STDIN") as copy:
+                for seq, row in enumerate(rows):
+                    copy.write_row((seq, *postgres.escaped_row(row)))
+            cursor.execute(postgres._INSERT_FROM_STAGING)
+            inserted = cursor.rowcount
+            cursor.execute("TRUNCATE ohlog_staging")
+        return inserted
+
+postgres.Writer = Naive
+from openhouse_cli.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+def data_file(data_dir, n, seed=0):
+    path = data_dir / f"actions-{n}-s{seed}-v{generate.VERSION}.ndjson"
+    if not path.exists():
+        print(f"generating {path.name} ...", end=" ", flush=True)
+        started = time.perf_counter()
+        partial = path.with_name(path.name + ".partial")
+        generate.write(partial, n, "ndjson", seed)
+        os.replace(partial, path)
+        print(f"{time.perf_counter() - started:.1f}s", flush=True)
+    return path
+
+
+def timed(args, stdout=subprocess.DEVNULL):
+    started = time.perf_counter()
+    result = subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if result.returncode:
+        sys.exit(f"{' '.join(map(str, args))} failed: {result.stderr.decode()}")
+    return elapsed
+
+
+def median_user(url):
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        counts = conn.execute("SELECT user_id, count(*) FROM actions GROUP BY 1 ORDER BY 2, 1").fetchall()
+    return counts[len(counts) // 2]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--actions", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tuned", action="store_true", help=f"a tuned server: {TUNED}")
+    parser.add_argument("--data-dir", type=pathlib.Path, default=HERE / "data")
+    args = parser.parse_args(argv)
+    args.data_dir.mkdir(exist_ok=True)
+    n = args.actions
+    source = data_file(args.data_dir, n)
+    runs = {name: [] for name in ("ingest", "reingest", "naive", "sqlite", "copy", "query_pg", "query_sqlite")}
+    with PgServer(TUNED if args.tuned else {}) as server, tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        import psycopg
+
+        with psycopg.connect(server.url()) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in SHOWN}
+        print(f"PostgreSQL {version}, {'tuned' if args.tuned else 'default'} settings: "
+              + ", ".join(f"{k}={v}" for k, v in settings.items()))
+        print(f"{n:,} actions from {source.name}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+              flush=True)
+        for number in range(1, args.repeat + 1):
+            sqlite_db = pathlib.Path(tmp) / f"run{number}.db"
+            urls = {name: server.create_database(f"{name}{number}") for name in ("ingest", "naive", "copy")}
+            ingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"])
+            reingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"])
+            naive = timed([sys.executable, "-c", NAIVE, "ingest", source, "--db", urls["naive"], "-q"])
+            sqlite = timed([OHLOG, "ingest", source, "--db", sqlite_db, "-q"])
+            copy = timed([OHLOG, "copy", sqlite_db, urls["copy"], "-q"])
+            user, count = median_user(urls["ingest"])
+            query = ["query", "--user", user, "--type", "view", "--nl"]
+            timed([OHLOG, *query, "--db", urls["ingest"]])  # warm both
+            timed([OHLOG, *query, "--db", sqlite_db])
+            query_pg = statistics.median(timed([OHLOG, *query, "--db", urls["ingest"]]) for _ in range(5))
+            query_sqlite = statistics.median(timed([OHLOG, *query, "--db", sqlite_db]) for _ in range(5))
+            for name, value in (("ingest", ingest), ("reingest", reingest), ("naive", naive),
+                                ("sqlite", sqlite), ("copy", copy), ("query_pg", query_pg),
+                                ("query_sqlite", query_sqlite)):
+                runs[name].append(value)
+            print(f"run {number}: ingest {ingest:6.1f}s ({n / ingest:8,.0f}/s)  re-ingest {reingest:6.1f}s"
+                  f" ({reingest / ingest:.2f}x)  naive {naive:6.1f}s ({n / naive:8,.0f}/s)"
+                  f"  sqlite ingest {sqlite:6.1f}s  copy sqlite->pg {copy:6.1f}s ({n / copy:8,.0f}/s)"
+                  f"  query ({count:,} actions of user) pg {query_pg * 1000:5.0f}ms"
+                  f" sqlite {query_sqlite * 1000:5.0f}ms", flush=True)
+            for name in urls:
+                server.drop_database(f"{name}{number}")
+            sqlite_db.unlink()
+    m = {name: statistics.median(values) for name, values in runs.items()}
+    print(f"\nmedians of {args.repeat} runs, {n:,} actions:")
+    rows = [
+        ("PostgreSQL ingest", f"{m['ingest']:.1f}s, {n / m['ingest']:,.0f} actions/s",
+         f"{m['naive'] / m['ingest']:.2f}x the naive path's rate (target >= 2x)"),
+        ("naive path", f"{m['naive']:.1f}s, {n / m['naive']:,.0f} actions/s", ""),
+        ("re-ingest (all duplicates)", f"{m['reingest']:.1f}s",
+         f"{m['reingest'] / m['ingest']:.2f}x the first ingest (target <= 0.5x)"),
+        ("SQLite ingest", f"{m['sqlite']:.1f}s, {n / m['sqlite']:,.0f} actions/s", ""),
+        ("copy SQLite -> PostgreSQL", f"{m['copy']:.1f}s, {n / m['copy']:,.0f} actions/s",
+         f"{m['ingest'] / m['copy']:.2f}x ingest's rate (target >= 1x)"),
+        ("selective query", f"PostgreSQL {m['query_pg'] * 1000:.0f} ms, SQLite {m['query_sqlite'] * 1000:.0f} ms",
+         f"{m['query_pg'] / m['query_sqlite']:.2f}x SQLite (target <= 1.3x)"),
+    ]
+    for name, value, target in rows:
+        print(f"  {name:28} {value:40} {target}")
+
+
+if __name__ == "__main__":
+    main()
