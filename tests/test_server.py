@@ -584,3 +584,19 @@ def test_what_orjson_refuses_gets_ingests_reading(app):
     assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
     response = post(app, json.dumps(SAMPLE).replace("ABC123XYZ", "\\ud800").encode())
     assert response.status == 400 and "surrogate" in response.json["error"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_nul_and_escape_characters_come_back_as_sent(app, monkeypatch, many):
+    """PostgreSQL text cannot hold NUL: the store escapes it, and every read path restores it."""
+    if many:
+        monkeypatch.setattr(reader, "PAGE", 2)  # a streamed result
+    doc = {"userId": "a\u0000b\ufffe", "sessionId": "s\u0000", "actions": [
+        {"time": f"2018-10-18T21:37:2{i}Z", "type": "T\u0000\ufffe0", "properties": {"k": "\u0000"}}
+        for i in range(3)]}
+    assert post(app, doc).json == {"inserted": 3, "duplicates": 0}
+    response = get(app, "userId=a%00b%EF%BF%BE&type=t%00%EF%BF%BE0")
+    assert response.status == 200
+    assert response.json["actions"] == [{k: v for k, v in doc.items() if k != "actions"} | a
+                                        for a in doc["actions"]]
+    assert get(app, "userId=a%00b").status == 404

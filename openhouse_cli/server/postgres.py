@@ -17,7 +17,7 @@ import time
 
 from ..errors import OhlogError
 from ..schema import COLUMNS, TABLE
-from ..store.postgres import escaped_row, mask, where
+from ..store.postgres import escaped_row, mask, unescape, where
 
 MAX_COMMIT_ROWS = 20_000  # one group commit holds at most this many rows (and one request)
 WRITE_WAIT_S = 30  # a commit that takes longer fails its requests with 503
@@ -60,6 +60,36 @@ def open_reader(url):
     from ..store import open_store
 
     return open_store(conninfo(url), readonly=True)
+
+
+def small_result(store, filters, size):
+    """All the matching actions as JSON texts if there are at most ``size``, else None
+    (the caller streams it with query.query_json).
+
+    The query runs as a prepared statement (psycopg prepares a query text it
+    has seen five times): for a selective GET, PostgreSQL's planning costs
+    more than the query itself, and a streamed query is never prepared.
+    """
+    import psycopg
+
+    from ..query import _ROW_COLUMNS, _json_lines, build_query
+
+    limit = filters.get("limit")
+    capped = size + 1 if limit is None else min(limit, size + 1)
+    sql, params = build_query(_ROW_COLUMNS, engine="postgresql", **{**filters, "limit": capped})
+    try:
+        rows = store.conn.execute(sql.replace("?", "%s"), params, prepare=True).fetchall()
+    except psycopg.Error as ex:
+        raise OhlogError(f"Query failed: {_first_line(ex)}") from None
+    if len(rows) > size:
+        return None
+    return list(_json_lines(_unescaped(rows)))
+
+
+def _unescaped(rows):
+    """Rows of (user_id, session_id, time, type, properties) with escaped text restored."""
+    for user, session, time_, kind, properties in rows:
+        yield unescape(user), unescape(session), time_, unescape(kind), properties
 
 
 class DatabaseGone(OhlogError):
@@ -228,4 +258,4 @@ def _first_line(ex):
     return text[0] if text else type(ex).__name__
 
 
-__all__ = ["DatabaseGone", "PgWriter", "conninfo", "mask", "open_reader"]
+__all__ = ["DatabaseGone", "PgWriter", "conninfo", "mask", "open_reader", "small_result"]

@@ -98,6 +98,12 @@ class Reader:
         connection with it, and closes it when done."""
         conn = self.conn()
         try:
+            if self.postgres:
+                from .postgres import small_result
+
+                page = small_result(conn, filters, PAGE - 1)
+                if page is not None:
+                    return page, None
             actions = query_json(conn, **filters)
             page = list(itertools.islice(actions, PAGE))
         except OhlogError:
