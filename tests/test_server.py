@@ -324,7 +324,10 @@ def test_large_results_are_streamed_whole(app, monkeypatch):
     assert get(app, "userId=u&limit=5").json["actions"][-1]["properties"] == {"n": 4}
 
 
-def test_slow_queries_leave_the_event_loop(sample_app, monkeypatch):
+def test_slow_queries_leave_the_event_loop(tmp_path, monkeypatch):
+    """SQLite's quick queries on the event loop are bounded by its progress handler."""
+    sample_app = create_app(tmp_path / "server.db", token="")
+    assert post(sample_app, SAMPLE).status == 200
     monkeypatch.setattr(reader, "INLINE_CHECK_EVERY", 1)
     monkeypatch.setattr(reader, "INLINE_STEPS", 0)  # every query is too slow to run inline
     assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None
@@ -357,18 +360,22 @@ def test_a_failed_postgresql_connection_is_replaced(pg_server, pg_db_url, monkey
     """A reader whose connection cannot be made, or breaks, answers 503; the next request connects anew."""
     app = create_app(pg_db_url.replace("postgres@", "postgres:hunter2@"), token="")
     assert post(app, SAMPLE).status == 200
-    real, calls = pg_writer.open_reader, []
+    real, calls = pg_writer.conninfo, []
 
-    def flaky(url):
+    def flaky(url):  # the first connection made from here on goes to a database that is not there
         calls.append(url)
-        if len(calls) == 1:
-            raise OhlogError("cannot connect to PostgreSQL at /tmp:5432: refused")
-        return real(url)
+        return real(url.replace(database_name(url), "nowhere") if len(calls) == 1 else url)
 
-    monkeypatch.setattr(pg_writer, "open_reader", flaky)
+    monkeypatch.setattr(pg_writer, "conninfo", flaky)
     response = get(app, EXAMPLE)
     assert (response.status, response.headers["retry-after"]) == (503, "1")
     assert get(app, EXAMPLE).json == {"actions": [CLICK]}
+    monkeypatch.setattr(reader, "INLINE_ROWS", 0)  # the reader threads' connections too
+    calls.clear()
+    response = get(app, EXAMPLE)
+    assert (response.status, response.headers["retry-after"]) == (503, "1")
+    assert get(app, EXAMPLE).json == {"actions": [CLICK]}
+    monkeypatch.undo()
     # the server ends every connection (a restart, a failover): one 503 each, then answers again
     terminate_connections(pg_server, pg_db_url)
     assert {get(app, EXAMPLE).status, post(app, SAMPLE).status} <= {200, 503}

@@ -11,6 +11,7 @@ import orjson
 from ..errors import OhlogError
 from ..store.postgres import is_url
 from .openapi import openapi_document
+from . import reader as _reader
 from .reader import READ_THREADS, Reader
 from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
 from .writer import Writer
@@ -157,7 +158,10 @@ class App:
     async def get_log(self, exchange, receive):
         filters = parse_filters(exchange.scope["query_string"])
         try:
-            page, rest = self.reader.quick(filters), None
+            if self.reader.postgres:
+                page, rest = await self.reader.pg_quick.small_result(filters, _reader.INLINE_ROWS), None
+            else:
+                page, rest = self.reader.quick(filters), None
             if page is None:
                 page, rest = await self.reader.run(self.reader.first_page, filters)
         except OhlogError as ex:

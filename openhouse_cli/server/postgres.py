@@ -22,6 +22,9 @@ from ..store.postgres import escaped_row, mask, unescape, where
 MAX_COMMIT_ROWS = 20_000  # one group commit holds at most this many rows (and one request)
 WRITE_WAIT_S = 30  # a commit that takes longer fails its requests with 503
 CONNECT_TIMEOUT_S = 5  # libpq's connect_timeout, unless the URL sets its own
+READ_CONNECTIONS = 4  # a worker's connections for small results, on the event loop
+READ_WAIT_S = 30  # a query that takes longer fails with 503
+HEALTH_WAIT_S = 5  # /health's query
 RETRIES = 3  # a batch that loses a deadlock to another writer is tried again this often
 
 error_log = logging.getLogger("ohlog.server")
@@ -62,28 +65,99 @@ def open_reader(url):
     return open_store(conninfo(url), readonly=True)
 
 
-def small_result(store, filters, size):
-    """All the matching actions as JSON texts if there are at most ``size``, else None
-    (the caller streams it with query.query_json).
+class QuickReader:
+    """Small results on the event loop, on a few asynchronous connections.
 
-    The query runs as a prepared statement (psycopg prepares a query text it
-    has seen five times): for a selective GET, PostgreSQL's planning costs
-    more than the query itself, and a streamed query is never prepared.
+    ``await small_result(filters, size)`` gives all the matching actions as
+    JSON texts if there are at most ``size``, else None (the caller streams
+    the result from a reader thread). The query runs as a prepared statement
+    (psycopg prepares a query text it has seen five times): for a selective
+    GET, PostgreSQL's planning costs more than the query itself. Measured
+    here, a query through an asynchronous connection costs about half what
+    the hop to a thread and back does.
     """
-    import psycopg
 
-    from ..query import _ROW_COLUMNS, _json_lines, build_query
+    def __init__(self, url, size=READ_CONNECTIONS):
+        self.url = url
+        self.size = size
+        self._idle = []
+        self._open = 0
+        self._waiting = collections.deque()
 
-    limit = filters.get("limit")
-    capped = size + 1 if limit is None else min(limit, size + 1)
-    sql, params = build_query(_ROW_COLUMNS, engine="postgresql", **{**filters, "limit": capped})
-    try:
-        rows = store.conn.execute(sql.replace("?", "%s"), params, prepare=True).fetchall()
-    except psycopg.Error as ex:
-        raise OhlogError(f"Query failed: {_first_line(ex)}") from None
-    if len(rows) > size:
-        return None
-    return list(_json_lines(_unescaped(rows)))
+    async def small_result(self, filters, size):
+        from ..query import _ROW_COLUMNS, _json_lines, build_query
+
+        limit = filters.get("limit")
+        capped = size + 1 if limit is None else min(limit, size + 1)
+        sql, params = build_query(_ROW_COLUMNS, engine="postgresql", **{**filters, "limit": capped})
+        rows = await self._run(sql.replace("?", "%s"), params, READ_WAIT_S)
+        if len(rows) > size:
+            return None
+        return list(_json_lines(_unescaped(rows)))
+
+    async def check(self):
+        await self._run(f"SELECT count(*) FROM {TABLE} WHERE false", [], HEALTH_WAIT_S)
+
+    async def _run(self, sql, params, timeout):
+        import psycopg
+
+        conn = await self._acquire()
+        healthy = False
+        try:
+            cursor = await asyncio.wait_for(conn.execute(sql, params, prepare=True), timeout)
+            rows = await cursor.fetchall()
+            healthy = True
+            return rows
+        except asyncio.TimeoutError:
+            raise OhlogError(f"PostgreSQL did not answer within {timeout} s") from None
+        except psycopg.Error as ex:
+            healthy = not (conn.closed or conn.broken)
+            raise OhlogError(f"Query failed: {_first_line(ex)}") from None
+        finally:
+            self._release(conn, healthy)
+
+    async def _acquire(self):
+        if self._idle:
+            return self._idle.pop()
+        if self._open >= self.size:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            conn = await waiter  # a connection handed over, or None: open one
+            if conn is not None:
+                return conn
+        self._open += 1
+        try:
+            import psycopg
+
+            return await psycopg.AsyncConnection.connect(conninfo(self.url), autocommit=True)
+        except psycopg.Error as ex:
+            self._open -= 1
+            self._wake(None)
+            raise NoConnection(f"cannot connect to PostgreSQL at {where(self.url)}: "
+                               f"{_first_line(ex)}") from None
+
+    def _release(self, conn, healthy):
+        if not healthy:
+            self._open -= 1
+            conn.pgconn.finish()  # whatever it was doing ends with the connection
+            self._wake(None)
+        elif not self._wake(conn):
+            self._idle.append(conn)
+
+    def _wake(self, conn):
+        """Hand ``conn`` (or the right to open one) to the first live waiter; False if none."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(conn)
+                return True
+        return False
+
+    def close(self):
+        for conn in self._idle:
+            conn.pgconn.finish()
+        self._idle.clear()
+        self._open = 0
 
 
 def _unescaped(rows):
@@ -258,4 +332,4 @@ def _first_line(ex):
     return text[0] if text else type(ex).__name__
 
 
-__all__ = ["DatabaseGone", "PgWriter", "conninfo", "mask", "open_reader", "small_result"]
+__all__ = ["DatabaseGone", "PgWriter", "QuickReader", "conninfo", "mask", "open_reader"]

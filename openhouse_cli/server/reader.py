@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import OhlogError
 from ..query import open_for_query, query_json
-from ..schema import TABLE
 from ..store.postgres import is_url
 
 PAGE = 1000  # actions fetched a time; a larger result is streamed
@@ -28,7 +27,6 @@ INLINE_STEPS = 20
 INLINE_CHECK_EVERY = 10_000
 READ_CACHE_KIB = 32 * 1024  # each reading connection's (SQLite's default is 2 MiB)
 READ_WAIT_S = 30  # a query (or a page of one) that takes longer fails with 503
-HEALTH_WAIT_S = 5  # /health's query on PostgreSQL
 
 
 class Reader:
@@ -38,15 +36,18 @@ class Reader:
     def __init__(self, path, threads=READ_THREADS):
         self.path = path
         self.postgres = is_url(path)
+        if self.postgres:
+            from .postgres import QuickReader
+
+            self.pg_quick = QuickReader(path)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ohlog-read")
         self._local = threading.local()
         self._conns = []
         self._lock = threading.Lock()
 
     def quick(self, filters):
-        """All the matching actions as JSON texts if they are few and quickly found, else None."""
-        if self.postgres:
-            return None
+        """All the matching actions as JSON texts if they are few and quickly found, else None.
+        (SQLite's; PostgreSQL's is ``await pg_quick.small_result(filters, size)``.)"""
         local = self._local
         conn = self.conn()
         if getattr(local, "limited", None) is not conn:
@@ -98,12 +99,6 @@ class Reader:
         connection with it, and closes it when done."""
         conn = self.conn()
         try:
-            if self.postgres:
-                from .postgres import small_result
-
-                page = small_result(conn, filters, PAGE - 1)
-                if page is not None:
-                    return page, None
             actions = query_json(conn, **filters)
             page = list(itertools.islice(actions, PAGE))
         except OhlogError:
@@ -133,19 +128,11 @@ class Reader:
         if not self.postgres:  # on the event loop: it takes microseconds
             self.conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
             return
-        await self.run(self._check_postgres, timeout=HEALTH_WAIT_S)
-
-    def _check_postgres(self):
-        import psycopg
-
-        conn = self.conn()
-        try:
-            conn.execute(f"SELECT count(*) FROM {TABLE} WHERE false").fetchone()
-        except psycopg.Error as ex:
-            self.discard(conn)
-            raise OhlogError(f"health check failed: {str(ex).strip().splitlines()[0]}") from None
+        await self.pg_quick.check()
 
     def close(self):
+        if self.postgres:
+            self.pg_quick.close()
         self.pool.shutdown(wait=True)
         with self._lock:
             for conn in self._conns:
