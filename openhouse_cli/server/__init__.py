@@ -19,10 +19,16 @@ Where the work is done:
 * in a checkpoint thread: copying the WAL back into the database, off the
   commits' path.
 
+On PostgreSQL (``db`` a ``postgresql://`` URL) the same application runs on
+``postgres``' writer and readers: group commit as one statement on an
+asynchronous connection, small results on a few asynchronous connections,
+large ones streamed from reader threads (see ``postgres.py``).
+
 The modules, one a responsibility: ``app`` (the ASGI application: routes,
 the token, bodies, responses, the access log), ``requests`` (bodies and query
 strings into rows and filters), ``writer`` (group commit, checkpoints),
-``reader`` (queries, inline or in threads, and paging), ``openapi`` (the API's
+``reader`` (queries, inline or in threads, and paging), ``postgres`` (the
+PostgreSQL writer and quick reader), ``openapi`` (the API's
 description); this one makes the application and runs it.
 
 Only the standard library, orjson and ohlog's own modules are imported here;
