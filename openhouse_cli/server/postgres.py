@@ -216,11 +216,14 @@ class PgWriter:
             batch = self._take()
             try:
                 results = await self._commit(batch)
-            except BaseException as ex:  # cancelled (the loop is closing): fail them, then go
+            except asyncio.CancelledError:  # the loop is closing: fail them, then go
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(OhlogError("the server is shutting down"))
-                raise ex
+                raise
+            except Exception as ex:  # noqa: BLE001 - a fault of ours: the batch's, not the next one's
+                error_log.exception("Group commit failed")
+                results = [ex] * len(batch)
             for (_, future), result in zip(batch, results):
                 if future.done():
                     continue
