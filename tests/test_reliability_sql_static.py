@@ -33,6 +33,10 @@ ALLOWED = {
         "statement": "a statement of the module constant MIGRATIONS (frozen migrations)",
         "sql.replace('?', '%s')": "its callers' SQL (query.build_query), placeholders in psycopg's style",
     },
+    "server/postgres.py": {
+        "sql": "QuickReader._run's callers: query.build_query's result (psycopg placeholders) "
+               "or the health check's constant query on schema.TABLE",
+    },
     "schema.py": {
         "TABLE": "the table's name, a constant",
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
