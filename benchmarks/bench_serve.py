@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark ``ohlog serve`` with wrk on loopback, on a database of 1,000,000 actions.
+"""Benchmark ``ohlog serve`` with wrk on loopback, on a database of 1,000,000 actions,
+on SQLite and on PostgreSQL side by side.
 
     .venv/bin/python benchmarks/bench_serve.py [--actions N] [--duration S] [--workers W]
-                                               [--connections C] [--compare] [--check]
+                                               [--connections C] [--runs R] [--no-postgres]
+                                               [--pg-setting NAME=VALUE ...] [--compare] [--check]
 
 Needs wrk (``apt-get install wrk``) and the serve extra. The main runs use
 ``ohlog serve --workers 2`` (one process a core; --workers sets it). The database is
@@ -23,6 +25,16 @@ commit per request instead of group commit, the other number of workers, and a
 hello-world ASGI app on the same uvicorn (the ceiling this machine allows, at
 this moment: on a shared machine, read the figures against it).
 
+PostgreSQL (needs the postgres extra and PostgreSQL's programs; see
+tests/pgserver.py): a throwaway server in a temporary directory, on a Unix
+socket, with PostgreSQL's default settings unless ``--pg-setting`` says
+otherwise (fsync and synchronous_commit on: each commit waits for the disk,
+where SQLite's WAL mode with synchronous=NORMAL does not). The same actions
+are ingested into a template database once; each run serves a fresh copy of
+it. Each measurement runs ``--runs`` times (default 3), the engines taking
+turns; every run's figures are printed, then the medians, and PostgreSQL's
+median rates as a share of SQLite's (target: at least 80%).
+
 Exit status 0, unless ``--check`` and a target is missed.
 """
 
@@ -35,6 +47,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +62,7 @@ OHLOG = str(BIN / "ohlog")
 SAMPLE = HERE.parent / "examples" / "sample_log.json"
 TARGETS = {"POST": 2000, "GET": 5000}
 TARGET_P99_MS = 50
+TARGET_PG_SHARE = 0.8  # PostgreSQL's median rates at least this share of SQLite's
 
 POST_LUA = r"""
 local f = io.open(os.getenv("OHLOG_BENCH_BODY"), "rb")
@@ -163,7 +177,12 @@ def _ms(text):
 
 def settled_count(db):
     """The number of actions once the server has stored what it was sent (no change for 0.5 s)."""
-    conn = sqlite3.connect(db)
+    if isinstance(db, str):
+        import psycopg
+
+        conn = psycopg.connect(db, autocommit=True)
+    else:
+        conn = sqlite3.connect(db)
     last = None
     while True:
         now = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
@@ -174,6 +193,38 @@ def settled_count(db):
         time.sleep(0.5)
 
 
+def start_postgres(settings):
+    """A throwaway PostgreSQL server (tests/pgserver.py), or exit saying why not."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.pgserver import PgServer, PgUnavailable
+
+    try:
+        import psycopg  # noqa: F401
+
+        return PgServer(settings, prefix="ohlog-bench-pg-").start()
+    except (ImportError, PgUnavailable) as ex:
+        sys.exit(f"PostgreSQL is needed (or pass --no-postgres): {ex}")
+
+
+def build_pg_template(pg, n, seed):
+    """Database ``bench`` holding the same actions as the SQLite one, ingested by ohlog."""
+    url = pg.create_database("bench")
+    print(f"ingesting {n:,} actions into PostgreSQL (once a benchmark) ...", flush=True)
+    began = time.perf_counter()
+    gen = subprocess.Popen([sys.executable, str(HERE / "generate.py"), "-", "--actions", str(n),
+                            "--seed", str(seed)], stdout=subprocess.PIPE)
+    subprocess.run([OHLOG, "ingest", "-", "--db", url, "-q"], stdin=gen.stdout, check=True)
+    gen.stdout.close()
+    if gen.wait():
+        sys.exit("generate.py failed")
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE actions")
+    print(f"  ({time.perf_counter() - began:.0f} s)", flush=True)
+    return "bench"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--actions", type=int, default=1_000_000)
@@ -181,6 +232,10 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="ohlog serve --workers for the main runs")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (the median counts)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a PostgreSQL server setting (default: PostgreSQL's defaults)")
     parser.add_argument("--compare", action="store_true", help="also measure the alternatives")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args()
@@ -191,11 +246,29 @@ def main():
     data_dir.mkdir(exist_ok=True)
     source = build_db(data_dir, args.actions, args.seed)
     paths, mean_actions = selective_paths(source)
+    pg = template = None
+    if not args.no_postgres:
+        settings = dict(setting.split("=", 1) for setting in args.pg_setting)
+        pg = start_postgres(settings)
+    try:
+        if pg is not None:
+            template = build_pg_template(pg, args.actions, args.seed)
+            shown = ", ".join(f"{k}={v}" for k, v in pg.settings.items()) or "PostgreSQL's defaults"
+            version = pg.admin().execute("SHOW server_version").fetchone()[0]
+            print(f"PostgreSQL {version} on a Unix socket, {shown}")
+        return measure(args, source, paths, mean_actions, pg, template)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def measure(args, source, paths, mean_actions, pg, template):
     print(f"ohlog serve on {args.actions:,} actions; wrk, 1 thread, {args.connections} connections, "
-          f"{args.duration} s a run; load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+          f"{args.duration} s a run, {args.runs} runs each; load average before: "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"  GET: {len(paths):,} selective queries in turn, {mean_actions:.1f} actions each on average")
     rows = []
-    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
         tmp = pathlib.Path(tmp)
         (tmp / "post.lua").write_text(POST_LUA)
         (tmp / "get.lua").write_text(GET_LUA)
@@ -204,11 +277,21 @@ def main():
         os.environ.update(OHLOG_BENCH_BODY=str(SAMPLE), OHLOG_BENCH_PATHS=str(tmp / "paths.txt"))
         log = tmp / "server.log"
 
-        def run(label, command_for, kind):
+        def fresh_db(engine):
+            """A copy of the benchmark's database, for one run to write to."""
+            if engine == "postgresql":
+                admin = pg.admin()
+                admin.execute("DROP DATABASE IF EXISTS run WITH (FORCE)")
+                admin.execute(f"CREATE DATABASE run TEMPLATE {template}")
+                return pg.url("run")
             db = tmp / "copy.db"
             for suffix in ("", "-wal", "-shm"):
                 pathlib.Path(f"{db}{suffix}").unlink(missing_ok=True)
             shutil.copyfile(source, db)
+            return db
+
+        def run(label, command_for, kind, engine="sqlite"):
+            db = fresh_db(engine)
             port = free_port()
             with server(command_for(db, port), port, log):
                 script = str(tmp / ("post.lua" if kind == "POST" else "get.lua"))
@@ -220,10 +303,9 @@ def main():
                 ok = figures["requests"] * 3 <= stored <= (figures["requests"] + args.connections) * 3
                 figures["note"] = f"{stored:,} actions stored" + ("" if ok else " (MISMATCH)")
                 figures["bad"] += 0 if ok else 1
-            rows.append((label, kind, figures))
-            print(f"  {label:<46} {figures['rps']:>8,.0f}/s  p50 {figures['p50']:6.1f} ms  "
-                  f"p99 {figures['p99']:6.1f} ms  {figures['bad'] + figures['errors']} errors"
-                  f"{'  ' + figures['note'] if 'note' in figures else ''}", flush=True)
+            rows.append((label, kind, engine, figures))
+            show(label, figures)
+            return figures
 
         def serve(*extra):
             return lambda db, port: [OHLOG, "serve", "--db", str(db), "--port", str(port), *extra]
@@ -239,27 +321,56 @@ def main():
                     "--no-access-log", "--log-level", "warning"]
 
         workers = ("--workers", str(args.workers))
-        run(f"POST sample log, --workers {args.workers}", serve(*workers), "POST")
-        run(f"GET selective (user, type, day), --workers {args.workers}", serve(*workers), "GET")
+        engines = ["sqlite"] + (["postgresql"] if pg is not None else [])
+        main_runs = {}  # (kind, engine): [figures of each run]
+        for number in range(1, args.runs + 1):
+            for kind, what in (("POST", "POST sample log"), ("GET", "GET selective (user, type, day)")):
+                for engine in engines:
+                    label = f"{what}, {engine}, --workers {args.workers}, run {number}"
+                    main_runs.setdefault((kind, engine), []).append(run(label, serve(*workers), kind, engine))
         if args.compare:
             other = ("--workers", "2" if args.workers == 1 else "1")
-            run(f"POST, {' '.join(other)}", serve(*other), "POST")
-            run("POST, one commit per request, --workers 1", per_request_commits, "POST")
-            run(f"GET, {' '.join(other)}", serve(*other), "GET")
+            for engine in engines:
+                run(f"POST, {engine}, {' '.join(other)}", serve(*other), "POST", engine)
+                run(f"POST, {engine}, one commit per request, --workers 1", per_request_commits, "POST", engine)
+                run(f"GET, {engine}, {' '.join(other)}", serve(*other), "GET", engine)
             (tmp / "health.txt").write_text("/health\n")
             os.environ["OHLOG_BENCH_PATHS"] = str(tmp / "health.txt")
-            run("GET /health (no query)", serve(), "GET")
+            for engine in engines:
+                run(f"GET /health, {engine}", serve(), "GET", engine)
             run("hello-world ASGI app on uvicorn (the ceiling)", hello, "GET")
         locked = log.read_text().count("database is locked")
 
+    print(f"medians of {args.runs} runs, --workers {args.workers}:")
+    medians = {}
+    for (kind, engine), runs in main_runs.items():
+        medians[kind, engine] = median = {
+            key: statistics.median(f[key] for f in runs) for key in ("rps", "p50", "p99")}
+        median["bad"] = sum(f["bad"] for f in runs)
+        median["errors"] = sum(f["errors"] for f in runs)
+        show(f"{kind} {engine}", median)
     missed = []
-    for label, kind, figures in rows[:2]:
-        if figures["rps"] < TARGETS[kind] or figures["p99"] >= TARGET_P99_MS or figures["bad"] or figures["errors"]:
-            missed.append(label)
-    print(f"targets: POST >= {TARGETS['POST']:,}/s, GET >= {TARGETS['GET']:,}/s, p99 < {TARGET_P99_MS} ms, "
+    for (kind, engine), median in medians.items():
+        if engine == "sqlite" and median["rps"] < TARGETS[kind]:
+            missed.append(f"{kind} {engine} rate")
+        if median["p99"] >= TARGET_P99_MS or median["bad"] or median["errors"]:
+            missed.append(f"{kind} {engine} p99 or errors")
+        if engine == "postgresql":
+            share = median["rps"] / medians[kind, "sqlite"]["rps"]
+            print(f"  PostgreSQL's {kind} rate is {share:.0%} of SQLite's (target >= {TARGET_PG_SHARE:.0%})")
+            if share < TARGET_PG_SHARE:
+                missed.append(f"{kind} postgresql share")
+    print(f"targets: SQLite POST >= {TARGETS['POST']:,}/s, GET >= {TARGETS['GET']:,}/s, "
+          f"PostgreSQL >= {TARGET_PG_SHARE:.0%} of SQLite's, p99 < {TARGET_P99_MS} ms, "
           f"no errors; 'database is locked' in the server log: {locked} times")
     print("all targets met" if not missed else f"missed: {', '.join(missed)}")
     return 1 if args.check and (missed or locked) else 0
+
+
+def show(label, figures):
+    print(f"  {label:<58} {figures['rps']:>8,.0f}/s  p50 {figures['p50']:6.1f} ms  "
+          f"p99 {figures['p99']:6.1f} ms  {figures['bad'] + figures['errors']} errors"
+          f"{'  ' + figures['note'] if 'note' in figures else ''}", flush=True)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def wait_for(condition, what, deadline=DEADLINE):
 
 class Server:
     def __init__(self, port, db, log):
-        self.port, self.db, self.log = port, db, log
+        self.port, self.db, self.log = port, db, log  # db: a SQLite path or a PostgreSQL URL
 
     def request(self, method, path, body=None, headers=None):
         """``(status, headers, parsed JSON body)`` over a new connection."""
@@ -69,18 +69,36 @@ class Server:
             return reply.decode("latin-1")
 
     def count(self):
-        return sqlite3.connect(self.db).execute("SELECT count(*) FROM actions").fetchone()[0]
+        return count_actions(self.db)
 
     def log_lines(self):
         return [line for line in self.log.read_text().splitlines() if ACCESS_LINE in line]
 
 
+def count_actions(db):
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM actions").fetchone()[0]
+    return sqlite3.connect(db).execute("SELECT count(*) FROM actions").fetchone()[0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """Where a test's server stores: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "serve.db"
+    return request.getfixturevalue("pg_db_url")
+
+
 @contextlib.contextmanager
-def serving(tmp_path, *args, env=None, name="serve.db"):
-    """Run ``ohlog serve`` until the block ends; its stderr goes to a file (a pipe could fill)."""
+def serving(tmp_path, *args, env=None, name="serve.db", db=None):
+    """Run ``ohlog serve`` until the block ends; its stderr goes to a file (a pipe could fill).
+    ``db``: a SQLite path or PostgreSQL URL (default: ``name`` in ``tmp_path``)."""
     # Port 0: the server binds a port the kernel picks and says which, so no
     # two servers (xdist workers) can race for a port chosen in advance.
-    db, log = tmp_path / name, tmp_path / f"{name}.log"
+    db, log = db or tmp_path / name, tmp_path / f"{name}.log"
     with open(log, "wb") as stderr:
         proc = subprocess.Popen([OHLOG, "serve", "--db", str(db), "--port", "0", *args],
                                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env)
@@ -110,10 +128,17 @@ def serving(tmp_path, *args, env=None, name="serve.db"):
             raise
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("serve")) as api:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(request, tmp_path_factory):
+    """One server a module on each engine."""
+    db = None
+    if request.param == "postgresql":
+        pg_server = request.getfixturevalue("pg_server")
+        db = pg_server.create_database("cli_serve")
+    with serving(tmp_path_factory.mktemp("serve"), db=db) as api:
         yield api
+    if db:
+        pg_server.drop_database("cli_serve")
 
 
 def test_the_original_api_tests(api):
@@ -170,8 +195,8 @@ def test_a_chunked_body_is_accepted(api):
     assert (response.status, json.loads(response.read())) == (200, {"inserted": 3, "duplicates": 0})
 
 
-def test_a_chunked_body_over_the_limit_is_413(tmp_path):
-    with serving(tmp_path, "--max-body", "1000") as api:
+def test_a_chunked_body_over_the_limit_is_413(tmp_path, target):
+    with serving(tmp_path, "--max-body", "1000", db=target) as api:
         head = b"POST /api/log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" \
                b"Transfer-Encoding: chunked\r\n\r\n"
         chunk = b"258\r\n" + b" " * 600 + b"\r\n"  # 600 bytes; no final chunk is ever sent
@@ -180,9 +205,9 @@ def test_a_chunked_body_over_the_limit_is_413(tmp_path):
                        b"Content-Length: 1001\r\n\r\n").startswith("HTTP/1.1 413 ")
 
 
-def test_token(tmp_path):
+def test_token(tmp_path, target):
     env = {**__import__("os").environ, "OHLOG_TOKEN": "s3cret"}
-    with serving(tmp_path, env=env) as api:
+    with serving(tmp_path, env=env, db=target) as api:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             status, got, body = api.request("POST", "/api/log", SAMPLE.read_bytes(), {**JSON, **headers})
             assert status == 401 and got["www-authenticate"] == 'Bearer realm="ohlog"'
@@ -195,7 +220,7 @@ def test_token(tmp_path):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_concurrent_posts(tmp_path, workers):
+def test_concurrent_posts(tmp_path, target, workers):
     """1,000 POSTs from 20 threads: every one 200, every action stored once, a log line each."""
     template = json.loads(SAMPLE.read_text())
     statuses = []
@@ -210,7 +235,7 @@ def test_concurrent_posts(tmp_path, workers):
             statuses.append(response.status)
         conn.close()
 
-    with serving(tmp_path, "--workers", workers) as api:
+    with serving(tmp_path, "--workers", workers, db=target) as api:
         threads = [threading.Thread(target=client, args=(t,)) for t in range(20)]
         for thread in threads:
             thread.start()
@@ -231,8 +256,8 @@ def test_schemathesis_finds_no_server_error(api):
 
 
 @pytest.mark.slow
-def test_schemathesis_long_run(tmp_path):
-    with serving(tmp_path) as api:
+def test_schemathesis_long_run(tmp_path, target):
+    with serving(tmp_path, db=target) as api:
         api.request("POST", "/api/log", SAMPLE.read_bytes(), JSON)
         run_schemathesis(api, "examples,coverage,fuzzing,stateful", examples=300)
 
@@ -274,6 +299,52 @@ def test_warning_beyond_loopback_without_token(served, args, env, warned):
     warning = ("Warning: listening on {} without a token: anyone who can reach this port can "
                "read and write the logs. Set --token or OHLOG_TOKEN.\n")
     assert result.stderr == (warning.format(args[1]) if warned else "")
+
+
+def test_a_postgresql_url_reaches_the_server_as_it_is(served, monkeypatch):
+    url = "postgresql://ohlog:pw@db.example:5433/logs?sslmode=require"
+    assert CliRunner().invoke(cli, ["serve", "--db", url]).exit_code == 0
+    monkeypatch.setenv("OHLOG_DB", url.replace("logs", "env"))
+    assert CliRunner().invoke(cli, ["serve"]).exit_code == 0
+    assert [path for path, _ in served] == [url, url.replace("logs", "env")]
+
+
+def test_serving_postgresql_end_to_end(tmp_path, pg_db_url):
+    """$OHLOG_DB with a URL, and --workers 2: both workers on the one database, with a password
+    in the URL that no line of the log shows."""
+    url = pg_db_url.replace("postgres@", "postgres:hunter2@")
+    env = {**__import__("os").environ, "OHLOG_DB": url}
+    log = tmp_path / "env.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([OHLOG, "serve", "--port", "0", "--workers", "2"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+    try:
+        api = Server(int(wait_for(lambda: LISTENING.search(log.read_text()), "start").group(1)), url, log)
+        wait_for(lambda: _answers(api), "ohlog serve did not answer")
+        status, _, body = api.request("POST", "/api/log", SAMPLE.read_bytes(), JSON)
+        assert (status, body) == (200, {"inserted": 3, "duplicates": 0})
+        assert api.request("GET", "/api/log/get?userId=ABC123XYZ&type=click")[2] == {"actions": [CLICK]}
+        assert api.count() == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=DEADLINE)
+    assert "hunter2" not in log.read_text()
+
+
+def _answers(api):
+    try:
+        return api.request("GET", "/health")[0] == 200
+    except OSError:
+        return False
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(run_ohlog):
+    result = run_ohlog("serve", "--db", "postgresql://ohlog:hunter2@127.0.0.1:1/logs", "--port", "0")
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: cannot connect to PostgreSQL at 127.0.0.1:1: "), lines
+    assert b"hunter2" not in result.stderr + result.stdout
 
 
 def test_options_reach_the_server(served, tmp_path):

@@ -47,6 +47,10 @@ ALLOWED = {
     "copy.py": {
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
     },
+    "server/postgres.py": {
+        "sql": "QuickReader._run's callers: query.build_query's result (psycopg placeholders) "
+               "or the health check's constant query on schema.TABLE",
+    },
     "schema.py": {
         "TABLE": "the table's name, a constant",
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",

@@ -12,7 +12,7 @@ import pytest
 from openhouse_cli.db import open_db
 from openhouse_cli.errors import OhlogError
 from openhouse_cli.ingest import IngestFailed, ingest_sessions
-from openhouse_cli.server import app as app_module, reader, writer
+from openhouse_cli.server import app as app_module, postgres as pg_writer, reader, writer
 from openhouse_cli.server import create_app, exposure_warning, parse_filters
 from openhouse_cli.times import parse_time_spec, resolve_bound
 
@@ -69,11 +69,39 @@ def post(app, body, headers=JSON, **kwargs):
     return call(app, "POST", "/api/log", body, headers, **kwargs)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """The database every test of the API runs on: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "server.db"
+    return request.getfixturevalue("pg_db_url")
+
+
+def postgres(app):
+    return isinstance(app.path, str)
+
+
 @pytest.fixture
-def app(tmp_path):
-    app = create_app(tmp_path / "server.db", token="")
+def app(target):
+    app = create_app(target, token="")
     yield app
     app.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def read_app(request, tmp_path_factory):
+    """SAMPLE on each engine, for the tests that only read: made once, not a test."""
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("read") / "server.db"
+    else:
+        pg_server = request.getfixturevalue("pg_server")
+        target = pg_server.create_database("read_app")
+    app = create_app(target, token="")
+    assert post(app, SAMPLE).status == 200
+    yield app
+    app.close()
+    if request.param == "postgresql":
+        pg_server.drop_database("read_app")
 
 
 @pytest.fixture
@@ -83,6 +111,11 @@ def sample_app(app):
 
 
 def count(app):
+    if postgres(app):
+        import psycopg
+
+        with psycopg.connect(app.path) as conn:
+            return conn.execute("SELECT count(*) FROM actions").fetchone()[0]
     return sqlite3.connect(app.path).execute("SELECT count(*) FROM actions").fetchone()[0]
 
 
@@ -160,8 +193,8 @@ def test_bad_json_is_400(app, body, error):
     assert response.json["details"] == [{"path": "", "message": error}]
 
 
-def test_body_over_the_limit_is_413_before_reading_it(tmp_path):
-    app = create_app(tmp_path / "small.db", max_body=100)
+def test_body_over_the_limit_is_413_before_reading_it(target):
+    app = create_app(target, max_body=100)
     body = json.dumps(SAMPLE).encode()
     response = post(app, body)
     assert response.status == 413
@@ -172,8 +205,8 @@ def test_body_over_the_limit_is_413_before_reading_it(tmp_path):
     app.close()
 
 
-def test_chunked_body_over_the_limit_is_413_as_soon_as_it_is_over(tmp_path):
-    app = create_app(tmp_path / "small.db", max_body=100)
+def test_chunked_body_over_the_limit_is_413_as_soon_as_it_is_over(target):
+    app = create_app(target, max_body=100)
     response = post(app, None, chunks=[b"x" * 60, b"x" * 60, b"x" * 60, b"x" * 60])
     assert (response.status, call.received) == (413, 2)
     body = json.dumps(SAMPLE).encode()
@@ -187,15 +220,15 @@ def get(app, query, headers=None):
     return call(app, "GET", "/api/log/get?" + query, headers=headers)
 
 
-def test_the_original_example(sample_app):
-    response = get(sample_app, EXAMPLE)
+def test_the_original_example(read_app):
+    response = get(read_app, EXAMPLE)
     assert (response.status, response.json) == (200, {"actions": [CLICK]})
-    response = get(sample_app, "userId=ABC123XYZ&start=2018-10-18T21:37:25&end=2018-10-18T21:37:29")
+    response = get(read_app, "userId=ABC123XYZ&start=2018-10-18T21:37:25&end=2018-10-18T21:37:29")
     assert response.json == {"actions": [CLICK]}
 
 
-def test_empty_result_is_404_with_no_actions(sample_app):
-    response = get(sample_app, "userId=fsdf")
+def test_empty_result_is_404_with_no_actions(read_app):
+    response = get(read_app, "userId=fsdf")
     assert (response.status, response.json) == (404, {"actions": []})
 
 
@@ -210,8 +243,8 @@ def test_empty_result_is_404_with_no_actions(sample_app):
     ("sessionId=XYZ456ABC&limit=1", ["21:37:28"]),  # as the POST body spells it
     ("sessionId=other&session=XYZ456ABC&type=VIEW", ["21:37:30"]),
 ])
-def test_filters(sample_app, query, times):
-    response = get(sample_app, query)
+def test_filters(read_app, query, times):
+    response = get(read_app, query)
     assert response.status == 200
     assert [a["time"][11:19] for a in response.json["actions"]] == times
 
@@ -232,8 +265,8 @@ def test_filters(sample_app, query, times):
      "start 2018-10-19T00:00Z (2018-10-19T00:00:00Z) is after end 2018-10-18T00:00Z "
      "(2018-10-18T00:00:59.999999Z): nothing can match"),
 ])
-def test_malformed_parameter_is_400_naming_it(sample_app, query, name, message):
-    response = get(sample_app, query)
+def test_malformed_parameter_is_400_naming_it(read_app, query, name, message):
+    response = get(read_app, query)
     assert response.status == 400
     assert response.json == {"error": f"invalid parameter {name}: {message}" if name else message,
                              "details": [{"path": name, "message": message}]}
@@ -246,9 +279,9 @@ KNOWN = "userId, type, sessionId, session, date, start, end, limit, order"
     ("user=u-la", "user"), ("sessionid=XYZ456ABC", "sessionid"), ("userId=ABC123XYZ&types=CLICK", "types"),
     ("=x", ""), ("userId%00=ABC123XYZ", "userId\x00"), ("limit=1&Limit=2", "Limit"), ("where=x%3D1", "where"),
 ])
-def test_an_unknown_parameter_is_400_naming_it_and_the_known_ones(sample_app, query, name):
+def test_an_unknown_parameter_is_400_naming_it_and_the_known_ones(read_app, query, name):
     """A misspelt filter would otherwise answer with the whole database."""
-    response = get(sample_app, query)
+    response = get(read_app, query)
     message = f"unknown parameter {name!r}: the known ones are {KNOWN}"
     assert (response.status, response.json) == (400, {"error": message,
                                                        "details": [{"path": name, "message": message}]})
@@ -259,10 +292,10 @@ def test_an_unknown_parameter_is_400_naming_it_and_the_known_ones(sample_app, qu
 @pytest.mark.parametrize("value", ["%00", "%F0%9F%98%80", "9" * 30, "-1", "0001-01-01T00:00%2B14:00",
                                    "9999-12-31T23:59:59.999999-14:00", "2018-10-18T24:00", "%ED%A0%80",
                                    "2018-10-18T21:37:28.1234567891", "x" * 5000, "7d", "DESC"])
-def test_no_parameter_value_is_a_server_error(sample_app, name, value):
+def test_no_parameter_value_is_a_server_error(read_app, name, value):
     for query in (f"{name}={value}", f"{name}={value}&{name}={value}", f"start={value}&end=2018",
                   f"start=2018&{name}={value}"):
-        assert get(sample_app, query).status in (200, 400, 404), query
+        assert get(read_app, query).status in (200, 400, 404), query
 
 
 @pytest.mark.parametrize("text", ["2018-10-18", "2018-10-18T21", "2018-10-18T21:37:28.5",
@@ -291,14 +324,20 @@ def test_large_results_are_streamed_whole(app, monkeypatch):
     assert get(app, "userId=u&limit=5").json["actions"][-1]["properties"] == {"n": 4}
 
 
-def test_slow_queries_leave_the_event_loop(sample_app, monkeypatch):
+def test_slow_queries_leave_the_event_loop(tmp_path, monkeypatch):
+    """SQLite's quick queries on the event loop are bounded by its progress handler."""
+    sample_app = create_app(tmp_path / "server.db", token="")
+    assert post(sample_app, SAMPLE).status == 200
     monkeypatch.setattr(reader, "INLINE_CHECK_EVERY", 1)
     monkeypatch.setattr(reader, "INLINE_STEPS", 0)  # every query is too slow to run inline
     assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None
     assert get(sample_app, EXAMPLE).json == {"actions": [CLICK]}
 
 
-def test_the_event_loops_time_limit_survives_a_failed_first_open(sample_app, monkeypatch):
+def test_the_event_loops_time_limit_survives_a_failed_first_open(tmp_path, monkeypatch):
+    """SQLite's: its quick queries run on the event loop, limited by a progress handler."""
+    sample_app = create_app(tmp_path / "server.db", token="")
+    assert post(sample_app, SAMPLE).status == 200
     real = reader.open_for_query
     calls = []
 
@@ -314,11 +353,66 @@ def test_the_event_loops_time_limit_survives_a_failed_first_open(sample_app, mon
     with pytest.raises(OhlogError):
         sample_app.reader.quick(parse_filters(EXAMPLE.encode()))
     assert sample_app.reader.quick(parse_filters(EXAMPLE.encode())) is None  # still too slow: a thread
+    sample_app.close()
+
+
+def test_a_failed_postgresql_connection_is_replaced(pg_server, pg_db_url, monkeypatch, caplog):
+    """A reader whose connection cannot be made, or breaks, answers 503; the next request connects anew."""
+    app = create_app(pg_db_url.replace("postgres@", "postgres:hunter2@"), token="")
+    assert post(app, SAMPLE).status == 200
+    real, calls = pg_writer.conninfo, []
+
+    def flaky(url):  # the first connection made from here on goes to a database that is not there
+        calls.append(url)
+        return real(url.replace(database_name(url), "nowhere") if len(calls) == 1 else url)
+
+    monkeypatch.setattr(pg_writer, "conninfo", flaky)
+    response = get(app, EXAMPLE)
+    assert (response.status, response.headers["retry-after"]) == (503, "1")
+    assert get(app, EXAMPLE).json == {"actions": [CLICK]}
+    monkeypatch.setattr(reader, "INLINE_ROWS", 0)  # the reader threads' connections too
+    calls.clear()
+    response = get(app, EXAMPLE)
+    assert (response.status, response.headers["retry-after"]) == (503, "1")
+    assert get(app, EXAMPLE).json == {"actions": [CLICK]}
+    monkeypatch.undo()
+    # the server ends every connection (a restart, a failover): one 503 each, then answers again
+    terminate_connections(pg_server, pg_db_url)
+    assert {get(app, EXAMPLE).status, post(app, SAMPLE).status} <= {200, 503}
+    assert get(app, EXAMPLE).json == {"actions": [CLICK]}
+    assert post(app, SAMPLE).json == {"inserted": 0, "duplicates": 3}
+    assert call(app, "GET", "/health").status == 200
+    app.close()
+    assert "hunter2" not in caplog.text
+
+
+def database_name(url):
+    return url.split("?")[0].rsplit("/", 1)[1]
+
+
+def terminate_connections(pg_server, url):
+    pg_server.admin().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                              " WHERE datname = %s", [database_name(url)])
+
+
+def test_postgresql_gone_is_503_with_retry_after_and_no_password(pg_server, pg_db_url, caplog):
+    """A PostgreSQL that goes away: every request gets 503 and Retry-After, none hangs or 500s."""
+    url = pg_db_url.replace("postgres@", "postgres:hunter2@")
+    app = create_app(url, token="")
+    assert post(app, SAMPLE).status == 200
+    assert get(app, EXAMPLE).status == 200
+    pg_server.drop_database(database_name(url))  # ends the connections too
+    for response in (post(app, {**SAMPLE, "sessionId": "GONE"}), post(app, SAMPLE), get(app, EXAMPLE),
+                     get(app, "userId=x"), call(app, "GET", "/health")):
+        assert (response.status, response.headers["retry-after"]) == (503, "1"), response
+    app.close()
+    assert "Could not store a request" in caplog.text and "Traceback" not in caplog.text
+    assert "hunter2" not in caplog.text
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic c2VjcmV0", "Bearer", "secret"])
-def test_token_required(tmp_path, header):
-    app = create_app(tmp_path / "t.db", token="secret")
+def test_token_required(target, header):
+    app = create_app(target, token="secret")
     headers = {**JSON, **({"authorization": header} if header else {})}
     response = post(app, SAMPLE, headers)
     assert response.status == 401
@@ -331,12 +425,12 @@ def test_token_required(tmp_path, header):
     app.close()
 
 
-def test_token_accepted_and_compared_in_constant_time(tmp_path, monkeypatch):
+def test_token_accepted_and_compared_in_constant_time(target, monkeypatch):
     compared = []
     real = app_module.hmac.compare_digest
     monkeypatch.setattr(app_module.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
     monkeypatch.setenv("OHLOG_TOKEN", "s3cret")
-    app = create_app(tmp_path / "t.db")
+    app = create_app(target)
     for scheme in ("Bearer", "bearer"):
         assert post(app, SAMPLE, {**JSON, "Authorization": f"{scheme} s3cret"}).status == 200
     assert compared == [(b"s3cret", b"s3cret")] * 2
@@ -361,11 +455,17 @@ def test_no_stack_trace_reaches_the_client(sample_app, monkeypatch, caplog):
 
 
 def test_database_error_is_503_and_stores_nothing(app, monkeypatch):
-    monkeypatch.setattr(writer, "INSERT", "INSERT INTO no_such_table VALUES (?)")
+    if postgres(app):
+        monkeypatch.setattr(pg_writer, "INSERT", pg_writer.INSERT.replace("INTO actions", "INTO nothing"))
+    else:
+        monkeypatch.setattr(writer, "INSERT", "INSERT INTO no_such_table VALUES (?)")
     response = post(app, SAMPLE)
     assert (response.status, response.headers["retry-after"]) == (503, "1")
+    assert response.json["error"] == ("the database could not store this request, and nothing "
+                                      "of it was stored: try again")
     monkeypatch.undo()
     assert count(app) == 0
+    assert post(app, SAMPLE).json == {"inserted": 3, "duplicates": 0}
 
 
 def test_group_commit(app):
@@ -382,8 +482,14 @@ def test_group_commit(app):
     assert asyncio.run(write_all(rows)) == [(3, 0)] * 200
     assert app.writer.commits < 200
     results = asyncio.run(write_all([rows[0], [("not", "a", "row")], rows[1] + [rows[0][1]]]))
-    assert results[0] == (0, 3) and isinstance(results[1], sqlite3.Error) and results[2] == (0, 4)
+    assert results[0] == (0, 3) and results[2] == (0, 4)
+    assert isinstance(results[1], (sqlite3.Error, OhlogError))
     assert count(app) == 600
+    # a request re-sent within one commit: its first copy's rows are new, the other's duplicates
+    more = [session_rows({**SAMPLE, "sessionId": f"R{i}"}, "t") for i in range(3)]
+    results = asyncio.run(write_all([more[0], more[1], more[0], rows[2] + more[2], more[1]]))
+    assert results == [(3, 0), (3, 0), (0, 3), (3, 3), (0, 3)]
+    assert count(app) == 609
 
 
 def test_one_log_line_a_request(sample_app, caplog):
@@ -401,6 +507,13 @@ def test_health_and_openapi(app):
     document = call(app, "GET", "/openapi.json").json
     assert set(document["paths"]) == {"/api/log", "/api/log/get", "/health", "/openapi.json"}
     assert "security" not in document
+
+
+def test_factory_reads_a_postgresql_url_from_the_environment(pg_db_url, monkeypatch):
+    monkeypatch.setenv("OHLOG_DB", pg_db_url)
+    app = create_app()
+    assert app.path == pg_db_url and post(app, SAMPLE).status == 200 and count(app) == 3
+    app.close()
 
 
 def test_factory_reads_the_environment(tmp_path, monkeypatch):
@@ -435,24 +548,41 @@ def test_reads_see_later_writes(app, monkeypatch, inline_rows):
     assert len(get(app, "userId=ABC123XYZ").json["actions"]) == 6
 
 
+def other_writer(app):
+    """Another writer in the middle of a transaction, as a long ohlog ingest would be: on
+    SQLite it holds the write lock; on PostgreSQL it has written SAMPLE's rows, uncommitted."""
+    from openhouse_cli.store import open_store
+    from openhouse_cli.validate import session_rows
+
+    store = open_store(app.path)
+    other = store.writer("other")
+    other.begin()
+    if postgres(app):
+        other.write(session_rows(SAMPLE, "other"))
+    return store, other
+
+
 def test_a_post_waits_for_another_writer(app):
     import threading
 
-    other = sqlite3.connect(app.path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # as a long ohlog ingest would
-    threading.Timer(0.3, other.execute, ["COMMIT"]).start()
+    store, other = other_writer(app)
+    threading.Timer(0.3, other.commit).start()
     response = post(app, SAMPLE)
-    assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
+    # on PostgreSQL the other writer stored the same actions first: this POST's are duplicates
+    expected = {"inserted": 0, "duplicates": 3} if postgres(app) else {"inserted": 3, "duplicates": 0}
+    assert (response.status, response.json) == (200, expected)
+    store.close()
 
 
 def test_a_post_gives_up_on_a_writer_that_never_finishes(app, monkeypatch):
-    monkeypatch.setattr(writer, "WRITE_WAIT_S", 0.2)
-    other = sqlite3.connect(app.path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(pg_writer if postgres(app) else writer, "WRITE_WAIT_S", 0.2)
+    store, other = other_writer(app)
     response = post(app, SAMPLE)
     assert (response.status, response.headers["retry-after"]) == (503, "1")
-    other.execute("ROLLBACK")
-    assert post(app, SAMPLE).status == 200
+    other.rollback()
+    # what the 503 left unfinished was rolled back: the actions are new
+    assert post(app, SAMPLE).json == {"inserted": 3, "duplicates": 0}
+    store.close()
 
 
 def test_what_orjson_refuses_gets_ingests_reading(app):
@@ -461,3 +591,19 @@ def test_what_orjson_refuses_gets_ingests_reading(app):
     assert (response.status, response.json) == (200, {"inserted": 3, "duplicates": 0})
     response = post(app, json.dumps(SAMPLE).replace("ABC123XYZ", "\\ud800").encode())
     assert response.status == 400 and "surrogate" in response.json["error"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_nul_and_escape_characters_come_back_as_sent(app, monkeypatch, many):
+    """PostgreSQL text cannot hold NUL: the store escapes it, and every read path restores it."""
+    if many:
+        monkeypatch.setattr(reader, "PAGE", 2)  # a streamed result
+    doc = {"userId": "a\u0000b\ufffe", "sessionId": "s\u0000", "actions": [
+        {"time": f"2018-10-18T21:37:2{i}Z", "type": "T\u0000\ufffe0", "properties": {"k": "\u0000"}}
+        for i in range(3)]}
+    assert post(app, doc).json == {"inserted": 3, "duplicates": 0}
+    response = get(app, "userId=a%00b%EF%BF%BE&type=t%00%EF%BF%BE0")
+    assert response.status == 200
+    assert response.json["actions"] == [{k: v for k, v in doc.items() if k != "actions"} | a
+                                        for a in doc["actions"]]
+    assert get(app, "userId=a%00b").status == 404

@@ -19,10 +19,16 @@ Where the work is done:
 * in a checkpoint thread: copying the WAL back into the database, off the
   commits' path.
 
+On PostgreSQL (``db`` a ``postgresql://`` URL) the same application runs on
+``postgres``' writer and readers: group commit as one statement on an
+asynchronous connection, small results on a few asynchronous connections,
+large ones streamed from reader threads (see ``postgres.py``).
+
 The modules, one a responsibility: ``app`` (the ASGI application: routes,
 the token, bodies, responses, the access log), ``requests`` (bodies and query
 strings into rows and filters), ``writer`` (group commit, checkpoints),
-``reader`` (queries, inline or in threads, and paging), ``openapi`` (the API's
+``reader`` (queries, inline or in threads, and paging), ``postgres`` (the
+PostgreSQL writer and quick reader), ``openapi`` (the API's
 description); this one makes the application and runs it.
 
 Only the standard library, orjson and ohlog's own modules are imported here;
@@ -33,6 +39,7 @@ import ipaddress
 import os
 
 from ..errors import OhlogError
+from ..store.postgres import is_url
 from .app import DEFAULT_MAX_BODY, App, _setup_access_log
 from .openapi import openapi_document
 from .reader import READ_THREADS, Reader
@@ -72,7 +79,12 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
         raise OhlogError(f"The body limit must be at least 1 byte, got {max_body}")
     # Create and migrate now, then close: every connection is opened in the
     # thread (and the process, after a fork) that uses it.
-    open_store(path).close()
+    if is_url(path):  # with a connect timeout: an unreachable server fails now, not in minutes
+        from .postgres import conninfo
+
+        open_store(conninfo(path)).close()
+    else:
+        open_store(path).close()
     _setup_access_log()
     return App(path, token=token, max_body=max_body, commit_batch=commit_batch,
                read_threads=read_threads)

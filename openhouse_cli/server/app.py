@@ -9,7 +9,9 @@ import time
 import orjson
 
 from ..errors import OhlogError
+from ..store.postgres import is_url
 from .openapi import openapi_document
+from . import reader as _reader
 from .reader import READ_THREADS, Reader
 from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
 from .writer import Writer
@@ -43,7 +45,12 @@ class App:
         self.path = path
         self.token = token.encode() if token else None
         self.max_body = max_body
-        self.writer = Writer(path, commit_batch)
+        if is_url(path):
+            from .postgres import PgWriter
+
+            self.writer = PgWriter(path, commit_batch)
+        else:
+            self.writer = Writer(path, commit_batch)
         self.reader = Reader(path, read_threads)
         self.routes = {
             "/api/log": {"POST": self.post_log},
@@ -117,9 +124,12 @@ class App:
             inserted, duplicates = await self.writer.write(rows)
         except (sqlite3.Error, OhlogError) as ex:
             error_log.error("Could not store a request: %s", ex)
-            raise HTTPError(503, "the database could not store this request, and nothing of "
-                                 "it was stored: try again",
-                            headers=[(b"retry-after", b"1")]) from None
+            if getattr(ex, "unknown_outcome", False):
+                message = ("the database did not confirm storing this request: send it again "
+                           "(an action sent again is never stored twice)")
+            else:
+                message = "the database could not store this request, and nothing of it was stored: try again"
+            raise HTTPError(503, message, headers=[(b"retry-after", b"1")]) from None
         await exchange.json(200, b'{"inserted":%d,"duplicates":%d}' % (inserted, duplicates))
 
     async def read_body(self, exchange, receive):
@@ -148,7 +158,10 @@ class App:
     async def get_log(self, exchange, receive):
         filters = parse_filters(exchange.scope["query_string"])
         try:
-            page, rest = self.reader.quick(filters), None
+            if self.reader.postgres:
+                page, rest = await self.reader.pg_quick.small_result(filters, _reader.INLINE_ROWS), None
+            else:
+                page, rest = self.reader.quick(filters), None
             if page is None:
                 page, rest = await self.reader.run(self.reader.first_page, filters)
         except OhlogError as ex:
@@ -180,10 +193,11 @@ class App:
 
     async def health(self, exchange, receive):
         try:
-            self.reader.check()  # a trivial query: on the event loop
+            await self.reader.check()  # a trivial query
         except (sqlite3.Error, OhlogError) as ex:
             error_log.error("Health check failed: %s", ex)
-            raise HTTPError(503, "the database cannot be read") from None
+            raise HTTPError(503, "the database cannot be read",
+                            headers=[(b"retry-after", b"1")]) from None
         await exchange.json(200, b'{"status":"ok"}')
 
     async def openapi(self, exchange, receive):

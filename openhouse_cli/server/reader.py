@@ -1,4 +1,11 @@
-"""The store's reads: queries on the event loop when small and quick, else in reader threads."""
+"""The store's reads: queries on the event loop when small and quick, else in reader threads.
+
+On SQLite each reader thread has its own read-only connection, and small
+quick queries run on the event loop's own (SQLite's progress handler bounds
+their time). On PostgreSQL every query runs in a reader thread, each thread
+on a connection of its own: a query there waits on the network, which the
+event loop must not.
+"""
 
 import asyncio
 import itertools
@@ -7,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import OhlogError
 from ..query import open_for_query, query_json
+from ..store.postgres import is_url
 
 PAGE = 1000  # actions fetched a time; a larger result is streamed
 READ_THREADS = 4
@@ -18,6 +26,7 @@ INLINE_ROWS = 100
 INLINE_STEPS = 20
 INLINE_CHECK_EVERY = 10_000
 READ_CACHE_KIB = 32 * 1024  # each reading connection's (SQLite's default is 2 MiB)
+READ_WAIT_S = 30  # a query (or a page of one) that takes longer fails with 503
 
 
 class Reader:
@@ -26,13 +35,19 @@ class Reader:
 
     def __init__(self, path, threads=READ_THREADS):
         self.path = path
+        self.postgres = is_url(path)
+        if self.postgres:
+            from .postgres import QuickReader
+
+            self.pg_quick = QuickReader(path)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ohlog-read")
         self._local = threading.local()
         self._conns = []
         self._lock = threading.Lock()
 
     def quick(self, filters):
-        """All the matching actions as JSON texts if they are few and quickly found, else None."""
+        """All the matching actions as JSON texts if they are few and quickly found, else None.
+        (SQLite's; PostgreSQL's is ``await pg_quick.small_result(filters, size)``.)"""
         local = self._local
         conn = self.conn()
         if getattr(local, "limited", None) is not conn:
@@ -53,12 +68,23 @@ class Reader:
             steps[0] = -(1 << 62)  # no limit for other uses of this connection
         return page if len(page) <= INLINE_ROWS else None
 
-    async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def run(self, fn, *args, timeout=READ_WAIT_S):
+        future = asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise OhlogError(f"the database did not answer within {timeout} s") from None
 
     def conn(self):
+        """This thread's connection (on PostgreSQL, a store)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None and self.postgres:
+            from .postgres import open_reader
+
+            conn = self._local.conn = open_reader(self.path)
+            with self._lock:
+                self._conns.append(conn)
+        elif conn is None:
             # (a sqlite_utils.Database when an older ohlog's database was migrated)
             conn = open_for_query(self.path)
             conn = self._local.conn = getattr(conn, "conn", conn)
@@ -72,8 +98,13 @@ class Reader:
         over the others (None if there are none). ``rest`` takes this thread's
         connection with it, and closes it when done."""
         conn = self.conn()
-        actions = query_json(conn, **filters)
-        page = list(itertools.islice(actions, PAGE))
+        try:
+            actions = query_json(conn, **filters)
+            page = list(itertools.islice(actions, PAGE))
+        except OhlogError:
+            if self.postgres:  # the connection may be broken: the next query opens another
+                self.discard(conn)
+            raise
         if len(page) < PAGE:
             return page, None
         self._local.conn = None
@@ -81,10 +112,27 @@ class Reader:
             self._conns.remove(conn)
         return page, _Rest(actions, conn)
 
-    def check(self):
-        self.conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+    def discard(self, conn):
+        """Forget this thread's connection ``conn``, and close it."""
+        self._local.conn = None
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close
+            pass
+
+    async def check(self):
+        """Raise OhlogError (or sqlite3.Error) unless the database answers a trivial query."""
+        if not self.postgres:  # on the event loop: it takes microseconds
+            self.conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        await self.pg_quick.check()
 
     def close(self):
+        if self.postgres:
+            self.pg_quick.close()
         self.pool.shutdown(wait=True)
         with self._lock:
             for conn in self._conns:
