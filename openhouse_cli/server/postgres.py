@@ -280,9 +280,9 @@ class PgWriter:
                 return [r or ex for r in results]
             except asyncio.TimeoutError:
                 await self._cancel()
-                ex = DatabaseGone(f"PostgreSQL did not answer within {WRITE_WAIT_S} s")
-                error_log.error("Could not store a batch: %s", ex)
-                return [r or ex for r in results]
+                late = DatabaseGone(f"PostgreSQL did not answer within {WRITE_WAIT_S} s")
+                error_log.error("Could not store a batch: %s", late)
+                return [r or late for r in results]
             except psycopg.Error as ex:
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     self.close()
