@@ -68,17 +68,26 @@ def _text_option(ctx, param, values):
 
 
 def _time_option(ctx, param, value):
-    from ..times import TimeError, parse_time_spec
+    from ..times import TimeError, parse_calendar_word, parse_time_spec
 
     if value is None:
         return None
     try:
         # one "now" for every time ago in the command, so that --since 2h --until 2h is one instant
         now_us = ctx.meta.setdefault("ohlog.now_us", time.time_ns() // 1000)
-        return parse_time_spec(_text_option(ctx, param, value),
-                               relative=param.name in ("since", "until"), now_us=now_us)
+        # a calendar word (today, last-week) becomes a unit once --tz is known
+        word = parse_calendar_word(_text_option(ctx, param, value), now_us=now_us)
+        if word is not None:
+            return word
+        return parse_time_spec(value, relative=param.name in ("since", "until"), now_us=now_us)
     except TimeError as ex:
-        raise click.BadParameter(str(ex)) from None
+        message = str(ex)
+        if message.startswith("expected "):  # the forms: the CLI also takes calendar words
+            message = message.replace(", got ", f", or {CALENDAR_FORMS}, got ", 1)
+        raise click.BadParameter(message) from None
+
+
+CALENDAR_FORMS = "today, yesterday, this-week, last-week, this-month or last-month"
 
 
 def _zone_option(ctx, param, value):
@@ -112,8 +121,11 @@ _FILTER_OPTIONS = [
                  help="Only actions of this type, in any case (repeatable)"),
     _time_flag("--start", "From this time on, inclusive"),
     _time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)"),
-    _time_flag("--date", "Only within the year, month, day, hour, minute or second this names"),
-    _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
+    _time_flag("--date", "Only within the year, month, day, hour, minute or second this names, "
+                         "or today, yesterday, this-week, last-week, this-month, last-month (in "
+                         "--tz, else UTC)"),
+    _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the start of "
+                          "this-week, last-week, this-month, last-month, today, yesterday"),
     _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
     click.option("--tz", callback=_zone_option, metavar="ZONE",
                  help="Read times without an offset in this zone (IANA name or UTC)"),
@@ -133,8 +145,13 @@ def filter_options(fn):
 
 def resolve_filters(users, sessions, types, start, end, date, since, until, tz, where):
     """The library's filter keywords from the options; UsageError for conflicts."""
-    from ..times import TimeError, resolve_range
+    from ..times import CalendarWord, TimeError, calendar_spec, resolve_range
 
+    # Calendar words are read on --tz's clock, else UTC's: never the host's
+    start, end, date, since, until = (
+        calendar_spec(v, tz) if isinstance(v, CalendarWord) else v
+        for v in (start, end, date, since, until)
+    )
     if date and (start or end or since or until):
         raise click.UsageError("Use --date alone, or --start/--since and --end/--until")
     if start and since:
