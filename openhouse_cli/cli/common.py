@@ -108,16 +108,24 @@ def _where_option(ctx, param, values):
         raise click.BadParameter(str(ex)) from None
 
 
+def _complete(ctx, param, incomplete):
+    # values from the database, through an index (complete.py)
+    from ..complete import complete_option
+
+    return complete_option(ctx, param, incomplete)
+
+
 def _time_flag(name, help):
     return click.option(name, callback=_time_option, metavar="TIME", help=help)
 
 
 _FILTER_OPTIONS = [
     click.option("--user", "users", multiple=True, metavar="ID", callback=_text_option,
-                 help="Only this user's actions (repeatable)"),
+                 shell_complete=_complete, help="Only this user's actions (repeatable)"),
     click.option("--session", "sessions", multiple=True, metavar="ID", callback=_text_option,
-                 help="Only this session's actions (repeatable)"),
+                 shell_complete=_complete, help="Only this session's actions (repeatable)"),
     click.option("--type", "types", multiple=True, metavar="TYPE", callback=_text_option,
+                 shell_complete=_complete,
                  help="Only actions of this type, in any case (repeatable)"),
     _time_flag("--start", "From this time on, inclusive"),
     _time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)"),
