@@ -33,7 +33,14 @@ def _fields_option(ctx, param, value):
 @click.option("--show-tz", callback=_zone_option, metavar="ZONE",
               help="The table shows every time in this zone (IANA name or UTC)")
 def query(db, limit, order, fields, show_tz, **options):
-    """Print the actions that match the filters, in time order."""
+    """Print the actions that match the filters, in time order.
+
+    \b
+    Examples:
+        ohlog query --user ABC123XYZ --type click --table
+        ohlog query --date 2018-10-18 --tz America/Denver --nl
+        ohlog query --fields userId,utc,type,properties.locationX --csv
+    """
     from ..output import FormatError, check_format, render
 
     fmt = pop_format(options)
