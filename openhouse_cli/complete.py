@@ -17,6 +17,7 @@ locked or foreign file, a server down) gives no values.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from typing import Any
 
@@ -30,6 +31,8 @@ COLUMNS = {
     "types": ("type_key", "actions_type_time"),
 }
 _MAX_CHAR = 0x10FFFF
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SPELLINGS = 50  # a type's actions looked at for its spellings
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -69,12 +72,26 @@ def distinct_with_prefix(store: Any, column: str, prefix: str, *, index: str | N
     return found
 
 
-def type_spelling(store: Any, key: str, index: str | None = None) -> str:
-    """One stored spelling of the type whose key (casefold) is ``key``."""
+def type_spellings(store: Any, key: str, index: str | None = None) -> list[str]:
+    """The stored spellings of the type whose key (casefold) is ``key``, among
+    its first few actions (a bounded look, however many it has)."""
     indexed = f" INDEXED BY {index}" if index else ""
-    row = store.execute(f"SELECT type FROM actions{indexed} WHERE type_key = ? LIMIT 1",
-                        (key,)).fetchone()
-    return row[0] if row else key
+    rows = store.execute(f"SELECT type FROM actions{indexed} WHERE type_key = ? LIMIT {_SPELLINGS}",
+                         (key,)).fetchall()
+    return list(dict.fromkeys(row[0] for row in rows)) or [key]
+
+
+def _offer(typed: str, spellings: list[str], key: str) -> str:
+    """A spelling of the type that starts with what was typed (shells drop offers
+    that do not): a stored one if there is, else a stored one with its start
+    in the case typed, else what was typed completed by the key."""
+    for spelling in spellings:
+        if spelling.startswith(typed):
+            return spelling
+    for spelling in spellings:
+        if spelling[:len(typed)].casefold() == typed.casefold():
+            return typed + spelling[len(typed):]
+    return typed + key[len(typed.casefold()):]
 
 
 def lookup(store: Any, option: str, incomplete: str, *, limit: int = LIMIT) -> list[str]:
@@ -88,17 +105,16 @@ def lookup(store: Any, option: str, incomplete: str, *, limit: int = LIMIT) -> l
         escape = unescape = _as_is
     index = None if postgres else index
     if option != "types":
-        return [unescape(v) for v in distinct_with_prefix(store, column, escape(incomplete),
-                                                           index=index, limit=limit)]
-    # Types match in any case: complete by key, and offer a spelling that starts
-    # with what was typed (shells drop offers that do not), the stored one if it does.
+        values = [unescape(v) for v in distinct_with_prefix(store, column, escape(incomplete),
+                                                             index=index, limit=limit)]
+        # escaped text sorts a NUL as its escape: put the values back in text order
+        return sorted(values) if postgres else values
+    # Types match in any case: complete by key, and offer a spelling (see _offer)
     folded = incomplete.casefold()
     offers = []
     for key in distinct_with_prefix(store, column, escape(folded), index=index, limit=limit):
-        spelling = unescape(type_spelling(store, key, None if postgres else "actions_type_time"))
-        key = unescape(key)
-        offers.append(spelling if spelling.startswith(incomplete)
-                      else incomplete + key[len(folded):])
+        spellings = [unescape(v) for v in type_spellings(store, key, index)]
+        offers.append(_offer(incomplete, spellings, unescape(key)))
     return offers
 
 
@@ -142,5 +158,5 @@ def complete_option(ctx: Any, param: Any, incomplete: str) -> list:
             store.close()
     except Exception:  # noqa: BLE001: a prompt shows no tracebacks, whatever failed
         return []
-    # A value with a control character (a newline) would break the shell's protocol
-    return [CompletionItem(v) for v in values if v.isprintable()]
+    # A control character (a newline) would break the shell's protocol, or drive the terminal
+    return [CompletionItem(v) for v in values if not _CONTROL.search(v)]
