@@ -230,3 +230,22 @@ def test_a_reader_that_goes_away_ends_output_quietly(db):
 
     ingest_sessions(db, [SESSION])
     render("ndjson", db, {}, stdout=Closed())  # no exception
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii", "cp1252"])
+@pytest.mark.parametrize("args", [["--table"], ["--table", "--show-tz", "Asia/Kolkata"],
+                                  ["--table", "-n", "0"]])
+def test_table_is_utf8_whatever_python_encodes_stdout_in(tmp_path, run_ohlog, encoding, args):
+    db = tmp_path / "e.db"
+    doc = {"userId": "é☃", "sessionId": "s—1", "actions": [
+        {"time": ACTION["time"], "type": "TAP", "properties": {"名前": "Zoë 🎉"}}]}
+    assert run_ohlog("ingest", "-q", "--db", db, "-", input=json.dumps(doc)).returncode == 0
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "COLUMNS": "200"}
+    result = subprocess.run([OHLOG, "query", "--db", db, *args], env=env, capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert (result.returncode, result.stderr) == (0, b"")
+    text = result.stdout.decode("utf-8")  # strict
+    if "-n" in args:
+        assert text.endswith("0 actions shown, 1 more matched\n")
+    else:
+        assert "é☃" in text and "s—1" in text and "名前: Zoë 🎉" in text and text.endswith("1 action\n")
