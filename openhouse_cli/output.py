@@ -161,36 +161,59 @@ def _batches(items):
 
 def _render_table(db, filters, stdout, show_tz=None):
     limit = filters.get("limit")
-    text = _utf8(stdout)
-    try:
-        if show_tz is None:
-            shown = write_table(query_actions(db, **filters), text)
-        else:
-            from .fields import COLUMNS
+    stdout = _utf8(stdout)
+    header = "Time"
+    if show_tz is None:
+        actions = query_actions(db, **filters)
+    else:
+        from .fields import COLUMNS
 
-            actions = _in_zone(_query_columns(db, COLUMNS, filters), show_tz)
-            shown = write_table(actions, text, time_header=f"Time ({_zone_name(show_tz)})")
-        more = 0
-        if limit is not None and shown == limit:
-            more = count_actions(db, **filters) - shown
-        write_footer(shown, more, text)
+        actions = _in_zone(_query_columns(db, COLUMNS, filters), show_tz)
+        header = f"Time ({_zone_name(show_tz)})"
+    try:
+        shown = write_table(actions, stdout, time_header=header)
     finally:
-        if text is not stdout:
-            text.flush()
-            text.detach()
+        actions.close()  # now, while the store is open (a closed pipe ends it early)
+    more = 0
+    if limit is not None and shown == limit:
+        more = count_actions(db, **filters) - shown
+    write_footer(shown, more, stdout)
+    stdout.flush()
 
 
 def _utf8(stdout):
-    """``stdout`` as UTF-8 text, as every other format writes, whatever the
-    locale: rich cannot encode most of the data in Latin-1 or ASCII."""
-    import io
-
+    """``stdout``, or if it encodes in anything but UTF-8 (a Latin-1 or ASCII
+    locale), a writer of UTF-8 to its bytes: every other format writes UTF-8,
+    and rich would fail on most of the data."""
     encoding = (getattr(stdout, "encoding", None) or "").lower().replace("_", "-")
     if not hasattr(stdout, "buffer") or encoding in ("utf-8", "utf8"):
         return stdout
     stdout.flush()
-    return io.TextIOWrapper(stdout.buffer, encoding="utf-8", errors="surrogateescape",
-                            line_buffering=stdout.line_buffering)
+    return _Utf8Writer(stdout)
+
+
+class _Utf8Writer:
+    """Text in, UTF-8 bytes out to ``stdout.buffer``. (Not a TextIOWrapper: one
+    would close the buffer under it when collected.)"""
+
+    encoding = "utf-8"
+
+    def __init__(self, stdout):
+        self._stdout = stdout
+        self._buffer = stdout.buffer
+
+    def write(self, text):
+        self._buffer.write(text.encode("utf-8", "surrogateescape"))
+        return len(text)
+
+    def flush(self):
+        self._buffer.flush()
+
+    def isatty(self):
+        return self._stdout.isatty()
+
+    def fileno(self):
+        return self._stdout.fileno()
 
 
 def _in_zone(rows, tz):
@@ -219,6 +242,12 @@ def write_table(actions, file, *, time_header="Time"):
     from rich.text import Text
 
     console = Console(file=file, highlight=False)
+
+    def on_broken_pipe():
+        # rich would exit with status 1; render() ends quietly instead, as every format does
+        raise BrokenPipeError
+
+    console.on_broken_pipe = on_broken_pipe
     headers = (time_header, "User", "Session", "Type", "Properties")
     widths = [len(h) for h in headers[:-1]]
     shown = 0

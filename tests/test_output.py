@@ -249,3 +249,20 @@ def test_table_is_utf8_whatever_python_encodes_stdout_in(tmp_path, run_ohlog, en
         assert text.endswith("0 actions shown, 1 more matched\n")
     else:
         assert "é☃" in text and "s—1" in text and "名前: Zoë 🎉" in text and text.endswith("1 action\n")
+
+
+@pytest.mark.parametrize("args", [["--table"], ["--table", "--show-tz", "UTC"],
+                                  ["--nl", "--fields", "utc,properties.i"], ["--csv", "--fields", "type"]])
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_a_closed_pipe_ends_every_output_quietly(tmp_path, run_ohlog, args, encoding):
+    db = tmp_path / "many.db"
+    docs = [{"userId": "u☃", "sessionId": f"s{i}", "actions": [
+        {"time": f"2018-10-18T21:37:{j:02d}Z", "type": "T", "properties": {"i": i}}
+        for j in range(50)]} for i in range(400)]
+    assert run_ohlog("ingest", "-q", "--db", db, "-", input=json.dumps(docs)).returncode == 0
+    shell = f"'{OHLOG}' query --db '{db}' {' '.join(args)} | head -n 1"
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True,
+                            env=env, timeout=60)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert len(result.stdout.splitlines()) == 1
