@@ -258,7 +258,7 @@ class CalendarWord(NamedTuple):
     text: str
 
 
-def parse_calendar_word(text, *, now_us=None):
+def parse_calendar_word(text: str, *, now_us: int | None = None) -> "CalendarWord | None":
     """A CalendarWord if ``text`` is one of CALENDAR_WORDS (in any case), else None."""
     word = (text or "").strip().lower()
     if word not in CALENDAR_WORDS:
@@ -266,7 +266,7 @@ def parse_calendar_word(text, *, now_us=None):
     return CalendarWord(word, _time.time_ns() // 1000 if now_us is None else now_us, text.strip())
 
 
-def calendar_spec(word, tz=None):
+def calendar_spec(word: CalendarWord, tz=None) -> TimeSpec:
     """The unit ``word`` (a CalendarWord) names on zone ``tz``'s clock, as a
     TimeSpec: a wall-clock one read in ``tz``, or with no zone, UTC's."""
     zone = timezone.utc if tz is None else tz

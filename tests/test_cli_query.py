@@ -169,15 +169,16 @@ def test_since_and_until_take_times_ago(tmp_path):
 
 
 EXPECTED_FORM = "expected an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 or 2018-10-19T03:37:28Z"
+CALENDAR = "or today, yesterday, this-week, last-week, this-month or last-month"
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--start", "yesterday"], f"Invalid value for '--start': {EXPECTED_FORM}, got 'yesterday'"),
+    (["--start", "tomorrow"], f"Invalid value for '--start': {EXPECTED_FORM}, {CALENDAR}, got 'tomorrow'"),
     (["--end", "2018-02-30"], "Invalid value for '--end': not a valid time: '2018-02-30' "
                               "(day is out of range for month)"),
-    (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, got '2h'"),
+    (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, {CALENDAR}, got '2h'"),
     (["--since", "2 weeks"], f"Invalid value for '--since': {EXPECTED_FORM}, "
-                             "or a time ago such as 30m, 2h, 7d, 3mo or 1y, got '2 weeks'"),
+                             f"or a time ago such as 30m, 2h, 7d, 3mo or 1y, {CALENDAR}, got '2 weeks'"),
     (["--limit", "-1"], "Invalid value for '-n' / '--limit': -1 is not in the range "
                         "0<=x<=9223372036854775807."),
     (["-n", "ten"], "Invalid value for '-n' / '--limit': 'ten' is not a valid integer range."),

@@ -134,7 +134,8 @@ _FILTER_OPTIONS = [
                          "--tz, else UTC)"),
     _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the start of "
                           "this-week, last-week, this-month, last-month, today, yesterday"),
-    _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
+    _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the end of "
+                          "this-week, last-week, this-month, last-month, today, yesterday"),
     click.option("--tz", callback=_zone_option, metavar="ZONE",
                  help="Read times without an offset in this zone (IANA name or UTC)"),
     click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
