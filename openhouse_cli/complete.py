@@ -30,6 +30,7 @@ COLUMNS = {
     "sessions": ("session_id", "actions_session_time"),
     "types": ("type_key", "actions_type_time"),
 }
+_NAMES = {*COLUMNS.values(), *((column, None) for column, _ in COLUMNS.values())}
 _MAX_CHAR = 0x10FFFF
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SPELLINGS = 50  # a type's actions looked at for its spellings
@@ -56,6 +57,8 @@ def distinct_with_prefix(store: Any, column: str, prefix: str, *, index: str | N
 
     ``store`` has ``execute(sql, params)`` with ``?`` placeholders (a store,
     or a sqlite3 connection); ``index`` names the SQLite index to use."""
+    if (column, index) not in _NAMES:  # names only from COLUMNS: they become SQL text
+        raise ValueError(f"not a column and index to complete from: {column!r}, {index!r}")
     end = prefix_end(prefix)
     indexed = f" INDEXED BY {index}" if index else ""
     upper = f" AND {column} < ?" if end is not None else ""
@@ -75,6 +78,8 @@ def distinct_with_prefix(store: Any, column: str, prefix: str, *, index: str | N
 def type_spellings(store: Any, key: str, index: str | None = None) -> list[str]:
     """The stored spellings of the type whose key (casefold) is ``key``, among
     its first few actions (a bounded look, however many it has)."""
+    if index not in (None, COLUMNS["types"][1]):  # it becomes SQL text
+        raise ValueError(f"not the types' index: {index!r}")
     indexed = f" INDEXED BY {index}" if index else ""
     rows = store.execute(f"SELECT type FROM actions{indexed} WHERE type_key = ? LIMIT {_SPELLINGS}",
                          (key,)).fetchall()

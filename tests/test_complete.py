@@ -203,3 +203,15 @@ def test_postgresql(pg_db_url):
     # a value with a control character (NUL) is not offered: the protocol is lines
     assert complete(words).splitlines() == ["plain,a", "plain,a%", "plain,ab",
                                             "plain,a\ufffeb", "plain,a\U0010ffff"]
+
+
+def test_only_the_known_columns_become_sql(sqlite_db):
+    from openhouse_cli.complete import distinct_with_prefix, type_spellings
+
+    conn = sqlite3.connect(sqlite_db)
+    with pytest.raises(ValueError):
+        distinct_with_prefix(conn, "user_id FROM actions; --", "a")
+    with pytest.raises(ValueError):
+        distinct_with_prefix(conn, "user_id", "a", index="actions_type_time")
+    with pytest.raises(ValueError):
+        type_spellings(conn, "click", "x; DROP TABLE actions")
