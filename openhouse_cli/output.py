@@ -6,6 +6,7 @@ by ``query.query_json`` and only encoded and written here. rich is
 imported only when a table is drawn.
 """
 
+import json
 import os
 import re
 import sys
@@ -46,28 +47,61 @@ def choose_format(format_=None, *, table=False, json_=False, nl=False, csv_=Fals
     return "table" if isatty else "json"
 
 
-def render(fmt, db, filters, *, stdout=None):
+def check_format(fmt, *, fields=None, show_tz=None):
+    """FormatError unless ``fmt`` is a format and takes the options given."""
+    if fmt not in FORMATS:
+        raise FormatError(f"Unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fields is not None and fmt == "table":
+        raise FormatError("--fields chooses what JSON, NDJSON and CSV print: add --json, --nl "
+                          "or --csv")
+    if show_tz is not None and fmt != "table":
+        raise FormatError("--show-tz is for the table; in JSON, NDJSON and CSV, --fields utc "
+                          "gives each instant in UTC")
+
+
+def render(fmt, db, filters, *, stdout=None, fields=None, show_tz=None):
     """Run the query ``filters`` on ``db`` and write it to ``stdout`` as ``fmt``.
 
+    ``fields``: the names (fields.parse_fields) each JSON, NDJSON or CSV row
+    holds, in order; None for the five stored fields as always. ``show_tz``:
+    a tzinfo in which the table shows every time; None for the time as sent.
     A reader that goes away (``ohlog query | head``) ends the output quietly.
     """
+    check_format(fmt, fields=fields, show_tz=show_tz)
     stdout = sys.stdout if stdout is None else stdout
     try:
         if fmt == "table":
-            _render_table(db, filters, stdout)
+            _render_table(db, filters, stdout, show_tz)
+            return
+        out = stdout.buffer if hasattr(stdout, "buffer") else stdout
+        if fields is not None:
+            _render_fields(fmt, db, filters, fields, out)
+        elif fmt == "json":
+            write_json(query_json(db, **filters), out)
+        elif fmt == "ndjson":
+            write_ndjson(query_json(db, **filters), out)
         else:
-            out = stdout.buffer if hasattr(stdout, "buffer") else stdout
-            if fmt == "json":
-                write_json(query_json(db, **filters), out)
-            elif fmt == "ndjson":
-                write_ndjson(query_json(db, **filters), out)
-            elif fmt == "csv":
-                write_csv(query_rows(db, **filters), out)
-            else:
-                raise FormatError(f"Unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            out.flush()
+            write_csv(query_rows(db, **filters), out)
+        out.flush()
     except BrokenPipeError:
         _silence(stdout)
+
+
+def _render_fields(fmt, db, filters, names, out):
+    from . import fields
+
+    rows = _query_columns(db, fields.COLUMNS, filters)
+    if fmt == "csv":
+        write_csv(fields.csv_rows(rows, names), out, header=names)
+    else:
+        (write_json if fmt == "json" else write_ndjson)(fields.json_lines(rows, names), out)
+
+
+def _query_columns(db, columns, filters):
+    # query.py's runner, for columns beyond the five the public functions give
+    from .query import _execute
+
+    return _execute(db, columns, filters)
 
 
 def _silence(stdout):
@@ -99,7 +133,7 @@ def write_ndjson(lines, out):
         out.write("\n".join(batch).encode())
 
 
-def write_csv(rows, out):
+def write_csv(rows, out, header=CSV_HEADER):
     """The header, then one row an action; properties as JSON text; ``out`` is binary."""
     import csv
     import io
@@ -107,7 +141,7 @@ def write_csv(rows, out):
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)
-        writer.writerow(CSV_HEADER)
+        writer.writerow(header)
         for batch in _batches(rows):
             writer.writerows(batch)
     finally:
@@ -125,16 +159,78 @@ def _batches(items):
         yield batch
 
 
-def _render_table(db, filters, stdout):
+def _render_table(db, filters, stdout, show_tz=None):
     limit = filters.get("limit")
-    shown = write_table(query_actions(db, **filters), stdout)
+    stdout = _utf8(stdout)
+    header = "Time"
+    if show_tz is None:
+        actions = query_actions(db, **filters)
+    else:
+        from .fields import COLUMNS
+
+        actions = _in_zone(_query_columns(db, COLUMNS, filters), show_tz)
+        header = f"Time ({_zone_name(show_tz)})"
+    try:
+        shown = write_table(actions, stdout, time_header=header)
+    finally:
+        actions.close()  # now, while the store is open (a closed pipe ends it early)
     more = 0
     if limit is not None and shown == limit:
         more = count_actions(db, **filters) - shown
     write_footer(shown, more, stdout)
+    stdout.flush()
 
 
-def write_table(actions, file):
+def _utf8(stdout):
+    """``stdout``, or if it encodes in anything but UTF-8 (a Latin-1 or ASCII
+    locale), a writer of UTF-8 to its bytes: every other format writes UTF-8,
+    and rich would fail on most of the data."""
+    encoding = (getattr(stdout, "encoding", None) or "").lower().replace("_", "-")
+    if not hasattr(stdout, "buffer") or encoding in ("utf-8", "utf8"):
+        return stdout
+    stdout.flush()
+    return _Utf8Writer(stdout)
+
+
+class _Utf8Writer:
+    """Text in, UTF-8 bytes out to ``stdout.buffer``. (Not a TextIOWrapper: one
+    would close the buffer under it when collected.)"""
+
+    encoding = "utf-8"
+
+    def __init__(self, stdout):
+        self._stdout = stdout
+        self._buffer = stdout.buffer
+
+    def write(self, text):
+        self._buffer.write(text.encode("utf-8", "surrogateescape"))
+        return len(text)
+
+    def flush(self):
+        self._buffer.flush()
+
+    def isatty(self):
+        return self._stdout.isatty()
+
+    def fileno(self):
+        return self._stdout.fileno()
+
+
+def _in_zone(rows, tz):
+    """The actions of ``rows`` (fields.COLUMNS) with each time shown in zone ``tz``."""
+    from .fields import zoned_text
+
+    loads = json.loads
+    for row in rows:
+        yield {"time": zoned_text(row, tz), "userId": row[0], "sessionId": row[1],
+               "type": row[3], "properties": loads(row[4])}
+
+
+def _zone_name(tz):
+    return getattr(tz, "key", None) or str(tz)
+
+
+def write_table(actions, file, *, time_header="Time"):
     """Draw the actions as rich tables of a few hundred rows each; return how many.
 
     The first columns only grow from one chunk to the next, so the chunks line up.
@@ -146,7 +242,13 @@ def write_table(actions, file):
     from rich.text import Text
 
     console = Console(file=file, highlight=False)
-    headers = ("Time", "User", "Session", "Type", "Properties")
+
+    def on_broken_pipe():
+        # rich would exit with status 1; render() ends quietly instead, as every format does
+        raise BrokenPipeError
+
+    console.on_broken_pipe = on_broken_pipe
+    headers = (time_header, "User", "Session", "Type", "Properties")
     widths = [len(h) for h in headers[:-1]]
     shown = 0
     chunk = []
@@ -188,8 +290,6 @@ def _table_row(action):
 
 
 def _property_lines(properties):
-    import json
-
     for key, value in properties.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         yield f"{_visible(key)}: {_visible(shown)}"

@@ -246,6 +246,51 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     return TimeSpec(first_us, last_us, offset_s, text, first_ns, last_ns)
 
 
+# Calendar words: a unit of time named relative to now, on the clock of --tz
+# (UTC when none is given, never the host's zone). Weeks start on Monday (ISO 8601).
+CALENDAR_WORDS = ("today", "yesterday", "this-week", "last-week", "this-month", "last-month")
+
+
+class CalendarWord(NamedTuple):
+    """A calendar word as given, with the command's "now"; ``calendar_spec``
+    turns it into a TimeSpec once the zone is known."""
+
+    word: str
+    now_us: int
+    text: str
+
+
+def parse_calendar_word(text: str, *, now_us: int | None = None) -> "CalendarWord | None":
+    """A CalendarWord if ``text`` is one of CALENDAR_WORDS (in any case), else None."""
+    word = (text or "").strip().lower()
+    if word not in CALENDAR_WORDS:
+        return None
+    return CalendarWord(word, _time.time_ns() // 1000 if now_us is None else now_us, text.strip())
+
+
+def calendar_spec(word: CalendarWord, tz=None) -> TimeSpec:
+    """The unit ``word`` (a CalendarWord) names on zone ``tz``'s clock, as a
+    TimeSpec: a wall-clock one read in ``tz``, or with no zone, UTC's."""
+    zone = timezone.utc if tz is None else tz
+    now = (datetime(1970, 1, 1, tzinfo=timezone.utc)
+           + timedelta(microseconds=word.now_us)).astimezone(zone)
+    today = now.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0, fold=0)
+    if word.word in ("today", "yesterday"):
+        first = today - timedelta(days=word.word == "yesterday")
+        after = first + timedelta(days=1)
+    elif word.word in ("this-week", "last-week"):
+        first = today - timedelta(days=today.weekday() + 7 * (word.word == "last-week"))
+        after = first + timedelta(days=7)
+    else:
+        first = today.replace(day=1)
+        if word.word == "last-month":
+            first = (first - timedelta(days=1)).replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+    # With no zone, UTC's clock: the unit is then a range of instants (offset 0)
+    return TimeSpec(wall_clock_us(first), wall_clock_us(after) - 1, 0 if tz is None else None,
+                    word.text)
+
+
 def _calendar_ago(now_us, count, unit, text):
     """``count`` months or years before ``now_us`` on the UTC calendar; a day
     the month lacks becomes its last (a month before March 31st is February 28th)."""

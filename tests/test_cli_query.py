@@ -172,15 +172,16 @@ def test_since_and_until_take_times_ago(tmp_path):
 
 
 EXPECTED_FORM = "expected an ISO 8601 time such as 2018-10-18, 2018-10-18T21:37 or 2018-10-19T03:37:28Z"
+CALENDAR = "or today, yesterday, this-week, last-week, this-month or last-month"
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--start", "yesterday"], f"Invalid value for '--start': {EXPECTED_FORM}, got 'yesterday'"),
+    (["--start", "tomorrow"], f"Invalid value for '--start': {EXPECTED_FORM}, {CALENDAR}, got 'tomorrow'"),
     (["--end", "2018-02-30"], "Invalid value for '--end': not a valid time: '2018-02-30' "
                               "(day is out of range for month)"),
-    (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, got '2h'"),
+    (["--date", "2h"], f"Invalid value for '--date': {EXPECTED_FORM}, {CALENDAR}, got '2h'"),
     (["--since", "2 weeks"], f"Invalid value for '--since': {EXPECTED_FORM}, "
-                             "or a time ago such as 30m, 2h, 7d, 3mo or 1y, got '2 weeks'"),
+                             f"or a time ago such as 30m, 2h, 7d, 3mo or 1y, {CALENDAR}, got '2 weeks'"),
     (["--limit", "-1"], "Invalid value for '-n' / '--limit': -1 is not in the range "
                         "0<=x<=9223372036854775807."),
     (["-n", "ten"], "Invalid value for '-n' / '--limit': 'ten' is not a valid integer range."),
@@ -266,3 +267,116 @@ def test_help():
     for option in ("--user", "--session", "--type", "--start", "--end", "--date", "--since", "--until",
                    "--tz", "--where", "--limit", "--order", "--format", "--table", "--json", "--nl", "--csv"):
         assert option in result.output
+
+
+# ---------------------------------------------------------------------------
+# Calendar words: read on --tz's clock, else UTC's; never the host's zone
+
+def _calendar_db(tmp_path, now):
+    """Actions every 5 hours over 70 days around ``now``, written in assorted offsets."""
+    from datetime import timedelta, timezone
+
+    offsets = [timezone(timedelta(hours=14)), timezone(timedelta(hours=-11)), timezone.utc, None,
+               timezone(timedelta(hours=5, minutes=30))]
+    actions, instants = [], {}
+    for i, hours in enumerate(range(-24 * 70, 24 * 3, 5)):
+        at = now + timedelta(hours=hours, seconds=i)
+        zone = offsets[i % len(offsets)]
+        text = (at.astimezone(timezone.utc).replace(tzinfo=None).isoformat() if zone is None
+                else at.astimezone(zone).isoformat())
+        actions.append({"time": text, "type": "T", "properties": {"i": i}})
+        instants[i] = at
+    path = tmp_path / "calendar.db"
+    ingest_sessions(open_db(path), [{"userId": "u", "sessionId": "s", "actions": actions}])
+    return path, instants
+
+
+def _in_unit(word, day, today):
+    """Whether ``day`` (a date) is in the unit ``word`` names when it is ``today``
+    there (an oracle independent of times.py)."""
+    from datetime import timedelta
+
+    monday = today - timedelta(days=today.weekday())
+    last_month_end = today.replace(day=1) - timedelta(days=1)
+    return {
+        "today": day == today,
+        "yesterday": day == today - timedelta(days=1),
+        "this-week": monday <= day < monday + timedelta(days=7),
+        "last-week": monday - timedelta(days=7) <= day < monday,
+        "this-month": (day.year, day.month) == (today.year, today.month),
+        "last-month": (day.year, day.month) == (last_month_end.year, last_month_end.month),
+    }[word]
+
+
+def _days_of(word, today):
+    """The first and last day of the unit ``word`` names, when it is ``today``."""
+    from datetime import timedelta
+
+    days = [today + timedelta(days=k) for k in range(-70, 8) if _in_unit(word, today + timedelta(days=k), today)]
+    return days[0], days[-1]
+
+
+@pytest.mark.parametrize("args", [
+    ["--date", "today"],
+    ["--date", "yesterday", "--tz", "America/Denver"],
+    ["--date", "Today", "--tz", "Pacific/Kiritimati"],
+    ["--since", "this-week"],
+    ["--since", "last-week", "--until", "last-week"],
+    ["--since", "this-month", "--tz", "Pacific/Kiritimati"],
+    ["--since", "last-month", "--tz", "America/Denver"],
+    ["--date", "last-month"],
+    ["--start", "this-week", "--end", "today", "--tz", "Asia/Kolkata"],
+])
+def test_calendar_words_whatever_the_host_zone(tmp_path, args):
+    import zoneinfo
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    zone = zoneinfo.ZoneInfo(args[args.index("--tz") + 1]) if "--tz" in args else timezone.utc
+    # keep clear of a midnight in the zone: the oracle and ohlog must see the same day
+    local = now.astimezone(zone)
+    if (local.hour, local.minute) == (23, 59):
+        time.sleep(61 - local.second)
+        now = datetime.now(timezone.utc)
+    path, instants = _calendar_db(tmp_path, now)
+    today = now.astimezone(zone).date()
+    words = dict(zip(args[::2], args[1::2]))
+    first_word = (words.get("--date") or words.get("--since") or words.get("--start")).lower()
+    last_word = (words.get("--date") or words.get("--until") or words.get("--end") or "").lower()
+    first = _days_of(first_word, today)[0]
+    last = _days_of(last_word, today)[1] if last_word else None
+    expected = [i for i, at in instants.items()
+                if first <= at.astimezone(zone).date() and (last is None or at.astimezone(zone).date() <= last)]
+    assert expected  # the data reaches every unit
+    results = set()
+    for host in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/Denver"):
+        env = {**os.environ, "TZ": host}
+        done = subprocess.run([OHLOG, "query", "--db", str(path), "--csv", "--fields",
+                               "properties.i", *args], capture_output=True, env=env, timeout=60)
+        assert (done.returncode, done.stderr) == (0, b""), done.stderr
+        results.add(done.stdout)
+    assert len(results) == 1  # the host's zone changed nothing
+    assert [int(x) for x in results.pop().decode().split()[1:]] == expected
+
+
+@pytest.mark.parametrize("now, word, zone, first, last", [
+    # a Sunday on which Denver went to summer time: its day is 23 hours long
+    ("2024-03-10T08:30:00Z", "today", "America/Denver", "2024-03-10T07:00:00Z", "2024-03-11T05:59:59.999999Z"),
+    ("2024-03-10T08:30:00Z", "this-week", None, "2024-03-04T00:00:00Z", "2024-03-10T23:59:59.999999Z"),
+    ("2024-03-10T08:30:00Z", "this-week", "Asia/Tokyo", "2024-03-03T15:00:00Z", "2024-03-10T14:59:59.999999Z"),
+    ("2024-01-15T12:00:00Z", "last-month", None, "2023-12-01T00:00:00Z", "2023-12-31T23:59:59.999999Z"),
+    ("2024-03-01T03:00:00Z", "last-month", "America/Denver", "2024-01-01T07:00:00Z", "2024-02-01T06:59:59.999999Z"),
+    ("2024-03-01T00:00:00Z", "yesterday", None, "2024-02-29T00:00:00Z", "2024-02-29T23:59:59.999999Z"),
+    ("2021-01-01T00:00:00Z", "last-week", None, "2020-12-21T00:00:00Z", "2020-12-27T23:59:59.999999Z"),
+])
+def test_calendar_units(now, word, zone, first, last):
+    from datetime import datetime
+
+    from openhouse_cli.times import calendar_spec, format_us, parse_calendar_word, parse_zone, resolve_range
+
+    now_us = int(datetime.fromisoformat(now).timestamp()) * 10**6
+    tz = parse_zone(zone)
+    spec = calendar_spec(parse_calendar_word(word, now_us=now_us), tz)
+    span = resolve_range(spec, spec, tz=tz)
+    assert span.start.instant and span.end.instant
+    assert (format_us(span.start.us) + "Z", format_us(span.end.us) + "Z") == (first, last)

@@ -56,11 +56,17 @@ ALLOWED = {
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
         "', '.join(('?' for _ in COLUMNS))": "one placeholder a column",
     },
+    "complete.py": {
+        "column": "a column of complete.COLUMNS (distinct_with_prefix checks it against _NAMES)",
+        "indexed": "'' or ' INDEXED BY ' and an index of complete.COLUMNS (checked likewise)",
+        "upper": "'' or ' AND ' column ' < ?' (the checked column)",
+        "sql": "distinct_with_prefix's two statements, built from the names above",
+    },
     "query.py": {
         "column": "user_id, session_id, type_key, utc_us or local_us: literals in build_query",
         "', '.join('?' * len(values))": "one placeholder a value",
         "op[0]": "'>' or '<': the first character of a '>=' / '<=' literal",
-        "columns": "_ROW_COLUMNS, _JSON_COLUMN or 'count(*)': the callers' constants",
+        "columns": "_ROW_COLUMNS, _JSON_COLUMN, 'count(*)' or fields.COLUMNS: the callers' constants",
         "index": "one of four index names, literals in build_query",
         "op": "'>=' / '<=' literals, or a Where.op checked against OPERATORS by _checked",
         "clauses": "a list of fragments, each built (and checked here) in build_query",

@@ -9,10 +9,22 @@ machinery) are imported inside the commands that use them, so that
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.version_option(package_name="ohlog")
-def cli():
-    """Ingest user-activity logs into SQLite or PostgreSQL and query them from the shell."""
+@click.pass_context
+def cli(ctx):
+    """Ingest user-activity logs into SQLite or PostgreSQL and query them from the shell.
+
+    \b
+    Start with these two:
+        ohlog ingest examples/      load the bundled example logs
+        ohlog query --table         show what is stored
+    Each command's --help has examples: ohlog query --help
+    """
+    # No command: the help, as a normal answer (exit 0), not a usage error
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 # The commands register themselves on ``cli``

@@ -14,7 +14,13 @@ from .common import db_option, plural, shown
 @db_option
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists")
 def backup(dest, db, force):
-    """Copy the database to DEST (a file, or a directory) safely, even while ingests write."""
+    """Copy the database to DEST (a file, or a directory) safely, even while ingests write.
+
+    \b
+    Examples:
+        ohlog backup ohlog-copy.db
+        ohlog backup ohlog-copy.db --force      # replace an older copy
+    """
     from ..backup import backup_database
     from ..paths import db_path
 

@@ -71,17 +71,26 @@ def _text_option(ctx, param, values):
 
 
 def _time_option(ctx, param, value):
-    from ..times import TimeError, parse_time_spec
+    from ..times import TimeError, parse_calendar_word, parse_time_spec
 
     if value is None:
         return None
     try:
         # one "now" for every time ago in the command, so that --since 2h --until 2h is one instant
         now_us = ctx.meta.setdefault("ohlog.now_us", time.time_ns() // 1000)
-        return parse_time_spec(_text_option(ctx, param, value),
-                               relative=param.name in ("since", "until"), now_us=now_us)
+        # a calendar word (today, last-week) becomes a unit once --tz is known
+        word = parse_calendar_word(_text_option(ctx, param, value), now_us=now_us)
+        if word is not None:
+            return word
+        return parse_time_spec(value, relative=param.name in ("since", "until"), now_us=now_us)
     except TimeError as ex:
-        raise click.BadParameter(str(ex)) from None
+        message = str(ex)
+        if message.startswith("expected "):  # the forms: the CLI also takes calendar words
+            message = message.replace(", got ", f", or {CALENDAR_FORMS}, got ", 1)
+        raise click.BadParameter(message) from None
+
+
+CALENDAR_FORMS = "today, yesterday, this-week, last-week, this-month or last-month"
 
 
 def _zone_option(ctx, param, value):
@@ -102,22 +111,34 @@ def _where_option(ctx, param, values):
         raise click.BadParameter(str(ex)) from None
 
 
+def _complete(ctx, param, incomplete):
+    # values from the database, through an index (complete.py)
+    from ..complete import complete_option
+
+    return complete_option(ctx, param, incomplete)
+
+
 def _time_flag(name, help):
     return click.option(name, callback=_time_option, metavar="TIME", help=help)
 
 
 _FILTER_OPTIONS = [
     click.option("--user", "users", multiple=True, metavar="ID", callback=_text_option,
-                 help="Only this user's actions (repeatable)"),
+                 shell_complete=_complete, help="Only this user's actions (repeatable)"),
     click.option("--session", "sessions", multiple=True, metavar="ID", callback=_text_option,
-                 help="Only this session's actions (repeatable)"),
+                 shell_complete=_complete, help="Only this session's actions (repeatable)"),
     click.option("--type", "types", multiple=True, metavar="TYPE", callback=_text_option,
+                 shell_complete=_complete,
                  help="Only actions of this type, in any case (repeatable)"),
     _time_flag("--start", "From this time on, inclusive"),
     _time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)"),
-    _time_flag("--date", "Only within the year, month, day, hour, minute or second this names"),
-    _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
-    _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y"),
+    _time_flag("--date", "Only within the year, month, day, hour, minute or second this names, "
+                         "or today, yesterday, this-week, last-week, this-month, last-month (in "
+                         "--tz, else UTC)"),
+    _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the start of "
+                          "this-week, last-week, this-month, last-month, today, yesterday"),
+    _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the end of "
+                          "this-week, last-week, this-month, last-month, today, yesterday"),
     click.option("--tz", callback=_zone_option, metavar="ZONE",
                  help="Read times without an offset in this zone (IANA name or UTC)"),
     click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
@@ -136,8 +157,13 @@ def filter_options(fn):
 
 def resolve_filters(users, sessions, types, start, end, date, since, until, tz, where):
     """The library's filter keywords from the options; UsageError for conflicts."""
-    from ..times import TimeError, resolve_range
+    from ..times import CalendarWord, TimeError, calendar_spec, resolve_range
 
+    # Calendar words are read on --tz's clock, else UTC's: never the host's
+    start, end, date, since, until = (
+        calendar_spec(v, tz) if isinstance(v, CalendarWord) else v
+        for v in (start, end, date, since, until)
+    )
     if date and (start or end or since or until):
         raise click.UsageError("Use --date alone, or --start/--since and --end/--until")
     if start and since:

@@ -34,7 +34,14 @@ INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
 def ingest(paths, db, on_error, rejects, batch_size, quiet):
-    """Load session logs (JSON, NDJSON, arrays, .gz; - for stdin) into the database."""
+    """Load session logs (JSON, NDJSON, arrays, .gz; - for stdin) into the database.
+
+    \b
+    Examples:
+        ohlog ingest examples/sample_log.json
+        ohlog ingest examples/          # every .json, .ndjson, .jsonl and .gz file in it
+        ohlog ingest - < examples/time_zones.json
+    """
     from ..ingest import Counts, IngestFailed, StoreFailed, ingest_input, reject_line, rejects_conflict
     from ..paths import db_path
     from ..progress import ingest_progress

@@ -20,7 +20,14 @@ from .common import db_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes")
 def serve(db, host, port, token, max_body, workers):
-    """Serve the logging API over HTTP: POST /api/log and GET /api/log/get."""
+    """Serve the logging API over HTTP: POST /api/log and GET /api/log/get.
+
+    \b
+    Examples:
+        ohlog serve
+        ohlog serve --port 8080 --token "$(openssl rand -hex 16)"
+        curl -s --data @examples/sample_log.json localhost:5000/api/log
+    """
     from ..paths import db_path, ensure_app_dir
     from ..server import exposure_warning, serve as run_server
 
