@@ -139,7 +139,7 @@ def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title
         if justify == "nowrap":  # times: cut the other columns first
             grid.add_column(header, no_wrap=True, min_width=len(header))
         else:
-            grid.add_column(header, justify=justify, overflow="fold")
+            grid.add_column(header, justify=justify, overflow="fold", min_width=len(header))
     for i, row in enumerate(rows):
         cells = []
         for j, cell in enumerate(row):
