@@ -106,8 +106,9 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["timeline"], "Give --session S or --user U"),
     (["count", "--start", "2018-10-18T25"], "hour must be in 0..23"),
 ])
-def test_usage_errors_exit_2_in_one_line(run_ohlog, db, args, message):
-    result = run_ohlog(*args, "--db", db)
+def test_usage_errors_exit_2_in_one_line(run_ohlog, tmp_path, args, message):
+    # usage is checked before the database is opened: none is needed
+    result = run_ohlog(*args, "--db", tmp_path / "none.db")
     assert result.returncode == 2
     error = result.stderr.decode().strip().splitlines()[-1]
     assert error.startswith("Error: ") and message in error

@@ -16,15 +16,20 @@ HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Ho
            "week": "Week", "month": "Month"}
 
 
-def analysis(fn):
-    """The shared options (--db, the filters, the formats) and the run: open the
-    store read-only, turn library errors into one-line messages, quiet on a closed pipe."""
+def analysis(fn=None, *, check=None):
+    """The shared options (--db, the filters, the formats) and the run: ``check``
+    the filters (usage errors come before the database is opened), open the store
+    read-only, turn library errors into one-line messages, quiet on a closed pipe."""
+    if fn is None:
+        return functools.partial(analysis, check=check)
 
     @functools.wraps(fn)
     def run(db, **options):
         fmt = pop_format(options)
         clock_zone = options["tz"]
         filters = pop_filters(options)
+        if check:
+            check(filters)
         store = open_target(db, readonly=True)
         try:
             fn(store, filters, fmt, clock_zone, **options)
@@ -52,6 +57,12 @@ def _steps(values, name):
         return [parse_step(v) for v in values]
     except StepError as ex:
         raise click.BadParameter(str(ex), param_hint=name) from None
+
+
+def _funnel_steps(ctx, param, values):
+    if len(values) < 2:
+        raise click.UsageError("A funnel needs two or more steps: TYPE or TYPE:KEY=VALUE")
+    return _steps(values, "STEP")
 
 
 def _step_option(ctx, param, value):
@@ -205,14 +216,16 @@ def _pages(row):
     return f"{render.visible(row['firstPage'])} → {render.visible(row['lastPage'])}"
 
 
+def _one_journey(filters):
+    if not filters["users"] and not filters["sessions"]:
+        raise click.UsageError("Give --session S or --user U")
+
+
 @cli.command()
-@analysis
+@analysis(check=_one_journey)
 def timeline(store, filters, fmt, zone):
     """A user's or session's actions step by step, with the time since the previous one."""
     from ..analytics import render, timeline as run
-
-    if not filters["users"] and not filters["sessions"]:
-        raise click.UsageError("Give --session S or --user U")
     actions = list(run(store, filters))
     _emit(fmt, "actions", actions,
           [("Gap", "right"), ("Time", "nowrap"), ("Type", "left"), ("Properties", "left")],
@@ -235,7 +248,7 @@ def _details(properties):
 
 @cli.command()
 @analysis
-@click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]")
+@click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]", callback=_funnel_steps)
 @click.option("--within", callback=_duration_option, default="14d", show_default=True,
               metavar="DURATION", help="Every step within this time of step 1")
 @click.option("--order", type=click.Choice(["ordered", "strict", "any"], case_sensitive=False),
@@ -245,9 +258,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
     """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE)."""
     from ..analytics import funnel as run, render
 
-    if len(steps) < 2:
-        raise click.UsageError("A funnel needs two or more steps: TYPE or TYPE:KEY=VALUE")
-    rows = run(store, filters, _steps(steps, "STEP"), within, order.lower())
+    rows = run(store, filters, steps, within, order.lower())
     largest = max((r["users"] for r in rows), default=0)
     _emit(fmt, "steps", rows,
           [("Step", "left"), ("Users", "right"), ("Conversion", "right"),
