@@ -109,11 +109,10 @@ def prepare(data_dir, n, seed):
                 os.replace(str(db) + ".tmp" + suffix, str(db) + suffix)
     if not duck.exists():
         print("loading DuckDB ...", file=sys.stderr)
-        import duckdb
-
-        con = duckdb.connect(str(duck) + ".tmp")
-        con.execute("CREATE TABLE actions AS SELECT * FROM " + RAW.format(ndjson=ndjson))
-        con.close()
+        # in a child: this process stays small, as the children it forks start as its copy
+        subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(duck) + '.tmp'!r})"
+                        f".execute({'CREATE TABLE actions AS SELECT * FROM ' + RAW.format(ndjson=ndjson)!r})"],
+                       check=True)
         os.replace(str(duck) + ".tmp", duck)
     return ndjson, db, duck
 

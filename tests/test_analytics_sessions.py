@@ -31,8 +31,8 @@ def test_client_sessions_durations_and_bounce_rules(make_store):
         ("v", "lower"): (0.0, 1, False),  # "click" is CLICK under case folding
     }
     result = sessions(store, filters())
-    # in order of start: v's 07:00Z first
-    assert [s["sessionId"] for s in result["sessions"]] == ["lower", "click", "view", "short", "ten", "pages"]
+    # user by user, each user's in order of start (v's 07:00Z session comes after u's)
+    assert [s["sessionId"] for s in result["sessions"]] == ["click", "view", "short", "ten", "pages", "lower"]
     # durations sorted: 0, 0, 0, 0, 9.999, 10: median 0; p90 is the 6th (nearest rank, ceil(5.4))
     assert result["summary"] == {"sessions": 6, "medianSeconds": 0.0, "p90Seconds": 10.0,
                                  "bounceRate": 2 / 6}
@@ -68,8 +68,8 @@ def test_split_by_inactivity_cuts_at_the_gap_and_joins_client_sessions(make_stor
     found = sessions(store, filters(), 30 * MIN)["sessions"]
     assert [(s["userId"], s["sessionId"], s["start"], s["actions"], s["durationSeconds"]) for s in found] == [
         ("u", "c1", "2018-10-01T10:00:00Z", 3, 3598.0),
-        ("w", "c3", "2018-10-01T10:10:00Z", 1, 0.0),
         ("u", "c2", "2018-10-01T11:29:58Z", 1, 0.0),
+        ("w", "c3", "2018-10-01T10:10:00Z", 1, 0.0),
     ]
 
 

@@ -28,12 +28,9 @@ class DimensionError(OhlogError, ValueError):
 def spellings(store, filters: dict) -> dict[str, str]:
     """Each type key's most common spelling among the filtered actions (ties: the first by code point)."""
     sql, params = filtered(store, "type_key, type", filters)
-    best: dict[str, tuple] = {}
-    for key, kind, n in fetch(store, f"SELECT type_key, type, count(*) FROM ({sql}) a "
-                              "GROUP BY type_key, type", params, escaped=(0, 1)):
-        if key not in best or (-n, kind) < best[key]:
-            best[key] = (-n, kind)
-    return {key: kind for key, (_, kind) in best.items()}
+    return _commonest({(key, kind): n for key, kind, n in fetch(
+        store, f"SELECT type_key, type, count(*) FROM ({sql}) a GROUP BY type_key, type", params,
+        escaped=(0, 1))})
 
 
 def _edge_time(store, filters, order):
@@ -53,34 +50,57 @@ def database_size(store) -> int | None:
 
 
 def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
-    """Actions, users, sessions, first and last time, types, actions a day, the database's size."""
-    sql, params = filtered(store, "user_id, session_id, type_key, type", filters)
-    rows = list(fetch(store, f"SELECT type_key, type, count(*), count(DISTINCT user_id) FROM ({sql}) a"
-                      " GROUP BY type_key, type", params, escaped=(0, 1)))
-    by_key = collections.defaultdict(list)
-    for key, kind, n, users in rows:
-        by_key[key].append((-n, kind, users))
-    spelled = [key for key, forms in by_key.items() if len(forms) > 1]
-    users_of = {key: forms[0][2] for key, forms in by_key.items()}
-    if spelled:  # users of a type written several ways: count them once
-        for key, users in fetch(store, f"SELECT type_key, count(DISTINCT user_id) FROM ({sql}) a"
-                                " GROUP BY type_key", params, escaped=(0,)):
-            users_of[key] = users
-    types = [{"type": min(forms)[1], "actions": -sum(f[0] for f in forms), "users": users_of[key]}
-             for key, forms in by_key.items()]
-    types.sort(key=lambda t: (-t["actions"], t["type"]))
-    sessions, users = one(store, f"SELECT count(*), count(DISTINCT user_id) FROM (SELECT user_id, "
-                          f"session_id FROM ({sql}) a GROUP BY user_id, session_id) s", params)
+    """Actions, users, sessions, first and last time, types, actions a day, the database's size.
+
+    One scan: the actions grouped by user, session, type, spelling and day,
+    added up here (a session rarely spans days, so the groups are few)."""
+    utc_span = span(store, filters)
+    if utc_span is None:
+        return {"actions": 0, "users": 0, "sessions": 0, "first": None, "last": None,
+                "types": [], "perDay": [], "bytes": database_size(store)}
+    day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span),
+                             _wall_span(store, filters, clock, utc_span))
+    sql, params = filtered(store, "user_id, session_id, type_key, type, utc_us, local_us", filters)
+    rows = fetch(store, f"SELECT user_id, session_id, type_key, type, {day} AS d, count(*) "
+                 f"FROM ({sql}) a GROUP BY user_id, session_id, type_key, type, d "
+                 "ORDER BY user_id, session_id", params,
+                 escaped=(0, 1, 2, 3))
+    users, sessions, last = set(), 0, None
+    spelled: collections.Counter = collections.Counter()
+    actions_of: collections.Counter = collections.Counter()
+    users_of = collections.defaultdict(set)
+    per_day: collections.Counter = collections.Counter()
+    for user, session, key, kind, d, n in rows:
+        users.add(user)
+        if (user, session) != last:
+            sessions += 1  # the groups come session by session
+            last = (user, session)
+        spelled[(key, kind)] += n
+        actions_of[key] += n
+        users_of[key].add(user)
+        per_day[d] += n
+    names = _commonest(spelled)
+    types = sorted(({"type": names[key], "actions": n, "users": len(users_of[key])}
+                    for key, n in actions_of.items()), key=lambda t: (-t["actions"], t["type"]))
+    days = range(min(per_day), max(per_day) + 1)
     return {
-        "actions": sum(t["actions"] for t in types),
-        "users": users,
+        "actions": sum(actions_of.values()),
+        "users": len(users),
         "sessions": sessions,
         "first": _edge_time(store, filters, "asc"),
         "last": _edge_time(store, filters, "desc"),
         "types": types,
-        "perDay": series(store, filters, "day", clock),
+        "perDay": [{"day": buckets.label("day", d), "actions": per_day.get(d, 0)} for d in days],
         "bytes": database_size(store),
     }
+
+
+def _commonest(spelled):
+    best: dict[str, tuple] = {}
+    for (key, kind), n in spelled.items():
+        if key not in best or (-n, kind) < best[key]:
+            best[key] = (-n, kind)
+    return {key: kind for key, (_, kind) in best.items()}
 
 
 def series(store, filters: dict, unit: str, clock: Clock) -> list[dict]:

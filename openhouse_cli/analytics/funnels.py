@@ -11,6 +11,8 @@ counts at step k for doing k of the steps.
 
 from __future__ import annotations
 
+import itertools
+
 import bisect
 import statistics
 from typing import Any
@@ -40,7 +42,7 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
     within_ns = within_us * 1000
     walk = {"ordered": _ordered, "strict": _strict, "any": _any}[order]
     user, events = None, []
-    for row in [*rows, None]:
+    for row in itertools.chain(rows, [None]):
         if row is not None:
             seen = True
         if row is None or row[0] != user:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import collections
 from typing import Any
 
@@ -31,7 +33,7 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
                  params + [key])
     counter: collections.Counter = collections.Counter()
     current, pages = None, []
-    for user, session, properties in [*rows, (None, None, None)]:
+    for user, session, properties in itertools.chain(rows, [(None, None, None)]):
         if (user, session) != current:
             path = _cut(pages, start, steps)
             if path:

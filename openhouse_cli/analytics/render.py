@@ -49,6 +49,22 @@ def write_json(stdout, parts: dict[str, Any]) -> None:
     out.flush()
 
 
+def write_json_stream(stdout, name: str, items: Iterable[Any], tail) -> None:
+    """``{name: [ item a line ], ...tail()}``, written as the items come;
+    ``tail`` is called after the last for the keys that follow the list."""
+    out = _out(stdout)
+    out.write(b"{" + dumps(name) + b": [")
+    first = True
+    for item in items:
+        out.write((b"\n  " if first else b",\n  ") + dumps(item))
+        first = False
+    out.write(b"]" if first else b"\n]")
+    for key, value in tail().items():
+        out.write(b",\n" + dumps(key) + b": " + dumps(value))
+    out.write(b"}\n")
+    out.flush()
+
+
 def write_ndjson(stdout, items: Iterable[Any]) -> None:
     out = _out(stdout)
     for item in items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import math
 import statistics
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from ..query import build_query
 from .source import fetch, filtered
 
 DAY_NS = 86400 * 10**9
+_NAVIGATE = "'navigate'"  # a constant, the same escaped or not
 BOUNCE_SECONDS = 10  # GA4's engaged session: 10 s or more,
 BOUNCE_PAGES = 2  # or 2 or more views (VIEW or NAVIGATE here),
 # or a conversion event (a CLICK here)
@@ -58,24 +60,47 @@ class _Session:
 
 
 def sessions(store, filters: dict, split_us: int | None = None) -> dict[str, Any]:
-    """One row a session, in order of start, and a summary.
+    """``{"sessions": [...], "summary": {...}}``: stream_sessions, gathered."""
+    summary = Summary()
+    rows = list(stream_sessions(store, filters, split_us, summary))
+    return {"sessions": rows, "summary": summary.result()}
+
+
+def stream_sessions(store, filters: dict, split_us: int | None = None,
+                    summary: "Summary | None" = None) -> Iterator[dict[str, Any]]:
+    """One row a session, user by user (users in code point order), each user's
+    sessions in order of start; ``summary`` (a Summary) takes each row.
 
     A session is the client's ``sessionId`` or, with ``split_us``, each
     user's actions cut wherever that long passes without an action (a gap
     of exactly ``split_us`` cuts) and when 24 hours have passed since the
     session's first action; such a session keeps its first action's sessionId.
+    Memory holds one user's sessions at a time.
     """
-    found = sorted(_sessions(store, filters, split_us),
-                   key=lambda s: (s.first_ns, s.user, s.session))
-    rows = [s.as_dict() for s in found]
-    return {"sessions": rows, "summary": summary(rows)}
+    pending: list[_Session] = []
+    for found in _sessions(store, filters, split_us):
+        if pending and pending[0].user != found.user:
+            yield from _flush(pending, summary)
+            pending = []
+        pending.append(found)
+    yield from _flush(pending, summary)
+
+
+def _flush(pending, summary):
+    pending.sort(key=lambda s: (s.first_ns, s.session))
+    for found in pending:
+        row = found.as_dict()
+        if summary is not None:
+            summary.add(row)
+        yield row
 
 
 def _sessions(store, filters, split_us) -> Iterator[_Session]:
     sql, params = filtered(store, "id, user_id, session_id, time, utc_us, ns, type_key, properties",
                            filters)
     order = "user_id, utc_us, ns, id" if split_us else "user_id, session_id, utc_us, ns, id"
-    rows = fetch(store, f"SELECT user_id, session_id, time, utc_us, ns, type_key, properties "
+    rows = fetch(store, f"SELECT user_id, session_id, time, utc_us, ns, type_key, CASE WHEN "
+                 f"type_key = {_NAVIGATE} THEN properties END "
                  f"FROM ({sql}) a ORDER BY {order}", params, escaped=(0, 1, 5))
     split_ns = split_us * 1000 if split_us else None
     current = None
@@ -93,17 +118,29 @@ def _sessions(store, filters, split_us) -> Iterator[_Session]:
         yield current
 
 
-def summary(rows: list[dict]) -> dict[str, Any]:
-    """Sessions, median and 90th percentile duration (nearest rank), bounce rate."""
-    if not rows:
-        return {"sessions": 0, "medianSeconds": None, "p90Seconds": None, "bounceRate": None}
-    durations = sorted(r["durationSeconds"] for r in rows)
-    return {
-        "sessions": len(rows),
-        "medianSeconds": statistics.median(durations),
-        "p90Seconds": durations[math.ceil(0.9 * len(durations)) - 1],
-        "bounceRate": sum(r["bounce"] for r in rows) / len(rows),
-    }
+class Summary:
+    """Sessions, median and 90th percentile duration (nearest rank), bounce rate,
+    from the rows given to ``add`` (only their durations are kept, as doubles)."""
+
+    def __init__(self):
+        self.durations = array.array("d")
+        self.bounces = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.durations.append(row["durationSeconds"])
+        self.bounces += row["bounce"]
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.durations)
+        if not n:
+            return {"sessions": 0, "medianSeconds": None, "p90Seconds": None, "bounceRate": None}
+        durations = sorted(self.durations)
+        return {
+            "sessions": n,
+            "medianSeconds": statistics.median(durations),
+            "p90Seconds": durations[math.ceil(0.9 * n) - 1],
+            "bounceRate": self.bounces / n,
+        }
 
 
 def timeline(store, filters: dict) -> Iterator[dict[str, Any]]:

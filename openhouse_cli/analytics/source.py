@@ -22,9 +22,10 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
     """``(sql, params)``: ``columns`` of the actions the filters select, unordered."""
     filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
     sql, params = build_query(columns, engine=store.engine, order=None, **filters)
-    if " WHERE " not in sql:
+    if " WHERE " not in sql and " INDEXED BY " in sql:
         # Nothing to look up: a plain scan of the table beats walking an index
-        sql = sql.split(" INDEXED BY ", 1)[0]
+        # and fetching each row from it (which SQLite would choose for GROUP BY)
+        sql = sql.split(" INDEXED BY ", 1)[0] + " NOT INDEXED"
     return sql, params
 
 
@@ -92,10 +93,18 @@ def one(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] =
 
 
 def span(store, filters: dict) -> tuple[int, int] | None:
-    """``(first, last)`` UTC microseconds of the filtered actions, or None if there are none."""
-    sql, params = filtered(store, "utc_us", filters)
-    row = one(store, f"SELECT min(utc_us), max(utc_us) FROM ({sql}) a", params)
-    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+    """``(first, last)`` UTC microseconds of the filtered actions, or None if there are none.
+
+    Each is the first row in time order, which the time index finds at once."""
+    edges = []
+    for order in ("asc", "desc"):
+        sql, params = build_query("utc_us", engine=store.engine,
+                                  **{**filters, "order": order, "limit": 1})
+        row = one(store, sql, params)
+        if row is None:
+            return None
+        edges.append(int(row[0]))
+    return edges[0], edges[1]
 
 
 def local_span(store, filters: dict) -> tuple[int, int] | None:

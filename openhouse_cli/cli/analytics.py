@@ -191,21 +191,34 @@ def active(store, filters, fmt, zone, by, local):
                    "instead of by sessionId")
 def sessions(store, filters, fmt, zone, split):
     """One row a session: start, end, duration, actions, pages, bounce; and a summary."""
-    from ..analytics import render, sessions as run
+    from ..analytics import render
+    from ..analytics.sessions import Summary, stream_sessions
 
-    found = run(store, filters, split)
-    rows, summary = found["sessions"], found["summary"]
-    if fmt == "json":
-        return render.write_json(sys.stdout, found)
-    note = (f"{summary['sessions']:,} sessions, median {render.seconds(summary['medianSeconds'])}, "
-            f"p90 {render.seconds(summary['p90Seconds'])}, "
-            f"bounce rate {render.percent(summary['bounceRate'])}")
+    summary = Summary()
+    rows = stream_sessions(store, filters, split, summary)
+    if fmt == "json":  # streamed: memory holds one user's sessions
+        return render.write_json_stream(sys.stdout, "sessions", rows,
+                                        lambda: {"summary": summary.result()})
+    if fmt == "ndjson":
+        return render.write_ndjson(sys.stdout, rows)
+    if fmt == "csv":
+        return render.write_csv(sys.stdout, list(SESSION_KEYS), ([r[k] for k in SESSION_KEYS]
+                                                                  for r in rows))
+    rows = list(rows)
+    result = summary.result()
+    note = (f"{result['sessions']:,} sessions, median {render.seconds(result['medianSeconds'])}, "
+            f"p90 {render.seconds(result['p90Seconds'])}, "
+            f"bounce rate {render.percent(result['bounceRate'])}")
     _emit(fmt, "sessions", rows,
           [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
            ("Actions", "right"), ("Pages", "left"), ("Bounce", "left")],
           [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
             render.seconds(r["durationSeconds"]), render.number(r["actions"]),
             _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note)
+
+
+SESSION_KEYS = ("userId", "sessionId", "start", "end", "durationSeconds", "actions", "firstPage",
+                "lastPage", "bounce")
 
 
 def _pages(row):
