@@ -187,7 +187,11 @@ _COLUMN = {"type": "type_key", "user": "user_id", "session": "session_id"}
 
 
 def _count_in_sql(store, filters, dims, wall, wall_span, users):
-    sql, params = filtered(store, "user_id, session_id, type_key, utc_us, local_us", filters)
+    # only the columns needed: then an index may hold them all
+    needed = ["user_id"] + [_COLUMN[d] for d in dims if d in _COLUMN and d != "user"]
+    if any(d in buckets.UNITS for d in dims):
+        needed.append("local_us" if wall == "local_us" else "utc_us")
+    sql, params = filtered(store, ", ".join(needed), filters)
     keys = [_COLUMN.get(d) or buckets.bucket_sql(d, wall, wall_span) for d in dims]
     names = [f"k{i}" for i in range(len(dims))]
     select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
@@ -289,7 +293,7 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
         return []
     wall_span = _wall_span(store, filters, clock, utc_span)
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
-    sql, params = filtered(store, "user_id, utc_us, local_us", filters)
+    sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us", filters)
     rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
                  "GROUP BY d, user_id ORDER BY d", params)
     first = buckets.bucket("day", wall_span[0])

@@ -40,7 +40,10 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
             sql, params = step_sql(step, store.engine)
             conditions.append(f"CASE WHEN {sql} THEN {bit} ELSE 0 END")
             condition_params += params
-    sql, params = filtered(store, "user_id, utc_us, local_us, type_key, properties", filters)
+    needed = ["user_id", "local_us" if clock.local else "utc_us"]
+    steps = [s for s in (born, back) if s is not None]
+    needed += ["type_key"] * bool(steps) + ["properties"] * any(s.where for s in steps)
+    sql, params = filtered(store, ", ".join(needed), filters)
     actions = (f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m FROM ({sql}) a")
     first = f"SELECT user_id, min(b) AS c FROM ({actions}) x WHERE m = 1 OR m = 3 GROUP BY user_id"
     returns = f"SELECT user_id, b FROM ({actions}) y WHERE m >= 2 GROUP BY user_id, b"
