@@ -1,0 +1,337 @@
+"""What is in the database, actions by group, and active users: ``stats``, ``count``, ``active``.
+
+Each is a few GROUP BY queries over the filtered actions, run by the
+database; only the groups come back to Python.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import orjson
+
+from ..errors import OhlogError
+from ..query import build_query
+from . import buckets
+from .buckets import Clock
+from .source import fetch, filtered, one, span
+
+DIMENSIONS = ("type", "user", "session", *buckets.UNITS, "prop:KEY")
+KEYS = {"type": "type", "user": "userId", "session": "sessionId"}
+
+
+class DimensionError(OhlogError, ValueError):
+    """An unknown or repeated --by."""
+
+
+def spellings(store, filters: dict) -> dict[str, str]:
+    """Each type key's most common spelling among the filtered actions (ties: the first by code point)."""
+    sql, params = filtered(store, "type_key, type", filters)
+    return _commonest({(key, kind): n for key, kind, n in fetch(
+        store, f"SELECT type_key, type, count(*) FROM ({sql}) a GROUP BY type_key, type", params,
+        escaped=(0, 1))})
+
+
+def _edge_time(store, filters, order):
+    sql, params = build_query("time", engine=store.engine,
+                              **{**filters, "order": order, "limit": 1})
+    row = one(store, sql, params)
+    return row[0] if row else None
+
+
+def database_size(store) -> int | None:
+    """The database's size in bytes, as the engine reports it."""
+    if store.engine == "postgresql":
+        row = one(store, "SELECT pg_database_size(current_database())")
+    else:
+        row = one(store, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
+    """Actions, users, sessions, first and last time, types, actions a day, the database's size.
+
+    One scan: the actions grouped by user, session, type, spelling and day,
+    added up here (a session rarely spans days, so the groups are few)."""
+    utc_span = span(store, filters)
+    if utc_span is None:
+        return {"actions": 0, "users": 0, "sessions": 0, "first": None, "last": None,
+                "types": [], "perDay": [], "bytes": database_size(store)}
+    day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span),
+                             _wall_span(store, filters, clock, utc_span))
+    sql, params = filtered(store, "user_id, session_id, type_key, type, utc_us, local_us", filters)
+    rows = fetch(store, f"SELECT user_id, session_id, type_key, type, {day} AS d, count(*) "
+                 f"FROM ({sql}) a GROUP BY user_id, session_id, type_key, type, d "
+                 "ORDER BY user_id, session_id", params,
+                 escaped=(0, 1, 2, 3))
+    users, sessions, last = set(), 0, None
+    spelled: collections.Counter = collections.Counter()
+    actions_of: collections.Counter = collections.Counter()
+    users_of = collections.defaultdict(set)
+    per_day: collections.Counter = collections.Counter()
+    for user, session, key, kind, d, n in rows:
+        users.add(user)
+        if (user, session) != last:
+            sessions += 1  # the groups come session by session
+            last = (user, session)
+        spelled[(key, kind)] += n
+        actions_of[key] += n
+        users_of[key].add(user)
+        per_day[d] += n
+    names = _commonest(spelled)
+    types = sorted(({"type": names[key], "actions": n, "users": len(users_of[key])}
+                    for key, n in actions_of.items()), key=lambda t: (-t["actions"], t["type"]))
+    days = range(min(per_day), max(per_day) + 1)
+    return {
+        "actions": sum(actions_of.values()),
+        "users": len(users),
+        "sessions": sessions,
+        "first": _edge_time(store, filters, "asc"),
+        "last": _edge_time(store, filters, "desc"),
+        "types": types,
+        "perDay": [{"day": buckets.label("day", d), "actions": per_day.get(d, 0)} for d in days],
+        "bytes": database_size(store),
+    }
+
+
+def _commonest(spelled):
+    best: dict[str, tuple] = {}
+    for (key, kind), n in spelled.items():
+        if key not in best or (-n, kind) < best[key]:
+            best[key] = (-n, kind)
+    return {key: kind for key, (_, kind) in best.items()}
+
+
+def series(store, filters: dict, unit: str, clock: Clock) -> list[dict]:
+    """``[{unit: label, "actions": N}, ...]`` zero-filled from the first bucket to the last."""
+    return [{unit: g[unit], "actions": g["actions"]}
+            for g in count(store, filters, [unit], clock, users=False)]
+
+
+def parse_dimensions(values) -> list[str]:
+    """The --by values checked: known, none twice, at most one time unit."""
+    dims = []
+    for value in values:
+        value = value.strip()
+        lowered = value.lower()
+        if lowered.startswith("prop:"):
+            if not value[5:]:
+                raise DimensionError("--by prop:KEY needs a property name after prop:")
+            dim = "prop:" + value[5:]
+        elif lowered in DIMENSIONS:
+            dim = lowered
+        else:
+            raise DimensionError(f"unknown --by {value!r}: expected one of {', '.join(DIMENSIONS)}")
+        if dim in dims:
+            raise DimensionError(f"--by {value} is given twice")
+        dims.append(dim)
+    if sum(d in buckets.UNITS for d in dims) > 1:
+        raise DimensionError("use at most one time unit in --by (hour, day, week or month)")
+    return dims or ["type"]
+
+
+def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
+          users: bool = True) -> list[dict]:
+    """Actions (and distinct users) in each group of ``dims``; time series zero-filled.
+
+    Time groups come in time order, others by actions, descending."""
+    utc_span = span(store, filters)
+    if utc_span is None:
+        return []
+    unit = next((d for d in dims if d in buckets.UNITS), None)
+    wall = buckets.wall_sql(clock, utc_span)
+    wall_span = _wall_span(store, filters, clock, utc_span)
+    if any(d.startswith("prop:") for d in dims):
+        groups = _count_in_python(store, filters, dims, clock, utc_span, wall_span)
+    else:
+        groups = _count_in_sql(store, filters, dims, wall, wall_span, users)
+    names = spellings(store, filters) if "type" in dims else {}
+    if unit:
+        groups = _zero_filled(groups, dims, unit, _fill_range(groups, dims.index(unit), unit,
+                                                              clock, filters))
+    out = []
+    for key, (actions, distinct) in groups.items():
+        group = {}
+        for dim, value in zip(dims, key):
+            if dim == "type":
+                group["type"] = names.get(value, value)
+            elif dim in buckets.UNITS:
+                group[dim] = buckets.label(dim, value)
+            else:
+                group[KEYS.get(dim, dim[5:])] = _plain(value)
+        group["actions"] = actions
+        if users:
+            group["users"] = distinct
+        out.append((key, group))
+    time_at = dims.index(unit) if unit else None
+
+    def order(item):
+        key, group = item
+        rest = orjson.dumps([_plain(v) for i, v in enumerate(key) if i != time_at])
+        return (key[time_at] if unit else 0, -group["actions"], rest)
+
+    out.sort(key=order)
+    return [group for _, group in out]
+
+
+def _wall_span(store, filters, clock, utc_span):
+    if clock.local:
+        from .source import local_span
+
+        return local_span(store, filters)
+    return tuple(buckets.wall_us(clock, us) for us in utc_span)
+
+
+_COLUMN = {"type": "type_key", "user": "user_id", "session": "session_id"}
+
+
+def _count_in_sql(store, filters, dims, wall, wall_span, users):
+    # only the columns needed: then an index may hold them all
+    needed = ["user_id"] + [_COLUMN[d] for d in dims if d in _COLUMN and d != "user"]
+    if any(d in buckets.UNITS for d in dims):
+        needed.append("local_us" if wall == "local_us" else "utc_us")
+    sql, params = filtered(store, ", ".join(needed), filters)
+    keys = [_COLUMN.get(d) or buckets.bucket_sql(d, wall, wall_span) for d in dims]
+    names = [f"k{i}" for i in range(len(dims))]
+    select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
+    distinct = "count(DISTINCT user_id)" if users else "0"
+    text = (f"SELECT {', '.join(names)}, count(*), {distinct} FROM (SELECT user_id, {select} "
+            f"FROM ({sql}) a) b GROUP BY {', '.join(names)}")
+    escaped = [i for i, d in enumerate(dims) if d in _COLUMN]
+    return {tuple(row[:-2]): (row[-2], row[-1]) for row in fetch(store, text, params, escaped=escaped)}
+
+
+def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
+    """Property groups: the values are read from each action's JSON (exact for any JSON type)."""
+    sql, params = filtered(store, "user_id, session_id, type_key, utc_us, local_us, properties",
+                           filters)
+    wall = buckets.wall_sql(clock, utc_span)
+    unit = next((d for d in dims if d in buckets.UNITS), None)
+    bucket = buckets.bucket_sql(unit, wall, wall_span) if unit else "0"
+    text = f"SELECT user_id, session_id, type_key, {bucket}, properties FROM ({sql}) a"
+    counts: dict[tuple, list] = {}
+    missing = object()
+    for user, session, key, number, properties in fetch(store, text, params, escaped=(0, 1, 2)):
+        values = {"type": key, "user": user, "session": session}
+        props = orjson.loads(properties)
+        group = []
+        for dim in dims:
+            if dim in values:
+                group.append(values[dim])
+            elif dim == unit:
+                group.append(number)
+            else:
+                value = props.get(dim[5:], missing) if isinstance(props, dict) else missing
+                group.append(None if value is missing else _hashable(value))
+        entry = counts.setdefault(tuple(group), [0, set()])
+        entry[0] += 1
+        entry[1].add(user)
+    return {key: (n, len(users)) for key, (n, users) in counts.items()}
+
+
+def _hashable(value):
+    return _FrozenJSON(value) if isinstance(value, (dict, list)) else value
+
+
+class _FrozenJSON:
+    """A JSON object or array as a group key: equal when their JSON is."""
+
+    __slots__ = ("value", "text")
+
+    def __init__(self, value):
+        self.value = value
+        self.text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+    def __eq__(self, other):
+        return isinstance(other, _FrozenJSON) and self.text == other.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+
+def _plain(value):
+    return value.value if isinstance(value, _FrozenJSON) else value
+
+
+def _fill_range(groups, at, unit, clock, filters):
+    numbers = [key[at] for key in groups]
+    lo, hi = min(numbers), max(numbers)
+    start, end = filters.get("start"), filters.get("end")
+    if start is not None:
+        lo = buckets.bucket(unit, buckets.wall_us(clock, start.us) if start.instant else start.us)
+    if end is not None:
+        hi = buckets.bucket(unit, buckets.wall_us(clock, end.us) if end.instant else end.us)
+    return range(lo, hi + 1)
+
+
+def _zero_filled(groups, dims, unit, numbers):
+    at = dims.index(unit)
+    others = {key[:at] + key[at + 1:] for key in groups}
+    filled = dict(groups)
+    for other in others:
+        for number in numbers:
+            key = other[:at] + (number,) + other[at:]
+            filled.setdefault(key, (0, 0))
+    return filled
+
+
+# ---------------------------------------------------------------------------
+# Active users
+
+
+WINDOWS = (("dau", 1), ("wau", 7), ("mau", 30))
+
+
+def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> list[dict]:
+    """DAU, WAU, MAU as PostHog defines them: on day D, the distinct users
+    active on D, in D-6..D and in D-29..D; a row a day from the first to the
+    last (or the bounds given). ``by`` week or month: a row for each, with
+    the figures of its last day."""
+    utc_span = span(store, filters)
+    if utc_span is None:
+        return []
+    wall_span = _wall_span(store, filters, clock, utc_span)
+    day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
+    sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us", filters)
+    rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
+                 "GROUP BY d, user_id ORDER BY d", params)
+    first = buckets.bucket("day", wall_span[0])
+    days = _fill_range({(first,): 0, (buckets.bucket("day", wall_span[1]),): 0}, 0, "day",
+                       clock, filters)
+    daily = list(_sliding(rows, days))
+    if by == "day":
+        return [{"day": buckets.label("day", d), **values} for d, values in daily]
+    last_of = {}
+    for d, values in daily:  # the last day of each bucket within the range
+        last_of[buckets.bucket(by, d * buckets.DAY)] = values
+    return [{by: buckets.label(by, b), **values} for b, values in last_of.items()]
+
+
+def _sliding(rows, days):
+    """``(day, {"dau", "wau", "mau"})`` for each day of ``days``, from ``(day, user)`` rows in day order."""
+    rows = iter(rows)
+    pending = next(rows, None)
+    recent = collections.deque()  # (day, users) of the last 30 days
+    in_window = {name: collections.Counter() for name, _ in WINDOWS}
+    for d in days:
+        users = []
+        while pending is not None and pending[0] <= d:
+            if pending[0] == d:
+                users.append(pending[1])
+            pending = next(rows, None)
+        recent.append((d, users))
+        values = {}
+        for name, width in WINDOWS:
+            counter = in_window[name]
+            counter.update(users)
+            for old, old_users in recent:
+                if old == d - width:  # the day that just left this window
+                    counter.subtract(old_users)
+                    for user in old_users:
+                        if counter[user] <= 0:
+                            del counter[user]
+            values[name] = len(counter)
+        while recent and recent[0][0] <= d - 30:
+            recent.popleft()
+        yield d, values

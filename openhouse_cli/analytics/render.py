@@ -1,0 +1,179 @@
+"""Writing analyses: JSON, NDJSON and CSV for pipes, rich tables with charts for people.
+
+rich is imported only when a table is drawn. Text from the data is drawn
+as rich Text (never read as markup), with control characters made visible,
+as ``ohlog query``'s table does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+BAR_WIDTH = 24
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+_SPARKS = "▁▂▃▄▅▆▇█"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, non-ASCII kept; integers beyond 64 bits too (orjson refuses them)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _out(stdout):
+    return stdout.buffer if hasattr(stdout, "buffer") else stdout
+
+
+def write_json(stdout, parts: dict[str, Any]) -> None:
+    """One JSON object; each list value has an item a line (an empty one is ``[]``)."""
+    out = _out(stdout)
+    chunks = []
+    for name, value in parts.items():
+        head = dumps(name) + b": "
+        if isinstance(value, list) and value:
+            chunks.append(head + b"[\n  " + b",\n  ".join(dumps(i) for i in value) + b"\n]")
+        else:
+            chunks.append(head + dumps(value))
+    out.write(b"{" + b",\n".join(chunks) + b"}\n")
+    out.flush()
+
+
+def write_json_stream(stdout, name: str, items: Iterable[Any], tail) -> None:
+    """``{name: [ item a line ], ...tail()}``, written as the items come;
+    ``tail`` is called after the last for the keys that follow the list."""
+    out = _out(stdout)
+    out.write(b"{" + dumps(name) + b": [")
+    first = True
+    for item in items:
+        out.write((b"\n  " if first else b",\n  ") + dumps(item))
+        first = False
+    out.write(b"]" if first else b"\n]")
+    for key, value in tail().items():
+        out.write(b",\n" + dumps(key) + b": " + dumps(value))
+    out.write(b"}\n")
+    out.flush()
+
+
+def write_ndjson(stdout, items: Iterable[Any]) -> None:
+    out = _out(stdout)
+    for item in items:
+        out.write(dumps(item) + b"\n")
+    out.flush()
+
+
+def write_csv(stdout, header: list[str], rows: Iterable[list]) -> None:
+    """CSV; a list or object cell is written as its JSON text, None as empty."""
+    text = io.TextIOWrapper(_out(stdout), encoding="utf-8", newline="", write_through=True)
+    try:
+        writer = csv.writer(text)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else dumps(v).decode()
+                             if isinstance(v, (list, dict, bool)) else v for v in row])
+    finally:
+        text.detach()
+
+
+# ---------------------------------------------------------------------------
+# Tables
+
+
+def visible(value: Any) -> str:
+    """A cell's text: None empty, JSON for lists and objects, control characters escaped."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = dumps(value).decode() if isinstance(value, (list, dict, bool)) else str(value)
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
+
+
+def bar(value: float, largest: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar in eighths of a character."""
+    if not largest or not value:
+        return ""
+    eighths = max(1, round(value / largest * width * 8))
+    return "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+
+
+def sparkline(values: list[int]) -> str:
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(_SPARKS[min(len(_SPARKS) - 1, v * (len(_SPARKS) - 1) // top)] if v else " "
+                   for v in values)
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def seconds(value: float | None) -> str:
+    """``1m02s``, ``3h05m``, ``2d04h``; under a minute to the millisecond (``2.5s``)."""
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.3f}".rstrip("0").rstrip(".") + "s"
+    whole = int(value)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole // 60 % 60:02d}m"
+    return f"{whole // 86400}d{whole // 3600 % 24:02d}h"
+
+
+def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title: str = "",
+          note: str = "", styles: list[list[str]] | None = None) -> None:
+    """A rich table: ``columns`` are ``(header, "left"|"right"|"nowrap")``; cells are plain text."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stdout, highlight=False)
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title or None,
+                 title_justify="left")
+    for header, justify in columns:
+        if justify == "nowrap":  # times: cut the other columns first
+            grid.add_column(header, no_wrap=True, min_width=len(header))
+        else:
+            grid.add_column(header, justify=justify, overflow="fold", min_width=len(header))  # type: ignore[arg-type]
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            style = styles[i][j] if styles and styles[i][j] else ""
+            cells.append(Text(cell, style=style))
+        grid.add_row(*cells)
+    console.print(grid)
+    if note:
+        console.print(Text(note))
+
+
+def shade(rate: float | None) -> str:
+    """A background for a retention cell: darker is more retained."""
+    if rate is None:
+        return ""
+    level = min(5, int(rate * 5 + 0.5))
+    return ["", "on grey23", "on dark_green", "on green4", "on green3", "on green1"][level]
+
+
+def stderr_note(text: str) -> None:
+    print(text, file=sys.stderr)

@@ -1,0 +1,159 @@
+"""Sessions (the client's, or split by inactivity) and one user's or session's timeline."""
+
+from __future__ import annotations
+
+import array
+import math
+import statistics
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from ..query import build_query
+from .source import fetch, filtered
+
+DAY_NS = 86400 * 10**9
+_NAVIGATE = "'navigate'"  # a constant, the same escaped or not
+BOUNCE_SECONDS = 10  # GA4's engaged session: 10 s or more,
+BOUNCE_PAGES = 2  # or 2 or more views (VIEW or NAVIGATE here),
+# or a conversion event (a CLICK here)
+
+
+def _instant(utc_us: int, ns: int) -> int:
+    return utc_us * 1000 + ns
+
+
+class _Session:
+    __slots__ = ("user", "session", "start", "end", "first_ns", "last_ns", "actions",
+                 "pages", "clicks", "first_page", "last_page")
+
+    def __init__(self, user, session, time, at):
+        self.user, self.session = user, session
+        self.start = self.end = time
+        self.first_ns = self.last_ns = at
+        self.actions = self.pages = self.clicks = 0
+        self.first_page = self.last_page = None
+
+    def add(self, time, at, key, properties):
+        self.end, self.last_ns = time, at
+        self.actions += 1
+        if key == "click":
+            self.clicks += 1
+        elif key in ("view", "navigate"):
+            self.pages += 1
+            if key == "navigate":
+                props = orjson.loads(properties)
+                if isinstance(props, dict):
+                    if self.first_page is None:
+                        self.first_page = props.get("pageFrom", props.get("pageTo"))
+                    self.last_page = props.get("pageTo", self.last_page)
+
+    def as_dict(self) -> dict[str, Any]:
+        duration = (self.last_ns - self.first_ns) / 1e9
+        engaged = duration >= BOUNCE_SECONDS or self.pages >= BOUNCE_PAGES or self.clicks > 0
+        return {
+            "userId": self.user, "sessionId": self.session, "start": self.start,
+            "end": self.end, "durationSeconds": duration, "actions": self.actions,
+            "firstPage": self.first_page, "lastPage": self.last_page, "bounce": not engaged,
+        }
+
+
+def sessions(store, filters: dict, split_us: int | None = None) -> dict[str, Any]:
+    """``{"sessions": [...], "summary": {...}}``: stream_sessions, gathered."""
+    summary = Summary()
+    rows = list(stream_sessions(store, filters, split_us, summary))
+    return {"sessions": rows, "summary": summary.result()}
+
+
+def stream_sessions(store, filters: dict, split_us: int | None = None,
+                    summary: "Summary | None" = None) -> Iterator[dict[str, Any]]:
+    """One row a session, user by user (users in code point order), each user's
+    sessions in order of start; ``summary`` (a Summary) takes each row.
+
+    A session is the client's ``sessionId`` or, with ``split_us``, each
+    user's actions cut wherever that long passes without an action (a gap
+    of exactly ``split_us`` cuts) and when 24 hours have passed since the
+    session's first action; such a session keeps its first action's sessionId.
+    Memory holds one user's sessions at a time.
+    """
+    pending: list[_Session] = []
+    for found in _sessions(store, filters, split_us):
+        if pending and pending[0].user != found.user:
+            yield from _flush(pending, summary)
+            pending = []
+        pending.append(found)
+    yield from _flush(pending, summary)
+
+
+def _flush(pending, summary):
+    pending.sort(key=lambda s: (s.first_ns, s.session))
+    for found in pending:
+        row = found.as_dict()
+        if summary is not None:
+            summary.add(row)
+        yield row
+
+
+def _sessions(store, filters, split_us) -> Iterator[_Session]:
+    sql, params = filtered(store, "id, user_id, session_id, time, utc_us, ns, type_key, properties",
+                           filters)
+    order = "user_id, utc_us, ns, id" if split_us else "user_id, session_id, utc_us, ns, id"
+    rows = fetch(store, f"SELECT user_id, session_id, time, utc_us, ns, type_key, CASE WHEN "
+                 f"type_key = {_NAVIGATE} THEN properties END "
+                 f"FROM ({sql}) a ORDER BY {order}", params, escaped=(0, 1, 5))
+    split_ns = split_us * 1000 if split_us else None
+    current = None
+    for user, session, time, utc_us, ns, key, properties in rows:
+        at = _instant(utc_us, ns)
+        if current is None or current.user != user or (
+            current.session != session if split_ns is None else
+            at - current.last_ns >= split_ns or at - current.first_ns >= DAY_NS
+        ):
+            if current is not None:
+                yield current
+            current = _Session(user, session, time, at)
+        current.add(time, at, key, properties)
+    if current is not None:
+        yield current
+
+
+class Summary:
+    """Sessions, median and 90th percentile duration (nearest rank), bounce rate,
+    from the rows given to ``add`` (only their durations are kept, as doubles)."""
+
+    def __init__(self):
+        self.durations = array.array("d")
+        self.bounces = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.durations.append(row["durationSeconds"])
+        self.bounces += row["bounce"]
+
+    def result(self) -> dict[str, Any]:
+        n = len(self.durations)
+        if not n:
+            return {"sessions": 0, "medianSeconds": None, "p90Seconds": None, "bounceRate": None}
+        durations = sorted(self.durations)
+        return {
+            "sessions": n,
+            "medianSeconds": statistics.median(durations),
+            "p90Seconds": durations[math.ceil(0.9 * n) - 1],
+            "bounceRate": self.bounces / n,
+        }
+
+
+def timeline(store, filters: dict) -> Iterator[dict[str, Any]]:
+    """The actions in time order as query gives them, each with ``gapSeconds``
+    since the same user's previous action (None for their first)."""
+    sql, params = build_query("user_id, session_id, time, type, properties, utc_us, ns",
+                              engine=store.engine, **{**filters, "order": "asc", "limit": None})
+    last: dict[str, int] = {}
+    for user, session, time, kind, properties, utc_us, ns in fetch(store, sql, params,
+                                                                   escaped=(0, 1, 3)):
+        at = _instant(utc_us, ns)
+        before = last.get(user)
+        last[user] = at
+        yield {"userId": user, "sessionId": session, "time": time, "type": kind,
+               "properties": orjson.loads(properties),
+               "gapSeconds": None if before is None else (at - before) / 1e9}

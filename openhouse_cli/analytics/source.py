@@ -1,0 +1,126 @@
+"""Reading the filtered actions for an analysis, on either engine.
+
+Every analysis starts from ``query.build_query``'s SELECT with the user's
+filters (so the filters follow exactly the rules of ``ohlog query``) and
+wraps it in its own SQL, written to run unchanged on SQLite and PostgreSQL:
+no ``%`` (psycopg's placeholder mark), integer division on non-negative
+numbers only, CASE instead of boolean values.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import OhlogError
+from ..query import build_query
+from ..schema import SECONDARY_INDEXES
+from ..store import as_store
+
+
+# SQLite's indexes and the columns each holds (every index holds the rowid, id)
+_COVERING = {name: {*columns.split(", "), "id"} for name, columns in SECONDARY_INDEXES.items()}
+
+
+def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
+    """``(sql, params)``: ``columns`` of the actions the filters select, unordered.
+
+    Without filters, SQLite reads the smallest thing that holds the columns:
+    an index that covers them (a fraction of the table's bytes), else the
+    table itself, in order (never an index and then each row from it, which
+    it would choose for a GROUP BY)."""
+    filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
+    sql, params = build_query(columns, engine=store.engine, order=None, **filters)
+    if " WHERE " not in sql and " INDEXED BY " in sql:
+        wanted = {c.strip() for c in columns.split(",")}
+        covering = [name for name, held in _COVERING.items() if wanted <= held]
+        hint = (f" INDEXED BY {min(covering, key=lambda n: len(_COVERING[n]))}" if covering
+                else " NOT INDEXED")
+        sql = sql.split(" INDEXED BY ", 1)[0] + hint
+    return sql, params
+
+
+def fetch(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()
+          ) -> Iterator[tuple]:
+    """The rows of ``sql`` (``?`` placeholders), streamed.
+
+    ``escaped``: the positions of text columns that PostgreSQL stores with
+    NUL escaped (user, session, type); they are restored here.
+    """
+    store = as_store(store)
+    if store.engine == "postgresql":
+        return _fetch_postgres(store, sql, params, escaped)
+    return _fetch_sqlite(store.conn, sql, params)
+
+
+def _fetch_sqlite(conn, sql, params):
+    if "ohlog_" in sql:  # query.py's exact property look-ups, done in Python
+        from ..query import _python_compare, _python_type, _python_value
+
+        conn.create_function("ohlog_type", 2, _python_type, deterministic=True)
+        conn.create_function("ohlog_value", 2, _python_value, deterministic=True)
+        conn.create_function("ohlog_compare", 4, _python_compare, deterministic=True)
+    try:
+        cursor = conn.execute(sql, list(params))
+    except sqlite3.Error as ex:
+        raise OhlogError(f"Query failed: {ex}") from None
+    return _stream_sqlite(cursor)
+
+
+def _stream_sqlite(cursor):
+    try:
+        while rows := cursor.fetchmany(2000):
+            yield from rows
+    except sqlite3.Error as ex:
+        raise OhlogError(f"Query failed: {ex}") from None
+    finally:
+        cursor.close()
+
+
+def _fetch_postgres(store, sql, params, escaped):
+    import psycopg
+
+    from ..store.postgres import unescape
+
+    try:
+        with store.conn.cursor() as cursor:
+            for row in cursor.stream(sql.replace("?", "%s"), list(params)):
+                if escaped:
+                    row = list(row)
+                    for i in escaped:
+                        if isinstance(row[i], str):
+                            row[i] = unescape(row[i])
+                    row = tuple(row)
+                yield row
+    except psycopg.Error as ex:
+        first = str(ex).strip().splitlines()
+        raise OhlogError(f"Query failed: {first[0] if first else type(ex).__name__}") from None
+
+
+def one(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()) -> tuple | None:
+    """The first row of ``sql`` (all of it is read, so the cursor closes)."""
+    rows = list(fetch(store, sql, params, escaped=escaped))
+    return rows[0] if rows else None
+
+
+def span(store, filters: dict) -> tuple[int, int] | None:
+    """``(first, last)`` UTC microseconds of the filtered actions, or None if there are none.
+
+    Each is the first row in time order, which the time index finds at once."""
+    edges = []
+    for order in ("asc", "desc"):
+        sql, params = build_query("utc_us", engine=store.engine,
+                                  **{**filters, "order": order, "limit": 1})
+        row = one(store, sql, params)
+        if row is None:
+            return None
+        edges.append(int(row[0]))
+    return edges[0], edges[1]
+
+
+def local_span(store, filters: dict) -> tuple[int, int] | None:
+    """``(first, last)`` wall-clock microseconds (each action's own clock)."""
+    sql, params = filtered(store, "local_us", filters)
+    row = one(store, f"SELECT min(local_us), max(local_us) FROM ({sql}) a", params)
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))

@@ -1,0 +1,87 @@
+"""Steps (``VIEW``, ``NAVIGATE:pageTo=checkout``) and durations (``30m``, ``14d``).
+
+A step is a type, matched under Unicode case folding as ``--type`` is, and
+optionally one property condition written as ``--where`` writes it. Each
+step becomes a SQL condition; an analysis selects one number an action
+whose bits say which steps it matches, so the steps are tested by the
+database, with the same property rules as ``ohlog query --where``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from ..errors import OhlogError
+from ..query import FilterError, Where, parse_where
+from ..schema import type_key
+
+STEP_FORMS = "TYPE or TYPE:KEY=VALUE (also !=, >, >=, <, <=), such as NAVIGATE:pageTo=checkout"
+DURATION_FORMS = "a duration such as 90s, 30m, 2h, 14d or 1w (or 1h30m)"
+_DURATION_RE = re.compile(r"(?:\d{1,9}[smhdw])+")
+_PART_RE = re.compile(r"(\d+)([smhdw])")
+_UNIT_US = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class StepError(OhlogError, ValueError):
+    """A STEP or duration that does not parse; the message names the form."""
+
+
+class Step(NamedTuple):
+    text: str  # as given, for display
+    key: str  # the type's case-folded form
+    where: Where | None
+
+
+def parse_step(text: str) -> Step:
+    """``TYPE`` or ``TYPE:KEY=VALUE`` as a Step; StepError naming the form if malformed."""
+    if not isinstance(text, str) or not text.strip():
+        raise StepError(f"expected {STEP_FORMS}, got {text!r}")
+    kind, sep, condition = text.strip().partition(":")
+    if not kind.strip():
+        raise StepError(f"no type before ':': expected {STEP_FORMS}, got {text!r}")
+    where = None
+    if sep:
+        try:
+            where = parse_where(condition)
+        except FilterError:
+            raise StepError(f"expected {STEP_FORMS}, got {text!r}") from None
+    return Step(text.strip(), type_key(kind.strip()), where)
+
+
+def parse_duration(text: str) -> int:
+    """Microseconds in ``30m``, ``2h``, ``14d``, ``1h30m``; StepError naming the form."""
+    spec = (text or "").strip().lower()
+    if not _DURATION_RE.fullmatch(spec):
+        raise StepError(f"expected {DURATION_FORMS}, got {text!r}")
+    seconds = sum(int(n) * _UNIT_US[unit] for n, unit in _PART_RE.findall(spec))
+    if seconds <= 0:
+        raise StepError(f"a duration must be more than 0, got {text!r}")
+    return seconds * 1_000_000
+
+
+def step_sql(step: Step, engine: str) -> tuple[str, list]:
+    """SQL (and its parameters) that is true for the actions matching ``step``."""
+    key = step.key
+    if engine == "postgresql":
+        from ..store.postgres import escape
+
+        key = escape(key)
+    if step.where is None:
+        return "type_key = ?", [key]
+    if engine == "postgresql":
+        from ..store.postgres import where_clause
+    else:
+        from ..query import _where_clause as where_clause
+    clause, params = where_clause(step.where)
+    return f"(type_key = ? AND {clause})", [key, *params]
+
+
+def mask_sql(steps: list[Step], engine: str) -> tuple[str, list]:
+    """SQL for an integer whose bit i is set when the action matches ``steps[i]``."""
+    parts, params = [], []
+    for i, step in enumerate(steps):
+        sql, values = step_sql(step, engine)
+        parts.append(f"CASE WHEN {sql} THEN {1 << i} ELSE 0 END")
+        params += values
+    return " + ".join(parts) or "0", params

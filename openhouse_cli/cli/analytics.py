@@ -1,0 +1,333 @@
+"""The analyses: ``stats``, ``count``, ``active``, ``sessions``, ``timeline``, ``funnel``,
+``retention`` and ``paths``. Each parses its options, calls openhouse_cli.analytics
+and writes what it returns: a table with a chart on a terminal, JSON in a pipe."""
+
+import functools
+import sys
+
+import click
+
+from ..errors import OhlogError
+from . import cli
+from .common import db_option, filter_options, format_options, open_target, pop_filters, pop_format
+
+NO_MATCH = "No matching actions."
+HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
+           "week": "Week", "month": "Month"}
+
+
+def analysis(fn=None, *, check=None):
+    """The shared options (--db, the filters, the formats) and the run: ``check``
+    the filters (usage errors come before the database is opened), open the store
+    read-only, turn library errors into one-line messages, quiet on a closed pipe."""
+    if fn is None:
+        return functools.partial(analysis, check=check)
+
+    @functools.wraps(fn)
+    def run(db, **options):
+        fmt = pop_format(options)
+        clock_zone = options["tz"]
+        filters = pop_filters(options)
+        if check:
+            check(filters)
+        store = open_target(db, readonly=True)
+        try:
+            fn(store, filters, fmt, clock_zone, **options)
+        except OhlogError as ex:
+            raise click.ClickException(str(ex)) from None
+        except BrokenPipeError:
+            from ..output import _silence
+
+            _silence(sys.stdout)
+        finally:
+            store.close()
+
+    return db_option(filter_options(format_options(run)))
+
+
+def local_option(fn):
+    return click.option("--local", is_flag=True,
+                        help="Buckets on each user's own clock, as logged (not --tz's)")(fn)
+
+
+def _steps(values, name):
+    from ..analytics import StepError, parse_step
+
+    try:
+        return [parse_step(v) for v in values]
+    except StepError as ex:
+        raise click.BadParameter(str(ex), param_hint=name) from None
+
+
+def _funnel_steps(ctx, param, values):
+    if len(values) < 2:
+        raise click.UsageError("A funnel needs two or more steps: TYPE or TYPE:KEY=VALUE")
+    return _steps(values, "STEP")
+
+
+def _step_option(ctx, param, value):
+    return None if value is None else _steps([value], f"--{param.name}")[0]
+
+
+def _duration_option(ctx, param, value):
+    from ..analytics import StepError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except StepError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _by_option(ctx, param, values):
+    from ..analytics import DimensionError, parse_dimensions
+
+    try:
+        return parse_dimensions(values)
+    except DimensionError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
+def _clock(zone, local=False):
+    from ..analytics import Clock
+
+    return Clock.of(zone, local)
+
+
+def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None):
+    """Write ``items`` (dicts) as ``fmt``: JSON ``{name: items}``, one a line, CSV, or a table."""
+    from ..analytics import render
+
+    if fmt == "json":
+        render.write_json(sys.stdout, {name: items})
+    elif fmt == "ndjson":
+        render.write_ndjson(sys.stdout, items)
+    elif fmt == "csv":
+        keys = list(items[0]) if items else [c for c, _ in columns]
+        render.write_csv(sys.stdout, keys, csv_rows if csv_rows is not None else
+                         ([item.get(k) for k in keys] for item in items))
+    else:
+        render.table(sys.stdout, columns, cells, note=note if items else NO_MATCH, styles=styles)
+
+
+@cli.command()
+@analysis
+def stats(store, filters, fmt, zone):
+    """What is in the database: actions, users, sessions, types, time span, size."""
+    from ..analytics import render, stats as run
+
+    found = run(store, filters, _clock(zone))
+    if fmt == "json":
+        return render.write_json(sys.stdout, found)
+    if fmt == "ndjson":
+        return render.write_ndjson(sys.stdout, [found])
+    largest = max((t["actions"] for t in found["types"]), default=0)
+    _emit(fmt, "types", found["types"], [("Type", "left"), ("Actions", "right"),
+                                          ("Users", "right"), ("", "left")],
+          [[render.visible(t["type"]), render.number(t["actions"]), render.number(t["users"]),
+            render.bar(t["actions"], largest)] for t in found["types"]],
+          note=_stats_note(found))
+
+
+def _stats_note(found):
+    from ..analytics import render
+
+    days = found["perDay"]
+    size = found["bytes"]
+    lines = [f"{found['actions']:,} actions, {found['users']:,} users, "
+             f"{found['sessions']:,} sessions",
+             f"from {render.visible(found['first'])} to {render.visible(found['last'])}",
+             f"actions a day, {days[0]['day']} to {days[-1]['day']}: "
+             f"{render.sparkline([d['actions'] for d in days])}" if days else ""]
+    if size is not None:
+        lines.append(f"database: {size:,} bytes")
+    return "\n".join(line for line in lines if line)
+
+
+@cli.command()
+@analysis
+@click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
+              help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
+                   "default: type)")
+@local_option
+def count(store, filters, fmt, zone, dims, local):
+    """Actions and distinct users by type, user, session, time bucket or property."""
+    from ..analytics import count as run, render
+    from ..analytics.counts import KEYS
+
+    groups = run(store, filters, dims, _clock(zone, local))
+    names = [KEYS.get(d, d[5:] if d.startswith("prop:") else d) for d in dims]
+    largest = max((g["actions"] for g in groups), default=0)
+    _emit(fmt, "groups", groups,
+          [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
+          [[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
+           render.number(g["users"]), render.bar(g["actions"], largest)] for g in groups])
+
+
+@cli.command()
+@analysis
+@click.option("--by", type=click.Choice(["day", "week", "month"], case_sensitive=False),
+              default="day", show_default=True,
+              help="A row a day, or a week's or month's last day")
+@local_option
+def active(store, filters, fmt, zone, by, local):
+    """Daily, weekly and monthly active users (DAU, WAU, MAU) on each day."""
+    from ..analytics import active as run, render
+
+    by = by.lower()
+    rows = run(store, filters, _clock(zone, local), by)
+    largest = max((r["mau"] for r in rows), default=0)
+    _emit(fmt, by + "s", rows, [(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
+                                ("MAU", "right"), ("DAU", "left")],
+          [[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
+            render.bar(r["dau"], largest)] for r in rows])
+
+
+@cli.command()
+@analysis
+@click.option("--split", callback=_duration_option, metavar="GAP",
+              help="Split each user's actions at this much inactivity (30m), and at 24 h, "
+                   "instead of by sessionId")
+def sessions(store, filters, fmt, zone, split):
+    """One row a session: start, end, duration, actions, pages, bounce; and a summary."""
+    from ..analytics import render
+    from ..analytics.sessions import Summary, stream_sessions
+
+    summary = Summary()
+    rows = stream_sessions(store, filters, split, summary)
+    if fmt == "json":  # streamed: memory holds one user's sessions
+        return render.write_json_stream(sys.stdout, "sessions", rows,
+                                        lambda: {"summary": summary.result()})
+    if fmt == "ndjson":
+        return render.write_ndjson(sys.stdout, rows)
+    if fmt == "csv":
+        return render.write_csv(sys.stdout, list(SESSION_KEYS), ([r[k] for k in SESSION_KEYS]
+                                                                  for r in rows))
+    rows = list(rows)
+    result = summary.result()
+    note = (f"{result['sessions']:,} sessions, median {render.seconds(result['medianSeconds'])}, "
+            f"p90 {render.seconds(result['p90Seconds'])}, "
+            f"bounce rate {render.percent(result['bounceRate'])}")
+    _emit(fmt, "sessions", rows,
+          [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
+           ("Actions", "right"), ("Pages", "left"), ("Bounce", "left")],
+          [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
+            render.seconds(r["durationSeconds"]), render.number(r["actions"]),
+            _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note)
+
+
+SESSION_KEYS = ("userId", "sessionId", "start", "end", "durationSeconds", "actions", "firstPage",
+                "lastPage", "bounce")
+
+
+def _pages(row):
+    from ..analytics import render
+
+    if row["firstPage"] is None and row["lastPage"] is None:
+        return ""
+    return f"{render.visible(row['firstPage'])} → {render.visible(row['lastPage'])}"
+
+
+def _one_journey(filters):
+    if not filters["users"] and not filters["sessions"]:
+        raise click.UsageError("Give --session S or --user U")
+
+
+@cli.command()
+@analysis(check=_one_journey)
+def timeline(store, filters, fmt, zone):
+    """A user's or session's actions step by step, with the time since the previous one."""
+    from ..analytics import render, timeline as run
+    actions = list(run(store, filters))
+    _emit(fmt, "actions", actions,
+          [("Gap", "right"), ("Time", "nowrap"), ("Type", "left"), ("Properties", "left")],
+          [[("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
+            render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
+           for a in actions])
+
+
+def _details(properties):
+    from ..analytics import render
+
+    if isinstance(properties, dict) and set(properties) >= {"pageFrom", "pageTo"}:
+        rest = {k: v for k, v in properties.items() if k not in ("pageFrom", "pageTo")}
+        return f"{render.visible(properties['pageFrom'])} → {render.visible(properties['pageTo'])}" + (
+            " " + _details(rest) if rest else "")
+    if not isinstance(properties, dict):
+        return render.visible(properties)
+    return " ".join(f"{render.visible(k)}={render.visible(v)}" for k, v in properties.items())
+
+
+@cli.command()
+@analysis
+@click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]", callback=_funnel_steps)
+@click.option("--within", callback=_duration_option, default="14d", show_default=True,
+              metavar="DURATION", help="Every step within this time of step 1")
+@click.option("--order", type=click.Choice(["ordered", "strict", "any"], case_sensitive=False),
+              default="ordered", show_default=True,
+              help="Steps in order; in order with nothing between; or in any order")
+def funnel(store, filters, fmt, zone, steps, within, order):
+    """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE)."""
+    from ..analytics import funnel as run, render
+
+    rows = run(store, filters, steps, within, order.lower())
+    largest = max((r["users"] for r in rows), default=0)
+    _emit(fmt, "steps", rows,
+          [("Step", "left"), ("Users", "right"), ("Conversion", "right"),
+           ("From previous", "right"), ("Median time", "right"), ("", "left")],
+          [[render.visible(r["step"]), render.number(r["users"]), render.percent(r["conversion"]),
+            render.percent(r["fromPrevious"]), render.seconds(r["medianSecondsFromPrevious"]),
+            render.bar(r["users"], largest)] for r in rows])
+
+
+@cli.command()
+@analysis
+@click.option("--unit", type=click.Choice(["day", "week", "month"], case_sensitive=False),
+              default="week", show_default=True, help="The length of a cohort and a period")
+@click.option("--periods", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Periods to show, period 0 included")
+@click.option("--born", callback=_step_option, metavar="STEP",
+              help="A user's cohort is the period of their first such action (default: any)")
+@click.option("--return", "back", callback=_step_option, metavar="STEP",
+              help="The action that counts as coming back (default: any)")
+@local_option
+def retention(store, filters, fmt, zone, unit, periods, born, back, local):
+    """First-time cohorts and how many come back in each period after."""
+    from ..analytics import render, retention as run
+
+    rows = run(store, filters, unit=unit.lower(), periods=periods, born=born, back=back,
+               clock=_clock(zone, local))
+    header = [("Cohort", "left"), ("Users", "right")] + [(str(p), "right") for p in range(periods)]
+    cells, styles = [], []
+    for r in rows:
+        rates = [None if n is None else n / r["users"] for n in r["retained"]]
+        cells.append([r["cohort"], render.number(r["users"])] + [render.percent(x) for x in rates])
+        styles.append(["", ""] + [render.shade(x) for x in rates])
+    csv_rows = ([r["cohort"], r["users"], *r["retained"]] for r in rows)
+    if fmt == "csv":
+        from ..analytics.render import write_csv
+
+        return write_csv(sys.stdout, ["cohort", "users", *map(str, range(periods))], csv_rows)
+    _emit(fmt, "cohorts", rows, header, cells, styles=styles)
+
+
+@cli.command()
+@analysis
+@click.option("--from", "from_page", metavar="PAGE", help="Paths from this page on")
+@click.option("--steps", type=click.IntRange(1), default=5, show_default=True,
+              help="Pages in a path at most")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True,
+              help="Paths to show")
+def paths(store, filters, fmt, zone, from_page, steps, top):
+    """The commonest page sequences in sessions, from NAVIGATE actions."""
+    from ..analytics import paths as run, render
+
+    rows = run(store, filters, start=from_page, steps=steps, top=top)
+    largest = max((r["sessions"] for r in rows), default=0)
+    if fmt == "csv":
+        return render.write_csv(sys.stdout, ["path", "sessions"],
+                                ([r["path"], r["sessions"]] for r in rows))
+    _emit(fmt, "paths", rows, [("Path", "left"), ("Sessions", "right"), ("", "left")],
+          [[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
+            render.bar(r["sessions"], largest)] for r in rows])

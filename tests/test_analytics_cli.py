@@ -1,0 +1,132 @@
+"""The analysis commands end to end through the real ``ohlog``: formats, empty results, usage errors."""
+
+import json
+
+import pytest
+
+from .test_analytics_fixtures import session
+
+DOCS = [
+    session("a", "s1", ("2018-10-01T10:00:00Z", "VIEW"), ("2018-10-01T10:01:02Z", "CLICK"),
+            ("2018-10-01T10:05:00Z", "NAVIGATE", {"pageFrom": "home", "pageTo": "cart"})),
+    session("b", "s2", ("2018-10-03T10:00:00Z", "view"), ("2018-10-03T10:00:01Z", "VIEW")),
+]
+
+
+@pytest.fixture
+def db(tmp_path, run_ohlog):
+    path = tmp_path / "log.ndjson"
+    path.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    target = tmp_path / "a.db"
+    assert run_ohlog("ingest", "--db", target, path).returncode == 0
+    return target
+
+
+def ohlog_json(run_ohlog, *args):
+    result = run_ohlog(*args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_in_a_pipe(run_ohlog, db):
+    assert ohlog_json(run_ohlog, "count", "--db", db, "--by", "type") == {"groups": [
+        {"type": "VIEW", "actions": 3, "users": 2}, {"type": "CLICK", "actions": 1, "users": 1},
+        {"type": "NAVIGATE", "actions": 1, "users": 1}]}
+    assert ohlog_json(run_ohlog, "count", "--db", db, "--by", "DAY", "--type", "view")["groups"] == [
+        {"day": "2018-10-01", "actions": 1, "users": 1}, {"day": "2018-10-02", "actions": 0, "users": 0},
+        {"day": "2018-10-03", "actions": 2, "users": 1}]
+    found = ohlog_json(run_ohlog, "stats", "--db", db)
+    assert {k: found[k] for k in ("actions", "users", "sessions", "first", "last")} == {
+        "actions": 5, "users": 2, "sessions": 2, "first": "2018-10-01T10:00:00Z",
+        "last": "2018-10-03T10:00:01Z"}
+    assert ohlog_json(run_ohlog, "active", "--db", db, "--date", "2018-10-03")["days"] == [
+        {"day": "2018-10-03", "dau": 1, "wau": 1, "mau": 1}]
+    assert ohlog_json(run_ohlog, "funnel", "--db", db, "VIEW", "CLICK")["steps"][1]["users"] == 1
+    assert ohlog_json(run_ohlog, "retention", "--db", db, "--unit", "day", "--periods", "3")["cohorts"] == [
+        {"cohort": "2018-10-01", "users": 1, "retained": [1, 0, 0]},
+        {"cohort": "2018-10-03", "users": 1, "retained": [1, None, None]}]
+    assert ohlog_json(run_ohlog, "paths", "--db", db) == {"paths": [{"path": ["home", "cart"], "sessions": 1}]}
+    found = ohlog_json(run_ohlog, "sessions", "--db", db)
+    assert found["summary"]["sessions"] == 2 and found["sessions"][1]["bounce"] is False
+
+
+def test_nl_and_csv(run_ohlog, db):
+    result = run_ohlog("sessions", "--db", db, "--nl")
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [(s["userId"], s["durationSeconds"]) for s in lines] == [("a", 300.0), ("b", 1.0)]
+    result = run_ohlog("count", "--db", db, "--by", "user", "--csv")
+    assert result.stdout.decode().splitlines() == ["userId,actions,users", "a,3,1", "b,2,1"]
+    result = run_ohlog("retention", "--db", db, "--unit", "day", "--periods", "2", "--csv")
+    assert result.stdout.decode().splitlines() == ["cohort,users,0,1", "2018-10-01,1,1,0", "2018-10-03,1,1,"]
+
+
+def test_timeline_table_shows_gaps(run_ohlog, db):
+    result = run_ohlog("timeline", "--db", db, "--user", "a", "--table")
+    text = result.stdout.decode()
+    assert result.returncode == 0
+    assert "+1m02s" in text and "+3m58s" in text and "home → cart" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    actions = ohlog_json(run_ohlog, "timeline", "--db", db, "--session", "s2")["actions"]
+    assert [a["gapSeconds"] for a in actions] == [None, 1.0]
+
+
+def test_tables_draw_charts(run_ohlog, db):
+    text = run_ohlog("count", "--db", db, "--table").stdout.decode()
+    assert "VIEW" in text and "████" in text
+    text = run_ohlog("stats", "--db", db, "--table").stdout.decode()
+    assert "5 actions, 2 users, 2 sessions" in text and "actions a day, 2018-10-01 to 2018-10-03: █ " in text
+
+
+@pytest.mark.parametrize("command", [["stats"], ["count"], ["active"], ["sessions"], ["funnel", "A", "B"],
+                                     ["retention"], ["paths"], ["timeline", "--user", "nobody"]])
+def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, command):
+    result = run_ohlog(*command, "--db", db, "--user", "nobody", "--table")
+    assert result.returncode == 0
+    if command != ["stats"]:
+        assert "No matching actions." in result.stdout.decode()
+    result = run_ohlog(*command, "--db", db, "--user", "nobody", "--json")
+    assert result.returncode == 0
+    found = json.loads(result.stdout)
+    assert all(v == [] for v in found.values() if isinstance(v, list))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["count", "--by", "year"], "expected one of type, user, session, hour, day, week, month, prop:KEY"),
+    (["count", "--by", "day", "--by", "week"], "at most one time unit"),
+    (["active", "--by", "hour"], "'hour' is not one of 'day', 'week', 'month'"),
+    (["retention", "--unit", "year"], "'year' is not one of 'day', 'week', 'month'"),
+    (["funnel", "A", "B", "--order", "sideways"], "'sideways' is not one of 'ordered', 'strict', 'any'"),
+    (["funnel", "A"], "two or more steps"),
+    (["funnel", "A", ":x=1"], "expected TYPE or TYPE:KEY=VALUE"),
+    (["funnel", "A", "B:x"], "expected TYPE or TYPE:KEY=VALUE"),
+    (["funnel", "A", "B", "--within", "2 weeks"], "expected a duration such as 90s, 30m, 2h, 14d"),
+    (["funnel", "A", "B", "--within", "0d"], "more than 0"),
+    (["sessions", "--split", "30"], "expected a duration such as"),
+    (["retention", "--born", "VIEW:"], "expected TYPE or TYPE:KEY=VALUE"),
+    (["timeline"], "Give --session S or --user U"),
+    (["count", "--start", "2018-10-18T25"], "hour must be in 0..23"),
+])
+def test_usage_errors_exit_2_in_one_line(run_ohlog, tmp_path, args, message):
+    # usage is checked before the database is opened: none is needed
+    result = run_ohlog(*args, "--db", tmp_path / "none.db")
+    assert result.returncode == 2
+    error = result.stderr.decode().strip().splitlines()[-1]
+    assert error.startswith("Error: ") and message in error
+    assert b"Traceback" not in result.stderr
+
+
+def test_missing_database_is_an_error_and_creates_nothing(run_ohlog, tmp_path):
+    result = run_ohlog("stats", "--db", tmp_path / "none.db")
+    assert result.returncode == 1 and not (tmp_path / "none.db").exists()
+
+
+def test_postgresql_gives_the_same_answers(run_ohlog, db, pg_db_url, tmp_path):
+    path = tmp_path / "log.ndjson"
+    assert run_ohlog("ingest", "--db", pg_db_url, path).returncode == 0
+    for args in (["count", "--by", "type", "--by", "week"], ["sessions", "--split", "2m"], ["active"],
+                 ["funnel", "VIEW", "NAVIGATE", "--order", "any"], ["paths"], ["stats"]):
+        on_sqlite = ohlog_json(run_ohlog, *args, "--db", db)
+        on_postgres = ohlog_json(run_ohlog, *args, "--db", pg_db_url)
+        if args == ["stats"]:
+            on_sqlite.pop("bytes"), on_postgres.pop("bytes")
+        assert on_sqlite == on_postgres

@@ -1,0 +1,184 @@
+"""stats, count and active on hand-made data, on SQLite and PostgreSQL; answers worked out by hand."""
+
+import pytest
+
+from openhouse_cli.analytics import Clock, active, count, stats
+from openhouse_cli.times import parse_zone, parse_time_spec, resolve_range
+
+from .test_analytics_fixtures import engine, filters, make_store, session  # noqa: F401
+
+DENVER = parse_zone("America/Denver")
+
+
+def bounded(start=None, end=None, tz=None):
+    span = resolve_range(start and parse_time_spec(start), end and parse_time_spec(end), tz=tz)
+    return filters(start=span.start, end=span.end, gaps=span.gaps)
+
+
+def test_stats_counts_types_case_folded_in_their_commonest_spelling(make_store):
+    store = make_store([
+        session("u1", "s1", ("2018-10-01T10:00:00Z", "CLICK"), ("2018-10-01T10:00:05Z", "click")),
+        session("u2", "s1", ("2018-10-02T10:00:00+02:00", "CLICK"), ("2018-10-03T00:30:00Z", "VIEW")),
+        session("u2", "s2", ("2018-09-30T23:59:59-01:00", "Straße")),
+    ])
+    found = stats(store, filters())
+    # u1/s1 and u2/s1 are two sessions: a session belongs to its user
+    assert (found["actions"], found["users"], found["sessions"]) == (5, 2, 3)
+    assert found["first"] == "2018-09-30T23:59:59-01:00"  # 2018-10-01T00:59:59Z, the earliest instant
+    assert found["last"] == "2018-10-03T00:30:00Z"
+    assert found["types"] == [
+        {"type": "CLICK", "actions": 3, "users": 2},
+        {"type": "Straße", "actions": 1, "users": 1},
+        {"type": "VIEW", "actions": 1, "users": 1},
+    ]
+    # UTC days: 10-01 has u2/s2's 00:59:59Z and u1's two; 10-02 u2's 08:00Z; 10-03 the VIEW
+    assert found["perDay"] == [{"day": "2018-10-01", "actions": 3}, {"day": "2018-10-02", "actions": 1},
+                               {"day": "2018-10-03", "actions": 1}]
+    assert found["bytes"] > 0
+
+
+def test_empty_results_are_empty_lists(make_store):
+    store = make_store([session("u1", "s1", ("2018-10-01T10:00:00Z", "CLICK"))])
+    none = filters(users=("nobody",))
+    assert count(store, none, ["type", "day"]) == []
+    assert active(store, none) == []
+    assert stats(store, none)["types"] == [] and stats(store, none)["actions"] == 0
+
+
+def test_count_by_type_and_day_is_zero_filled_for_every_type(make_store):
+    store = make_store([
+        session("u1", "s1", ("2018-10-01T10:00:00Z", "CLICK"), ("2018-10-01T11:00:00Z", "VIEW")),
+        session("u2", "s2", ("2018-10-03T10:00:00Z", "click"), ("2018-10-03T10:01:00Z", "click")),
+    ])
+    groups = count(store, filters(), ["type", "day"])
+    # "click" twice outnumbers "CLICK" once: the type is shown as "click"
+    assert [(g["type"], g["day"], g["actions"], g["users"]) for g in groups] == [
+        ("click", "2018-10-01", 1, 1), ("VIEW", "2018-10-01", 1, 1),
+        ("click", "2018-10-02", 0, 0), ("VIEW", "2018-10-02", 0, 0),
+        ("click", "2018-10-03", 2, 1), ("VIEW", "2018-10-03", 0, 0),
+    ]
+
+
+def test_zero_filling_runs_to_the_bounds_given(make_store):
+    store = make_store([session("u1", "s1", ("2018-10-02T10:00:00Z", "CLICK"))])
+    groups = count(store, bounded("2018-10-01", "2018-10-04"), ["day"])
+    assert [(g["day"], g["actions"]) for g in groups] == [
+        ("2018-10-01", 0), ("2018-10-02", 1), ("2018-10-03", 0), ("2018-10-04", 0)]
+
+
+def test_non_time_groups_by_actions_descending(make_store):
+    store = make_store([
+        session("a", "s1", ("2018-10-01T10:00:00Z", "CLICK")),
+        session("b", "s2", *[(f"2018-10-01T10:00:0{i}Z", "VIEW") for i in range(3)]),
+        session("c", "s3", *[(f"2018-10-01T10:00:0{i}Z", "VIEW") for i in range(2)]),
+    ])
+    assert count(store, filters(), ["user"]) == [
+        {"userId": "b", "actions": 3, "users": 1}, {"userId": "c", "actions": 2, "users": 1},
+        {"userId": "a", "actions": 1, "users": 1}]
+    assert count(store, filters(), ["session"])[0] == {"sessionId": "s2", "actions": 3, "users": 1}
+
+
+def test_weeks_start_on_monday_and_months_are_zero_filled(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-10-14T12:00:00Z", "A"),   # a Sunday: week of Monday 10-08
+                                ("2018-10-18T12:00:00Z", "A"),   # a Thursday: week of 10-15
+                                ("2018-12-31T12:00:00Z", "A"),   # Monday
+                                ("2019-01-01T12:00:00Z", "A"))])  # Tuesday, ISO week 1 of 2019
+    weeks = count(store, filters(), ["week"])
+    assert weeks[0] == {"week": "2018-10-08", "actions": 1, "users": 1}
+    assert weeks[1] == {"week": "2018-10-15", "actions": 1, "users": 1}
+    assert weeks[-1] == {"week": "2018-12-31", "actions": 2, "users": 1}
+    assert len(weeks) == 13  # 10-08 .. 12-31, Mondays 7 days apart
+    assert [(g["month"], g["actions"]) for g in count(store, filters(), ["month"])] == [
+        ("2018-10", 2), ("2018-11", 0), ("2018-12", 1), ("2019-01", 1)]
+
+
+def test_day_buckets_in_a_zone_follow_its_dst_changes(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-11-04T06:30:00Z", "A"),  # 00:30 MDT on 11-04
+                                ("2018-11-05T06:30:00Z", "A"),  # 23:30 MST on 11-04 (UTC-7 would say 11-05)
+                                ("2018-11-05T07:30:00Z", "A"),  # 00:30 MST on 11-05
+                                ("2018-03-11T07:30:00Z", "A"),  # 00:30 MST on 03-11
+                                ("2018-03-12T05:30:00Z", "A"),  # 23:30 MDT on 03-11 (UTC-7 says 03-11 too)
+                                ("2018-03-12T06:30:00Z", "A"))])  # 00:30 MDT on 03-12 (UTC-7 would say 03-11)
+    days = {g["day"]: g["actions"] for g in count(store, filters(), ["day"], Clock.of(DENVER))}
+    assert (days["2018-03-11"], days["2018-03-12"]) == (2, 1)
+    assert (days["2018-11-04"], days["2018-11-05"]) == (2, 1)
+    assert sum(days.values()) == 6 and days["2018-06-01"] == 0
+    utc = {g["day"]: g["actions"] for g in count(store, filters(), ["day"])}
+    assert (utc["2018-11-04"], utc["2018-11-05"]) == (1, 2)
+
+
+def test_the_repeated_hour_is_one_hour_bucket_and_the_skipped_one_is_empty(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-11-04T07:30:00Z", "A"),  # 01:30 MDT
+                                ("2018-11-04T08:30:00Z", "A"),  # 01:30 MST, the hour again
+                                ("2018-11-04T09:30:00Z", "A"))])  # 02:30 MST
+    hours = [(g["hour"], g["actions"]) for g in count(store, filters(), ["hour"], Clock.of(DENVER))]
+    assert hours == [("2018-11-04T01", 2), ("2018-11-04T02", 1)]
+
+
+def test_local_buckets_use_each_users_own_clock(make_store):
+    store = make_store([
+        session("denver", "s1", ("2018-10-18T23:30:00-06:00", "A")),  # 10-19 05:30Z
+        session("mumbai", "s2", ("2018-10-19T01:00:00+05:30", "A")),  # 10-18 19:30Z
+    ])
+    groups = count(store, filters(), ["day", "user"], Clock.of(local=True))
+    assert [(g["day"], g["userId"]) for g in groups if g["actions"]] == [
+        ("2018-10-18", "denver"), ("2018-10-19", "mumbai")]
+    groups = count(store, filters(), ["day", "user"])
+    assert [(g["day"], g["userId"]) for g in groups if g["actions"]] == [
+        ("2018-10-18", "mumbai"), ("2018-10-19", "denver")]
+
+
+def test_count_by_property_keeps_json_types_apart(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-10-01T10:00:00Z", "A", {"x": 52}),
+                                ("2018-10-01T10:00:01Z", "A", {"x": 52}),
+                                ("2018-10-01T10:00:02Z", "A", {"x": "52"}),
+                                ("2018-10-01T10:00:03Z", "A", {"y": 1}),
+                                ("2018-10-01T10:00:04Z", "A", {"x": [1, 2]}))])
+    groups = count(store, filters(), ["prop:x"])
+    assert groups[0] == {"x": 52, "actions": 2, "users": 1}
+    assert sorted(map(repr, (g["x"] for g in groups[1:]))) == sorted(map(repr, ["52", None, [1, 2]]))
+
+
+def test_active_users_dau_wau_mau_windows(make_store):
+    store = make_store([
+        session("a", "s1", ("2018-10-01T12:00:00Z", "A"), ("2018-10-31T12:00:00Z", "A"),
+                ("2018-11-04T12:00:00Z", "A")),
+        session("b", "s2", ("2018-10-05T12:00:00Z", "A")),
+        session("c", "s3", ("2018-10-08T12:00:00Z", "A"), ("2018-10-08T13:00:00Z", "A")),
+    ])
+    days = {d["day"]: (d["dau"], d["wau"], d["mau"]) for d in active(store, filters())}
+    assert len(days) == 35  # 10-01 .. 11-04, zero-filled
+    assert days["2018-10-01"] == (1, 1, 1)
+    assert days["2018-10-05"] == (1, 2, 2)   # wau: a (10-01) and b within 09-29..10-05
+    assert days["2018-10-07"] == (0, 2, 2)   # 10-01..10-07 still holds a's 10-01
+    assert days["2018-10-08"] == (1, 2, 3)   # 10-02..10-08: b, c; a has left the week
+    assert days["2018-10-12"] == (0, 1, 3)   # 10-06..10-12: c
+    assert days["2018-10-30"] == (0, 0, 3)   # 10-01..10-30: a, b, c
+    assert days["2018-10-31"] == (1, 1, 3)   # 10-02..10-31: b, c, a again
+    assert days["2018-11-03"] == (0, 1, 3)   # 10-05..11-03: b, c, a
+    assert days["2018-11-04"] == (1, 1, 2)   # wau 10-29..11-04: a; mau 10-06..11-04: c, a (b has left)
+    weeks = active(store, filters(), by="week")
+    assert weeks[0] == {"week": "2018-10-01", **dict(zip(("dau", "wau", "mau"), days["2018-10-07"]))}
+    assert weeks[-1] == {"week": "2018-10-29", **dict(zip(("dau", "wau", "mau"), days["2018-11-04"]))}
+
+
+def test_active_days_in_a_zone(make_store):
+    # 03:00Z on 10-02 is 21:00 on 10-01 in Denver
+    store = make_store([session("a", "s", ("2018-10-02T03:00:00Z", "A")),
+                        session("b", "s", ("2018-10-02T12:00:00Z", "A"))])
+    assert [(d["day"], d["dau"]) for d in active(store, filters(), Clock.of(DENVER))] == [
+        ("2018-10-01", 1), ("2018-10-02", 1)]
+    assert [(d["day"], d["dau"]) for d in active(store, filters())] == [("2018-10-02", 2)]
+
+
+@pytest.mark.parametrize("dims", [["type"], ["day"], ["prop:x"]])
+def test_filters_apply(make_store, dims):
+    store = make_store([session("a", "s", ("2018-10-01T10:00:00Z", "A", {"x": 1}),
+                                ("2018-10-01T10:00:00Z", "B", {"x": 1})),
+                        session("b", "s", ("2018-10-01T10:00:00Z", "A", {"x": 1}))])
+    groups = count(store, filters(types=("a",), users=("a",)), dims)
+    assert sum(g["actions"] for g in groups) == 1

@@ -1,0 +1,106 @@
+"""retention and paths on hand-made data, on SQLite and PostgreSQL; answers worked out by hand."""
+
+import pytest
+
+from openhouse_cli.analytics import Clock, parse_step, paths, retention
+from openhouse_cli.times import parse_time_spec, parse_zone, resolve_range
+
+from .test_analytics_fixtures import engine, filters, make_store, session  # noqa: F401
+
+
+@pytest.fixture
+def weekly(make_store):
+    return make_store([
+        # a: cohort week 10-01 (Monday); back in weeks 10-08 (p1) and 10-22 (p3)
+        session("a", "s1", ("2018-10-01T09:00:00Z", "VIEW"), ("2018-10-09T09:00:00Z", "CLICK"),
+                ("2018-10-22T09:00:00Z", "VIEW")),
+        # b: cohort week 10-01 (a Wednesday); back in week 10-15 (p2)
+        session("b", "s2", ("2018-10-03T09:00:00Z", "CLICK"), ("2018-10-16T09:00:00Z", "NAVIGATE")),
+        # c: cohort week 10-08; again that week (not a return), back in week 10-15 (p1)
+        session("c", "s3", ("2018-10-10T09:00:00Z", "VIEW"), ("2018-10-12T09:00:00Z", "VIEW"),
+                ("2018-10-15T09:00:00Z", "VIEW")),
+    ])
+
+
+def test_weekly_cohorts_with_nulls_after_the_data_ends(weekly):
+    # the data ends on 10-22 (a Monday): week 10-22 has begun, week 10-29 has not
+    assert retention(weekly, filters(), unit="week", periods=4) == [
+        {"cohort": "2018-10-01", "users": 2, "retained": [2, 1, 1, 1]},
+        {"cohort": "2018-10-08", "users": 1, "retained": [1, 1, 0, None]},
+    ]
+
+
+def test_the_end_bound_decides_which_periods_have_begun(weekly):
+    span = resolve_range(None, parse_time_spec("2018-10-31"))
+    rows = retention(weekly, filters(end=span.end), unit="week", periods=5)
+    assert rows[1] == {"cohort": "2018-10-08", "users": 1, "retained": [1, 1, 0, 0, None]}
+
+
+def test_born_and_return_steps(weekly):
+    # born on a CLICK: a on 10-09 (week 10-08), b on 10-03 (week 10-01); c never clicks
+    rows = retention(weekly, filters(), unit="week", periods=3, born=parse_step("click"))
+    assert rows == [{"cohort": "2018-10-01", "users": 1, "retained": [1, 0, 1]},   # b's NAVIGATE, p2
+                    {"cohort": "2018-10-08", "users": 1, "retained": [1, 0, 1]}]   # a's VIEW 10-22, p2
+    rows = retention(weekly, filters(), unit="week", periods=3, back=parse_step("NAVIGATE"))
+    assert rows == [{"cohort": "2018-10-01", "users": 2, "retained": [2, 0, 1]},
+                    {"cohort": "2018-10-08", "users": 1, "retained": [1, 0, 0]}]
+
+
+def test_daily_and_monthly_units(weekly):
+    days = retention(weekly, filters(), unit="day", periods=9)
+    # a: 10-01, back on day 8 (10-09); the data ends 10-22, so no nulls within 9 days of 10-01
+    assert days[0] == {"cohort": "2018-10-01", "users": 1, "retained": [1, 0, 0, 0, 0, 0, 0, 0, 1]}
+    # c: 10-10, back on days 2 (10-12) and 5 (10-15); day 13 would be 10-23, after the end
+    assert retention(weekly, filters(), unit="day", periods=14)[2] == {
+        "cohort": "2018-10-10", "users": 1, "retained": [1, 0, 1, 0, 0, 1] + [0] * 7 + [None]}
+    assert retention(weekly, filters(), unit="month", periods=2) == [
+        {"cohort": "2018-10", "users": 3, "retained": [3, None]}]
+
+
+def test_cohorts_in_a_zone(make_store):
+    # 03:00Z on Monday 10-08 is Sunday 10-07 21:00 in Denver: the week of 10-01 there
+    store = make_store([session("a", "s", ("2018-10-08T03:00:00Z", "VIEW"), ("2018-10-09T12:00:00Z", "VIEW"))])
+    assert retention(store, filters(), unit="week", periods=2) == [
+        {"cohort": "2018-10-08", "users": 1, "retained": [1, None]}]
+    assert retention(store, filters(), unit="week", periods=2, clock=Clock.of(parse_zone("America/Denver"))) == [
+        {"cohort": "2018-10-01", "users": 1, "retained": [1, 1]}]
+
+
+def test_no_actions_no_cohorts(weekly):
+    assert retention(weekly, filters(users=("nobody",))) == []
+
+
+def nav(time, page_from, page_to):
+    return (time, "NAVIGATE", {"pageFrom": page_from, "pageTo": page_to})
+
+
+@pytest.fixture
+def site(make_store):
+    return make_store([
+        session("u", "s1", nav("2018-10-01T00:00:00Z", "home", "list"), ("2018-10-01T00:00:01Z", "CLICK"),
+                nav("2018-10-01T00:00:02Z", "list", "cart")),
+        # the repeated list collapses into one
+        session("u", "s2", nav("2018-10-01T01:00:00Z", "home", "list"), nav("2018-10-01T01:00:01Z", "list", "list"),
+                nav("2018-10-01T01:00:03Z", "list", "cart")),
+        session("w", "s3", nav("2018-10-01T00:00:00Z", "home", "about")),
+        # out of order in the log: time order decides
+        session("w", "s4", nav("2018-10-01T02:00:05Z", "list", "cart"), nav("2018-10-01T02:00:00Z", "home", "list")),
+        session("w", "s5", ("2018-10-01T03:00:00Z", "VIEW")),  # no NAVIGATE: no path
+    ])
+
+
+def test_paths_are_counted_by_session(site):
+    assert paths(site, filters()) == [
+        {"path": ["home", "list", "cart"], "sessions": 3},
+        {"path": ["home", "about"], "sessions": 1},
+    ]
+
+
+def test_paths_from_a_page_cut_to_steps_and_top(site):
+    assert paths(site, filters(), start="list") == [{"path": ["list", "cart"], "sessions": 3}]
+    assert paths(site, filters(), steps=2) == [{"path": ["home", "list"], "sessions": 3},
+                                               {"path": ["home", "about"], "sessions": 1}]
+    assert paths(site, filters(), top=1) == [{"path": ["home", "list", "cart"], "sessions": 3}]
+    assert paths(site, filters(), start="nowhere") == []
+    assert paths(site, filters(users=("w",))) == [{"path": ["home", "about"], "sessions": 1},
+                                                   {"path": ["home", "list", "cart"], "sessions": 1}]
