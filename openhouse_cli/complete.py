@@ -118,7 +118,7 @@ def lookup(store: Any, option: str, incomplete: str, *, limit: int = LIMIT) -> l
     folded = incomplete.casefold()
     offers = []
     for key in distinct_with_prefix(store, column, escape(folded), index=hint, limit=limit):
-        spellings = [unescape(v) for v in type_spellings(store, key, index)]
+        spellings = [unescape(v) for v in type_spellings(store, key, hint)]
         offers.append(_offer(incomplete, spellings, unescape(key)))
     return offers
 

@@ -2,6 +2,7 @@
 deduped by fingerprint, in ingestion order, all or nothing."""
 
 import itertools
+import pathlib
 import signal
 import subprocess
 import time
@@ -194,13 +195,19 @@ def test_kill_9_mid_copy_leaves_dest_as_it_was(make_target, tmp_path, dest_engin
     dest = make_target(dest_engine)
     ingest(dest, docs(5))
     before = rows(dest)
+    wal = pathlib.Path(f"{dest}-wal")
+    wal_before = wal.stat().st_size if dest_engine == "sqlite" and wal.exists() else 0
     proc = subprocess.Popen([OHLOG, "copy", src, dest, "--quiet"], stderr=subprocess.PIPE)
     try:
         if dest_engine == "postgresql":
-            _wait_for(lambda: _pg_busy(dest, "INSERT INTO actions%"))
+            _wait_for(lambda: _pg_busy(dest, "INSERT INTO actions%") or proc.poll() is not None)
         else:
-            time.sleep(1.0)  # it is well into its one transaction by then (30,000 rows)
-        assert proc.poll() is None, proc.stderr.read()
+            # Observed, not timed: its uncommitted pages spill into the -wal
+            # long before its one commit, at the end of 30,000 rows
+            _wait_for(lambda: proc.poll() is not None
+                      or (wal.exists() and wal.stat().st_size > wal_before + (256 << 10)), timeout=120)
+        proc.send_signal(signal.SIGSTOP)
+        assert proc.poll() is None, proc.stderr.read()  # still inside its transaction
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:

@@ -55,7 +55,14 @@ Examples:
               help="Commit every N actions instead of once at the end")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors")
 def copy(src, dest, batch_size, quiet):
-    """Copy every action from store SRC to store DEST, skipping those DEST already holds."""
+    """Copy every action from store SRC to store DEST, skipping those DEST already holds.
+
+    \b
+    Examples:
+        ohlog copy ohlog.db local.db        # or DEST postgresql://USER@HOST/DB
+        ohlog copy local.db ohlog.db        # nothing twice: 0 copied, all duplicates
+        ohlog copy ohlog.db big.db --batch-size 100000
+    """
     from rich.console import Console
 
     from ..copy import CopyFailed, copy_actions, count_actions

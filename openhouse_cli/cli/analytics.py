@@ -114,7 +114,14 @@ def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=No
 @cli.command()
 @analysis
 def stats(store, filters, fmt, zone):
-    """What is in the database: actions, users, sessions, types, time span, size."""
+    """What is in the database: actions, users, sessions, types, time span, size.
+
+    \b
+    Examples:
+        ohlog stats
+        ohlog stats --json
+        ohlog stats --user u-denver --table
+    """
     from ..analytics import render, stats as run
 
     found = run(store, filters, _clock(zone))
@@ -152,7 +159,14 @@ def _stats_note(found):
                    "default: type)")
 @local_option
 def count(store, filters, fmt, zone, dims, local):
-    """Actions and distinct users by type, user, session, time bucket or property."""
+    """Actions and distinct users by type, user, session, time bucket or property.
+
+    \b
+    Examples:
+        ohlog count --by type
+        ohlog count --by day --by type --tz America/Denver
+        ohlog count --by prop:pageTo --type navigate --json
+    """
     from ..analytics import count as run, render
     from ..analytics.counts import KEYS
 
@@ -172,7 +186,13 @@ def count(store, filters, fmt, zone, dims, local):
               help="A row a day, or a week's or month's last day")
 @local_option
 def active(store, filters, fmt, zone, by, local):
-    """Daily, weekly and monthly active users (DAU, WAU, MAU) on each day."""
+    """Daily, weekly and monthly active users (DAU, WAU, MAU) on each day.
+
+    \b
+    Examples:
+        ohlog active
+        ohlog active --by week --json
+    """
     from ..analytics import active as run, render
 
     by = by.lower()
@@ -190,7 +210,14 @@ def active(store, filters, fmt, zone, by, local):
               help="Split each user's actions at this much inactivity (30m), and at 24 h, "
                    "instead of by sessionId")
 def sessions(store, filters, fmt, zone, split):
-    """One row a session: start, end, duration, actions, pages, bounce; and a summary."""
+    """One row a session: start, end, duration, actions, pages, bounce; and a summary.
+
+    \b
+    Examples:
+        ohlog sessions
+        ohlog sessions --split 30m --json
+        ohlog sessions --user ABC123XYZ --table
+    """
     from ..analytics import render
     from ..analytics.sessions import Summary, stream_sessions
 
@@ -237,7 +264,13 @@ def _one_journey(filters):
 @cli.command()
 @analysis(check=_one_journey)
 def timeline(store, filters, fmt, zone):
-    """A user's or session's actions step by step, with the time since the previous one."""
+    """A user's or session's actions step by step, with the time since the previous one.
+
+    \b
+    Examples:
+        ohlog timeline --session XYZ456ABC
+        ohlog timeline --user u-denver --json
+    """
     from ..analytics import render, timeline as run
     actions = list(run(store, filters))
     _emit(fmt, "actions", actions,
@@ -268,7 +301,14 @@ def _details(properties):
               default="ordered", show_default=True,
               help="Steps in order; in order with nothing between; or in any order")
 def funnel(store, filters, fmt, zone, steps, within, order):
-    """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE)."""
+    """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE).
+
+    \b
+    Examples:
+        ohlog funnel CLICK VIEW NAVIGATE
+        ohlog funnel VIEW NAVIGATE:pageTo=inventory --within 1h
+        ohlog funnel CLICK VIEW --order any --json
+    """
     from ..analytics import funnel as run, render
 
     rows = run(store, filters, steps, within, order.lower())
@@ -293,7 +333,13 @@ def funnel(store, filters, fmt, zone, steps, within, order):
               help="The action that counts as coming back (default: any)")
 @local_option
 def retention(store, filters, fmt, zone, unit, periods, born, back, local):
-    """First-time cohorts and how many come back in each period after."""
+    """First-time cohorts and how many come back in each period after.
+
+    \b
+    Examples:
+        ohlog retention
+        ohlog retention --unit day --periods 3 --json
+    """
     from ..analytics import render, retention as run
 
     rows = run(store, filters, unit=unit.lower(), periods=periods, born=born, back=back,
@@ -320,7 +366,13 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
 @click.option("--top", type=click.IntRange(1), default=20, show_default=True,
               help="Paths to show")
 def paths(store, filters, fmt, zone, from_page, steps, top):
-    """The commonest page sequences in sessions, from NAVIGATE actions."""
+    """The commonest page sequences in sessions, from NAVIGATE actions.
+
+    \b
+    Examples:
+        ohlog paths
+        ohlog paths --from communities --steps 3 --json
+    """
     from ..analytics import paths as run, render
 
     rows = run(store, filters, start=from_page, steps=steps, top=top)
