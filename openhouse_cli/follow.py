@@ -58,7 +58,7 @@ _ABOVE = {
 # or above its xmax (modulo 2**32, as transaction ids wrap)
 _UNSEEN = (
     " FROM (SELECT * FROM actions WHERE id <= ? AND (xmin::text::bigint = ANY(?::bigint[])"
-    " OR (xmin::text::bigint - ? + 4294967296) % 4294967296 < 2147483648) OFFSET 0) AS recent"
+    " OR mod(xmin::text::bigint - ? + 4294967296, 4294967296) < 2147483648) OFFSET 0) AS recent"
 )
 _VXIDS = ("SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid'"
           " AND pid IS DISTINCT FROM pg_backend_pid()")
