@@ -59,7 +59,7 @@ def delete(db, dry_run, yes, vacuum, **options):
             if not count:
                 click.echo("Deleted 0 actions", err=True)
                 return
-            click.confirm(f"Delete {plural(count, 'action')} from {store.name}?", abort=True,
+            click.confirm(f"Delete {plural(count, 'action')} from {store.name}", abort=True,
                           err=True)
         click.echo(f"Deleted {plural(delete_actions(store, **filters), 'action')}", err=True)
         if vacuum:
