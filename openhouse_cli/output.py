@@ -104,6 +104,35 @@ def _query_columns(db, columns, filters):
     return _execute(db, columns, filters)
 
 
+def follow_writer(fmt, names, out):
+    """A function that writes a batch of rows (fields.COLUMNS) as NDJSON or CSV
+    lines to the binary ``out`` and flushes it: ``ohlog query --follow``."""
+    from . import fields
+    from .query import _json_lines
+
+    if fmt == "csv":
+        header = names or CSV_HEADER
+        write_csv((), out, header=header)  # the header at once
+        out.flush()
+        if names:
+            return lambda rows: (_csv_body(fields.csv_rows(rows, names), out), out.flush())
+        return lambda rows: (_csv_body((row[:5] for row in rows), out), out.flush())
+    if names:
+        return lambda rows: (write_ndjson(fields.json_lines(rows, names), out), out.flush())
+    return lambda rows: (write_ndjson(_json_lines(row[:5] for row in rows), out), out.flush())
+
+
+def _csv_body(rows, out):
+    import csv
+    import io
+
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        csv.writer(text).writerows(rows)
+    finally:
+        text.detach()
+
+
 def _silence(stdout):
     # Point the descriptor at /dev/null so that the flush at exit does not fail again
     try:

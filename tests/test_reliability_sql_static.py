@@ -98,6 +98,11 @@ ALLOWED = {
     "analytics/steps.py": {
         "clause": "query._where_clause / store.postgres.where_clause: placeholders for values",
     },
+    "follow.py": {
+        "_FROM.sub(lambda _: source, sql, count=1)": "query.build_query's SELECT of the constant "
+            "_WITH_ID, its FROM replaced by one of the module constants _ABOVE / _UNSEEN",
+        "sql": "_SQLiteFollower._run's callers: query.build_query's SELECT or _new_rows_sql's",
+    },
     "query.py": {
         "column": "user_id, session_id, type_key, utc_us or local_us: literals in build_query",
         "', '.join('?' * len(values))": "one placeholder a value",

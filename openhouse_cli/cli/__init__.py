@@ -28,4 +28,4 @@ def cli(ctx):
 
 
 # The commands register themselves on ``cli``
-from . import admin, analytics, ingest, query, serve  # noqa: E402,F401
+from . import admin, analytics, delete, ingest, query, serve  # noqa: E402,F401

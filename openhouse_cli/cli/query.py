@@ -32,7 +32,10 @@ def _fields_option(ctx, param, value):
                    "sessionId, time, type, properties, utc, local, offset, properties.KEY)")
 @click.option("--show-tz", callback=_zone_option, metavar="ZONE",
               help="The table shows every time in this zone (IANA name or UTC)")
-def query(db, limit, order, fields, show_tz, **options):
+@click.option("-f", "--follow", is_flag=True,
+              help="Then print each new matching action as it is committed, until Ctrl-C "
+                   "(NDJSON unless --csv)")
+def query(db, limit, order, fields, show_tz, follow, **options):
     """Print the actions that match the filters, in time order.
 
     \b
@@ -43,13 +46,19 @@ def query(db, limit, order, fields, show_tz, **options):
     """
     from ..output import FormatError, check_format, render
 
-    fmt = pop_format(options)
+    if follow:
+        fmt = _follow_format(options, limit, order, show_tz)
+    else:
+        fmt = pop_format(options)
     filters = pop_filters(options)
     try:
         check_format(fmt, fields=fields, show_tz=show_tz)
     except FormatError as ex:
         raise click.UsageError(str(ex)) from None
     store = open_target(db, readonly=True)
+    if follow:
+        _follow(store, fmt, filters, fields)
+        return
     try:
         render(fmt, store, {**filters, "limit": limit, "order": order}, fields=fields,
                show_tz=show_tz)
@@ -57,3 +66,51 @@ def query(db, limit, order, fields, show_tz, **options):
         raise click.ClickException(str(ex)) from None
     finally:
         store.close()
+
+
+def _follow_format(options, limit, order, show_tz):
+    """The format of --follow: NDJSON, or CSV; a usage error for what cannot stream."""
+    fmt = pop_format(options) if any(options[name] for name in (
+        "format_", "table", "json_", "nl", "csv_")) else "ndjson"
+    if fmt == "json":
+        raise click.UsageError("--follow cannot close a JSON array: use --nl (one action a line)")
+    if fmt == "table":
+        raise click.UsageError("--follow prints lines as actions come: use --nl or --csv, "
+                               "not --table")
+    if limit is not None:
+        raise click.UsageError("--follow runs until Ctrl-C: leave out --limit")
+    if order.lower() != "asc":
+        raise click.UsageError("--follow prints new actions as they come: leave out --order desc")
+    if show_tz is not None:
+        raise click.UsageError("--show-tz is for the table, which --follow does not draw")
+    return fmt
+
+
+def _follow(store, fmt, filters, fields):
+    import sys
+
+    from ..follow import follow, reader_gone
+    from ..output import follow_writer
+
+    try:
+        write = follow_writer(fmt, fields, sys.stdout.buffer)
+        for batch in follow(store, stopped=lambda: reader_gone(sys.stdout), **filters):
+            write(batch)
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass  # the way a follower ends: quietly, exit 0
+    except OhlogError as ex:
+        raise click.ClickException(str(ex)) from None
+    finally:
+        _quiet_stdout()
+        store.close()
+
+
+def _quiet_stdout():
+    # a closed pipe must not fail again at the flush on exit
+    from ..output import _silence
+    import sys
+
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        _silence(sys.stdout)

@@ -151,6 +151,8 @@ MIGRATIONS = {
         "CREATE INDEX actions_session_time ON actions (session_id, utc_us)",
         "CREATE INDEX actions_time ON actions (utc_us, ns, id)",
     ],
+    # ohlog query --follow reads the rows above an id (SQLite's id is the rowid, indexed already)
+    "m002_actions_id": ["CREATE INDEX actions_id ON actions (id)"],
 }
 # Serialises migrations between processes opening one database at once
 _MIGRATION_LOCK = 0x6F686C6F67  # "ohlog"

@@ -1,0 +1,291 @@
+"""Following the store: the matching actions stored, then each new one as it is committed.
+
+``follow(store, **filters)`` yields batches of rows: first the actions that
+match now, in time order (as ``ohlog query``), then, batch by batch, each
+matching action that any writer commits afterwards, in commit order.
+
+What "new" means differs by engine:
+
+* SQLite commits one writer at a time, so the rows with an id above the
+  highest seen are exactly the new ones. ``PRAGMA data_version`` says, for
+  the price of a pragma, whether anyone committed since the last look, so an
+  idle follower does next to nothing. SQLite reuses the highest ids after
+  ``ohlog delete`` removes the newest rows: the follower notices that the
+  row it last saw at the top has gone and re-reads the ids above the
+  recently printed ones (``_RECENT`` of them are remembered).
+* PostgreSQL assigns ids at insert, and transactions commit out of id
+  order, so "id above the last seen" could miss a row committed late with a
+  smaller id. Each look reads, in one snapshot, the matching rows above a
+  floor, and prints those not yet printed. The floor only moves up to the
+  highest id V of an earlier snapshot S once every transaction that was
+  running at S has ended (their virtual transaction ids, from ``pg_locks``,
+  are gone): any id up to V was taken before S, so by then its row is
+  committed (and read) or will never be. The actions that were in flight
+  when the follower started are found once by their inserting transaction
+  (``xmin``), against the first snapshot.
+
+Only the standard library is imported here; psycopg comes with the store.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any, Callable
+
+from . import query as _query
+from .errors import OhlogError
+from .fields import COLUMNS
+from .store import Store, as_store
+
+POLL_S = {"sqlite": 0.25, "postgresql": 0.5}  # new actions show within a second
+_BATCH = 1000
+_RECENT = 100_000  # SQLite: printed ids remembered, to re-read after a delete
+_WITH_ID = "id, fingerprint, " + COLUMNS
+_FROM = re.compile(r" FROM actions(?: INDEXED BY \w+)?")
+# Rows with an id above a floor, read first and filtered after: a new
+# action is found through the id, whatever index the filters would choose.
+# (OFFSET 0 keeps PostgreSQL from merging the subquery into the filters.)
+_ABOVE = {
+    "sqlite": " FROM (SELECT * FROM actions WHERE id > ? LIMIT -1) AS recent",
+    "postgresql": " FROM (SELECT * FROM actions WHERE id > ? OFFSET 0) AS recent",
+}
+# PostgreSQL: rows at or below an id whose inserting transaction (32-bit
+# xmin) was not visible in a snapshot: one of its in-progress xids, or at
+# or above its xmax (modulo 2**32, as transaction ids wrap)
+_UNSEEN = (
+    " FROM (SELECT * FROM actions WHERE id <= ? AND (xmin::text::bigint = ANY(?::bigint[])"
+    " OR mod(xmin::text::bigint - ? + 4294967296, 4294967296) < 2147483648) OFFSET 0) AS recent"
+)
+_VXIDS = ("SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid'"
+          " AND pid IS DISTINCT FROM pg_backend_pid()")
+
+
+def follow(store: Any, *, poll: float | None = None, stopped: Callable[[], bool] | None = None,
+           **filters: Any) -> Iterator[list[tuple]]:
+    """Yield batches of matching rows (columns fields.COLUMNS): those stored,
+    then new ones as they are committed, until ``stopped()`` says so (never,
+    by default: the caller stops on Ctrl-C or a closed pipe).
+
+    ``filters`` are query.query_actions' filters, without ``limit`` and
+    ``order`` (a follower prints in time order, then in commit order).
+    """
+    store = as_store(store)
+    for name in ("limit", "order"):
+        if filters.pop(name, None) not in (None, "asc"):
+            raise OhlogError(f"a follower cannot take {name}")
+    # Checked now, before anything is read: a bad filter fails at once
+    _query.build_query(COLUMNS, engine=store.engine, **filters)
+    kind = _PostgresFollower if store.engine == "postgresql" else _SQLiteFollower
+    follower = kind(store, filters)
+    poll = POLL_S[store.engine] if poll is None else poll
+    yield from follower.start()
+    while not (stopped and stopped()):
+        time.sleep(poll)
+        batch = follower.look()
+        if batch:
+            yield batch
+
+
+def reader_gone(stream: Any) -> bool:
+    """Whether ``stream`` is a pipe whose reader has closed it (so an idle
+    follower ends without waiting for an action to write)."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), 0)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _new_rows_sql(engine, filters, source):
+    """The filtered SELECT of query.build_query, over the rows ``source`` reads, in id order."""
+    sql, params = _query.build_query(_WITH_ID, engine=engine, order=None, **filters)
+    return _FROM.sub(lambda _: source, sql, count=1) + " ORDER BY id", params
+
+
+def _batches(rows):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _SQLiteFollower:
+    def __init__(self, store: Store, filters: dict):
+        self.store, self.filters = store, filters
+        self.conn = store.conn
+        self.top = 0  # the highest id seen, and its row's fingerprint
+        self.top_fp = None
+        self.recent: dict[int, bytes] = {}  # printed id -> fingerprint
+        self.version = None
+
+    def _run(self, sql, params):
+        if "ohlog_" in sql:  # query.py's exact look-ups in Python
+            self.conn.create_function("ohlog_type", 2, _query._python_type, deterministic=True)
+            self.conn.create_function("ohlog_value", 2, _query._python_value, deterministic=True)
+            self.conn.create_function("ohlog_compare", 4, _query._python_compare,
+                                      deterministic=True)
+        cursor = self.conn.execute(sql, params)
+        cursor.arraysize = _BATCH
+        return _query._stream(cursor)
+
+    def _read(self, fn):
+        try:
+            self.conn.execute("BEGIN")  # one snapshot for the rows and the top
+            try:
+                return fn()
+            finally:
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as ex:
+            raise OhlogError(f"Query failed: {ex}") from None
+
+    def _mark_top(self):
+        row = self.conn.execute(
+            "SELECT id, fingerprint FROM actions ORDER BY id DESC LIMIT 1").fetchone()
+        self.top, self.top_fp = row if row else (0, None)
+
+    def _remember(self, batch):
+        for row in batch:
+            self.recent[row[0]] = row[1]
+        if len(self.recent) > 2 * _RECENT:
+            keep = sorted(self.recent)[-_RECENT:]
+            self.recent = {i: self.recent[i] for i in keep}
+        return [row[2:] for row in batch]
+
+    def start(self):
+        self.version = self._version()
+        sql, params = _query.build_query(_WITH_ID, engine="sqlite", **self.filters)
+        self.conn.execute("BEGIN")
+        try:
+            self._mark_top()
+            for batch in _batches(self._run(sql, params)):
+                yield self._remember(batch)
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def _version(self):
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def look(self):
+        version = self._version()
+        if version == self.version:
+            return []  # nobody committed since the last look
+        self.version = version
+        return self._read(self._look)
+
+    def _look(self):
+        floor, skip = self.top, {}
+        found = self.conn.execute("SELECT fingerprint FROM actions WHERE id = ?",
+                                  (self.top,)).fetchone()
+        if self.top and (found is None or found[0] != self.top_fp):
+            # A delete took the newest rows, and their ids may be taken again:
+            # re-read above the recently printed rows, leaving out those printed
+            floor = min(self.recent, default=1) - 1
+            skip = self.recent
+        sql, params = _new_rows_sql("sqlite", self.filters, _ABOVE["sqlite"])
+        rows = [row for row in self._run(sql, [floor, *params]) if skip.get(row[0]) != row[1]]
+        self._mark_top()
+        return self._remember(rows)
+
+
+class _PostgresFollower:
+    def __init__(self, store: Store, filters: dict):
+        self.store, self.filters = store, filters
+        self.conn = store.conn
+        self.floor = 0  # every id up to here is settled: read, or never to be
+        self.seen: set[int] = set()  # printed ids above the floor
+        self.pending: list[tuple[int, frozenset]] = []  # (highest id, transactions then running)
+        self.top = 0
+        self.first = None  # (highest id, transactions, in-flight xids, xmax) at the start
+        self.alive: frozenset = frozenset()
+
+    def _stream(self, sql, params):
+        from .store.postgres import stream
+
+        rows = stream(self.store, sql, params)
+        where = self.filters.get("where", ())
+        where = [_query.parse_where(w) if isinstance(w, str) else _query._checked(w)
+                 for w in ((where,) if isinstance(where, (str, _query.Where)) else where)]
+        # rows whose properties hold an escaped NUL are decided in Python
+        return _query._nul_decided(rows, where, 6) if where else rows
+
+    def _vxids(self):
+        return frozenset(v for (v,) in self.conn.execute(_VXIDS))
+
+    def _snapshot(self):
+        text, top = self.conn.execute(
+            "SELECT pg_current_snapshot()::text, coalesce(max(id), 0) FROM actions").fetchone()
+        xmin, xmax, xip = text.split(":")
+        return top, [int(x) % 2**32 for x in xip.split(",") if x], int(xmax) % 2**32
+
+    def _transaction(self, fn):
+        import psycopg
+
+        try:
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try:
+                return fn()
+            finally:
+                self.conn.execute("COMMIT")
+        except psycopg.Error as ex:
+            raise OhlogError(f"Query failed: {ex}") from None
+
+    def start(self):
+        sql, params = _query.build_query(_WITH_ID, engine="postgresql", **self.filters)
+        batches = []
+
+        def read():
+            top, xip, xmax = self._snapshot()
+            self.floor = top
+            self.first = (top, None, xip, xmax)
+            for batch in _batches(self._stream(sql, params)):
+                batches.append([row[2:] for row in batch])
+
+        # Gathered before printing: the snapshot's transaction must not stay
+        # open while a slow reader takes the output
+        self._transaction(read)
+        self.alive = self._vxids()
+        top, _, xip, xmax = self.first
+        self.first = (top, self.alive, xip, xmax)
+        yield from batches
+
+    def look(self):
+        # Ready: the snapshots whose running transactions had all ended at the
+        # last look at pg_locks, which came before this look's snapshot
+        ready = [top for top, running in self.pending if not running & self.alive]
+        first = self.first if self.first and not self.first[1] & self.alive else None
+        rows = self._transaction(lambda: self._look(first))
+        if ready:
+            self.floor = max(self.floor, *ready)
+            self.pending = [p for p in self.pending if p[0] > self.floor]
+            self.seen = {i for i in self.seen if i > self.floor}
+        if first:
+            self.first = None
+        self.alive = self._vxids()
+        top = self.top
+        if top > self.floor and not any(p[0] == top for p in self.pending):
+            self.pending.append((top, self.alive))
+        return rows
+
+    def _look(self, first):
+        self.top = self._snapshot()[0]
+        found = []
+        if first:  # the actions in flight at the start, now committed
+            top, _, xip, xmax = first
+            sql, params = _new_rows_sql("postgresql", self.filters, _UNSEEN)
+            found += [row[2:] for row in self._stream(sql, [top, xip, xmax, *params])]
+        sql, params = _new_rows_sql("postgresql", self.filters, _ABOVE["postgresql"])
+        for row in self._stream(sql, [self.floor, *params]):
+            if row[0] not in self.seen:
+                self.seen.add(row[0])
+                found.append(row[2:])
+        return found

@@ -1,0 +1,224 @@
+"""ohlog query --follow: the stored matches, then each new one as it is committed (issue 11.1)."""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from openhouse_cli.follow import follow
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.store import open_store
+from openhouse_cli.validate import session_rows
+
+from .conftest import OHLOG
+
+
+def session(user, n, *, start=0, kind="ping"):
+    return {"userId": user, "sessionId": f"{user}-s",
+            "actions": [{"time": f"2024-01-01T01:{30 + (start + i) // 60:02d}:{(start + i) % 60:02d}Z",
+                         "type": kind, "properties": {"i": start + i}} for i in range(n)]}
+
+
+def rows_of(doc):
+    return session_rows(doc, "test")
+
+
+def users_and_i(batch):
+    return [(row[0], json.loads(row[4])["i"]) for row in batch]
+
+
+def following(store, deadline_s=10, **filters):
+    deadline = time.monotonic() + deadline_s
+    return follow(store, poll=0.02, stopped=lambda: time.monotonic() > deadline, **filters)
+
+
+def test_stored_then_new_in_commit_order(db_target):
+    writer = open_store(db_target)
+    ingest_sessions(writer, [session("a", 2), session("b", 1)])
+    reader = open_store(db_target, readonly=True)
+    gen = following(reader, users=["a"])
+    assert users_and_i(next(gen)) == [("a", 0), ("a", 1)]
+    ingest_sessions(writer, [session("b", 3, start=10)])  # matches nothing
+    ingest_sessions(writer, [session("a", 2, start=20)])
+    assert users_and_i(next(gen)) == [("a", 20), ("a", 21)]
+    # an action older than everything still comes as new: commit order, not time order
+    ingest_sessions(writer, [session("a", 1, start=-60)])
+    assert users_and_i(next(gen)) == [("a", -60)]
+    gen.close()
+    reader.close()
+    writer.close()
+
+
+def test_filters_apply_to_new_actions(db_target):
+    writer = open_store(db_target)
+    reader = open_store(db_target, readonly=False)
+    gen = following(reader, types=["PONG"], where=["i>=2"])
+    ingest_sessions(writer, [session("a", 4, kind="pong"), session("b", 4, kind="ping")])
+    assert users_and_i(next(gen)) == [("a", 2), ("a", 3)]
+    gen.close()
+
+
+def test_a_follower_ends_when_stopped(db_target):
+    store = open_store(db_target)
+    assert list(follow(store, poll=0.01, stopped=lambda: True, users=["x"])) == []
+
+
+def test_sqlite_ids_taken_again_after_a_delete_are_new(tmp_path):
+    from openhouse_cli.delete import delete_actions
+
+    path = tmp_path / "reuse.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("a", 2), session("b", 3, start=10)])
+    gen = following(open_store(path, readonly=True))
+    assert len(next(gen)) == 5
+    # the newest rows go, and the next ingest takes their ids again
+    assert delete_actions(writer, users=["b"]) == 3
+    ingest_sessions(writer, [session("c", 2, start=30)])
+    assert users_and_i(next(gen)) == [("c", 30), ("c", 31)]
+
+
+# PostgreSQL: ids are taken at insert, and transactions commit out of id order
+
+
+def test_postgres_late_commit_of_a_smaller_id(pg_db_url):
+    setup = open_store(pg_db_url)
+    ingest_sessions(setup, [session("seed", 1)])
+    first, second = open_store(pg_db_url), open_store(pg_db_url)
+    gen = following(open_store(pg_db_url, readonly=True))
+    assert users_and_i(next(gen)) == [("seed", 0)]
+    slow, fast = first.writer("slow"), second.writer("fast")
+    slow.begin()
+    assert slow.write(rows_of(session("slow", 2))) == 2  # the smaller ids
+    fast.begin()
+    assert fast.write(rows_of(session("fast", 2))) == 2
+    fast.commit()
+    assert users_and_i(next(gen)) == [("fast", 0), ("fast", 1)]
+    slow.commit()  # committed last, with ids below those already printed
+    assert users_and_i(next(gen)) == [("slow", 0), ("slow", 1)]
+    more = second.writer("more")
+    more.begin()
+    more.write(rows_of(session("more", 1)))
+    more.commit()
+    assert users_and_i(next(gen)) == [("more", 0)]  # nothing printed twice
+
+
+def test_postgres_transaction_in_flight_when_the_follower_starts(pg_db_url):
+    setup = open_store(pg_db_url)
+    ingest_sessions(setup, [session("seed", 1)])
+    early, late = open_store(pg_db_url), open_store(pg_db_url)
+    slow = early.writer("slow")
+    slow.begin()
+    slow.write(rows_of(session("slow", 1)))
+    fast = late.writer("fast")
+    fast.begin()
+    fast.write(rows_of(session("fast", 1)))
+    fast.commit()
+    gen = following(open_store(pg_db_url, readonly=True))
+    assert sorted(users_and_i(next(gen))) == [("fast", 0), ("seed", 0)]
+    slow.commit()
+    assert users_and_i(next(gen)) == [("slow", 0)]
+
+
+# End to end: a real follower process, real ingest processes
+
+
+def _lines(proc, count, seconds):
+    """``count`` lines of ``proc``'s stdout, each within ``seconds`` of the call
+    (read unbuffered: a buffered reader would hide lines from select)."""
+    pending = proc.__dict__.setdefault("pending", bytearray())
+    lines = []
+    deadline = time.monotonic() + seconds
+    while len(lines) < count:
+        if b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            lines.append(json.loads(line))
+            continue
+        ready, _, _ = select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"only {len(lines)} of {count} lines in {seconds}s: {lines}")
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise AssertionError(f"the follower ended: {proc.stderr.read()}")
+        pending += chunk
+    return lines
+
+
+def test_follow_end_to_end_with_ingest_writers(db_target, tmp_path, run_ohlog):
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(session("a", 2)))
+    assert run_ohlog("ingest", "--db", db_target, first).returncode == 0
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "--follow", "--nl",
+                                 "--user", "a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert [a["properties"]["i"] for a in _lines(follower, 2, 10)] == [0, 1]
+        for start in (10, 20):
+            doc = tmp_path / f"more{start}.json"
+            doc.write_text(json.dumps([session("a", 1, start=start), session("b", 1)]))
+            assert run_ohlog("ingest", "--db", db_target, doc).returncode == 0
+            began = time.monotonic()
+            assert [a["properties"]["i"] for a in _lines(follower, 1, 3)] == [start]
+            assert time.monotonic() - began < 1.5  # shown within a second (and a poll)
+        follower.send_signal(signal.SIGINT)  # Ctrl-C: quietly, exit 0
+        assert follower.wait(10) == 0
+        assert follower.stderr.read() == b""
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def test_follow_ends_quietly_when_the_reader_goes(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    result = subprocess.run(f"'{OHLOG}' query --db '{db_target}' --follow | head -1",
+                            shell=True, capture_output=True, text=True, timeout=10)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["userId"] == "ABC123XYZ"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--json"], "--follow cannot close a JSON array: use --nl"),
+    (["--format", "json"], "--follow cannot close a JSON array: use --nl"),
+    (["--table"], "use --nl or --csv, not --table"),
+    (["--limit", "3"], "--follow runs until Ctrl-C: leave out --limit"),
+    (["--order", "desc"], "leave out --order desc"),
+    (["--nl", "--show-tz", "UTC"], "--show-tz is for the table"),
+])
+def test_follow_usage_errors(run_ohlog, args, message):
+    result = run_ohlog("query", "--follow", *args)
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+
+
+def test_follow_csv_prints_the_header_then_rows(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    result = subprocess.run(f"'{OHLOG}' query --db '{db_target}' --follow --csv "
+                            f"--fields userId,utc --type click | head -2",
+                            shell=True, capture_output=True, text=True, timeout=10)
+    assert result.stdout.splitlines() == ["userId,utc", "ABC123XYZ,2018-10-19T03:37:28Z"]
+
+
+@pytest.mark.slow
+def test_an_idle_follower_costs_next_to_no_cpu(db_target, run_ohlog):
+    """The README's figure: CPU seconds of an idle follower over 30 s."""
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "--follow", "--nl"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2)  # started, and the stored actions printed
+
+        def cpu():
+            fields = open(f"/proc/{follower.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu()
+        time.sleep(30)
+        used = cpu() - before
+        print(f"idle follower on {db_target.split(':')[0]}: {used:.2f} CPU s in 30 s")
+        assert used < 0.5
+    finally:
+        follower.kill()
+        follower.wait()
