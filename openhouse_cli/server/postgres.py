@@ -13,13 +13,12 @@ psycopg is imported lazily: it is an optional extra.
 import asyncio
 import collections
 import logging
-import time
 
 from ..errors import OhlogError
 from ..schema import COLUMNS, TABLE
 from ..store.postgres import escaped_row, mask, unescape, where
+from .writer import settle, take_batch
 
-MAX_COMMIT_ROWS = 20_000  # one group commit holds at most this many rows (and one request)
 WRITE_WAIT_S = 30  # a commit that takes longer fails its requests with 503
 CONNECT_TIMEOUT_S = 5  # libpq's connect_timeout, unless the URL sets its own
 READ_CONNECTIONS = 4  # a worker's connections for small results, on the event loop
@@ -184,7 +183,7 @@ class PgWriter:
     ``await writer.write(rows)`` returns ``(inserted, duplicates)`` once the
     statement holding those rows has committed. While one commit is in
     flight, the requests that arrive queue up; the next commit takes them all
-    (up to MAX_COMMIT_ROWS). A batch that fails for a reason of its own data is
+    (up to writer.MAX_COMMIT_ROWS). A batch that fails for a reason of its own data is
     retried a request at a time, so that one request's failure is only its
     own; a connection that fails fails the batch (503), and the next batch
     connects afresh.
@@ -224,22 +223,10 @@ class PgWriter:
             except Exception as ex:  # noqa: BLE001 - a fault of ours: the batch's, not the next one's
                 error_log.exception("Group commit failed")
                 results = [ex] * len(batch)
-            for (_, future), result in zip(batch, results):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            settle([future for _, future in batch], results)
 
     def _take(self):
-        batch = [self._pending.popleft()]
-        rows = len(batch[0][0])
-        while (self._pending and len(batch) < self.commit_batch
-               and rows + len(self._pending[0][0]) <= MAX_COMMIT_ROWS):
-            batch.append(self._pending.popleft())
-            rows += len(batch[-1][0])
-        return batch
+        return take_batch(self._pending, self.commit_batch)
 
     async def _connection(self):
         if self._conn is None or self._conn.closed or self._conn.broken:

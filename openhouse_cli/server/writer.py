@@ -80,13 +80,7 @@ class Writer:
         except Exception as ex:  # cannot even open the database: the next batch tries again
             results = [ex] * len(batch)
         self._retry_s = 0
-        for (_, future, _), result in zip(batch, results):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        settle([item[1] for item in batch], results)
         self._schedule(0)
 
     def _schedule(self, delay):
@@ -97,14 +91,7 @@ class Writer:
             loop.call_later(delay, self._flush)
 
     def _take(self):
-        """The oldest requests, as many as a commit may hold."""
-        batch = [self._pending.popleft()]
-        rows = len(batch[0][0])
-        while (self._pending and len(batch) < self.commit_batch
-               and rows + len(self._pending[0][0]) <= MAX_COMMIT_ROWS):
-            batch.append(self._pending.popleft())
-            rows += len(batch[-1][0])
-        return batch
+        return take_batch(self._pending, self.commit_batch)
 
     def _expire(self, ex):
         """Fail the requests that have waited too long for the write lock."""
@@ -179,3 +166,30 @@ def _checkpoints(path, writer):
                     error_log.warning("Checkpoint failed: %s", ex)
     finally:
         conn.close()
+
+
+# Shared by both engines' group commits (this module's and postgres.py's)
+
+
+def take_batch(pending, most_requests):
+    """The oldest queued requests (each a tuple whose first item is its rows),
+    as many as one commit may hold: at most ``most_requests``, and MAX_COMMIT_ROWS
+    rows unless the first request alone holds more."""
+    batch = [pending.popleft()]
+    rows = len(batch[0][0])
+    while (pending and len(batch) < most_requests
+           and rows + len(pending[0][0]) <= MAX_COMMIT_ROWS):
+        batch.append(pending.popleft())
+        rows += len(batch[-1][0])
+    return batch
+
+
+def settle(futures, results):
+    """Give each waiting request its result: counts, or the exception to raise."""
+    for future, result in zip(futures, results):
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
