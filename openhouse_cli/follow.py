@@ -39,6 +39,7 @@ from typing import Any, Callable
 from . import query as _query
 from .errors import OhlogError
 from .fields import COLUMNS
+from .output import batches as in_batches
 from .store import Store, as_store
 
 POLL_S = {"sqlite": 0.25, "postgresql": 0.5}  # new actions show within a second
@@ -107,17 +108,6 @@ def _new_rows_sql(engine, filters, source):
     return _FROM.sub(lambda _: source, sql, count=1) + " ORDER BY id", params
 
 
-def _batches(rows):
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= _BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class _SQLiteFollower:
     def __init__(self, store: Store, filters: dict):
         self.store, self.filters = store, filters
@@ -166,7 +156,7 @@ class _SQLiteFollower:
         self.conn.execute("BEGIN")
         try:
             self._mark_top()
-            for batch in _batches(self._run(sql, params)):
+            for batch in in_batches(self._run(sql, params), _BATCH):
                 yield self._remember(batch)
         finally:
             if self.conn.in_transaction:
@@ -247,7 +237,7 @@ class _PostgresFollower:
             top, xip, xmax = self._snapshot()
             self.floor = top
             self.first = (top, None, xip, xmax)
-            for batch in _batches(self._stream(sql, params)):
+            for batch in in_batches(self._stream(sql, params), _BATCH):
                 batches.append([row[2:] for row in batch])
 
         # Gathered before printing: the snapshot's transaction must not stay

@@ -150,14 +150,14 @@ def write_json(lines, out):
         out.write(b'{"actions": []}\n')
         return
     out.write(b'{"actions": [\n  ' + first.encode())
-    for batch in _batches(lines):
+    for batch in batches(lines):
         out.write(b",\n  " + ",\n  ".join(batch).encode())
     out.write(b"\n]}\n")
 
 
 def write_ndjson(lines, out):
     """One JSON action a line; ``out`` is binary."""
-    for batch in _batches(lines):
+    for batch in batches(lines):
         batch.append("")
         out.write("\n".join(batch).encode())
 
@@ -171,17 +171,18 @@ def write_csv(rows, out, header=CSV_HEADER):
     try:
         writer = csv.writer(text)
         writer.writerow(header)
-        for batch in _batches(rows):
+        for batch in batches(rows):
             writer.writerows(batch)
     finally:
         text.detach()
 
 
-def _batches(items):
+def batches(items, size=_BATCH):
+    """``items`` as lists of ``size`` (the last one shorter)."""
     batch = []
     for item in items:
         batch.append(item)
-        if len(batch) >= _BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
