@@ -205,6 +205,8 @@ def test_a_token_still_guards_what_it_guards(tmp_path, public_post):
         assert status == (200 if public_post else 401)
         status, got, body = api.request("GET", "/api/log/get", None, {"Origin": ALLOWED, **auth})
         assert status == (200 if public_post else 404) and got["access-control-allow-origin"] == ALLOWED
+        post = api.request("GET", "/openapi.json", None, auth)[2]["paths"]["/api/log"]["post"]
+        assert ("401" in post["responses"]) is not public_post  # the description says so too
         # with the token, a page on another origin is refused all the same
         assert api.request("GET", "/api/log/get", None, {"Origin": "http://evil.example", **auth})[0] == 403
 

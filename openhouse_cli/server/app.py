@@ -63,7 +63,12 @@ class App:
             "/health": {"GET": self.health},
             "/openapi.json": {"GET": self.openapi},
         }
-        self._openapi = orjson.dumps(openapi_document(bool(token)))
+        document = openapi_document(bool(token))
+        if token and public_post:  # the POST, like /health, needs no token
+            post = document["paths"]["/api/log"]["post"]
+            post["security"] = []
+            post["responses"].pop("401", None)
+        self._openapi = orjson.dumps(document)
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
