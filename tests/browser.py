@@ -102,7 +102,8 @@ def serving_pages(pages):
 def chromium(url):
     """Headless Chromium on ``url`` until the block ends, in a profile of its own."""
     command = chromium_command()
-    with tempfile.TemporaryDirectory(prefix="ohlog-chromium-", ignore_cleanup_errors=True) as profile:
+    with tempfile.TemporaryDirectory(prefix="ohlog-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         # A session of its own: its helper processes (renderers, zygote) end with it
         proc = subprocess.Popen([command, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from openhouse_cli.cli import cli
 from openhouse_cli.server.cors import normalize_origin
 
 from .browser import chromium, serving_pages
-from .test_cli_serve import DEADLINE, SAMPLE, serving, target, wait_for  # noqa: F401 (target)
+from .test_cli_serve import DEADLINE, SAMPLE, serving, wait_for
 
 ALLOWED = "http://localhost:8000"
 OTHER_ORIGINS = ["http://localhost:8001", "https://localhost:8000", "http://evil.example", "null",
@@ -44,6 +44,14 @@ def preflight(api, origin, method="POST", headers="content-type", path="/api/log
     if headers:
         asked["Access-Control-Request-Headers"] = headers
     return api.request("OPTIONS", path, None, asked)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """A SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "serve.db"
+    return request.getfixturevalue("pg_db_url")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -79,7 +87,8 @@ def test_a_preflight_from_an_allowed_origin_is_answered(api, origin, path, metho
 
 
 @pytest.mark.parametrize("origin,method,headers,error", [
-    *((origin, "POST", "content-type", f"origin {origin} is not allowed") for origin in OTHER_ORIGINS),
+    *((origin, "POST", "content-type", f"origin {origin} is not allowed")
+      for origin in OTHER_ORIGINS),
     (ALLOWED, "PUT", "content-type", "method PUT is not allowed here: use POST"),
     (ALLOWED, "DELETE", None, "method DELETE is not allowed here"),
     (ALLOWED, "GET", None, "method GET is not allowed here"),
@@ -114,10 +123,12 @@ def test_a_beacon_from_an_allowed_origin_is_stored_as_a_post_would_be(api):
 
 def test_json_and_reads_from_an_allowed_origin_carry_the_cors_headers(api):
     status, got, body = api.request("POST", "/api/log", session("cors-json"),
-                                    {"Origin": "https://app.example.com", "Content-Type": JSON_TYPE})
+                                    {"Origin": "https://app.example.com",
+                                     "Content-Type": JSON_TYPE})
     assert (status, body) == (200, {"inserted": 1, "duplicates": 0})
     assert got["access-control-allow-origin"] == "https://app.example.com"
-    status, got, body = api.request("GET", "/api/log/get?sessionId=cors-json", None, {"Origin": ALLOWED})
+    status, got, body = api.request("GET", "/api/log/get?sessionId=cors-json", None,
+                                    {"Origin": ALLOWED})
     assert status == 200 and [a["sessionId"] for a in body["actions"]] == ["cors-json"]
     assert got["access-control-allow-origin"] == ALLOWED
     assert "retry-after" in got["access-control-expose-headers"]
@@ -127,7 +138,8 @@ def test_json_and_reads_from_an_allowed_origin_carry_the_cors_headers(api):
 
 
 @pytest.mark.parametrize("origin", OTHER_ORIGINS)
-@pytest.mark.parametrize("content_type", [BEACON_TYPE, JSON_TYPE, "application/x-www-form-urlencoded",
+@pytest.mark.parametrize("content_type", [BEACON_TYPE, JSON_TYPE,
+                                          "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x"])
 def test_nothing_from_another_origin_is_stored(api, origin, content_type):
     before = api.count()
@@ -159,9 +171,11 @@ def test_other_bodies_from_an_allowed_origin_are_415(api, content_type):
 
 def test_without_an_origin_the_api_answers_as_before(api):
     before = api.count()
-    status, got, _ = api.request("POST", "/api/log", session("no origin"), {"Content-Type": BEACON_TYPE})
+    status, got, _ = api.request("POST", "/api/log", session("no origin"),
+                                 {"Content-Type": BEACON_TYPE})
     assert status == 415 and api.count() == before  # text/plain only from an allowed page
-    status, got, body = api.request("POST", "/api/log", session("no origin"), {"Content-Type": JSON_TYPE})
+    status, got, body = api.request("POST", "/api/log", session("no origin"),
+                                    {"Content-Type": JSON_TYPE})
     assert (status, body) == (200, {"inserted": 1, "duplicates": 0})
     assert "access-control-allow-origin" not in got and got["vary"] == "origin"
     assert api.request("OPTIONS", "/api/log")[0] == 405
@@ -187,7 +201,7 @@ def test_without_the_option_nothing_changes(tmp_path, target):
 
 @pytest.mark.parametrize("public_post", [False, True])
 def test_a_token_still_guards_what_it_guards(tmp_path, public_post):
-    args = ["--token", TOKEN, "--allow-origin", ALLOWED] + (["--public-post"] if public_post else [])
+    args = ["--token", TOKEN, "--allow-origin", ALLOWED, *(["--public-post"] * public_post)]
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with serving(tmp_path, *args) as api:
         assert preflight(api, ALLOWED, "GET", "authorization", "/api/log/get")[0] == 204  # no token
@@ -197,18 +211,20 @@ def test_a_token_still_guards_what_it_guards(tmp_path, public_post):
             assert status == (200 if public_post else 401), body
             if origin:
                 assert got["access-control-allow-origin"] == ALLOWED  # the page can read why
-            for path in ("/api/log/get", "/openapi.json"):  # reads need the token, whatever POST does
+            for path in ("/api/log/get", "/openapi.json"):  # reads need the token, always
                 status, got, _ = api.request("GET", path, None, origin)
                 assert status == 401 and got["www-authenticate"] == 'Bearer realm="ohlog"'
         status, _, body = api.request("POST", "/api/log", session("beacon"),
                                       {"Origin": ALLOWED, "Content-Type": BEACON_TYPE})
         assert status == (200 if public_post else 401)
         status, got, body = api.request("GET", "/api/log/get", None, {"Origin": ALLOWED, **auth})
-        assert status == (200 if public_post else 404) and got["access-control-allow-origin"] == ALLOWED
+        assert status == (200 if public_post else 404)
+        assert got["access-control-allow-origin"] == ALLOWED
         post = api.request("GET", "/openapi.json", None, auth)[2]["paths"]["/api/log"]["post"]
         assert ("401" in post["responses"]) is not public_post  # the description says so too
         # with the token, a page on another origin is refused all the same
-        assert api.request("GET", "/api/log/get", None, {"Origin": "http://evil.example", **auth})[0] == 403
+        other = {"Origin": "http://evil.example", **auth}
+        assert api.request("GET", "/api/log/get", None, other)[0] == 403
 
 
 def test_every_worker_allows_the_same_origins(tmp_path):
@@ -323,4 +339,3 @@ def test_pages_in_headless_chromium(tmp_path):
     assert stored == ["allowed-beacon", "allowed-fetch-json", "allowed-fetch-text"]
     statuses = re.findall(r'"(\w+) (/api/log\S*) HTTP/1.1" (\d+) ', api.log.read_text())
     assert ("OPTIONS", "/api/log", "204") in statuses and ("OPTIONS", "/api/log", "403") in statuses
-

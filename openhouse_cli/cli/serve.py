@@ -8,6 +8,8 @@ from .common import db_option
 
 
 def _origins(ctx, param, values):
+    if not values:
+        return ()
     from ..server.cors import normalize_origin
 
     try:

@@ -41,7 +41,8 @@ def normalize_origin(text: str) -> str:
         raise ValueError(f"{value!r} would let any page in: name each origin, "
                          "such as https://www.example.com")
     if not value.isascii():
-        raise ValueError(f"{text!r}: give the host in its ASCII (punycode) form, as browsers send it")
+        raise ValueError(f"{text!r}: give the host in its ASCII (punycode) form, "
+                         "as browsers send it")
     try:
         parts = urlsplit(value)
         port = parts.port
