@@ -99,13 +99,16 @@ _pg_db_numbers = itertools.count(1)
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Say once, loudly, that the PostgreSQL tests did not run."""
-    skipped = [report for report in terminalreporter.stats.get("skipped", [])
-               if _PG_SKIP in str(getattr(report, "longrepr", ""))]
-    if skipped:
-        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
-        detail = reason.split(f"{_PG_SKIP}: ", 1)[-1]
-        terminalreporter.write_line(f"!!! {_PG_SKIP} ({len(skipped)}): {detail}", red=True, bold=True)
+    """Say once, loudly, that the PostgreSQL (or the browser) tests did not run."""
+    from tests.browser import CHROMIUM_SKIP
+
+    for what in (_PG_SKIP, CHROMIUM_SKIP):
+        skipped = [report for report in terminalreporter.stats.get("skipped", [])
+                   if what in str(getattr(report, "longrepr", ""))]
+        if skipped:
+            reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+            detail = reason.split(f"{what}: ", 1)[-1]
+            terminalreporter.write_line(f"!!! {what} ({len(skipped)}): {detail}", red=True, bold=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

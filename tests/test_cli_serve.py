@@ -352,7 +352,8 @@ def test_options_reach_the_server(served, tmp_path):
                                 env={"OHLOG_TOKEN": "t", "OHLOG_DB": str(tmp_path / "e.db")})
     assert result.exit_code == 0
     assert served == [(tmp_path / "e.db", dict(host="127.0.0.1", port=8080, token="t",
-                                               max_body=5000, workers=2))]
+                                               max_body=5000, workers=2, allow_origins=(),
+                                               public_post=False))]
 
 
 def test_errors_are_one_line(tmp_path, monkeypatch):

@@ -7,6 +7,17 @@ from . import cli
 from .common import db_option
 
 
+def _origins(ctx, param, values):
+    if not values:
+        return ()
+    from ..server.cors import normalize_origin
+
+    try:
+        return tuple(normalize_origin(value) for value in values)
+    except ValueError as ex:
+        raise click.BadParameter(str(ex)) from None
+
+
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -19,7 +30,13 @@ from .common import db_option
               metavar="BYTES", help="Largest request body; larger ones get 413")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes")
-def serve(db, host, port, token, max_body, workers):
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              envvar="OHLOG_ALLOW_ORIGIN", callback=_origins,
+              help="Let pages on ORIGIN (https://host[:port]) call the API from a browser; "
+                   "pages on other origins are refused. Repeatable")
+@click.option("--public-post", is_flag=True, envvar="OHLOG_PUBLIC_POST",
+              help="POST /api/log needs no token; --token still guards reads")
+def serve(db, host, port, token, max_body, workers, allow_origins, public_post):
     """Serve the logging API over HTTP: POST /api/log and GET /api/log/get.
 
     \b
@@ -38,6 +55,6 @@ def serve(db, host, port, token, max_body, workers):
     try:
         ensure_app_dir(path)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
-                   workers=workers)
+                   workers=workers, allow_origins=allow_origins, public_post=public_post)
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None

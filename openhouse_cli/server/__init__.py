@@ -41,6 +41,7 @@ import os
 from ..errors import OhlogError
 from ..store.postgres import is_url
 from .app import DEFAULT_MAX_BODY, App, _setup_access_log
+from .cors import normalize_origin
 from .openapi import openapi_document
 from .reader import READ_THREADS, Reader
 from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
@@ -53,7 +54,8 @@ __all__ = [
 ]
 
 
-def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_threads=READ_THREADS):
+def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_threads=READ_THREADS,
+               allow_origins=None, public_post=None):
     """The ASGI application on database ``db``, for uvicorn/gunicorn workers.
 
     Every argument falls back on the environment, so that
@@ -62,6 +64,9 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
     ``$OHLOG_TOKEN`` (empty: no token), ``max_body`` on ``$OHLOG_MAX_BODY``
     (default 1 MiB). ``commit_batch`` caps the requests a commit may group
     (None: as many as are waiting; 1: a commit each, for comparison).
+    ``allow_origins`` (on ``$OHLOG_ALLOW_ORIGIN``, separated by spaces): the
+    origins whose pages may call the API (see ``cors.py``); ``public_post``
+    (on ``$OHLOG_PUBLIC_POST=1``): POST /api/log needs no token.
     The database is created and migrated now, so errors show at once.
     """
     from ..paths import db_path
@@ -77,6 +82,14 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
             raise OhlogError("OHLOG_MAX_BODY must be a number of bytes") from None
     if max_body < 1:
         raise OhlogError(f"The body limit must be at least 1 byte, got {max_body}")
+    if allow_origins is None:
+        allow_origins = os.environ.get("OHLOG_ALLOW_ORIGIN", "").split()
+    try:
+        allow_origins = [normalize_origin(origin) for origin in allow_origins]
+    except ValueError as ex:
+        raise OhlogError(f"Invalid allowed origin: {ex}") from None
+    if public_post is None:
+        public_post = os.environ.get("OHLOG_PUBLIC_POST", "") not in ("", "0")
     # Create and migrate now, then close: every connection is opened in the
     # thread (and the process, after a fork) that uses it.
     if is_url(path):  # with a connect timeout: an unreachable server fails now, not in minutes
@@ -87,7 +100,7 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
         open_store(path).close()
     _setup_access_log()
     return App(path, token=token, max_body=max_body, commit_batch=commit_batch,
-               read_threads=read_threads)
+               read_threads=read_threads, allow_origins=allow_origins, public_post=public_post)
 
 
 # ---------------------------------------------------------------------------
@@ -112,7 +125,8 @@ def exposure_warning(host, token):
             "can read and write the logs. Set --token or OHLOG_TOKEN.")
 
 
-def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_BODY, workers=1):
+def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_BODY, workers=1,
+          allow_origins=(), public_post=False):
     """Run the API on uvicorn until interrupted. OhlogError if it cannot start."""
     try:
         import uvicorn
@@ -121,12 +135,15 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
     from ..paths import db_path
 
     db = db_path(db)
-    app = create_app(db, token=token, max_body=max_body)  # fails here if the database does
+    app = create_app(db, token=token, max_body=max_body, allow_origins=allow_origins,
+                     public_post=public_post)  # fails here if the database does
     options = dict(host=host, port=port, access_log=False, server_header=False, log_level="info")
     if workers > 1:
         # Each worker process builds its own app through the factory, from the environment
         app.close()
-        os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body))
+        os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body),
+                          OHLOG_ALLOW_ORIGIN=" ".join(app.cors.origins if app.cors else ()),
+                          OHLOG_PUBLIC_POST="1" if public_post else "")
         if token:
             os.environ["OHLOG_TOKEN"] = token
         else:

@@ -10,6 +10,7 @@ import orjson
 
 from ..errors import OhlogError
 from ..store.postgres import is_url
+from .cors import VARY, Cors, is_text
 from .openapi import openapi_document
 from . import reader as _reader
 from .reader import READ_THREADS, Reader
@@ -41,9 +42,13 @@ class App:
     """The ASGI application; make it with create_app()."""
 
     def __init__(self, path, *, token=None, max_body=DEFAULT_MAX_BODY, commit_batch=None,
-                 read_threads=READ_THREADS):
+                 read_threads=READ_THREADS, allow_origins=(), public_post=False):
         self.path = path
         self.token = token.encode() if token else None
+        # public_post: POST /api/log needs no token (a public page cannot keep one secret)
+        self.public_post = public_post
+        # Browsers on these origins may call the API (see cors.py); none: no CORS at all
+        self.cors = Cors(allow_origins) if allow_origins else None
         self.max_body = max_body
         if is_url(path):
             from .postgres import PgWriter
@@ -58,7 +63,12 @@ class App:
             "/health": {"GET": self.health},
             "/openapi.json": {"GET": self.openapi},
         }
-        self._openapi = orjson.dumps(openapi_document(bool(token)))
+        document = openapi_document(bool(token))
+        if token and public_post:  # the POST, like /health, needs no token
+            post = document["paths"]["/api/log"]["post"]
+            post["security"] = []
+            post["responses"].pop("401", None)
+        self._openapi = orjson.dumps(document)
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
@@ -85,15 +95,27 @@ class App:
         started = time.perf_counter()
         exchange = _Exchange(scope, send)
         try:
+            if self.cors is not None:
+                # Before anything else: a page on an origin not allowed gets nothing
+                origin = exchange.headers.get(b"origin")
+                exchange.cors = [VARY]
+                exchange.cors += self.cors.check(origin)
+                exchange.origin = origin
             methods = self.routes.get(scope["path"])
             if methods is None:
                 raise HTTPError(404, f"no such endpoint: {scope['path']}")
+            if self.cors is not None and self.cors.is_preflight(scope["method"], exchange.headers):
+                # No token: a browser never sends one with a preflight
+                await exchange.start(204, self.cors.preflight(exchange.headers, methods))
+                await exchange.body(b"")
+                return
             handler = methods.get(scope["method"])
             if handler is None:
                 allow = ", ".join(methods).encode()
                 raise HTTPError(405, f"method {scope['method']} not allowed: use {allow.decode()}",
                                 headers=[(b"allow", allow)])
-            if self.token is not None and handler != self.health:
+            if self.token is not None and handler != self.health and not (
+                    self.public_post and handler == self.post_log):
                 self.authenticate(exchange.headers)
             await handler(exchange, receive)
         except HTTPError as ex:
@@ -116,7 +138,9 @@ class App:
                             headers=[(b"www-authenticate", b'Bearer realm="ohlog"')])
 
     async def post_log(self, exchange, receive):
-        if not is_json(exchange.headers.get(b"content-type", b"")):
+        content_type = exchange.headers.get(b"content-type", b"")
+        # text/plain (a beacon's) only from an allowed origin: without one, as before
+        if not (is_json(content_type) or (exchange.origin and is_text(content_type))):
             raise HTTPError(415, "send the sessions as JSON, with Content-Type: application/json")
         body = await self.read_body(exchange, receive)
         rows = validate_sessions(*parse_sessions(body))
@@ -213,7 +237,7 @@ async def _disconnect(receive):
 class _Exchange:
     """One request's response side, and what its log line needs."""
 
-    __slots__ = ("scope", "send", "headers", "status", "size", "body_read")
+    __slots__ = ("scope", "send", "headers", "status", "size", "body_read", "cors", "origin")
 
     def __init__(self, scope, send):
         self.scope = scope
@@ -221,6 +245,8 @@ class _Exchange:
         self.headers = dict(scope["headers"])
         self.status = 0
         self.size = 0
+        self.cors = []  # headers every answer carries (CORS, when on)
+        self.origin = None  # the request's Origin, once known to be allowed
         # Whether nothing of the body remains unread: when something does, an
         # error response closes the connection rather than read on.
         self.body_read = (self.headers.get(b"content-length", b"0") == b"0"
@@ -228,6 +254,8 @@ class _Exchange:
 
     async def start(self, status, headers):
         self.status = status
+        if self.cors:
+            headers = [*headers, *self.cors]
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, data, more=False):
