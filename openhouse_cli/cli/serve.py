@@ -19,13 +19,16 @@ from .common import db_option
               metavar="BYTES", help="Largest request body; larger ones get 413")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes")
-def serve(db, host, port, token, max_body, workers):
+@click.option("--max-rows", type=click.IntRange(min=1), metavar="N",
+              help="Answer a GET with at most N actions, and a next link to the rest")
+def serve(db, host, port, token, max_body, workers, max_rows):
     """Serve the logging API over HTTP: POST /api/log and GET /api/log/get.
 
     \b
     Examples:
         ohlog serve
         ohlog serve --port 8080 --token "$(openssl rand -hex 16)"
+        ohlog serve --max-rows 1000
         curl -s --data @examples/sample_log.json localhost:5000/api/log
     """
     from ..paths import db_path, ensure_app_dir
@@ -38,6 +41,6 @@ def serve(db, host, port, token, max_body, workers):
     try:
         ensure_app_dir(path)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
-                   workers=workers)
+                   workers=workers, max_rows=max_rows)
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None

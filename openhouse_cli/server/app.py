@@ -13,7 +13,7 @@ from ..store.postgres import is_url
 from .openapi import openapi_document
 from . import reader as _reader
 from .reader import READ_THREADS, Reader
-from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
+from .requests import HTTPError, is_json, next_link, parse_filters, parse_sessions, validate_sessions
 from .writer import Writer
 
 DEFAULT_MAX_BODY = 1 << 20  # bytes
@@ -41,10 +41,11 @@ class App:
     """The ASGI application; make it with create_app()."""
 
     def __init__(self, path, *, token=None, max_body=DEFAULT_MAX_BODY, commit_batch=None,
-                 read_threads=READ_THREADS):
+                 read_threads=READ_THREADS, max_rows=None):
         self.path = path
         self.token = token.encode() if token else None
         self.max_body = max_body
+        self.max_rows = max_rows  # actions a GET answers at most (None: all), with a link to the rest
         if is_url(path):
             from .postgres import PgWriter
 
@@ -157,8 +158,11 @@ class App:
 
     async def get_log(self, exchange, receive):
         filters = parse_filters(exchange.scope["query_string"])
+        after = None  # with max_rows: the place of the last action sent, if more match
         try:
-            if self.reader.postgres:
+            if self.max_rows is not None:
+                (page, after), rest = await self.reader.capped(filters, self.max_rows), None
+            elif self.reader.postgres:
                 page, rest = await self.reader.pg_quick.small_result(filters, _reader.INLINE_ROWS), None
             else:
                 page, rest = self.reader.quick(filters), None
@@ -170,6 +174,13 @@ class App:
                             headers=[(b"retry-after", b"1")]) from None
         if not page:
             await exchange.json(404, b'{"actions":[]}')
+        elif after is not None:
+            # The same request again, continuing after the last action sent
+            limit = filters.get("limit")
+            link = next_link(exchange.scope["path"], exchange.scope["query_string"], after,
+                             None if limit is None else limit - len(page))
+            await exchange.json(200, b'{"actions":[%s],"next":%s}' % (
+                ",".join(page).encode(), orjson.dumps(link)), [(b"link", b'<%s>; rel="next"' % link.encode())])
         elif rest is None:
             await exchange.json(200, ('{"actions":[' + ",".join(page) + "]}").encode())
         else:
