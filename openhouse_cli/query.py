@@ -215,8 +215,9 @@ def query_actions(db, **filters):
     ``start``, ``end`` (inclusive Bounds or datetimes), ``gaps`` (pairs of
     UTC microseconds between them to leave out, from times.resolve_range), ``where`` (Where
     tuples or ``KEY=VALUE`` strings), ``limit``, ``order`` ("asc"/"desc", by
-    instant; ties keep ingestion order). Bad filter values raise FilterError
-    at once, not when iterating.
+    instant; ties keep ingestion order), ``after`` (a place in that order, as
+    query_json_keyed gives it: only the actions after it). Bad filter values
+    raise FilterError at once, not when iterating.
     """
     return _as_dicts(query_rows(db, **filters))
 

@@ -61,9 +61,11 @@ def sessions(rows, first=0):
     the actions from ``first``. (Every type's properties are there, so any type is valid.)"""
     docs = {}
     for n, (user, session, time, kind) in enumerate(rows, first):
-        doc = docs.setdefault((user, session), {"userId": user, "sessionId": session, "actions": []})
+        doc = docs.setdefault((user, session),
+                              {"userId": user, "sessionId": session, "actions": []})
         doc["actions"].append({"time": time, "type": kind, "properties": {
-            "n": n, "locationX": n, "locationY": 0, "viewedId": "v", "pageFrom": "a", "pageTo": "b"}})
+            "n": n, "locationX": n, "locationY": 0, "viewedId": "v", "pageFrom": "a",
+            "pageTo": "b"}})
     return list(docs.values())
 
 
@@ -160,8 +162,8 @@ def test_inserts_between_pages_lose_or_repeat_nothing(tmp_path, target, order):
                          "2030-01-01T00:00:00Z" if order == "asc" else "2000-01-01T00:00:00Z"]
                 first = TOTAL + len(cursors)
                 new = [("new", f"p{first}", t, "SCROLL") for t in times]
-                status, _, body = api.request("POST", "/api/log", json.dumps(sessions(new, first)), JSON)
-                assert body["inserted"] == len(new)
+                body = json.dumps(sessions(new, first))
+                assert api.request("POST", "/api/log", body, JSON)[2]["inserted"] == len(new)
                 cursors.update({n: last["properties"]["n"] for n in range(first, first + len(new))})
         numbers = [a["properties"]["n"] for a in seen]
         assert len(numbers) == len(set(numbers)), "an action sent twice"
@@ -242,6 +244,19 @@ def test_an_invalid_max_rows_is_a_usage_error(tmp_path, value):
     assert result.returncode == 2, result.stderr
     assert "Invalid value for '--max-rows'" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_the_option_reaches_the_server(monkeypatch):
+    from click.testing import CliRunner
+
+    from openhouse_cli import server
+    from openhouse_cli.cli import cli
+
+    calls = []
+    monkeypatch.setattr(server, "serve", lambda path, **options: calls.append(options))
+    for args in (["--max-rows", "5"], []):
+        assert CliRunner().invoke(cli, ["serve", "--db", "x.db", *args]).exit_code == 0
+    assert [options.get("max_rows") for options in calls] == [5, None]
 
 
 def test_workers_share_the_cap(tmp_path):

@@ -27,8 +27,7 @@ def serve(db, host, port, token, max_body, workers, max_rows):
     \b
     Examples:
         ohlog serve
-        ohlog serve --port 8080 --token "$(openssl rand -hex 16)"
-        ohlog serve --max-rows 1000
+        ohlog serve --port 8080 --token "$(openssl rand -hex 16)" --max-rows 1000
         curl -s --data @examples/sample_log.json localhost:5000/api/log
     """
     from ..paths import db_path, ensure_app_dir
@@ -41,6 +40,6 @@ def serve(db, host, port, token, max_body, workers, max_rows):
     try:
         ensure_app_dir(path)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
-                   workers=workers, max_rows=max_rows)
+                   workers=workers, **({"max_rows": max_rows} if max_rows else {}))
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None

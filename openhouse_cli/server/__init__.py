@@ -133,13 +133,15 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
     from ..paths import db_path
 
     db = db_path(db)
-    max_rows = max_rows or 0  # 0, not None: the option, never $OHLOG_MAX_ROWS
-    app = create_app(db, token=token, max_body=max_body, max_rows=max_rows)  # fails here if the database does
+    max_rows = max_rows or 0  # 0, not None: the option alone decides, never $OHLOG_MAX_ROWS
+    # (fails here if the database does)
+    app = create_app(db, token=token, max_body=max_body, max_rows=max_rows)
     options = dict(host=host, port=port, access_log=False, server_header=False, log_level="info")
     if workers > 1:
         # Each worker process builds its own app through the factory, from the environment
         app.close()
-        os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body), OHLOG_MAX_ROWS=str(max_rows))
+        os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body),
+                          OHLOG_MAX_ROWS=str(max_rows))
         if token:
             os.environ["OHLOG_TOKEN"] = token
         else:

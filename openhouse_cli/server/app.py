@@ -13,7 +13,8 @@ from ..store.postgres import is_url
 from .openapi import openapi_document
 from . import reader as _reader
 from .reader import READ_THREADS, Reader
-from .requests import HTTPError, is_json, next_link, parse_filters, parse_sessions, validate_sessions
+from .requests import (HTTPError, is_json, next_link, parse_filters, parse_sessions,
+                       validate_sessions)
 from .writer import Writer
 
 DEFAULT_MAX_BODY = 1 << 20  # bytes
@@ -45,7 +46,7 @@ class App:
         self.path = path
         self.token = token.encode() if token else None
         self.max_body = max_body
-        self.max_rows = max_rows  # actions a GET answers at most (None: all), with a link to the rest
+        self.max_rows = max_rows  # the most actions a GET answers (None: all), with a next link
         if is_url(path):
             from .postgres import PgWriter
 
@@ -179,8 +180,8 @@ class App:
             limit = filters.get("limit")
             link = next_link(exchange.scope["path"], exchange.scope["query_string"], after,
                              None if limit is None else limit - len(page))
-            await exchange.json(200, b'{"actions":[%s],"next":%s}' % (
-                ",".join(page).encode(), orjson.dumps(link)), [(b"link", b'<%s>; rel="next"' % link.encode())])
+            body = b'{"actions":[%s],"next":%s}' % (",".join(page).encode(), orjson.dumps(link))
+            await exchange.json(200, body, [(b"link", b'<%s>; rel="next"' % link.encode())])
         elif rest is None:
             await exchange.json(200, ('{"actions":[' + ",".join(page) + "]}").encode())
         else:

@@ -7,7 +7,7 @@ turns into its response.
 import base64
 import re
 import struct
-from urllib.parse import quote, unquote_to_bytes, urlencode
+from urllib.parse import quote, unquote_to_bytes, urlencode, urlunsplit
 
 import orjson
 
@@ -181,7 +181,7 @@ def next_link(path, query_string, key, limit):
     if limit is not None:
         pairs.append(("limit", str(limit)))
     pairs.append(("after", encode_cursor(key)))
-    return path + "?" + urlencode(pairs, quote_via=quote, safe=":")
+    return urlunsplit(("", "", path, urlencode(pairs, quote_via=quote, safe=":"), ""))
 
 
 def _query_pairs(query_string):
