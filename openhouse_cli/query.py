@@ -37,6 +37,8 @@ _OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
 _DECODER = json.JSONDecoder()
 
 _ROW_COLUMNS = "user_id, session_id, time, type, properties"
+# The same, then each action's place in the order (see ``after`` in build_query)
+KEYED_COLUMNS = _ROW_COLUMNS + ", utc_us, ns, id"
 # What a JSON string must escape; ids, times and types almost never have any
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
@@ -213,8 +215,9 @@ def query_actions(db, **filters):
     ``start``, ``end`` (inclusive Bounds or datetimes), ``gaps`` (pairs of
     UTC microseconds between them to leave out, from times.resolve_range), ``where`` (Where
     tuples or ``KEY=VALUE`` strings), ``limit``, ``order`` ("asc"/"desc", by
-    instant; ties keep ingestion order). Bad filter values raise FilterError
-    at once, not when iterating.
+    instant; ties keep ingestion order), ``after`` (a place in that order, as
+    query_json_keyed gives it: only the actions after it). Bad filter values
+    raise FilterError at once, not when iterating.
     """
     return _as_dicts(query_rows(db, **filters))
 
@@ -256,6 +259,19 @@ def _json_lines(rows):
             f'{{"userId":"{user}","sessionId":"{session}","time":"{time}",'
             f'"type":"{kind}","properties":{properties}}}'
         )
+
+
+def query_json_keyed(db, **filters):
+    """Yield ``(json_text, (utc_us, ns, id))`` for each matching action: its
+    text as query_json gives it, and its place in the order, which ``after``
+    takes to continue from it."""
+    return keyed_json_lines(_execute(db, KEYED_COLUMNS, filters))
+
+
+def keyed_json_lines(rows):
+    """``(json_text, key)`` for rows of KEYED_COLUMNS."""
+    for row in rows:
+        yield next(_json_lines((row[:5],))), tuple(row[5:])
 
 
 def count_actions(db, **filters):
@@ -351,9 +367,15 @@ def build_query(
     where=(),
     limit=None,
     order="asc",
+    after=None,
 ):
     """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user
-    input), in ``engine``'s dialect ("sqlite" or "postgresql"), with ``?`` placeholders."""
+    input), in ``engine``'s dialect ("sqlite" or "postgresql"), with ``?`` placeholders.
+
+    ``after`` is an action's place in the order, ``(utc_us, ns, id)``: only
+    the actions that come after it (in ``order``) are selected. Places never
+    change, so pages read this way neither repeat nor skip an action, whatever
+    is inserted between them (keyset pagination)."""
     clauses, params = [], []
     users, sessions, types = (
         _strings(users, "users"),
@@ -404,6 +426,14 @@ def build_query(
         clauses.append("utc_us NOT BETWEEN ? AND ?")
         params.extend(gap)
 
+    if after is not None:
+        utc_us, ns, id_ = _checked_after(after)
+        # The first condition alone lets any index on utc_us serve it. Ties
+        # keep ingestion order (id ascending) in either direction.
+        op = "<" if order == "desc" else ">"
+        clauses.append(f"utc_us {op}= ? AND (utc_us {op} ? OR ns {op} ? OR (ns = ? AND id > ?))")
+        params.extend((utc_us, utc_us, ns, ns, id_))
+
     for item in (where,) if isinstance(where, (str, Where)) else where:
         item = parse_where(item) if isinstance(item, str) else _checked(item)
         if engine == "postgresql":
@@ -439,6 +469,18 @@ def _checked_limit(limit):
         if limit >= 2**63:  # SQLite's largest integer
             raise FilterError(f"limit must be below 2**63, got {limit!r}")
     return limit
+
+
+def _checked_after(after):
+    """``after`` as three ints the engines can compare: FilterError if it is not one."""
+    try:
+        utc_us, ns, id_ = after
+    except (TypeError, ValueError):
+        raise FilterError(f"after must be (utc_us, ns, id), got {after!r}") from None
+    if not all(type(v) is int and -(2**63) <= v < 2**63 for v in (utc_us, ns, id_)) or not (
+            0 <= ns <= 999 and id_ >= 0):
+        raise FilterError(f"after must be (utc_us, ns 0-999, id 0 or more), got {after!r}")
+    return utc_us, ns, id_
 
 
 def _strings(values, name):

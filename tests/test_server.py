@@ -272,7 +272,7 @@ def test_malformed_parameter_is_400_naming_it(read_app, query, name, message):
                              "details": [{"path": name, "message": message}]}
 
 
-KNOWN = "userId, type, sessionId, session, date, start, end, limit, order"
+KNOWN = "userId, type, sessionId, session, date, start, end, limit, order, after"
 
 
 @pytest.mark.parametrize("query,name", [

@@ -36,13 +36,15 @@ def _origins(ctx, param, values):
                    "pages on other origins are refused. Repeatable")
 @click.option("--public-post", is_flag=True, envvar="OHLOG_PUBLIC_POST",
               help="POST /api/log needs no token; --token still guards reads")
-def serve(db, host, port, token, max_body, workers, allow_origins, public_post):
+@click.option("--max-rows", type=click.IntRange(min=1), metavar="N",
+              help="Answer a GET with at most N actions, and a next link to the rest")
+def serve(db, host, port, token, max_body, workers, allow_origins, public_post, max_rows):
     """Serve the logging API over HTTP: POST /api/log and GET /api/log/get.
 
     \b
     Examples:
         ohlog serve
-        ohlog serve --port 8080 --token "$(openssl rand -hex 16)"
+        ohlog serve --port 8080 --token "$(openssl rand -hex 16)" --max-rows 1000
         curl -s --data @examples/sample_log.json localhost:5000/api/log
     """
     from ..paths import db_path, ensure_app_dir
@@ -55,6 +57,7 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post):
     try:
         ensure_app_dir(path)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
-                   workers=workers, allow_origins=allow_origins, public_post=public_post)
+                   workers=workers, allow_origins=allow_origins, public_post=public_post,
+                   **({"max_rows": max_rows} if max_rows else {}))
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None

@@ -55,14 +55,16 @@ __all__ = [
 
 
 def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_threads=READ_THREADS,
-               allow_origins=None, public_post=None):
+               allow_origins=None, public_post=None, max_rows=None):
     """The ASGI application on database ``db``, for uvicorn/gunicorn workers.
 
     Every argument falls back on the environment, so that
     ``uvicorn --factory openhouse_cli.server:create_app`` works as it is:
     ``db`` on ``$OHLOG_DB`` (else ohlog's default database), ``token`` on
     ``$OHLOG_TOKEN`` (empty: no token), ``max_body`` on ``$OHLOG_MAX_BODY``
-    (default 1 MiB). ``commit_batch`` caps the requests a commit may group
+    (default 1 MiB), ``max_rows`` on ``$OHLOG_MAX_ROWS`` (unset or 0: a GET
+    answers every matching action; else at most this many, and a link to the
+    rest). ``commit_batch`` caps the requests a commit may group
     (None: as many as are waiting; 1: a commit each, for comparison).
     ``allow_origins`` (on ``$OHLOG_ALLOW_ORIGIN``, separated by spaces): the
     origins whose pages may call the API (see ``cors.py``); ``public_post``
@@ -90,6 +92,13 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
         raise OhlogError(f"Invalid allowed origin: {ex}") from None
     if public_post is None:
         public_post = os.environ.get("OHLOG_PUBLIC_POST", "") not in ("", "0")
+    if max_rows is None:
+        text = os.environ.get("OHLOG_MAX_ROWS") or "0"
+        if not (text.isascii() and text.isdigit()):
+            raise OhlogError(f"OHLOG_MAX_ROWS must be a whole number of actions, got {text!r}")
+        max_rows = int(text)
+    if max_rows < 0:
+        raise OhlogError(f"The row limit must be at least 1 (0: none), got {max_rows}")
     # Create and migrate now, then close: every connection is opened in the
     # thread (and the process, after a fork) that uses it.
     if is_url(path):  # with a connect timeout: an unreachable server fails now, not in minutes
@@ -100,7 +109,8 @@ def create_app(db=None, *, token=None, max_body=None, commit_batch=None, read_th
         open_store(path).close()
     _setup_access_log()
     return App(path, token=token, max_body=max_body, commit_batch=commit_batch,
-               read_threads=read_threads, allow_origins=allow_origins, public_post=public_post)
+               read_threads=read_threads, allow_origins=allow_origins, public_post=public_post,
+               max_rows=max_rows or None)
 
 
 # ---------------------------------------------------------------------------
@@ -126,8 +136,9 @@ def exposure_warning(host, token):
 
 
 def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_BODY, workers=1,
-          allow_origins=(), public_post=False):
-    """Run the API on uvicorn until interrupted. OhlogError if it cannot start."""
+          allow_origins=(), public_post=False, max_rows=None):
+    """Run the API on uvicorn until interrupted. OhlogError if it cannot start.
+    ``max_rows``: the most actions a GET answers (None: all of them)."""
     try:
         import uvicorn
     except ImportError:
@@ -135,15 +146,18 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
     from ..paths import db_path
 
     db = db_path(db)
+    max_rows = max_rows or 0  # 0, not None: the option alone decides, never $OHLOG_MAX_ROWS
+    # (fails here if the database does)
     app = create_app(db, token=token, max_body=max_body, allow_origins=allow_origins,
-                     public_post=public_post)  # fails here if the database does
+                     public_post=public_post, max_rows=max_rows)
     options = dict(host=host, port=port, access_log=False, server_header=False, log_level="info")
     if workers > 1:
         # Each worker process builds its own app through the factory, from the environment
         app.close()
         os.environ.update(OHLOG_DB=str(db), OHLOG_MAX_BODY=str(max_body),
                           OHLOG_ALLOW_ORIGIN=" ".join(app.cors.origins if app.cors else ()),
-                          OHLOG_PUBLIC_POST="1" if public_post else "")
+                          OHLOG_PUBLIC_POST="1" if public_post else "",
+                          OHLOG_MAX_ROWS=str(max_rows))
         if token:
             os.environ["OHLOG_TOKEN"] = token
         else:

@@ -14,7 +14,8 @@ from .cors import VARY, Cors, is_text
 from .openapi import openapi_document
 from . import reader as _reader
 from .reader import READ_THREADS, Reader
-from .requests import HTTPError, is_json, parse_filters, parse_sessions, validate_sessions
+from .requests import (HTTPError, is_json, next_link, parse_filters, parse_sessions,
+                       validate_sessions)
 from .writer import Writer
 
 DEFAULT_MAX_BODY = 1 << 20  # bytes
@@ -42,7 +43,7 @@ class App:
     """The ASGI application; make it with create_app()."""
 
     def __init__(self, path, *, token=None, max_body=DEFAULT_MAX_BODY, commit_batch=None,
-                 read_threads=READ_THREADS, allow_origins=(), public_post=False):
+                 read_threads=READ_THREADS, allow_origins=(), public_post=False, max_rows=None):
         self.path = path
         self.token = token.encode() if token else None
         # public_post: POST /api/log needs no token (a public page cannot keep one secret)
@@ -50,6 +51,7 @@ class App:
         # Browsers on these origins may call the API (see cors.py); none: no CORS at all
         self.cors = Cors(allow_origins) if allow_origins else None
         self.max_body = max_body
+        self.max_rows = max_rows  # the most actions a GET answers (None: all), with a next link
         if is_url(path):
             from .postgres import PgWriter
 
@@ -181,8 +183,11 @@ class App:
 
     async def get_log(self, exchange, receive):
         filters = parse_filters(exchange.scope["query_string"])
+        after = None  # with max_rows: the place of the last action sent, if more match
         try:
-            if self.reader.postgres:
+            if self.max_rows is not None:
+                (page, after), rest = await self.reader.capped(filters, self.max_rows), None
+            elif self.reader.postgres:
                 page, rest = await self.reader.pg_quick.small_result(filters, _reader.INLINE_ROWS), None
             else:
                 page, rest = self.reader.quick(filters), None
@@ -194,6 +199,13 @@ class App:
                             headers=[(b"retry-after", b"1")]) from None
         if not page:
             await exchange.json(404, b'{"actions":[]}')
+        elif after is not None:
+            # The same request again, continuing after the last action sent
+            limit = filters.get("limit")
+            link = next_link(exchange.scope["path"], exchange.scope["query_string"], after,
+                             None if limit is None else limit - len(page))
+            body = b'{"actions":[%s],"next":%s}' % (",".join(page).encode(), orjson.dumps(link))
+            await exchange.json(200, body, [(b"link", b'<%s>; rel="next"' % link.encode())])
         elif rest is None:
             await exchange.json(200, ('{"actions":[' + ",".join(page) + "]}").encode())
         else:

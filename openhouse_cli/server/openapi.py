@@ -71,8 +71,16 @@ def openapi_document(token=False):
                     query("limit", "At most this many actions",
                           {"type": "integer", "minimum": 0, "maximum": (1 << 63) - 1}),
                     query("order", "By instant", {"type": "string", "enum": ["asc", "desc"]}),
+                    query("after", "Only the actions after this place in the order: the cursor "
+                                   "of a next link (opaque; follow the link as given)",
+                          {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$"}),
                 ],
-                "responses": {"200": json_response("The actions", "Actions"),
+                "responses": {"200": {**json_response(
+                                  "The actions; if the server caps an answer (ohlog serve "
+                                  "--max-rows) and more match, also a next link", "Actions"),
+                                  "headers": {"Link": {
+                                      "description": '<next>; rel="next" when the answer has next',
+                                      "schema": {"type": "string"}}}},
                               "404": json_response("No action matches", "Actions"), **errors},
             }},
             "/health": {"get": {
@@ -103,8 +111,12 @@ def openapi_document(token=False):
                              "properties": {"userId": {"type": "string"}, "sessionId": {"type": "string"},
                                             "time": {"type": "string"}, "type": {"type": "string"},
                                             "properties": {"type": "object"}}},
-            "Actions": {"type": "object", "required": ["actions"],
-                        "properties": {"actions": {"type": "array", "items": ref("StoredAction")}}},
+            "Actions": {"type": "object", "required": ["actions"], "properties": {
+                "actions": {"type": "array", "items": ref("StoredAction")},
+                "next": {"type": "string", "description":
+                         "Only when more actions match than the server answers at once: "
+                         "GET this (a path and query, the same filters and a cursor, after) "
+                         "for the next page; the last page has none"}}},
             "Summary": {"type": "object", "required": ["inserted", "duplicates"], "properties": {
                 "inserted": {"type": "integer", "description": "Actions stored"},
                 "duplicates": {"type": "integer",

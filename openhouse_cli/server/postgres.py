@@ -83,16 +83,18 @@ class QuickReader:
         self._open = 0
         self._waiting = collections.deque()
 
-    async def small_result(self, filters, size):
-        from ..query import _ROW_COLUMNS, _json_lines, build_query
+    async def small_result(self, filters, size, keyed=False):
+        """``keyed``: as ``(text, key)`` pairs (query.query_json_keyed)."""
+        from ..query import _ROW_COLUMNS, KEYED_COLUMNS, _json_lines, build_query, keyed_json_lines
 
         limit = filters.get("limit")
         capped = size + 1 if limit is None else min(limit, size + 1)
-        sql, params = build_query(_ROW_COLUMNS, engine="postgresql", **{**filters, "limit": capped})
+        sql, params = build_query(KEYED_COLUMNS if keyed else _ROW_COLUMNS, engine="postgresql",
+                                  **{**filters, "limit": capped})
         rows = await self._run(sql.replace("?", "%s"), params, READ_WAIT_S)
         if len(rows) > size:
             return None
-        return list(_json_lines(_unescaped(rows)))
+        return list((keyed_json_lines if keyed else _json_lines)(_unescaped(rows)))
 
     async def check(self):
         await self._run(f"SELECT count(*) FROM {TABLE} WHERE false", [], HEALTH_WAIT_S)
@@ -160,9 +162,9 @@ class QuickReader:
 
 
 def _unescaped(rows):
-    """Rows of (user_id, session_id, time, type, properties) with escaped text restored."""
-    for user, session, time_, kind, properties in rows:
-        yield unescape(user), unescape(session), time_, unescape(kind), properties
+    """Rows of (user_id, session_id, time, type, properties, ...) with escaped text restored."""
+    for user, session, time_, kind, properties, *key in rows:  # (key: KEYED_COLUMNS' last three)
+        yield unescape(user), unescape(session), time_, unescape(kind), properties, *key
 
 
 class DatabaseGone(OhlogError):

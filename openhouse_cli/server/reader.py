@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import OhlogError
-from ..query import open_for_query, query_json
+from ..query import open_for_query, query_json, query_json_keyed
 from ..store.postgres import is_url
 
 PAGE = 1000  # actions fetched a time; a larger result is streamed
@@ -45,9 +45,10 @@ class Reader:
         self._conns = []
         self._lock = threading.Lock()
 
-    def quick(self, filters):
+    def quick(self, filters, keyed=False):
         """All the matching actions as JSON texts if they are few and quickly found, else None.
-        (SQLite's; PostgreSQL's is ``await pg_quick.small_result(filters, size)``.)"""
+        (SQLite's; PostgreSQL's is ``await pg_quick.small_result(filters, size)``.)
+        ``keyed``: as ``(text, key)`` pairs (query.query_json_keyed)."""
         local = self._local
         conn = self.conn()
         if getattr(local, "limited", None) is not conn:
@@ -59,7 +60,8 @@ class Reader:
         steps = local.steps
         steps[0] = 0
         try:
-            page = list(itertools.islice(query_json(conn, **filters), INLINE_ROWS + 1))
+            query = query_json_keyed if keyed else query_json
+            page = list(itertools.islice(query(conn, **filters), INLINE_ROWS + 1))
         except OhlogError:
             if steps[0] > INLINE_STEPS:
                 return None  # interrupted: too slow for the event loop
@@ -111,6 +113,33 @@ class Reader:
         with self._lock:
             self._conns.remove(conn)
         return page, _Rest(actions, conn)
+
+    async def capped(self, filters, max_rows):
+        """``(page, key)``: at most ``max_rows`` matching actions as JSON texts,
+        and, if more match, the place of the page's last action (for ``after``),
+        else None. The page is read whole (and answered with its length): one
+        row more than it holds says whether more match."""
+        limit = filters.get("limit")
+        fetch = max_rows + 1 if limit is None else min(limit, max_rows + 1)
+        filters = {**filters, "limit": fetch}
+        if self.postgres:
+            rows = await self.pg_quick.small_result(filters, INLINE_ROWS, keyed=True)
+        else:
+            rows = self.quick(filters, keyed=True)
+        if rows is None:
+            rows = await self.run(self.keyed, filters)
+        key = rows[max_rows - 1][1] if len(rows) > max_rows else None
+        return [text for text, _ in rows[:max_rows]], key
+
+    def keyed(self, filters):
+        """Every matching action as a ``(text, key)`` pair, read in this thread."""
+        conn = self.conn()
+        try:
+            return list(query_json_keyed(conn, **filters))
+        except OhlogError:
+            if self.postgres:  # the connection may be broken: the next query opens another
+                self.discard(conn)
+            raise
 
     def discard(self, conn):
         """Forget this thread's connection ``conn``, and close it."""

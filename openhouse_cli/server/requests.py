@@ -4,7 +4,10 @@ What is wrong with a request is raised as HTTPError, which the application
 turns into its response.
 """
 
-from urllib.parse import unquote_to_bytes
+import base64
+import re
+import struct
+from urllib.parse import quote, unquote_to_bytes, urlencode, urlunsplit
 
 import orjson
 
@@ -89,7 +92,7 @@ def validate_sessions(docs, is_array):
 
 # sessionId as in the POST body; session as the original GET spelled it
 _LISTS = {"userId": "users", "type": "types", "sessionId": "sessions", "session": "sessions"}
-_SINGLE = ("date", "start", "end", "limit", "order")
+_SINGLE = ("date", "start", "end", "limit", "order", "after")
 KNOWN_PARAMETERS = (*_LISTS, *_SINGLE)
 
 
@@ -143,7 +146,42 @@ def parse_filters(query_string):
         if single["order"] not in ("asc", "desc"):
             raise _bad("order", f"expected asc or desc, got {single['order']!r}")
         filters["order"] = single["order"]
+    if "after" in single:
+        filters["after"] = _decode_cursor(single["after"])
     return filters
+
+
+# A cursor is an action's place in the order, (utc_us, ns, id), packed and
+# base64url-encoded: opaque to clients, so that its form may change.
+_CURSOR = struct.Struct(">qHq")
+_CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{24}")  # 18 bytes, exactly
+
+
+def encode_cursor(key):
+    """The ``after`` value that continues after the action at ``key`` (utc_us, ns, id)."""
+    return base64.urlsafe_b64encode(_CURSOR.pack(*key)).decode("ascii")
+
+
+def _decode_cursor(text):
+    if _CURSOR_RE.fullmatch(text):
+        utc_us, ns, id_ = _CURSOR.unpack(base64.urlsafe_b64decode(text))
+        if ns <= 999 and id_ >= 0:
+            return utc_us, ns, id_
+    raise _bad("after", f"not a cursor this server gave, got {text[:40]!r}: "
+                        "follow the next link as it was given")
+
+
+def next_link(path, query_string, key, limit):
+    """The link to the page after the action at ``key``: the request's own
+    parameters, with ``after`` its cursor and ``limit`` (if one was given)
+    what remains of it. The filters give the same bounds on every page:
+    GET's times are absolute (no "2h ago", whose bound would move)."""
+    pairs = [(name, value) for name, value in _query_pairs(query_string)
+             if value and name not in ("after", "limit")]
+    if limit is not None:
+        pairs.append(("limit", str(limit)))
+    pairs.append(("after", encode_cursor(key)))
+    return urlunsplit(("", "", path, urlencode(pairs, quote_via=quote, safe=":"), ""))
 
 
 def _query_pairs(query_string):
