@@ -121,6 +121,41 @@ def follow_writer(fmt, names, out):
     return lambda rows: (write_ndjson(_json_lines(row[:5] for row in rows), out), out.flush())
 
 
+def follow_table(stdout, show_tz=None):
+    """A function that draws a batch of rows (fields.COLUMNS) as lines of a
+    table and flushes: ``ohlog query --follow`` on a terminal or with --table.
+
+    The header comes with the first rows, or once the stored rows are out
+    (``write.start``); the columns are at least as wide as a time with its
+    offset, ids of 10 and a type of 8, and stay as they are drawn (a longer
+    value folds in its column) unless there is no width (a pipe).
+    """
+    from .fields import zoned_text
+    from .table import TableWriter, cells, terminal_width
+
+    stdout = _utf8(stdout)
+    width = terminal_width(stdout)
+    header = "Time" if show_tz is None else f"Time ({_zone_name(show_tz)})"
+    from datetime import timezone
+
+    times = len("2018-10-18T21:37:28Z" if show_tz is timezone.utc else "2018-10-18T21:37:28-06:00")
+    writer = TableWriter(stdout, width=width, time_header=header, minimum=(times, 10, 10, 8),
+                         bold=width is not None and _isatty(stdout) and "NO_COLOR" not in os.environ)
+    loads = json.loads
+
+    def write(rows):
+        writer.write([cells(row[2] if show_tz is None else zoned_text(row, show_tz),
+                            row[0], row[1], row[3], loads(row[4])) for row in rows])
+        stdout.flush()
+
+    def start():
+        writer.start()
+        stdout.flush()
+
+    write.start = start  # type: ignore[attr-defined]
+    return write
+
+
 def _csv_body(rows, out):
     import csv
     import io

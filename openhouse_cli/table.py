@@ -9,8 +9,10 @@ narrow terminal), the column furthest beyond a roomy width (a time to the
 second with its offset, ids of 16 characters, a type of 12) is narrowed, one
 cell at a time: its longer values fold, at a separator where there is one.
 
-Rows are drawn as they come, in chunks: a later chunk may widen a column for
-its longer values (columns never narrow), and the header is drawn once. Only
+Rows are drawn as they come, in chunks, the header once. Within a width the
+first chunk sets the columns and they stay (a later, longer value folds), so
+the screen stays aligned; with no width (a pipe) a later chunk widens a
+column for its longer values instead, so that a row is always one line. Only
 the standard library is imported here: ``ohlog query`` must start fast.
 """
 
@@ -139,9 +141,10 @@ def wrap(items: Sequence[str], width: int | None) -> list[str]:
 
 
 # How narrow the fixed columns are made, in turn, to give the properties
-# their room: a time to the second with its offset and ids of 16; then a
-# UTC time to the second and ids of 10; then, for the header "Properties" alone,
-# the narrowest at all (below about 47 columns lines run past the width)
+# their room: a time to the second with its offset and ids of 16; then, for
+# their least share (16), a UTC time to the second and ids of 10; then, for
+# the header "Properties" alone, the narrowest at all (below about 47
+# columns, lines run past the width)
 _STEPS = ((25, 16, 16, 12), (20, 10, 10, 8), (10, 6, 7, 6))
 
 
@@ -154,7 +157,8 @@ def layout(natural: Sequence[int], properties: int, item: int, width: int | None
     ``width`` (None: no limit) the properties get what they need, up to what
     is left; when that is less than max(16, width / 5, the widest item up to
     width / 3), the fixed column furthest beyond its floor (_STEPS) is
-    narrowed a cell at a time (its longer values fold) until they get it.
+    narrowed a cell at a time (its longer values fold) until they get it,
+    or as near as the floors allow.
     """
     fixed = [max(n, width_of(h)) for n, h in zip(natural, headers)]
     least = width_of(headers[4])
@@ -162,7 +166,9 @@ def layout(natural: Sequence[int], properties: int, item: int, width: int | None
         return fixed, max(properties, least)
     room = width - sum(fixed) - len(GAP) * 4
     want = max(least, min(properties, max(_MIN_PROPERTIES, width // 5, min(item, width // 3))))
-    for target, floors in zip((want, want, least), _STEPS):
+    # Past the first step every row may fold: only for the least share
+    for target, floors in zip((want, max(least, min(properties, _MIN_PROPERTIES)), least),
+                              _STEPS):
         floors = [max(f, width_of(h)) for f, h in zip(floors, headers)]
         while room < target:
             narrower = [i for i in (1, 2, 3, 0) if fixed[i] > floors[i]]
@@ -178,10 +184,11 @@ _BREAKS = (TIME_BREAKS, ID_BREAKS, ID_BREAKS, ID_BREAKS)
 
 
 class TableWriter:
-    """Draws rows (from ``cells``) to ``file`` as they come, the header once.
+    """Draws rows (from ``cells``) to ``file`` as they come, the header with
+    the first of them (or at ``start``).
 
-    ``minimum``: widths the fixed columns start at (a follower's first rows
-    may come later than its header); ``bold``: the header in bold (a terminal).
+    ``minimum``: widths the fixed columns start at (a follower's new rows
+    come after its header); ``bold``: the header in bold (a terminal).
     """
 
     def __init__(self, file: TextIO, *, width: int | None = None, time_header: str = "Time",
@@ -200,8 +207,10 @@ class TableWriter:
                 self.natural[i] = max(self.natural[i], width_of(row[i]))
             self.properties = max(self.properties, width_of(" ".join(row[4])))
             self.item = max(self.item, *map(width_of, row[4] or [""]))
-        fixed, properties = layout(self.natural, self.properties, self.item, self.width,
-                                   self.headers)
+        if not self.started or self.width is None:
+            self.columns = layout(self.natural, self.properties, self.item, self.width,
+                                  self.headers)
+        fixed, properties = self.columns
         out = []
         if not self.started:
             self.started = True
