@@ -109,6 +109,18 @@ def reader_gone(stream: Any) -> bool:
         return False
 
 
+_NEWEST_FIRST = (" ORDER BY utc_us DESC, ns DESC, id", " ORDER BY utc_us DESC, ns DESC, id DESC")
+
+
+def _newest_first(engine, filters, limit):
+    """query.build_query's SELECT of the matches, newest first, ties too (the
+    last ingested first), so that its first ``limit`` rows are the last ones."""
+    sql, params = _query.build_query(_WITH_ID, engine=engine, order="desc", limit=limit,
+                                     **filters)
+    assert _NEWEST_FIRST[0] in sql
+    return sql.replace(*_NEWEST_FIRST), params
+
+
 def _last_rows(rows, limit):
     """The first ``limit`` of ``rows`` (newest first, with id), in time order
     (ties in id order, as query.py orders them)."""
@@ -183,8 +195,7 @@ class _SQLiteFollower:
         """The last ``limit`` stored matches. The actions not printed must not
         pass for new after a delete (_look), so the newest _RECENT rows of
         the table are remembered as well."""
-        sql, params = _query.build_query(_WITH_ID, engine="sqlite", order="desc",
-                                         limit=self.limit, **self.filters)
+        sql, params = _newest_first("sqlite", self.filters, self.limit)
 
         def read():
             self._mark_top()
@@ -263,12 +274,12 @@ class _PostgresFollower:
             raise OhlogError(f"Query failed: {ex}") from None
 
     def start(self):
-        last = {}
-        if self.limit is not None:  # the last N: newest first, then turned round
-            # (with property conditions, rows are decided in Python before the limit)
-            sql_limit = None if self.filters.get("where") else self.limit
-            last = {"order": "desc", "limit": sql_limit}
-        sql, params = _query.build_query(_WITH_ID, engine="postgresql", **self.filters, **last)
+        if self.limit is None:
+            sql, params = _query.build_query(_WITH_ID, engine="postgresql", **self.filters)
+        else:  # the last N: newest first, then turned round (with property
+            # conditions, rows are decided in Python before the limit: _stream)
+            sql, params = _newest_first("postgresql", self.filters,
+                                        None if self.filters.get("where") else self.limit)
         batches = []
 
         def read():
