@@ -5,9 +5,10 @@ never padded wider; the properties take the rest of the width and wrap only
 when they must, between ``key=value`` items (an item longer than the column is
 folded). Nothing is cut: a value that cannot fit is folded onto more lines.
 When the fixed columns leave the properties too little room (long ids on a
-narrow terminal), the column furthest beyond a roomy width (a time to the
-second with its offset, ids of 16 characters, a type of 12) is narrowed, one
-cell at a time: its longer values fold, at a separator where there is one.
+narrow terminal), the id or type column furthest beyond a roomy width (ids
+of 16 characters, a type of 12), then the time (to the second with its
+offset), is narrowed a cell at a time: its longer values fold, at a
+separator where there is one.
 
 Rows are drawn as they come, in chunks, the header once. Within a width the
 first chunk sets the columns and they stay (a later, longer value folds), so
@@ -156,9 +157,9 @@ def layout(natural: Sequence[int], properties: int, item: int, width: int | None
     widest properties on one line; ``item``: the widest ``key=value``. Within
     ``width`` (None: no limit) the properties get what they need, up to what
     is left; when that is less than max(16, width / 5, the widest item up to
-    width / 3), the fixed column furthest beyond its floor (_STEPS) is
-    narrowed a cell at a time (its longer values fold) until they get it,
-    or as near as the floors allow.
+    width / 3), the id or type column furthest beyond its floor (_STEPS),
+    else the time, is narrowed a cell at a time (its longer values fold)
+    until they get it, or as near as the floors allow.
     """
     fixed = [max(n, width_of(h)) for n, h in zip(natural, headers)]
     least = width_of(headers[4])
@@ -171,7 +172,9 @@ def layout(natural: Sequence[int], properties: int, item: int, width: int | None
                               _STEPS):
         floors = [max(f, width_of(h)) for f, h in zip(floors, headers)]
         while room < target:
-            narrower = [i for i in (1, 2, 3, 0) if fixed[i] > floors[i]]
+            # ids and type first: a folded time would cost every row a line
+            narrower = ([i for i in (1, 2, 3) if fixed[i] > floors[i]]
+                        or [i for i in (0,) if fixed[i] > floors[i]])
             if not narrower:
                 break
             widest = max(narrower, key=lambda i: fixed[i] - floors[i])
