@@ -274,3 +274,66 @@ def test_an_idle_follower_costs_next_to_no_cpu(db_target, run_ohlog):
     finally:
         follower.kill()
         follower.wait()
+
+
+# The streaming table: on a terminal by default, or with --table
+
+
+def _read_until(fd, wanted, seconds):
+    """What ``fd`` gives until ``wanted`` is in it (the text so far, \\r\\n as \\n)."""
+    text, deadline = b"", time.monotonic() + seconds
+    while wanted.encode() not in text.replace(b"\r\n", b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
+        assert ready, f"no {wanted!r} in {seconds}s: {text!r}"
+        text += os.read(fd, 65536)
+    return text.replace(b"\r\n", b"\n").decode()
+
+
+def test_follow_on_a_terminal_streams_a_table(db_target, tmp_path, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    master, slave = os.openpty()
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "--follow", "-n", "2"],
+                                stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "COLUMNS": "80", "NO_COLOR": "1"})
+    os.close(slave)
+    try:
+        text = _read_until(master, "NAVIGATE", 10)
+        lines = text.splitlines()
+        assert lines[0].split() == ["Time", "User", "Session", "Type", "Properties"]
+        # the last two stored actions, in time order (at one instant: ingestion order)
+        assert [line.split()[3] for line in lines[2:] if line.startswith("2018")] == [
+            "VIEW", "NAVIGATE"]
+        doc = tmp_path / "more.json"
+        doc.write_text(json.dumps({"userId": "a-user-id-longer-than-its-column",
+                                   "sessionId": "s", "actions": [
+            {"time": "2024-01-01T00:00:00.125+05:30", "type": "tap",
+             "properties": {"note": "a property long enough to wrap at eighty columns, twice"}}]}))
+        assert run_ohlog("ingest", "--db", db_target, doc).returncode == 0
+        more = _read_until(master, "twice", 5)
+        table = (text + more).splitlines()
+        assert "Time" not in more  # the header once
+        assert max(len(line) for line in table) <= 80
+        # the columns stay where the header put them; a longer id folds in its column
+        user = table[0].index("User")
+        assert "".join(line[user:user + 12].strip() for line in more.splitlines()) == \
+            "a-user-id-longer-than-its-column"
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(10) == 0
+        assert follower.stderr.read() == b""
+    finally:
+        os.close(master)
+        follower.kill()
+        follower.wait()
+
+
+def test_follow_table_in_a_pipe(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(f"'{OHLOG}' query --db '{db_target}' --follow --table -n 1 "
+                            "--show-tz UTC | head -3", shell=True, capture_output=True,
+                            text=True, timeout=10, env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    header, rule, row = result.stdout.splitlines()
+    assert header.split() == ["Time", "(UTC)", "User", "Session", "Type", "Properties"]
+    assert row.split() == ["2018-10-19T03:37:30Z", "ABC123XYZ", "XYZ456ABC", "NAVIGATE",
+                           "pageFrom=communities", "pageTo=inventory"]
