@@ -43,7 +43,6 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         ohlog query --user ABC123XYZ --type click --table
         ohlog query --date 2018-10-18 --tz America/Denver --nl
         ohlog query --fields userId,utc,type,properties.locationX --csv
-        ohlog query --follow -n 10 --type click
     """
     from ..output import FormatError, check_format, render
 
