@@ -168,9 +168,9 @@ def layout(natural: Sequence[int], properties: int, item: int, width: int | None
     room = width - sum(fixed) - len(GAP) * 4
     want = max(least, min(properties, max(_MIN_PROPERTIES, width // 5, min(item, width // 3))))
     # Past the first step every row may fold: only for the least share
-    for target, floors in zip((want, max(least, min(properties, _MIN_PROPERTIES)), least),
-                              _STEPS):
-        floors = [max(f, width_of(h)) for f, h in zip(floors, headers)]
+    for target, step in zip((want, max(least, min(properties, _MIN_PROPERTIES)), least),
+                            _STEPS):
+        floors = [max(f, width_of(h)) for f, h in zip(step, headers)]
         while room < target:
             # ids and type first: a folded time would cost every row a line
             narrower = ([i for i in (1, 2, 3) if fixed[i] > floors[i]]
