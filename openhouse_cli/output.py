@@ -140,7 +140,7 @@ def follow_table(stdout, show_tz=None):
 
     times = len("2018-10-18T21:37:28Z" if show_tz is timezone.utc else "2018-10-18T21:37:28-06:00")
     writer = TableWriter(stdout, width=width, time_header=header, minimum=(times, 10, 10, 8),
-                         bold=width is not None and _isatty(stdout) and "NO_COLOR" not in os.environ)
+                         bold=_bold(stdout, width))
     loads = json.loads
 
     def write(rows):
@@ -305,8 +305,7 @@ def write_table(actions, file, *, time_header="Time", width=None):
     """
     from .table import TableWriter, cells
 
-    bold = width is not None and _isatty(file) and "NO_COLOR" not in os.environ
-    writer = TableWriter(file, width=width, time_header=time_header, bold=bold)
+    writer = TableWriter(file, width=width, time_header=time_header, bold=_bold(file, width))
     shown = 0
     for chunk in batches(actions, _TABLE_CHUNK):
         shown += writer.write([cells(a["time"], a["userId"], a["sessionId"], a["type"],
@@ -315,9 +314,10 @@ def write_table(actions, file, *, time_header="Time", width=None):
     return shown
 
 
-def _isatty(file):
+def _bold(file, width):
+    """Whether the header is bold: on a terminal, unless NO_COLOR is set."""
     try:
-        return file.isatty()
+        return width is not None and file.isatty() and "NO_COLOR" not in os.environ
     except (AttributeError, ValueError):
         return False
 

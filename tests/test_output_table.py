@@ -116,7 +116,8 @@ def test_a_pipe_without_columns_draws_each_row_on_one_line(databases):
                                    columns=100).splitlines())) == 100
 
 
-@pytest.mark.parametrize("fmt", [["--nl"], ["--json"], ["--csv"], ["--csv", "--fields", "utc,type"]])
+@pytest.mark.parametrize("fmt", [["--nl"], ["--json"], ["--csv"],
+                                 ["--csv", "--fields", "utc,type"]])
 def test_the_width_never_changes_machine_output(databases, fmt):
     wide = ohlog("--db", databases["long"], *fmt)
     assert ohlog("--db", databases["long"], *fmt, columns=80) == wide
@@ -125,7 +126,8 @@ def test_the_width_never_changes_machine_output(databases, fmt):
 @pytest.mark.parametrize("value, shown", [
     ("FDJKLHSLD", "k=FDJKLHSLD"), ("52", 'k="52"'), ("true", 'k="true"'), ("null", 'k="null"'),
     ("", 'k=""'), ("a b", 'k="a b"'), ('say "hi"', 'k="say \\"hi\\""'), ("[1]", 'k="[1]"'),
-    ("{x", 'k="{x"'), ("a=b", "k=a=b"), ("\x1b[2J", 'k="\\u001b[2J"'), ("\u202eevil", 'k="\\u202eevil"'),
+    ("{x", 'k="{x"'), ("a=b", "k=a=b"), ("\x1b[2J", 'k="\\u001b[2J"'),
+    ("\u202eevil", 'k="\\u202eevil"'),
     (52, "k=52"), (1.5, "k=1.5"), (True, "k=true"), (None, "k=null"), ([1, None], "k=[1,null]"),
     ({"a": [1, 2]}, 'k={"a":[1,2]}'), (10**30, f"k={10**30}"),
 ])
