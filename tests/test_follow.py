@@ -326,6 +326,21 @@ def test_follow_on_a_terminal_streams_a_table(db_target, tmp_path, run_ohlog):
         follower.wait()
 
 
+def test_follow_on_a_terminal_with_fields_prints_ndjson(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    master, slave = os.openpty()
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "-f", "-n", "1",
+                                 "--fields", "utc,type"], stdout=slave, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+    os.close(slave)
+    try:
+        assert _read_until(master, "\n", 10) == '{"utc":"2018-10-19T03:37:30Z","type":"NAVIGATE"}\n'
+    finally:
+        os.close(master)
+        follower.kill()
+        follower.wait()
+
+
 def test_follow_table_in_a_pipe(db_target, run_ohlog):
     assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}

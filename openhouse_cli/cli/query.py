@@ -47,7 +47,7 @@ def query(db, limit, order, fields, show_tz, follow, **options):
     from ..output import FormatError, check_format, render
 
     if follow:
-        fmt = _follow_format(options, order)
+        fmt = _follow_format(options, order, fields)
     else:
         fmt = pop_format(options)
     filters = pop_filters(options)
@@ -68,12 +68,13 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         store.close()
 
 
-def _follow_format(options, order):
-    """The format of --follow: a table on a terminal, else NDJSON unless a
-    flag says otherwise; a usage error for what cannot stream."""
+def _follow_format(options, order, fields):
+    """The format of --follow: a table on a terminal (unless --fields chooses
+    what to print), else NDJSON, unless a flag says otherwise; a usage error
+    for what cannot stream."""
     given = any(options[name] for name in ("format_", "table", "json_", "nl", "csv_"))
     fmt = pop_format(options)
-    if not given and fmt == "json":
+    if not given and (fmt == "json" or fields is not None):
         fmt = "ndjson"
     if fmt == "json":
         raise click.UsageError("--follow cannot close a JSON array: use --nl (one action a line)")
