@@ -1,8 +1,9 @@
 """Following the store: the matching actions stored, then each new one as it is committed.
 
 ``follow(store, **filters)`` yields batches of rows: first the actions that
-match now, in time order (as ``ohlog query``), then, batch by batch, each
-matching action that any writer commits afterwards, in commit order.
+match now, in time order (as ``ohlog query``; with ``limit``, the last N of
+them), then, batch by batch, each matching action that any writer commits
+afterwards, in commit order.
 
 What "new" means differs by engine:
 
@@ -29,6 +30,7 @@ Only the standard library is imported here; psycopg comes with the store.
 
 from __future__ import annotations
 
+import itertools
 import re
 import select
 import sqlite3
@@ -66,24 +68,29 @@ _VXIDS = ("SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid'"
 
 
 def follow(store: Any, *, poll: float | None = None, stopped: Callable[[], bool] | None = None,
-           **filters: Any) -> Iterator[list[tuple]]:
+           caught_up: Callable[[], None] | None = None, **filters: Any) -> Iterator[list[tuple]]:
     """Yield batches of matching rows (columns fields.COLUMNS): those stored,
     then new ones as they are committed, until ``stopped()`` says so (never,
     by default: the caller stops on Ctrl-C or a closed pipe).
 
-    ``filters`` are query.query_actions' filters, without ``limit`` and
-    ``order`` (a follower prints in time order, then in commit order).
+    ``filters`` are query.query_actions' filters, without ``order`` (a
+    follower prints in time order, then in commit order). ``limit``: of the
+    actions stored, only the last N in time order (``tail -n N -f``); the new
+    ones all come. ``caught_up()`` is called once the stored ones are out.
     """
     store = as_store(store)
-    for name in ("limit", "order"):
-        if filters.pop(name, None) not in (None, "asc"):
-            raise OhlogError(f"a follower cannot take {name}")
+    if filters.pop("order", None) not in (None, "asc"):
+        raise OhlogError("a follower cannot take order")
+    limit = filters.pop("limit", None)
     # Checked now, before anything is read: a bad filter fails at once
-    _query.build_query(COLUMNS, engine=store.engine, **filters)
+    _query.build_query(COLUMNS, engine=store.engine, limit=limit, **filters)
     kind = _PostgresFollower if store.engine == "postgresql" else _SQLiteFollower
     follower = kind(store, filters)
+    follower.limit = limit
     poll = POLL_S[store.engine] if poll is None else poll
     yield from follower.start()
+    if caught_up:
+        caught_up()
     while not (stopped and stopped()):
         time.sleep(poll)
         batch = follower.look()
@@ -102,6 +109,24 @@ def reader_gone(stream: Any) -> bool:
         return False
 
 
+_NEWEST_FIRST = (" ORDER BY utc_us DESC, ns DESC, id", " ORDER BY utc_us DESC, ns DESC, id DESC")
+
+
+def _newest_first(engine, filters, limit):
+    """query.build_query's SELECT of the matches, newest first, ties too (the
+    last ingested first), so that its first ``limit`` rows are the last ones."""
+    sql, params = _query.build_query(_WITH_ID, engine=engine, order="desc", limit=limit,
+                                     **filters)
+    assert _NEWEST_FIRST[0] in sql
+    return sql.replace(*_NEWEST_FIRST), params
+
+
+def _last_rows(rows, limit):
+    """The first ``limit`` of ``rows`` (newest first, with id), in time order
+    (ties in id order, as query.py orders them)."""
+    return sorted(itertools.islice(rows, limit), key=lambda row: (row[7], row[8], row[0]))
+
+
 def _new_rows_sql(engine, filters, source):
     """The filtered SELECT of query.build_query, over the rows ``source`` reads, in id order."""
     sql, params = _query.build_query(_WITH_ID, engine=engine, order=None, **filters)
@@ -116,6 +141,7 @@ class _SQLiteFollower:
         self.top_fp = None
         self.recent: dict[int, bytes] = {}  # printed id -> fingerprint
         self.version = None
+        self.limit: int | None = None
 
     def _run(self, sql, params):
         if "ohlog_" in sql:  # query.py's exact look-ups in Python
@@ -152,6 +178,9 @@ class _SQLiteFollower:
 
     def start(self):
         self.version = self._version()
+        if self.limit is not None:
+            yield from self._start_last()
+            return
         sql, params = _query.build_query(_WITH_ID, engine="sqlite", **self.filters)
         self.conn.execute("BEGIN")
         try:
@@ -161,6 +190,20 @@ class _SQLiteFollower:
         finally:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
+
+    def _start_last(self):
+        """The last ``limit`` stored matches. The actions not printed must not
+        pass for new after a delete (_look), so the newest _RECENT rows of
+        the table are remembered as well."""
+        sql, params = _newest_first("sqlite", self.filters, self.limit)
+
+        def read():
+            self._mark_top()
+            self.recent.update(self.conn.execute(
+                "SELECT id, fingerprint FROM actions ORDER BY id DESC LIMIT ?", (_RECENT,)))
+            return self._remember(_last_rows(self._run(sql, params), self.limit))
+
+        yield from in_batches(self._read(read), _BATCH)
 
     def _version(self):
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -197,6 +240,7 @@ class _PostgresFollower:
         self.top = 0
         self.first = None  # (highest id, transactions, in-flight xids, xmax) at the start
         self.alive: frozenset = frozenset()
+        self.limit: int | None = None
 
     def _stream(self, sql, params):
         from .store.postgres import stream
@@ -230,14 +274,22 @@ class _PostgresFollower:
             raise OhlogError(f"Query failed: {ex}") from None
 
     def start(self):
-        sql, params = _query.build_query(_WITH_ID, engine="postgresql", **self.filters)
+        if self.limit is None:
+            sql, params = _query.build_query(_WITH_ID, engine="postgresql", **self.filters)
+        else:  # the last N: newest first, then turned round (with property
+            # conditions, rows are decided in Python before the limit: _stream)
+            sql, params = _newest_first("postgresql", self.filters,
+                                        None if self.filters.get("where") else self.limit)
         batches = []
 
         def read():
             top, xip, xmax = self._snapshot()
             self.floor = top
             self.first = (top, None, xip, xmax)
-            for batch in in_batches(self._stream(sql, params), _BATCH):
+            rows = self._stream(sql, params)
+            if self.limit is not None:
+                rows = _last_rows(rows, self.limit)
+            for batch in in_batches(rows, _BATCH):
                 batches.append([row[2:] for row in batch])
 
         # Gathered before printing: the snapshot's transaction must not stay

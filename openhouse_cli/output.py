@@ -1,14 +1,13 @@
-"""Rendering query results: a rich table for people; JSON, NDJSON and CSV for pipes.
+"""Rendering query results: a table for people; JSON, NDJSON and CSV for pipes.
 
 Every renderer streams: rows are written as they come from the cursor, so
 memory stays flat however many actions match. JSON and NDJSON lines are built
-by ``query.query_json`` and only encoded and written here. rich is
-imported only when a table is drawn.
+by ``query.query_json`` and only encoded and written here. The table is
+drawn by ``table.py``.
 """
 
 import json
 import os
-import re
 import sys
 
 from .errors import OhlogError
@@ -18,7 +17,7 @@ FORMATS = ("table", "json", "ndjson", "csv")
 CSV_HEADER = ("userId", "sessionId", "time", "type", "properties")
 FLAGS = "--format, --table, --json, --nl or --csv"
 _BATCH = 500  # rows joined into one write
-_TABLE_CHUNK = 200  # rows in each rich Table drawn
+_TABLE_CHUNK = 200  # rows laid out together
 
 
 class FormatError(OhlogError, ValueError):
@@ -122,6 +121,41 @@ def follow_writer(fmt, names, out):
     return lambda rows: (write_ndjson(_json_lines(row[:5] for row in rows), out), out.flush())
 
 
+def follow_table(stdout, show_tz=None):
+    """A function that draws a batch of rows (fields.COLUMNS) as lines of a
+    table and flushes: ``ohlog query --follow`` on a terminal or with --table.
+
+    The header comes with the first rows, or once the stored rows are out
+    (``write.start``); the columns are at least as wide as a time with its
+    offset, ids of 10 and a type of 8, and stay as they are drawn (a longer
+    value folds in its column) unless there is no width (a pipe).
+    """
+    from .fields import zoned_text
+    from .table import TableWriter, cells, terminal_width
+
+    stdout = _utf8(stdout)
+    width = terminal_width(stdout)
+    header = "Time" if show_tz is None else f"Time ({_zone_name(show_tz)})"
+    from datetime import timezone
+
+    times = len("2018-10-18T21:37:28Z" if show_tz is timezone.utc else "2018-10-18T21:37:28-06:00")
+    writer = TableWriter(stdout, width=width, time_header=header, minimum=(times, 10, 10, 8),
+                         bold=_bold(stdout, width))
+    loads = json.loads
+
+    def write(rows):
+        writer.write([cells(row[2] if show_tz is None else zoned_text(row, show_tz),
+                            row[0], row[1], row[3], loads(row[4])) for row in rows])
+        stdout.flush()
+
+    def start():
+        writer.start()
+        stdout.flush()
+
+    write.start = start  # type: ignore[attr-defined]
+    return write
+
+
 def _csv_body(rows, out):
     import csv
     import io
@@ -190,6 +224,8 @@ def batches(items, size=_BATCH):
 
 
 def _render_table(db, filters, stdout, show_tz=None):
+    from .table import terminal_width
+
     limit = filters.get("limit")
     stdout = _utf8(stdout)
     header = "Time"
@@ -201,7 +237,7 @@ def _render_table(db, filters, stdout, show_tz=None):
         actions = _in_zone(_query_columns(db, COLUMNS, filters), show_tz)
         header = f"Time ({_zone_name(show_tz)})"
     try:
-        shown = write_table(actions, stdout, time_header=header)
+        shown = write_table(actions, stdout, time_header=header, width=terminal_width(stdout))
     finally:
         actions.close()  # now, while the store is open (a closed pipe ends it early)
     more = 0
@@ -214,7 +250,7 @@ def _render_table(db, filters, stdout, show_tz=None):
 def _utf8(stdout):
     """``stdout``, or if it encodes in anything but UTF-8 (a Latin-1 or ASCII
     locale), a writer of UTF-8 to its bytes: every other format writes UTF-8,
-    and rich would fail on most of the data."""
+    and most of the data would not encode."""
     encoding = (getattr(stdout, "encoding", None) or "").lower().replace("_", "-")
     if not hasattr(stdout, "buffer") or encoding in ("utf-8", "utf8"):
         return stdout
@@ -260,77 +296,30 @@ def _zone_name(tz):
     return getattr(tz, "key", None) or str(tz)
 
 
-def write_table(actions, file, *, time_header="Time"):
-    """Draw the actions as rich tables of a few hundred rows each; return how many.
+def write_table(actions, file, *, time_header="Time", width=None):
+    """Draw the actions (dicts, as query_actions yields) as a table ``width``
+    cells wide (None: no limit, each row on one line); return how many.
 
-    The first columns only grow from one chunk to the next, so the chunks line up.
+    Drawn a few hundred rows at a time: the first chunk sets the columns'
+    widths, and a later one only widens them (table.TableWriter).
     """
-    from rich import box
-    from rich.console import Console
-    from rich.cells import cell_len
-    from rich.table import Table
-    from rich.text import Text
+    from .table import TableWriter, cells
 
-    console = Console(file=file, highlight=False)
-
-    def on_broken_pipe():
-        # rich would exit with status 1; render() ends quietly instead, as every format does
-        raise BrokenPipeError
-
-    console.on_broken_pipe = on_broken_pipe
-    headers = (time_header, "User", "Session", "Type", "Properties")
-    widths = [len(h) for h in headers[:-1]]
+    writer = TableWriter(file, width=width, time_header=time_header, bold=_bold(file, width))
     shown = 0
-    chunk = []
-
-    def draw(first):
-        table = Table(box=box.SIMPLE_HEAD, show_header=first, show_edge=False, pad_edge=False)
-        for header, width in zip(headers[:-1], widths):
-            table.add_column(header, width=width, overflow="fold")
-        table.add_column(headers[-1], overflow="fold")  # the properties take what is left
-        for row in chunk:
-            table.add_row(*row)
-        console.print(table)
-
-    for action in actions:
-        row = _table_row(action)
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], min(cell_len(cell), 40))
-        chunk.append([Text(cell) for cell in row])
-        shown += 1
-        if len(chunk) >= _TABLE_CHUNK:
-            draw(shown == len(chunk))
-            chunk = []
-    if chunk or not shown:
-        draw(shown == len(chunk))
+    for chunk in batches(actions, _TABLE_CHUNK):
+        shown += writer.write([cells(a["time"], a["userId"], a["sessionId"], a["type"],
+                                     a["properties"]) for a in chunk])
+    writer.start()  # no rows: the header alone
     return shown
 
 
-def _table_row(action):
-    """The cells as plain strings (drawn as rich Text, so never read as markup),
-    with the data's control characters made visible: a log must not be able
-    to drive the reader's terminal (clear it, retitle it, write the clipboard)."""
-    return (
-        _visible(action["time"]),
-        _visible(action["userId"]),
-        _visible(action["sessionId"]),
-        _visible(action["type"]),
-        "\n".join(_property_lines(action["properties"])),
-    )
-
-
-def _property_lines(properties):
-    for key, value in properties.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        yield f"{_visible(key)}: {_visible(shown)}"
-
-
-# C0 and C1 control characters, DEL, and the bidirectional overrides
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(text):
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+def _bold(file, width):
+    """Whether the header is bold: on a terminal, unless NO_COLOR is set."""
+    try:
+        return width is not None and file.isatty() and "NO_COLOR" not in os.environ
+    except (AttributeError, ValueError):
+        return False
 
 
 def write_footer(shown, more, file):

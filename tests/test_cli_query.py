@@ -79,7 +79,7 @@ def test_csv(sample_db, real, flags):
 def test_table_on_request(sample_db, real, flags):
     text = stdout_of(real, "--db", sample_db, *flags, "-n", "2")
     assert text.split()[:5] == ["Time", "User", "Session", "Type", "Properties"]
-    assert "locationX: 52" in text and "viewedId: FDJKLHSLD" in text and "NAVIGATE" not in text
+    assert "locationX=52" in text and "viewedId=FDJKLHSLD" in text and "NAVIGATE" not in text
     assert text.endswith("2 actions shown, 1 more matched\n")
 
 
@@ -102,7 +102,7 @@ def test_a_terminal_gets_a_table(sample_db):
     os.close(master)
     assert proc.wait(timeout=60) == 0
     text = b"".join(chunks).decode()
-    assert "Time" in text and "Properties" in text and "locationX: 52" in text
+    assert "Time" in text and "Properties" in text and "locationX=52" in text
     assert "3 actions" in text and "{" not in text
 
 

@@ -174,7 +174,8 @@ def test_usage_errors(db, run_ohlog, args, message):
     assert done.stderr.decode().splitlines()[-1] == f"Error: {message}"
 
 
-def test_show_tz_table(db, run_ohlog):
+def test_show_tz_table(db, run_ohlog, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for each time on one line
     lines = out(run_ohlog, "--db", db, "--table", "--show-tz", "America/Denver").splitlines()
     assert lines[0].split()[:2] == ["Time", "(America/Denver)"]
     times = [line.split()[0] for line in lines[2:] if line.startswith("20")]

@@ -81,6 +81,56 @@ def test_sqlite_ids_taken_again_after_a_delete_are_new(tmp_path):
     assert users_and_i(next(gen)) == [("c", 30), ("c", 31)]
 
 
+# --limit N: the last N stored, in time order, then every new one (tail -n N -f)
+
+
+def test_limit_prints_the_last_stored_then_all_new(db_target):
+    writer = open_store(db_target)
+    # ingested out of time order: the last by instant are not the last ingested
+    ingest_sessions(writer, [session("a", 3, start=10), session("b", 2), session("a", 2)])
+    reader = open_store(db_target, readonly=True)
+    gen = following(reader, limit=3)
+    assert users_and_i(next(gen)) == [("a", 10), ("a", 11), ("a", 12)]
+    ingest_sessions(writer, [session("c", 4, start=-60)])  # new: all of them, older or not
+    assert users_and_i(next(gen)) == [("c", -60), ("c", -59), ("c", -58), ("c", -57)]
+    gen.close()
+    # ties at one instant keep ingestion order; filters apply before the limit
+    ties = [{"userId": u, "sessionId": "t", "actions": [
+        {"time": "2030-01-01T00:00:00Z", "type": "tie", "properties": {"i": i}}]}
+        for i, u in enumerate("xyz")]
+    ingest_sessions(writer, ties)
+    gen = following(reader, limit=2, types=["TIE"], where=["i>=0"])
+    assert users_and_i(next(gen)) == [("y", 1), ("z", 2)]
+    gen.close()
+    reader.close()
+    writer.close()
+
+
+def test_limit_zero_prints_only_new_actions(db_target):
+    writer = open_store(db_target)
+    ingest_sessions(writer, [session("a", 5)])
+    # the new action is committed once the follower has the stored ones
+    gen = following(open_store(db_target, readonly=True), limit=0,
+                    caught_up=lambda: ingest_sessions(writer, [session("b", 1, start=30)]))
+    assert users_and_i(next(gen)) == [("b", 30)]
+    gen.close()
+
+
+def test_sqlite_limit_then_delete_prints_no_old_action_as_new(tmp_path):
+    from openhouse_cli.delete import delete_actions
+
+    path = tmp_path / "limit.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("a", 6), session("b", 3, start=10)])
+    gen = following(open_store(path, readonly=True), limit=2)
+    assert users_and_i(next(gen)) == [("b", 11), ("b", 12)]
+    # the newest rows go and their ids are taken again: the four actions of
+    # "a" that were not printed are old, and must not come as new
+    assert delete_actions(writer, users=["b"]) == 3
+    ingest_sessions(writer, [session("c", 2, start=30)])
+    assert users_and_i(next(gen)) == [("c", 30), ("c", 31)]
+
+
 # PostgreSQL: ids are taken at insert, and transactions commit out of id order
 
 
@@ -182,10 +232,12 @@ def test_follow_ends_quietly_when_the_reader_goes(db_target, run_ohlog):
 @pytest.mark.parametrize("args, message", [
     (["--json"], "--follow cannot close a JSON array: use --nl"),
     (["--format", "json"], "--follow cannot close a JSON array: use --nl"),
-    (["--table"], "use --nl or --csv, not --table"),
-    (["--limit", "3"], "--follow runs until Ctrl-C: leave out --limit"),
+    (["--json", "--limit", "3"], "--follow cannot close a JSON array: use --nl"),
     (["--order", "desc"], "leave out --order desc"),
+    (["--table", "--order", "desc"], "leave out --order desc"),
     (["--nl", "--show-tz", "UTC"], "--show-tz is for the table"),
+    (["--table", "--fields", "type"], "--fields chooses what JSON, NDJSON and CSV print"),
+    (["--limit", "-1"], "Invalid value for '-n' / '--limit'"),
 ])
 def test_follow_usage_errors(run_ohlog, args, message):
     result = run_ohlog("query", "--follow", *args)
@@ -222,3 +274,81 @@ def test_an_idle_follower_costs_next_to_no_cpu(db_target, run_ohlog):
     finally:
         follower.kill()
         follower.wait()
+
+
+# The streaming table: on a terminal by default, or with --table
+
+
+def _read_until(fd, wanted, seconds):
+    """What ``fd`` gives until ``wanted`` is in it (the text so far, \\r\\n as \\n)."""
+    text, deadline = b"", time.monotonic() + seconds
+    while wanted.encode() not in text.replace(b"\r\n", b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
+        assert ready, f"no {wanted!r} in {seconds}s: {text!r}"
+        text += os.read(fd, 65536)
+    return text.replace(b"\r\n", b"\n").decode()
+
+
+def test_follow_on_a_terminal_streams_a_table(db_target, tmp_path, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    master, slave = os.openpty()
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "--follow", "-n", "2"],
+                                stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "COLUMNS": "80", "NO_COLOR": "1"})
+    os.close(slave)
+    try:
+        text = _read_until(master, "NAVIGATE", 10)
+        lines = text.splitlines()
+        assert lines[0].split() == ["Time", "User", "Session", "Type", "Properties"]
+        # the last two stored actions, in time order (at one instant: ingestion order)
+        assert [line.split()[3] for line in lines[2:] if line.startswith("2018")] == [
+            "VIEW", "NAVIGATE"]
+        doc = tmp_path / "more.json"
+        doc.write_text(json.dumps({"userId": "a-user-id-longer-than-its-column",
+                                   "sessionId": "s", "actions": [
+            {"time": "2024-01-01T00:00:00.125+05:30", "type": "tap",
+             "properties": {"note": "a property long enough to wrap at eighty columns, twice"}}]}))
+        assert run_ohlog("ingest", "--db", db_target, doc).returncode == 0
+        more = _read_until(master, "twice", 5)
+        table = (text + more).splitlines()
+        assert "Time" not in more  # the header once
+        assert max(len(line) for line in table) <= 80
+        # the columns stay where the header put them; a longer id folds in its column
+        user = table[0].index("User")
+        assert "".join(line[user:user + 12].strip() for line in more.splitlines()) == \
+            "a-user-id-longer-than-its-column"
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(10) == 0
+        assert follower.stderr.read() == b""
+    finally:
+        os.close(master)
+        follower.kill()
+        follower.wait()
+
+
+def test_follow_on_a_terminal_with_fields_prints_ndjson(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    master, slave = os.openpty()
+    follower = subprocess.Popen([OHLOG, "query", "--db", db_target, "-f", "-n", "1",
+                                 "--fields", "utc,type"], stdout=slave, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+    os.close(slave)
+    try:
+        assert _read_until(master, "\n", 10) == '{"utc":"2018-10-19T03:37:30Z","type":"NAVIGATE"}\n'
+    finally:
+        os.close(master)
+        follower.kill()
+        follower.wait()
+
+
+def test_follow_table_in_a_pipe(db_target, run_ohlog):
+    assert run_ohlog("ingest", "--db", db_target, "examples/sample_log.json").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(f"'{OHLOG}' query --db '{db_target}' --follow --table -n 1 "
+                            "--show-tz UTC | head -3", shell=True, capture_output=True,
+                            text=True, timeout=10, env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    header, rule, row = result.stdout.splitlines()
+    assert header.split() == ["Time", "(UTC)", "User", "Session", "Type", "Properties"]
+    assert row.split() == ["2018-10-19T03:37:30Z", "ABC123XYZ", "XYZ456ABC", "NAVIGATE",
+                           "pageFrom=communities", "pageTo=inventory"]

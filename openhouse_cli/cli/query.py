@@ -34,7 +34,7 @@ def _fields_option(ctx, param, value):
               help="The table shows every time in this zone (IANA name or UTC)")
 @click.option("-f", "--follow", is_flag=True,
               help="Then print each new matching action as it is committed, until Ctrl-C "
-                   "(NDJSON unless --csv)")
+                   "(a table on a terminal, else NDJSON; with -n N, the last N stored first)")
 def query(db, limit, order, fields, show_tz, follow, **options):
     """Print the actions that match the filters, in time order.
 
@@ -47,7 +47,7 @@ def query(db, limit, order, fields, show_tz, follow, **options):
     from ..output import FormatError, check_format, render
 
     if follow:
-        fmt = _follow_format(options, limit, order, show_tz)
+        fmt = _follow_format(options, order, fields)
     else:
         fmt = pop_format(options)
     filters = pop_filters(options)
@@ -57,7 +57,7 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         raise click.UsageError(str(ex)) from None
     store = open_target(db, readonly=True)
     if follow:
-        _follow(store, fmt, filters, fields)
+        _follow(store, fmt, {**filters, "limit": limit}, fields, show_tz)
         return
     try:
         render(fmt, store, {**filters, "limit": limit, "order": order}, fields=fields,
@@ -68,33 +68,34 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         store.close()
 
 
-def _follow_format(options, limit, order, show_tz):
-    """The format of --follow: NDJSON, or CSV; a usage error for what cannot stream."""
-    fmt = pop_format(options) if any(options[name] for name in (
-        "format_", "table", "json_", "nl", "csv_")) else "ndjson"
+def _follow_format(options, order, fields):
+    """The format of --follow: a table on a terminal (unless --fields chooses
+    what to print), else NDJSON, unless a flag says otherwise; a usage error
+    for what cannot stream."""
+    given = any(options[name] for name in ("format_", "table", "json_", "nl", "csv_"))
+    fmt = pop_format(options)
+    if not given and (fmt == "json" or fields is not None):
+        fmt = "ndjson"
     if fmt == "json":
         raise click.UsageError("--follow cannot close a JSON array: use --nl (one action a line)")
-    if fmt == "table":
-        raise click.UsageError("--follow prints lines as actions come: use --nl or --csv, "
-                               "not --table")
-    if limit is not None:
-        raise click.UsageError("--follow runs until Ctrl-C: leave out --limit")
     if order.lower() != "asc":
         raise click.UsageError("--follow prints new actions as they come: leave out --order desc")
-    if show_tz is not None:
-        raise click.UsageError("--show-tz is for the table, which --follow does not draw")
     return fmt
 
 
-def _follow(store, fmt, filters, fields):
+def _follow(store, fmt, filters, fields, show_tz):
     import sys
 
     from ..follow import follow, reader_gone
-    from ..output import follow_writer
+    from ..output import follow_table, follow_writer
 
     try:
-        write = follow_writer(fmt, fields, sys.stdout.buffer)
-        for batch in follow(store, stopped=lambda: reader_gone(sys.stdout), **filters):
+        if fmt == "table":
+            write = follow_table(sys.stdout, show_tz)
+        else:
+            write = follow_writer(fmt, fields, sys.stdout.buffer)
+        for batch in follow(store, stopped=lambda: reader_gone(sys.stdout),
+                            caught_up=getattr(write, "start", None), **filters):
             write(batch)
     except (KeyboardInterrupt, BrokenPipeError):
         pass  # the way a follower ends: quietly, exit 0
