@@ -248,19 +248,20 @@ _STAGING_TABLES = (
     " UNIQUE (user_id, utc_us, ns, fingerprint)) ON COMMIT DELETE ROWS",
     f"CREATE TEMP TABLE IF NOT EXISTS ohlog_load ({_STAGING_TYPES}) ON COMMIT DELETE ROWS",
 )
-_COPY = "COPY {} (seq, " + _STAGING_COLUMNS + ") FROM STDIN (FORMAT BINARY)"
-_COPY_STAGING = _COPY.format("ohlog_staging")
-_COPY_LOAD = _COPY.format("ohlog_load")
+_COPY_STAGING = f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_LOAD = f"COPY ohlog_load (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _INSERT_FROM_STAGING = (
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_staging"
     " ORDER BY seq ON CONFLICT DO NOTHING"
 )
 _BULK_FROM_STAGING = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_staging ON CONFLICT DO NOTHING"
 _BULK_FROM_LOAD = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_load"
-_INSERT_FROM = {
-    table: f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM {table} ORDER BY seq"
-    for table in ("ohlog_load", "ohlog_bulk")
-}
+_INSERT_FROM_LOAD = (
+    f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_load ORDER BY seq"
+)
+_INSERT_FROM_BULK = (
+    f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_bulk ORDER BY seq"
+)
 # A bulk load dedupes in the client up to this many distinct rows (about
 # 100 bytes of memory each), then in ohlog_bulk's unique index
 BULK_DEDUPE_MAX_ROWS = 2_000_000
@@ -406,7 +407,7 @@ class Writer:
         self._run(self.conn.execute, "COMMIT")
 
     def _load_bulk(self) -> None:
-        insert = _INSERT_FROM["ohlog_bulk" if self._keys is None else "ohlog_load"]
+        insert = _INSERT_FROM_BULK if self._keys is None else _INSERT_FROM_LOAD
         self._keys = None
         with self.conn.cursor() as cursor:
             if self._seq < BULK_MIN_ROWS:
