@@ -20,12 +20,20 @@ fresh database, the measures interleaved run by run:
                 median activity) as a whole process on each engine, median of 5
                 (target: PostgreSQL within 1.3x SQLite)
 
-Every run is printed, then the medians and the targets. Not a test: timings
-depend on the machine and its load.
+  baseline      with ``--baseline DIR``: ``ohlog ingest`` of the code in DIR (e.g. an
+                older commit's ``git archive``) into an empty database, for a
+                before/after measured side by side
+
+Every run is printed, then the medians and the targets. Ingests also print
+their CPU seconds: the client's (``ohlog`` and its validating worker) and
+the server's (every process of the cluster), which a loaded machine inflates
+far less than it does wall time. Not a test: timings depend on the machine
+and its load.
 """
 
 import argparse
 import os
+import resource
 import pathlib
 import statistics
 import subprocess
@@ -88,13 +96,47 @@ def data_file(data_dir, n, seed=0):
     return path
 
 
-def timed(args, stdout=subprocess.DEVNULL):
+CPU = {}  # measure -> [(client CPU s, server CPU s)], one a run
+
+
+def timed(args, stdout=subprocess.DEVNULL, server=None, cpu=None):
+    """Wall seconds of running ``args``; with ``cpu``, its CPU (client, server) is recorded there."""
+    before = _cpu(server)
     started = time.perf_counter()
     result = subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if result.returncode:
         sys.exit(f"{' '.join(map(str, args))} failed: {result.stderr.decode()}")
+    if cpu is not None:
+        after = _cpu(server)
+        CPU.setdefault(cpu, []).append((after[0] - before[0], after[1] - before[1]))
     return elapsed
+
+
+def _cpu(server):
+    """CPU seconds so far of this script's children and of the server's processes (a
+    backend that has ended counts in the postmaster's children's times)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = usage.ru_utime + usage.ru_stime
+    if server is None:
+        return client, 0.0
+    master = (server.root / "data" / "postmaster.pid").read_text().split()[0]
+    children = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
+    ticks = 0
+    for pid in [master, *children]:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+        if pid == master:
+            ticks += int(fields[13]) + int(fields[14])
+    return client, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_text(name):
+    client, server = CPU[name][-1]
+    return f"[cpu client {client:.1f}s, server {server:.1f}s]"
 
 
 def median_user(url):
@@ -111,11 +153,14 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tuned", action="store_true", help=f"a tuned server: {TUNED}")
     parser.add_argument("--data-dir", type=pathlib.Path, default=HERE / "data")
+    parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
+                        help="also time ohlog ingest of the code in DIR, side by side")
     args = parser.parse_args(argv)
     args.data_dir.mkdir(exist_ok=True)
     n = args.actions
     source = data_file(args.data_dir, n)
-    runs = {name: [] for name in ("ingest", "reingest", "naive", "sqlite", "copy", "query_pg", "query_sqlite")}
+    runs = {name: [] for name in ("ingest", "reingest", "naive", "sqlite", "copy", "query_pg", "query_sqlite",
+                                  *(("baseline",) if args.baseline else ()))}
     with PgServer(TUNED if args.tuned else {}) as server, tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
         import psycopg
 
@@ -128,12 +173,20 @@ def main(argv=None):
               flush=True)
         for number in range(1, args.repeat + 1):
             sqlite_db = pathlib.Path(tmp) / f"run{number}.db"
-            urls = {name: server.create_database(f"{name}{number}") for name in ("ingest", "naive", "copy")}
-            ingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"])
-            reingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"])
-            naive = timed([sys.executable, "-c", NAIVE, "ingest", source, "--db", urls["naive"], "-q"])
+            urls = {name: server.create_database(f"{name}{number}")
+                    for name in ("ingest", "naive", "copy", *(("baseline",) if args.baseline else ()))}
+            if args.baseline:
+                code = (f"import sys; sys.path.insert(0, {str(args.baseline.resolve())!r}); "
+                        "from openhouse_cli.cli import cli; cli(sys.argv[1:])")
+                runs["baseline"].append(timed([sys.executable, "-c", code, "ingest", source,
+                                               "--db", urls["baseline"], "-q"], server=server, cpu="baseline"))
+            ingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server, cpu="ingest")
+            reingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server,
+                             cpu="reingest")
+            naive = timed([sys.executable, "-c", NAIVE, "ingest", source, "--db", urls["naive"], "-q"],
+                          server=server, cpu="naive")
             sqlite = timed([OHLOG, "ingest", source, "--db", sqlite_db, "-q"])
-            copy = timed([OHLOG, "copy", sqlite_db, urls["copy"], "-q"])
+            copy = timed([OHLOG, "copy", sqlite_db, urls["copy"], "-q"], server=server, cpu="copy")
             user, count = median_user(urls["ingest"])
             query = ["query", "--user", user, "--type", "view", "--nl"]
             timed([OHLOG, *query, "--db", urls["ingest"]])  # warm both
@@ -149,6 +202,10 @@ def main(argv=None):
                   f"  sqlite ingest {sqlite:6.1f}s  copy sqlite->pg {copy:6.1f}s ({n / copy:8,.0f}/s)"
                   f"  query ({count:,} actions of user) pg {query_pg * 1000:5.0f}ms"
                   f" sqlite {query_sqlite * 1000:5.0f}ms", flush=True)
+            print(f"       cpu: " + "  ".join(f"{name} {cpu_text(name)}" for name in CPU), flush=True)
+            if args.baseline:
+                print(f"       baseline ingest {runs['baseline'][-1]:6.1f}s"
+                      f" ({runs['baseline'][-1] / ingest:.2f}x this ingest's time)", flush=True)
             for name in urls:
                 server.drop_database(f"{name}{number}")
             sqlite_db.unlink()
@@ -166,8 +223,15 @@ def main(argv=None):
         ("selective query", f"PostgreSQL {m['query_pg'] * 1000:.0f} ms, SQLite {m['query_sqlite'] * 1000:.0f} ms",
          f"{m['query_pg'] / m['query_sqlite']:.2f}x SQLite (target <= 1.3x)"),
     ]
+    if args.baseline:
+        rows.append(("baseline ingest", f"{m['baseline']:.1f}s, {n / m['baseline']:,.0f} actions/s",
+                     f"ingest is {m['baseline'] / m['ingest']:.2f}x its rate"))
     for name, value, target in rows:
         print(f"  {name:28} {value:40} {target}")
+    for name, values in CPU.items():
+        client = statistics.median(v[0] for v in values)
+        server = statistics.median(v[1] for v in values)
+        print(f"  CPU of {name:21} client {client:5.1f}s, server {server:5.1f}s (medians)")
 
 
 if __name__ == "__main__":

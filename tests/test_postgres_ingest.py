@@ -83,6 +83,32 @@ def test_first_load_dedupes_exactly_and_keeps_input_order(pg_db_url, bulk_min_ro
     assert index_definitions(pg_db_url) == before
 
 
+@pytest.mark.parametrize("max_keys", [10**9, 5], ids=["client dedupe", "then server dedupe"])
+def test_bulk_load_dedupes_by_the_whole_key(pg_db_url, monkeypatch, max_keys):
+    """A bulk load dedupes its own rows in the client (then, past
+    BULK_DEDUPE_MAX_ROWS, by the staging table's unique key): rows that share
+    a fingerprint but differ in any other part of the key are all kept."""
+    monkeypatch.setattr(postgres, "BULK_MIN_ROWS", 0)
+    monkeypatch.setattr(postgres, "BULK_DEDUPE_MAX_ROWS", max_keys)
+    fp = bytes(16)
+
+    def row(user, utc_us, ns=0, fingerprint=fp):
+        return (user, "s", "t", utc_us, ns, utc_us, 0, "x", "x", "{}", fingerprint)
+
+    distinct = [row("a", 1), row("b", 1), row("a", 2), row("a", 1, 1), row("a", 1, 0, fp[:15] + b"\1"),
+                row("a\x00", 1), row("a\ufffe0", 1), row("ab", 1), row("a", 256), row("a", -1)]
+    with _store(pg_db_url) as store:
+        writer = store.writer("test")
+        writer.begin()
+        assert writer.write(distinct[:4]) == 4
+        assert writer.write([distinct[0], *distinct[4:], distinct[4]]) == len(distinct) - 4
+        assert writer.write(distinct) == 0
+        writer.commit()
+        got = store.execute("SELECT user_id, utc_us, ns, fingerprint FROM actions ORDER BY id").fetchall()
+    assert [(postgres.unescape(u), t, n, bytes(f)) for u, t, n, f in got] == [
+        (r[0], r[3], r[4], r[10]) for r in distinct]
+
+
 def test_reingest_counts_all_duplicates_and_adds_nothing(pg_db_url, bulk_min_rows):
     with _store(pg_db_url) as store:
         assert ingest_sessions(store, sessions(40)).inserted == 40
@@ -203,7 +229,7 @@ def test_kill_9_of_ingest_leaves_all_or_nothing(pg_db_url, tmp_path, phase):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         if phase == "staging":
-            _wait_for(lambda: _backend_busy(pg_db_url, "INSERT INTO ohlog_bulk%"))
+            _wait_for(lambda: _backend_busy(pg_db_url, "COPY ohlog_load%"))
         else:
             _wait_for(lambda: _backend_busy(pg_db_url, "ALTER TABLE actions DROP%")
                       or _backend_busy(pg_db_url, "DROP INDEX%"))

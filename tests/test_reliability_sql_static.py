@@ -39,6 +39,8 @@ ALLOWED = {
         "op": "a Where.op checked against query.OPERATORS by query._checked, or a literal",
         "_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING": "one of two module constants",
         "setting": "a statement of the module constant _BULK_SETTINGS",
+        "_INSERT_FROM_BULK if self._keys is None else _INSERT_FROM_LOAD": "one of two module constants",
+        "insert": "_INSERT_FROM_BULK or _INSERT_FROM_LOAD, module constants (Writer._load_bulk)",
         "drop": "DROP of one of the actions table's own indexes or unique constraints, named by the "
                 "catalog and quoted by quote_ident (_INDEX_DEFINITIONS)",
         "create": "the definition of one of the actions table's own indexes or unique constraints, "

@@ -19,6 +19,7 @@ psycopg is imported lazily: it is an optional extra.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -235,23 +236,38 @@ _STAGING_COLUMNS = ", ".join(COLUMNS)
 _STAGING_TYPES = ("seq bigint, user_id text, session_id text, time text, utc_us bigint, ns smallint,"
                   " local_us bigint, offset_s integer, type text, type_key text, properties text,"
                   " fingerprint bytea")
-# ohlog_staging takes each write's rows by COPY; ohlog_bulk gathers a bulk
-# load's rows, deduped by the same key as actions_dedupe. Both are private to
-# the session and emptied at every commit or rollback.
+# ohlog_staging takes each write's rows by COPY. A bulk load COPYs its rows,
+# deduped in the client, straight into ohlog_load; past BULK_DEDUPE_MAX_ROWS
+# it moves them to ohlog_bulk, which dedupes by the same key as
+# actions_dedupe. All are private to the session and emptied at every commit
+# or rollback.
 _COPY_TYPES = [column.split()[1] for column in _STAGING_TYPES.split(", ")]
 _STAGING_TABLES = (
     f"CREATE TEMP TABLE IF NOT EXISTS ohlog_staging ({_STAGING_TYPES}) ON COMMIT DELETE ROWS",
     f"CREATE TEMP TABLE IF NOT EXISTS ohlog_bulk ({_STAGING_TYPES},"
     " UNIQUE (user_id, utc_us, ns, fingerprint)) ON COMMIT DELETE ROWS",
+    f"CREATE TEMP TABLE IF NOT EXISTS ohlog_load ({_STAGING_TYPES}) ON COMMIT DELETE ROWS",
 )
+_COPY_STAGING = f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_LOAD = f"COPY ohlog_load (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _INSERT_FROM_STAGING = (
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_staging"
     " ORDER BY seq ON CONFLICT DO NOTHING"
 )
 _BULK_FROM_STAGING = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_staging ON CONFLICT DO NOTHING"
+_BULK_FROM_LOAD = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_load"
+_INSERT_FROM_LOAD = (
+    f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_load ORDER BY seq"
+)
 _INSERT_FROM_BULK = (
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_bulk ORDER BY seq"
 )
+# A bulk load dedupes in the client up to this many distinct rows (about
+# 100 bytes of memory each), then in ohlog_bulk's unique index
+BULK_DEDUPE_MAX_ROWS = 2_000_000
+_KEY = struct.Struct("<qhI").pack
+_KEY_COLUMNS = (COLUMNS.index("fingerprint"), COLUMNS.index("utc_us"), COLUMNS.index("ns"),
+                COLUMNS.index("user_id"))
 # Below this many rows a bulk load inserts with the indexes in place: a
 # rebuild would cost more than it saves.
 BULK_MIN_ROWS = 20_000
@@ -279,9 +295,10 @@ class Writer:
     Into an empty table (a first load, or ``ohlog copy`` to a new store),
     growing five B-trees row by row costs most of the time: then the
     transaction locks out other writers (SHARE ROW EXCLUSIVE: readers go on),
-    dedupes its rows in a staging table with the same unique key, and at
-    commit drops every index, inserts in input order and rebuilds them by
-    sort. The drops are part of the transaction: a rollback or a killed
+    so its own rows are the only ones they can duplicate. It dedupes them by
+    the unique key in the client (a set of keys) and COPYs the new ones into
+    an unindexed staging table; at commit it drops every index, inserts in
+    input order and rebuilds them by sort. The drops are part of the transaction: a rollback or a killed
     client brings the indexes back, and no other writer can insert while
     the unique key is gone, because it waits for the lock and then finds
     the table no longer empty.
@@ -305,14 +322,17 @@ class Writer:
     def begin(self) -> None:
         # Made once a connection, outside the transaction, so that a rollback keeps them
         if not self._run(lambda: self.conn.execute(
-                "SELECT to_regclass('pg_temp.ohlog_bulk') IS NOT NULL").fetchone()[0]):
+                "SELECT to_regclass('pg_temp.ohlog_load') IS NOT NULL").fetchone()[0]):
             # Room for them in the session's own memory, used only as needed
             # (settable only before the session's first temporary table)
             self._run(self.conn.execute, "SET temp_buffers = '256MB'")
             for statement in _STAGING_TABLES:
                 self._run(self.conn.execute, statement)
         self._seq = 0
+        self._keys: set[bytes] | None = None
         self.bulk = self._run(self._claim_empty_table)
+        if self.bulk:
+            self._keys = set()
 
     def _claim_empty_table(self) -> bool:
         """Begin the transaction; return whether it may bulk-load: the table is
@@ -340,17 +360,46 @@ class Writer:
 
     def _write(self, rows) -> int:
         with self.conn.cursor() as cursor:
-            # Binary COPY: about twice as fast as text for psycopg to write
-            with cursor.copy(f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN"
-                             " (FORMAT BINARY)") as copy:
-                copy.set_types(_COPY_TYPES)
-                for seq, row in enumerate(rows, self._seq):
-                    copy.write_row((seq, *escaped_row(row)))
-            self._seq += len(rows)
+            if self._keys is not None and len(self._keys) + len(rows) > BULK_DEDUPE_MAX_ROWS:
+                # Too many keys to hold: the server's unique index dedupes from here on
+                cursor.execute(_BULK_FROM_LOAD)
+                cursor.execute("TRUNCATE ohlog_load")
+                self._keys = None
+            if self._keys is not None:
+                rows = self._new_rows(rows)
+                self._copy(cursor, _COPY_LOAD, rows)
+                return len(rows)
+            self._copy(cursor, _COPY_STAGING, rows)
             cursor.execute(_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING)
             inserted = cursor.rowcount
             cursor.execute("TRUNCATE ohlog_staging")
         return inserted
+
+    def _new_rows(self, rows):
+        """The rows whose unique key (user_id, utc_us, ns, fingerprint) this
+        bulk load has not seen yet, each packed into one bytes object (half
+        the memory of a tuple): the numbers and the fingerprint's length
+        first, so that two different keys never pack alike."""
+        keys, key = self._keys, _KEY
+        assert keys is not None
+        f, t, n, u = _KEY_COLUMNS
+        new = []
+        for row in rows:
+            fingerprint = row[f]
+            packed = (key(row[t], row[n], len(fingerprint)) + fingerprint
+                      + row[u].encode("utf-8", "surrogatepass"))
+            if packed not in keys:
+                keys.add(packed)
+                new.append(row)
+        return new
+
+    def _copy(self, cursor, statement, rows) -> None:
+        # Binary COPY: about twice as fast as text for psycopg to write
+        with cursor.copy(statement) as copy:
+            copy.set_types(_COPY_TYPES)
+            for seq, row in enumerate(rows, self._seq):
+                copy.write_row((seq, *escaped_row(row)))
+        self._seq += len(rows)
 
     def commit(self) -> None:
         if self.bulk:
@@ -358,22 +407,25 @@ class Writer:
         self._run(self.conn.execute, "COMMIT")
 
     def _load_bulk(self) -> None:
+        insert = _INSERT_FROM_BULK if self._keys is None else _INSERT_FROM_LOAD
+        self._keys = None
         with self.conn.cursor() as cursor:
             if self._seq < BULK_MIN_ROWS:
-                cursor.execute(_INSERT_FROM_BULK)
+                cursor.execute(insert)
                 return
             definitions = cursor.execute(_INDEX_DEFINITIONS).fetchall()
             for drop, _ in definitions:
                 cursor.execute(drop)
             for setting in _BULK_SETTINGS:
                 cursor.execute(setting)
-            cursor.execute(_INSERT_FROM_BULK)
+            cursor.execute(insert)
             for _, create in definitions:
                 cursor.execute(create)
 
     def rollback(self) -> None:
         import psycopg
 
+        self._keys = None
         try:
             self.conn.execute("ROLLBACK")
         except psycopg.Error:
