@@ -1,0 +1,79 @@
+"""Summaries kept beside the actions, in the same transactions: what makes
+``stats``, ``count`` and ``active`` answer from a few thousand rows.
+
+Four tables (schema.SUMMARIES), each a count of actions by a key:
+
+* ``summary_slots``: by 15-minute UTC slot, type key and spelling. Any zone
+  whose offsets and changes fall on quarter hours buckets hours, days,
+  weeks and months from it (and the spellings come from it).
+* ``summary_user_hours``: by UTC hour, type key and user: distinct users per
+  time bucket and type (zones on whole hours), and DAU/WAU/MAU.
+* ``summary_user_types``: by type key and user: users per type, all time.
+* ``summary_sessions``: by user and session: sessions, and actions per user.
+
+SQLite: every writer holds the write lock (BEGIN IMMEDIATE) and rowids rise
+within a transaction, so ``since(conn)`` at its start and ``add(conn, id)``
+before its COMMIT add exactly the rows it inserted (dedupe already applied:
+only inserted rows exist). A delete subtracts the rows it is about to remove
+(``subtract``). Either way the summaries change in the actions' transaction:
+a rollback or a kill leaves both as they were.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+SLOT_US = 15 * 60 * 1_000_000
+HOUR_US = 3600 * 1_000_000
+# Integer division truncates toward zero: shift (by 720006 days, as
+# analytics.buckets does) so that it floors for instants before 1970 too
+_SHIFT_US = 720006 * 86400 * 1_000_000
+SLOT_SQL = f"((utc_us + {_SHIFT_US}) / {SLOT_US} - {_SHIFT_US // SLOT_US})"
+HOUR_SQL = f"((utc_us + {_SHIFT_US}) / {HOUR_US} - {_SHIFT_US // HOUR_US})"
+
+# table: (key columns, the key's SQL over actions, its positions in the SELECT)
+TABLES = {
+    "summary_slots": ("slot, type_key, type", f"{SLOT_SQL}, type_key, type", "1, 2, 3"),
+    "summary_user_hours": ("hour, type_key, user_id", f"{HOUR_SQL}, type_key, user_id", "1, 2, 3"),
+    "summary_user_types": ("type_key, user_id", "type_key, user_id", "1, 2"),
+    "summary_sessions": ("user_id, session_id", "user_id, session_id", "1, 2"),
+}
+
+
+def _statement(table: str, rows: str) -> str:
+    """Add ``? * count(*)`` of the actions ``rows`` selects to ``table``, by its key.
+
+    Grouped in key order, so the summary's B-tree is written in order."""
+    key, expr, at = TABLES[table]
+    return (f"INSERT INTO {table} ({key}, actions) SELECT {expr}, ? * count(*) FROM actions"
+            f" WHERE {rows} GROUP BY {at} ORDER BY {at}"
+            f" ON CONFLICT ({key}) DO UPDATE SET actions = actions + excluded.actions")
+
+
+_ADD = {table: _statement(table, "id > ?") for table in TABLES}
+_SUBTRACT = {table: _statement(table, "id IN (SELECT value FROM json_each(?))") for table in TABLES}
+_DROP_EMPTY = {table: f"DELETE FROM {table} WHERE actions = 0" for table in TABLES}
+
+
+def since(conn: sqlite3.Connection) -> int:
+    """The largest id now (call inside the writer's transaction, before inserting)."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
+
+
+def add(conn: sqlite3.Connection, after_id: int) -> None:
+    """Count the actions inserted since ``since`` returned ``after_id`` into the summaries."""
+    for sql in _ADD.values():
+        conn.execute(sql, (1, after_id))
+
+
+def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Take the actions ``ids`` (about to be deleted) out of the summaries."""
+    if not ids:
+        return
+    import orjson
+
+    listed = orjson.dumps(list(ids)).decode()
+    for table, sql in _SUBTRACT.items():
+        conn.execute(sql, (-1, listed))
+        conn.execute(_DROP_EMPTY[table])
