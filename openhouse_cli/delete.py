@@ -84,6 +84,7 @@ def _delete_postgres(store, filters):
         conn.execute("BEGIN")
         try:
             ids = [row[0] for row in _execute(store, "id, properties", filters)]
+            rollups.subtract_postgres(conn, ids)
             deleted = 0
             for start in range(0, len(ids), _BATCH):
                 cursor = conn.execute("DELETE FROM actions WHERE id = ANY(%s)",

@@ -17,6 +17,12 @@ before its COMMIT add exactly the rows it inserted (dedupe already applied:
 only inserted rows exist). A delete subtracts the rows it is about to remove
 (``subtract``). Either way the summaries change in the actions' transaction:
 a rollback or a kill leaves both as they were.
+
+PostgreSQL: concurrent writers interleave ids, so ``add_postgres`` takes
+the rows above the id seen at the start that this transaction itself wrote
+(``xmin``, its transaction id): the id index bounds the scan to the rows
+inserted meanwhile, and only its own count. Each summary is updated in key
+order, so two writers lock shared rows in the same order (no deadlock).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ def _statement(table: str, rows: str) -> str:
     key, expr, at = TABLES[table]
     return (f"INSERT INTO {table} ({key}, actions) SELECT {expr}, ? * count(*) FROM actions"
             f" WHERE {rows} GROUP BY {at} ORDER BY {at}"
-            f" ON CONFLICT ({key}) DO UPDATE SET actions = actions + excluded.actions")
+            f" ON CONFLICT ({key}) DO UPDATE SET actions = {table}.actions + excluded.actions")
 
 
 _ADD = {table: _statement(table, "id > ?") for table in TABLES}
@@ -56,8 +62,8 @@ _SUBTRACT = {table: _statement(table, "id IN (SELECT value FROM json_each(?))") 
 _DROP_EMPTY = {table: f"DELETE FROM {table} WHERE actions = 0" for table in TABLES}
 
 
-def since(conn: sqlite3.Connection) -> int:
-    """The largest id now (call inside the writer's transaction, before inserting)."""
+def since(conn) -> int:
+    """The largest id now (call inside the writer's transaction, before inserting; either engine)."""
     return conn.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
 
 
@@ -76,4 +82,25 @@ def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
     listed = orjson.dumps(list(ids)).decode()
     for table, sql in _SUBTRACT.items():
         conn.execute(sql, (-1, listed))
+        conn.execute(_DROP_EMPTY[table])
+
+
+# The transaction's own rows: xmin is its 32-bit transaction id
+_OWN = "id > %s AND xmin::text = mod(pg_current_xact_id()::text::bigint, 4294967296)::text"
+ADD_POSTGRES = {table: _statement(table, _OWN).replace("?", "%s") for table in TABLES}
+_SUBTRACT_POSTGRES = {table: _statement(table, "id = ANY(%s)").replace("?", "%s") for table in TABLES}
+
+
+def add_postgres(conn, after_id: int) -> None:
+    """PostgreSQL's ``add``: count this transaction's actions above ``after_id``."""
+    for sql in ADD_POSTGRES.values():
+        conn.execute(sql, (1, after_id))
+
+
+def subtract_postgres(conn, ids: Sequence[int]) -> None:
+    """PostgreSQL's ``subtract``, inside the delete's transaction."""
+    if not ids:
+        return
+    for table, sql in _SUBTRACT_POSTGRES.items():
+        conn.execute(sql, (-1, list(ids)))
         conn.execute(_DROP_EMPTY[table])

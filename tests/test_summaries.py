@@ -57,16 +57,17 @@ def documents(seed, n=60, anchors=RECENT):
     return docs
 
 
-def recomputed(conn, table):
+def recomputed(store, table):
     key, expr, at = rollups.TABLES[table]
-    return conn.execute(f"SELECT {expr}, count(*) FROM actions GROUP BY {at} ORDER BY {at}").fetchall()
+    return [tuple(r) for r in store.execute(
+        f"SELECT {expr}, count(*) FROM actions GROUP BY {at} ORDER BY {at}").fetchall()]
 
 
-def assert_summaries_exact(conn):
+def assert_summaries_exact(store):
     """Every summary holds exactly the counts of the actions stored (no zero rows)."""
     for table, (key, _, _) in rollups.TABLES.items():
-        kept = conn.execute(f"SELECT {key}, actions FROM {table} ORDER BY {key}").fetchall()
-        assert kept == recomputed(conn, table), table
+        kept = [tuple(r) for r in store.execute(f"SELECT {key}, actions FROM {table} ORDER BY {key}")]
+        assert kept == recomputed(store, table), table
 
 
 def bounded(start=None, end=None, tz=None, **more):
@@ -111,11 +112,8 @@ def assert_same_answers(store, zones=ZONES):
 def test_answers_from_summaries_equal_answers_from_the_actions(make_store):
     store = make_store(documents(1))
     ingest_sessions(store, documents(2))
-    if store.engine == "sqlite":
-        assert_summaries_exact(store.conn)
-        assert_same_answers(store)
-    else:  # PostgreSQL reads the actions either way: the same answers as SQLite's
-        assert_same_answers(store, ["America/Denver", "Asia/Kolkata"])
+    assert_summaries_exact(store)
+    assert_same_answers(store, ZONES if store.engine == "sqlite" else ["America/Denver", "Asia/Kolkata"])
 
 
 def test_old_offsets_off_the_quarter_hour_fall_back_to_the_actions(tmp_path):
@@ -123,7 +121,7 @@ def test_old_offsets_off_the_quarter_hour_fall_back_to_the_actions(tmp_path):
                                  ("b", BEFORE_1970, ["UTC", "America/Denver"])):
         store = open_store(str(tmp_path / f"{name}.db"))
         ingest_sessions(store, documents(5, 20, anchors))
-        assert_summaries_exact(store.conn)
+        assert_summaries_exact(store)
         assert_same_answers(store, zones)
         store.close()
 
@@ -151,18 +149,18 @@ def test_dedupe_batches_delete_and_copy_keep_the_summaries_exact(tmp_path):
     store = open_store(str(tmp_path / "a.db"))
     docs = documents(4)
     ingest_sessions(store, docs)
-    before = {t: recomputed(store.conn, t) for t in rollups.TABLES}
+    before = {t: recomputed(store, t) for t in rollups.TABLES}
     ingest_sessions(store, docs)  # every action a duplicate: nothing changes
-    assert {t: recomputed(store.conn, t) for t in rollups.TABLES} == before
-    assert_summaries_exact(store.conn)
+    assert {t: recomputed(store, t) for t in rollups.TABLES} == before
+    assert_summaries_exact(store)
     assert delete_actions(store, users=["u1", "u2"]) > 0
     assert delete_actions(store, types=["click"], start=bounded("2018-10-07T00:00:00Z")["start"]) > 0
-    assert_summaries_exact(store.conn)
+    assert_summaries_exact(store)
     assert_same_answers(store, ["America/Denver"])
     copied = open_store(str(tmp_path / "b.db"))
     copy_actions(store, copied, batch_size=7)
     copy_actions(store, copied)  # again: all duplicates
-    assert_summaries_exact(copied.conn)
+    assert_summaries_exact(copied)
     assert analyses(copied, Clock(), filters()) == analyses(store, Clock(), filters())
     store.close()
     copied.close()
@@ -181,7 +179,7 @@ def test_the_real_commands_batches_and_concurrent_ingests(tmp_path, run_ohlog):
     assert [w.wait(timeout=120) for w in writers] == [0] * 4  # paths[0] again: duplicates
     assert run_ohlog("delete", "--db", db, "--user", "u3", "--yes").returncode == 0
     store = open_store(str(db))
-    assert_summaries_exact(store.conn)
+    assert_summaries_exact(store)
     for args, zone in ((["stats"], None), (["count", "--by", "type", "--by", "day"], "America/Denver"),
                        (["active", "--by", "week"], "Asia/Kolkata")):
         given = filters()
@@ -217,7 +215,7 @@ def test_a_killed_ingest_leaves_the_summaries_matching_the_table(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         store = open_store(str(db))
-        assert_summaries_exact(store.conn)
+        assert_summaries_exact(store)
         store.close()
 
 
@@ -240,5 +238,35 @@ def test_the_servers_posts_keep_the_summaries_exact(tmp_path):
     results = asyncio.run(post_all())
     assert sum(r[0] for r in results) > 0
     store = open_store(str(db))
-    assert_summaries_exact(store.conn)
+    assert_summaries_exact(store)
+    store.close()
+
+
+def test_postgresql_writers_deletes_copies_and_posts_keep_the_summaries_exact(pg_db_url, tmp_path):
+    import asyncio
+
+    from openhouse_cli.server.postgres import PgWriter
+    from openhouse_cli.validate import session_rows
+
+    store = open_store(pg_db_url)
+    ingest_sessions(store, documents(40))  # into the empty table: the bulk load
+    ingest_sessions(store, documents(40))  # duplicates only
+    ingest_sessions(store, documents(41))
+    assert_summaries_exact(store)
+    source = open_store(str(tmp_path / "a.db"))
+    ingest_sessions(source, documents(42))
+    copy_actions(source, store, batch_size=9)
+    delete_actions(store, users=["u4"])
+    rows = [list(session_rows(doc, f"doc {i}")) for i, doc in enumerate(documents(43, 20))]
+
+    async def post_all():
+        writer = PgWriter(pg_db_url)
+        results = await asyncio.gather(*(writer.write(r) for r in rows + rows[:5]))
+        writer.close()
+        return results
+
+    assert sum(r[0] for r in asyncio.run(post_all())) > 0
+    assert_summaries_exact(store)
+    assert_same_answers(store, ["America/Denver"])
+    source.close()
     store.close()

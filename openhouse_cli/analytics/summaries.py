@@ -36,8 +36,8 @@ def bypassed():
 
 
 def _usable(store, filters) -> bool:
-    """Whether the summaries may answer: SQLite, and no filter they cannot apply."""
-    return (_enabled.get() and store.engine == "sqlite"
+    """Whether the summaries may answer: no filter they cannot apply."""
+    return (_enabled.get()
             and not any(filters.get(name) for name in ("users", "sessions", "where", "gaps")))
 
 
@@ -49,11 +49,15 @@ def _timed(filters) -> bool:
     return filters.get("start") is not None or filters.get("end") is not None
 
 
-def _where(table, filters, *, timed=True) -> tuple[str, list] | None:
+def _where(store, table, filters, *, timed=True) -> tuple[str, list] | None:
     """The WHERE clause selecting ``filters``' rows of ``table``; None if the bounds
     are not on its slots' boundaries."""
     clauses, params = [], []
     types = _types(filters)
+    if store.engine == "postgresql":  # its text cannot hold NUL: stored escaped
+        from ..store.postgres import escape
+
+        types = [escape(t) for t in types]
     if types:
         clauses.append(f"type_key IN ({', '.join('?' * len(types))})")
         params += types
@@ -105,7 +109,7 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
         table = "summary_user_hours" if users or "user" in others else "summary_slots"
         if not _fits(clock, utc_span, _GRAIN[table][1]):
             return None
-    where = _where(table, filters)
+    where = _where(store, table, filters)
     if where is None:
         return None
     keys = [_COLUMN[d] if d in _COLUMN else _bucket(table, d, clock, utc_span, wall_span)
@@ -114,21 +118,23 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
     select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
     user = "user_id" if table != "summary_slots" else "NULL AS user_id"
     distinct = "count(DISTINCT user_id)" if users else "0"
-    text = (f"SELECT {', '.join(names)}, sum(actions), {distinct} FROM (SELECT {user}, {select},"
+    text = (f"SELECT {', '.join(names)}, CAST(sum(actions) AS BIGINT), {distinct} FROM (SELECT {user}, {select},"
             f" actions FROM {table}{where[0]}) a GROUP BY {', '.join(names)}")
-    return {tuple(row[:-2]): (row[-2], row[-1]) for row in fetch(store, text, where[1])}
+    escaped = [i for i, d in enumerate(dims) if d in _COLUMN]
+    return {tuple(row[:-2]): (row[-2], row[-1])
+            for row in fetch(store, text, where[1], escaped=escaped)}
 
 
 def spellings(store, filters: dict) -> dict | None:
     """``{(type_key, type): actions}`` from the slots, or None."""
     if not _usable(store, filters):
         return None
-    where = _where("summary_slots", filters)
+    where = _where(store, "summary_slots", filters)
     if where is None:
         return None
     return {(key, kind): n for key, kind, n in fetch(
-        store, f"SELECT type_key, type, sum(actions) FROM summary_slots{where[0]}"
-        " GROUP BY type_key, type", where[1])}
+        store, f"SELECT type_key, type, CAST(sum(actions) AS BIGINT) FROM summary_slots{where[0]}"
+        " GROUP BY type_key, type", where[1], escaped=(0, 1))}
 
 
 def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
@@ -141,9 +147,11 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
         return None
     wall_span = tuple(buckets.wall_us(clock, us) for us in utc_span)
     day = _bucket("summary_slots", "day", clock, utc_span, wall_span)
-    per_day = dict(fetch(store, f"SELECT {day} AS d, sum(actions) FROM summary_slots GROUP BY d"))
+    per_day = dict(fetch(store, f"SELECT {day} AS d, CAST(sum(actions) AS BIGINT) FROM summary_slots"
+                         " GROUP BY d"))
     spelled = spellings(store, filters)
-    users_of = dict(fetch(store, "SELECT type_key, count(*) FROM summary_user_types GROUP BY type_key"))
+    users_of = dict(fetch(store, "SELECT type_key, count(*) FROM summary_user_types GROUP BY type_key",
+                          escaped=(0,)))
     users = one(store, "SELECT count(*) FROM (SELECT user_id FROM summary_sessions GROUP BY user_id) u")
     sessions = one(store, "SELECT count(*) FROM summary_sessions")
     return {"users": users[0] if users else 0, "sessions": sessions[0] if sessions else 0,
@@ -155,9 +163,9 @@ def active_rows(store, filters: dict, clock: Clock, utc_span, wall_span):
     table = "summary_user_hours"
     if not _usable(store, filters) or not _fits(clock, utc_span, HOUR_US):
         return None
-    where = _where(table, filters)
+    where = _where(store, table, filters)
     if where is None:
         return None
     day = _bucket(table, "day", clock, utc_span, wall_span)
     return fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM {table}{where[0]}) a"
-                 " GROUP BY d, user_id ORDER BY d", where[1])
+                 " GROUP BY d, user_id ORDER BY d", where[1], escaped=(1,))
