@@ -138,8 +138,8 @@ def m004_summaries(db):
          "slot, type_key, type", f"{slot}, type_key, type"),
         ("summary_user_hours", "hour INTEGER NOT NULL, type_key TEXT NOT NULL, user_id TEXT NOT NULL",
          "hour, type_key, user_id", f"{hour}, type_key, user_id"),
-        ("summary_user_types", "type_key TEXT NOT NULL, user_id TEXT NOT NULL",
-         "type_key, user_id", "type_key, user_id"),
+        ("summary_user_types", "type_key TEXT NOT NULL, type TEXT NOT NULL, user_id TEXT NOT NULL",
+         "type_key, type, user_id", "type_key, type, user_id"),
         ("summary_sessions", "user_id TEXT NOT NULL, session_id TEXT NOT NULL",
          "user_id, session_id", "user_id, session_id"),
     ):

@@ -44,7 +44,7 @@ INDEXES = (DEDUPE_INDEX, *SECONDARY_INDEXES)
 SUMMARIES = {
     "summary_slots": "slot, type_key, type",
     "summary_user_hours": "hour, type_key, user_id",
-    "summary_user_types": "type_key, user_id",
+    "summary_user_types": "type_key, type, user_id",
     "summary_sessions": "user_id, session_id",
 }
 

@@ -93,8 +93,10 @@ ALLOWED = {
         "table": "a key of TABLES: a summary table's name",
         "at": "TABLES' positions: literals",
         "rows": "'id > ?' or a json_each of a ? placeholder: literals",
-        "sql": "a statement of _ADD or _SUBTRACT, built from TABLES at import",
+        "sql": "a statement of _APPLY or ADD_POSTGRES/_SUBTRACT_POSTGRES, built from TABLES at import",
         "_DROP_EMPTY[table]": "a statement built from TABLES at import",
+        "_FROM_SLOT[table]": "key expressions over ohlog_delta: column names and integer constants",
+        "delta": "_DELTA_ADD or _DELTA_SUBTRACT: module constants",
     },
     "migrations.py": {
         "columns": "m004's literal column definitions",

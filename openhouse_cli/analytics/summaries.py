@@ -126,14 +126,15 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
 
 
 def spellings(store, filters: dict) -> dict | None:
-    """``{(type_key, type): actions}`` from the slots, or None."""
+    """``{(type_key, type): actions}`` from the types (or with time bounds, the slots), or None."""
     if not _usable(store, filters):
         return None
-    where = _where(store, "summary_slots", filters)
+    table = "summary_slots" if _timed(filters) else "summary_user_types"
+    where = _where(store, table, filters)
     if where is None:
         return None
     return {(key, kind): n for key, kind, n in fetch(
-        store, f"SELECT type_key, type, CAST(sum(actions) AS BIGINT) FROM summary_slots{where[0]}"
+        store, f"SELECT type_key, type, CAST(sum(actions) AS BIGINT) FROM {table}{where[0]}"
         " GROUP BY type_key, type", where[1], escaped=(0, 1))}
 
 
@@ -147,11 +148,12 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
         return None
     wall_span = tuple(buckets.wall_us(clock, us) for us in utc_span)
     day = _bucket("summary_slots", "day", clock, utc_span, wall_span)
-    per_day = dict(fetch(store, f"SELECT {day} AS d, CAST(sum(actions) AS BIGINT) FROM summary_slots"
-                         " GROUP BY d"))
+    # the slots' totals first, in key order (no sort), then their days
+    per_day = dict(fetch(store, f"SELECT {day} AS d, CAST(sum(n) AS BIGINT) FROM (SELECT slot,"
+                         " sum(actions) AS n FROM summary_slots GROUP BY slot) s GROUP BY d"))
     spelled = spellings(store, filters)
-    users_of = dict(fetch(store, "SELECT type_key, count(*) FROM summary_user_types GROUP BY type_key",
-                          escaped=(0,)))
+    users_of = dict(fetch(store, "SELECT type_key, count(DISTINCT user_id) FROM summary_user_types"
+                          " GROUP BY type_key", escaped=(0,)))
     users = one(store, "SELECT count(*) FROM (SELECT user_id FROM summary_sessions GROUP BY user_id) u")
     sessions = one(store, "SELECT count(*) FROM summary_sessions")
     return {"users": users[0] if users else 0, "sessions": sessions[0] if sessions else 0,

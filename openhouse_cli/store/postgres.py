@@ -164,7 +164,8 @@ MIGRATIONS = {
             user_id text COLLATE "C" NOT NULL, actions bigint NOT NULL,
             PRIMARY KEY (hour, type_key, user_id))""",
         """CREATE TABLE summary_user_types (type_key text COLLATE "C" NOT NULL,
-            user_id text COLLATE "C" NOT NULL, actions bigint NOT NULL, PRIMARY KEY (type_key, user_id))""",
+            type text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+            actions bigint NOT NULL, PRIMARY KEY (type_key, type, user_id))""",
         """CREATE TABLE summary_sessions (user_id text COLLATE "C" NOT NULL,
             session_id text COLLATE "C" NOT NULL, actions bigint NOT NULL,
             PRIMARY KEY (user_id, session_id))""",
@@ -172,7 +173,8 @@ MIGRATIONS = {
         " type_key, type, count(*) FROM actions GROUP BY 1, 2, 3",
         "INSERT INTO summary_user_hours SELECT (utc_us + 62208518400000000) / 3600000000 - 17280144,"
         " type_key, user_id, count(*) FROM actions GROUP BY 1, 2, 3",
-        "INSERT INTO summary_user_types SELECT type_key, user_id, count(*) FROM actions GROUP BY 1, 2",
+        "INSERT INTO summary_user_types SELECT type_key, type, user_id, count(*) FROM actions"
+        " GROUP BY 1, 2, 3",
         "INSERT INTO summary_sessions SELECT user_id, session_id, count(*) FROM actions GROUP BY 1, 2",
     ],
 }
