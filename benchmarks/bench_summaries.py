@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the summaries cost at ingest and save in the analyses: this tree against a git revision.
 
-    .venv/bin/python benchmarks/bench_summaries.py --base REV [--actions N] [--repeat R]
+    .venv/bin/python benchmarks/bench_summaries.py --base REV [--actions N] [--repeat R] [--db PATH]
 
 The revision's package is extracted (``git archive``) to a temporary
 directory and run as ``python -m openhouse_cli`` with it first on the path;
@@ -43,11 +43,12 @@ def main():
     parser.add_argument("--base", required=True, help="the git revision to compare with")
     parser.add_argument("--actions", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db", help="only the analyses, on this database (made by this tree)")
     args = parser.parse_args()
     data = HERE / "data"
     data.mkdir(exist_ok=True)
     ndjson = data / f"actions-{args.actions}-s0-v{generate.VERSION}.ndjson"
-    if not ndjson.exists():
+    if not ndjson.exists() and not args.db:
         generate.write(str(ndjson), args.actions, "ndjson", seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
@@ -58,13 +59,13 @@ def main():
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         trees = {"base": base, "summaries": ROOT}
         times = {(name, what): [] for name in trees for what in ["ingest", *ANALYSES]}
-        for r in range(args.repeat):
+        for r in range(args.repeat if not args.db else 0):
             for name, code in trees.items():
                 db = tmp / f"{name}-{r}.db"
                 t = run(code, ["ingest", "--quiet", "--db", str(db), str(ndjson)])
                 times[(name, "ingest")].append(t)
                 print(f"ingest {name:9} run {r}: {t:.2f} s", flush=True)
-        db = tmp / f"summaries-{args.repeat - 1}.db"
+        db = pathlib.Path(args.db) if args.db else tmp / f"summaries-{args.repeat - 1}.db"
         for r in range(args.repeat):
             for what, argv in ANALYSES.items():
                 for name, code in trees.items():
@@ -72,7 +73,7 @@ def main():
                     times[(name, what)].append(t)
                     print(f"{what:15} {name:9} run {r}: {t * 1000:.0f} ms", flush=True)
     print(f"\nmedians of {args.repeat} ({args.actions:,} actions; load {os.getloadavg()[0]:.1f}):")
-    for what in ["ingest", *ANALYSES]:
+    for what in [*(["ingest"] if not args.db else []), *ANALYSES]:
         b, s = (statistics.median(times[(n, what)]) for n in trees)
         print(f"  {what:15} base {b:8.3f} s   summaries {s:8.3f} s   summaries/base {s / b:.2f}x")
 
