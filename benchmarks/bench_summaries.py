@@ -33,8 +33,9 @@ ANALYSES = {"stats": ["stats"], "count type/day": ["count", "--by", "type", "--b
 def run(code_dir, args):
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
     start = time.perf_counter()
+    # run from code_dir: ``-m`` puts the working directory first on the path
     subprocess.run([sys.executable, "-m", "openhouse_cli", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, cwd=code_dir)
     return time.perf_counter() - start
 
 
@@ -65,14 +66,15 @@ def main():
                 t = run(code, ["ingest", "--quiet", "--db", str(db), str(ndjson)])
                 times[(name, "ingest")].append(t)
                 print(f"ingest {name:9} run {r}: {t:.2f} s", flush=True)
-        db = pathlib.Path(args.db) if args.db else tmp / f"summaries-{args.repeat - 1}.db"
+        db = pathlib.Path(args.db).resolve() if args.db else tmp / f"summaries-{args.repeat - 1}.db"
         for r in range(args.repeat):
             for what, argv in ANALYSES.items():
                 for name, code in trees.items():
                     t = run(code, [*argv, "--db", str(db), "--json"])
                     times[(name, what)].append(t)
                     print(f"{what:15} {name:9} run {r}: {t * 1000:.0f} ms", flush=True)
-    print(f"\nmedians of {args.repeat} ({args.actions:,} actions; load {os.getloadavg()[0]:.1f}):")
+    what = args.db or f"{args.actions:,} actions"
+    print(f"\nmedians of {args.repeat} ({what}; load {os.getloadavg()[0]:.1f}):")
     for what in [*(["ingest"] if not args.db else []), *ANALYSES]:
         b, s = (statistics.median(times[(n, what)]) for n in trees)
         print(f"  {what:15} base {b:8.3f} s   summaries {s:8.3f} s   summaries/base {s / b:.2f}x")
