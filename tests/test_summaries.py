@@ -270,3 +270,30 @@ def test_postgresql_writers_deletes_copies_and_posts_keep_the_summaries_exact(pg
     assert_same_answers(store, ["America/Denver"])
     source.close()
     store.close()
+
+
+def test_the_migration_builds_the_summaries_of_existing_actions_on_both_engines(db_target):
+    from openhouse_cli import schema
+
+    store = open_store(db_target)
+    ingest_sessions(store, documents(50))
+    # back to the schema before the summaries, the actions kept
+    name = "m004_summaries" if store.engine == "sqlite" else "m003_summaries"
+    for table in schema.SUMMARIES:
+        store.execute(f"DROP TABLE {table}")
+    if store.engine == "sqlite":
+        store.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [name])
+    else:
+        store.execute("DELETE FROM ohlog_migrations WHERE name = ?", [name])
+    store.close()
+    store = open_store(db_target)  # migrated again on opening
+    for table, key in schema.SUMMARIES.items():
+        assert rollups.TABLES[table][0] == key
+    assert_summaries_exact(store)
+    assert analyses(store, Clock(), filters()) == analyses_bypassed(store, Clock(), filters())
+    store.close()
+
+
+def analyses_bypassed(store, clock, given):
+    with summaries.bypassed():
+        return analyses(store, clock, given)
