@@ -297,3 +297,19 @@ def test_the_migration_builds_the_summaries_of_existing_actions_on_both_engines(
 def analyses_bypassed(store, clock, given):
     with summaries.bypassed():
         return analyses(store, clock, given)
+
+
+def test_concurrent_ingests_into_postgresql_keep_the_summaries_exact(pg_db_url, tmp_path):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.ndjson"
+        docs = documents(60 + i, 40) + documents(60, 10)  # the last ten in every input
+        path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+        paths.append(path)
+    open_store(pg_db_url).close()
+    writers = [subprocess.Popen([OHLOG, "ingest", "--db", pg_db_url, "--batch-size", "4", str(p)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in paths]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 3
+    store = open_store(pg_db_url)
+    assert_summaries_exact(store)
+    store.close()
