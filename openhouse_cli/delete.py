@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from . import rollups
 from .errors import OhlogError
 from .query import _execute, count_actions
 from .store import as_store
@@ -62,8 +63,9 @@ def _delete_sqlite(store, filters):
     try:
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: the ids stay current
         try:
-            ids = [(row[0],) for row in _execute(store, "id", filters)]
-            deleted = conn.executemany("DELETE FROM actions WHERE id = ?", ids).rowcount
+            ids = [row[0] for row in _execute(store, "id", filters)]
+            rollups.subtract(conn, ids)  # in this transaction: a failure undoes both
+            deleted = conn.executemany("DELETE FROM actions WHERE id = ?", [(i,) for i in ids]).rowcount
             conn.execute("COMMIT")
             return max(deleted, 0)
         except BaseException:
@@ -82,6 +84,7 @@ def _delete_postgres(store, filters):
         conn.execute("BEGIN")
         try:
             ids = [row[0] for row in _execute(store, "id, properties", filters)]
+            rollups.subtract_postgres(conn, ids)
             deleted = 0
             for start in range(0, len(ids), _BATCH):
                 cursor = conn.execute("DELETE FROM actions WHERE id = ANY(%s)",

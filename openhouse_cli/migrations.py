@@ -123,3 +123,27 @@ def m003_blake2b_fingerprints_types_nanoseconds(db):
     db.execute("CREATE INDEX actions_user_type_time ON actions (user_id, type_key, utc_us)")
     db.execute("CREATE INDEX actions_type_time ON actions (type_key, utc_us)")
     db.execute("CREATE INDEX actions_session_time ON actions (session_id, utc_us)")
+
+
+@migrations()
+def m004_summaries(db):
+    # Counts of the actions by 15-minute slot, hour, type and user, kept in
+    # the writers' transactions from here on (rollups.py), built here from
+    # the actions already stored. WITHOUT ROWID: each is its key's B-tree.
+    shift = 720006 * 86400 * 1_000_000  # so that integer division floors
+    slot = f"((utc_us + {shift}) / 900000000 - {shift // 900000000})"
+    hour = f"((utc_us + {shift}) / 3600000000 - {shift // 3600000000})"
+    for table, columns, key, expr in (
+        ("summary_slots", "slot INTEGER NOT NULL, type_key TEXT NOT NULL, type TEXT NOT NULL",
+         "slot, type_key, type", f"{slot}, type_key, type"),
+        ("summary_user_hours", "hour INTEGER NOT NULL, type_key TEXT NOT NULL, user_id TEXT NOT NULL",
+         "hour, type_key, user_id", f"{hour}, type_key, user_id"),
+        ("summary_user_types", "type_key TEXT NOT NULL, type TEXT NOT NULL, user_id TEXT NOT NULL",
+         "type_key, type, user_id", "type_key, type, user_id"),
+        ("summary_sessions", "user_id TEXT NOT NULL, session_id TEXT NOT NULL",
+         "user_id, session_id", "user_id, session_id"),
+    ):
+        db.execute(f"CREATE TABLE {table} ({columns}, actions INTEGER NOT NULL,"
+                   f" PRIMARY KEY ({key})) WITHOUT ROWID")
+        db.execute(f"INSERT INTO {table} ({key}, actions) SELECT {expr}, count(*) FROM actions"
+                   f" WHERE true GROUP BY {', '.join(str(i + 1) for i in range(key.count(',') + 1))}")

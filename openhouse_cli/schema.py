@@ -15,6 +15,7 @@ MIGRATIONS = (
     "m001_actions",
     "m002_unambiguous_fingerprints",
     "m003_blake2b_fingerprints_types_nanoseconds",
+    "m004_summaries",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 
@@ -37,6 +38,15 @@ SECONDARY_INDEXES = {
 }
 
 INDEXES = (DEDUPE_INDEX, *SECONDARY_INDEXES)
+
+# Counts kept beside the actions in the same transactions (rollups.py):
+# table -> its key columns (each also has ``actions``, the count)
+SUMMARIES = {
+    "summary_slots": "slot, type_key, type",
+    "summary_user_hours": "hour, type_key, user_id",
+    "summary_user_types": "type_key, type, user_id",
+    "summary_sessions": "user_id, session_id",
+}
 
 INSERT = "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
     TABLE, ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)

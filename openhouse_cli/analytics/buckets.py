@@ -92,15 +92,16 @@ def piecewise(expr: str, starts: list[int], values: list[int]) -> str:
             f" ELSE {piecewise(expr, starts[mid:], values[mid:])} END")
 
 
-def wall_sql(clock: Clock, utc_span: tuple[int, int] | None) -> str:
-    """SQL for each action's wall-clock microseconds on ``clock``."""
+def wall_sql(clock: Clock, utc_span: tuple[int, int] | None, instant: str = "utc_us") -> str:
+    """SQL for each action's wall-clock microseconds on ``clock`` (``instant``: SQL
+    for its UTC microseconds; a summary's slot start, say)."""
     if clock.local:
         return "local_us"
     lo, hi = utc_span or (0, 0)
     changes = transitions(clock.zone, lo, hi)
     if len(changes) == 1:
-        return f"(utc_us + {changes[0][1]})"
-    return f"(utc_us + {piecewise('utc_us', [s for s, _ in changes], [o for _, o in changes])})"
+        return f"({instant} + {changes[0][1]})"
+    return f"({instant} + {piecewise(instant, [s for s, _ in changes], [o for _, o in changes])})"
 
 
 def wall_us(clock: Clock, utc_us: int) -> int:

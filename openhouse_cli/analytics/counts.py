@@ -13,7 +13,7 @@ import orjson
 
 from ..errors import OhlogError
 from ..query import build_query
-from . import buckets
+from . import buckets, summaries
 from .buckets import Clock
 from .source import fetch, filtered, one, span
 
@@ -27,6 +27,9 @@ class DimensionError(OhlogError, ValueError):
 
 def spellings(store, filters: dict) -> dict[str, str]:
     """Each type key's most common spelling among the filtered actions (ties: the first by code point)."""
+    found = summaries.spellings(store, filters)
+    if found is not None:
+        return _commonest(found)
     sql, params = filtered(store, "type_key, type", filters)
     return _commonest({(key, kind): n for key, kind, n in fetch(
         store, f"SELECT type_key, type, count(*) FROM ({sql}) a GROUP BY type_key, type", params,
@@ -58,6 +61,10 @@ def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
     if utc_span is None:
         return {"actions": 0, "users": 0, "sessions": 0, "first": None, "last": None,
                 "types": [], "perDay": [], "bytes": database_size(store)}
+    kept = summaries.stats_parts(store, filters, clock, utc_span)
+    if kept is not None:
+        return _stats(store, filters, kept["users"], kept["sessions"], kept["spelled"],
+                      kept["users_of"], kept["per_day"])
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span),
                              _wall_span(store, filters, clock, utc_span))
     sql, params = filtered(store, "user_id, session_id, type_key, type, utc_us, local_us", filters)
@@ -67,7 +74,6 @@ def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
                  escaped=(0, 1, 2, 3))
     users, sessions, last = set(), 0, None
     spelled: collections.Counter = collections.Counter()
-    actions_of: collections.Counter = collections.Counter()
     users_of = collections.defaultdict(set)
     per_day: collections.Counter = collections.Counter()
     for user, session, key, kind, d, n in rows:
@@ -76,16 +82,25 @@ def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
             sessions += 1  # the groups come session by session
             last = (user, session)
         spelled[(key, kind)] += n
-        actions_of[key] += n
         users_of[key].add(user)
         per_day[d] += n
+    return _stats(store, filters, len(users), sessions, spelled,
+                  {key: len(found) for key, found in users_of.items()}, per_day)
+
+
+def _stats(store, filters, users, sessions, spelled, users_of, per_day):
+    """``stats``' answer from its counts: ``spelled`` {(type key, type): actions},
+    ``users_of`` {type key: users}, ``per_day`` {day: actions}."""
     names = _commonest(spelled)
-    types = sorted(({"type": names[key], "actions": n, "users": len(users_of[key])}
+    actions_of: collections.Counter = collections.Counter()
+    for (key, _), n in spelled.items():
+        actions_of[key] += n
+    types = sorted(({"type": names[key], "actions": n, "users": users_of[key]}
                     for key, n in actions_of.items()), key=lambda t: (-t["actions"], t["type"]))
     days = range(min(per_day), max(per_day) + 1)
     return {
         "actions": sum(actions_of.values()),
-        "users": len(users),
+        "users": users,
         "sessions": sessions,
         "first": _edge_time(store, filters, "asc"),
         "last": _edge_time(store, filters, "desc"),
@@ -145,7 +160,9 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
     if any(d.startswith("prop:") for d in dims):
         groups = _count_in_python(store, filters, dims, clock, utc_span, wall_span)
     else:
-        groups = _count_in_sql(store, filters, dims, wall, wall_span, users)
+        groups = summaries.count_groups(store, filters, dims, clock, utc_span, wall_span, users)
+        if groups is None:
+            groups = _count_in_sql(store, filters, dims, wall, wall_span, users)
     names = spellings(store, filters) if "type" in dims else {}
     if unit:
         groups = _zero_filled(groups, dims, unit, _fill_range(groups, dims.index(unit), unit,
@@ -293,9 +310,12 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
         return []
     wall_span = _wall_span(store, filters, clock, utc_span)
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
-    sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us", filters)
-    rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
-                 "GROUP BY d, user_id ORDER BY d", params)
+    rows = summaries.active_rows(store, filters, clock, utc_span, wall_span)
+    if rows is None:
+        sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us",
+                               filters)
+        rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
+                     "GROUP BY d, user_id ORDER BY d", params)
     first = buckets.bucket("day", wall_span[0])
     days = _fill_range({(first,): 0, (buckets.bucket("day", wall_span[1]),): 0}, 0, "day",
                        clock, filters)

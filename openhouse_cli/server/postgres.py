@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 
+from .. import rollups
 from ..errors import OhlogError
 from ..schema import COLUMNS, TABLE
 from ..store.postgres import escaped_row, mask, unescape, where
@@ -304,9 +305,15 @@ class PgWriter:
         self.close()
 
     async def _insert(self, conn, params):
-        async with conn.cursor() as cursor:
+        # One transaction: the rows, and their counts in the summaries (rollups.py)
+        async with conn.transaction(), conn.cursor() as cursor:
+            await cursor.execute("SELECT coalesce(max(id), 0) FROM actions")
+            before = (await cursor.fetchone())[0]
             await cursor.execute(INSERT, params)
-            return dict(await cursor.fetchall())
+            counts = dict(await cursor.fetchall())
+            for sql in rollups.ADD_POSTGRES.values():
+                await cursor.execute(sql, (1, before))
+            return counts
 
 
 def _columns(rows):

@@ -8,6 +8,7 @@ import threading
 import time
 import weakref
 
+from .. import rollups
 from ..errors import OhlogError
 from ..schema import INSERT
 
@@ -119,10 +120,12 @@ class Writer:
         """Commit the batch; a list of results. OperationalError if the database is busy."""
         try:
             conn.execute("BEGIN IMMEDIATE")
+            before = rollups.since(conn)
             results = []
             for rows, _, _ in batch:
                 inserted = conn.executemany(INSERT, rows).rowcount if rows else 0
                 results.append((inserted, len(rows) - inserted))
+            rollups.add(conn, before)
             conn.execute("COMMIT")
             self.commits += 1
             return results

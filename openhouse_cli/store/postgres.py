@@ -23,6 +23,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .. import rollups
 from ..errors import OhlogError
 from ..schema import COLUMNS
 
@@ -154,6 +155,29 @@ MIGRATIONS = {
     ],
     # ohlog query --follow reads the rows above an id (SQLite's id is the rowid, indexed already)
     "m002_actions_id": ["CREATE INDEX actions_id ON actions (id)"],
+    # Counts kept in the writers' transactions (rollups.py), built here from what is stored.
+    # summary_slots has no user_id: under Citus it is a reference table (README, Scaling out).
+    "m003_summaries": [
+        """CREATE TABLE summary_slots (slot bigint NOT NULL, type_key text COLLATE "C" NOT NULL,
+            type text COLLATE "C" NOT NULL, actions bigint NOT NULL,
+            PRIMARY KEY (slot, type_key, type))""",
+        """CREATE TABLE summary_user_hours (hour bigint NOT NULL, type_key text COLLATE "C" NOT NULL,
+            user_id text COLLATE "C" NOT NULL, actions bigint NOT NULL,
+            PRIMARY KEY (hour, type_key, user_id))""",
+        """CREATE TABLE summary_user_types (type_key text COLLATE "C" NOT NULL,
+            type text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+            actions bigint NOT NULL, PRIMARY KEY (type_key, type, user_id))""",
+        """CREATE TABLE summary_sessions (user_id text COLLATE "C" NOT NULL,
+            session_id text COLLATE "C" NOT NULL, actions bigint NOT NULL,
+            PRIMARY KEY (user_id, session_id))""",
+        "INSERT INTO summary_slots SELECT (utc_us + 62208518400000000) / 900000000 - 69120576,"
+        " type_key, type, count(*) FROM actions GROUP BY 1, 2, 3",
+        "INSERT INTO summary_user_hours SELECT (utc_us + 62208518400000000) / 3600000000 - 17280144,"
+        " type_key, user_id, count(*) FROM actions GROUP BY 1, 2, 3",
+        "INSERT INTO summary_user_types SELECT type_key, type, user_id, count(*) FROM actions"
+        " GROUP BY 1, 2, 3",
+        "INSERT INTO summary_sessions SELECT user_id, session_id, count(*) FROM actions GROUP BY 1, 2",
+    ],
 }
 # Serialises migrations between processes opening one database at once
 _MIGRATION_LOCK = 0x6F686C6F67  # "ohlog"
@@ -333,6 +357,7 @@ class Writer:
         self.bulk = self._run(self._claim_empty_table)
         if self.bulk:
             self._keys = set()
+        self.before = self._run(rollups.since, self.conn)
 
     def _claim_empty_table(self) -> bool:
         """Begin the transaction; return whether it may bulk-load: the table is
@@ -404,6 +429,7 @@ class Writer:
     def commit(self) -> None:
         if self.bulk:
             self._run(self._load_bulk)
+        self._run(rollups.add_postgres, self.conn, self.before)
         self._run(self.conn.execute, "COMMIT")
 
     def _load_bulk(self) -> None:

@@ -11,6 +11,7 @@ import os
 import pathlib
 import sqlite3
 
+from .. import rollups
 from ..errors import NoDatabase, OhlogError
 from ..schema import INDEXES, INSERT, MIGRATIONS, MIGRATIONS_TABLE, SECONDARY_INDEXES
 
@@ -200,6 +201,7 @@ class Writer:
         self.conn = conn
         self.name = name
         self.bulk = False
+        self.before = 0  # the largest id when the transaction began
 
     def _run(self, fn, *args):
         try:
@@ -211,6 +213,7 @@ class Writer:
 
     def begin(self) -> None:
         self._run(self.conn.execute, "BEGIN IMMEDIATE")
+        self.before = self._run(rollups.since, self.conn)
         # Into an empty table, building the secondary indexes once at the end
         # is much faster than growing them row by row. It happens inside the
         # transaction, so readers and a rollback still see the indexes.
@@ -233,6 +236,7 @@ class Writer:
             self._run(self.conn.execute, "PRAGMA threads = 2")
             for index, columns in SECONDARY_INDEXES.items():
                 self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
+        self._run(rollups.add, self.conn, self.before)
         self._run(self.conn.execute, "COMMIT")
 
     def rollback(self) -> None:

@@ -1,0 +1,173 @@
+"""``stats``, ``count`` and ``active`` from the summaries (rollups.py), when the filters allow.
+
+The summaries count actions by UTC slot (15 minutes) or hour, so they can
+answer only what is a union of whole slots: no filter by user, session or
+property, time bounds on slot boundaries, and a zone whose offsets and
+changes fall on them (each slot then lies in one hour, day, week and month
+of the zone). Each function returns None otherwise, and the caller runs its
+SQL over the actions: the answers are the same either way (tests compare).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+from ..rollups import HOUR_US, SLOT_US
+from ..schema import type_key
+from ..times import Bound
+from . import buckets
+from .buckets import Clock
+from .source import fetch, one
+
+_GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US)}
+_COLUMN = {"type": "type_key", "user": "user_id", "session": "session_id"}
+_enabled = contextvars.ContextVar("ohlog_summaries", default=True)
+
+
+@contextlib.contextmanager
+def bypassed():
+    """Within this block, every analysis reads the actions themselves (for tests and benchmarks)."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+def _usable(store, filters) -> bool:
+    """Whether the summaries may answer: no filter they cannot apply."""
+    return (_enabled.get()
+            and not any(filters.get(name) for name in ("users", "sessions", "where", "gaps")))
+
+
+def _types(filters) -> list[str]:
+    return list(dict.fromkeys(type_key(t) for t in filters.get("types") or ()))
+
+
+def _timed(filters) -> bool:
+    return filters.get("start") is not None or filters.get("end") is not None
+
+
+def _where(store, table, filters, *, timed=True) -> tuple[str, list] | None:
+    """The WHERE clause selecting ``filters``' rows of ``table``; None if the bounds
+    are not on its slots' boundaries."""
+    clauses, params = [], []
+    types = _types(filters)
+    if store.engine == "postgresql":  # its text cannot hold NUL: stored escaped
+        from ..store.postgres import escape
+
+        types = [escape(t) for t in types]
+    if types:
+        clauses.append(f"type_key IN ({', '.join('?' * len(types))})")
+        params += types
+    if timed and _timed(filters):
+        column, grain = _GRAIN[table]
+        start, end = Bound.of(filters.get("start")), Bound.of(filters.get("end"))
+        if start is not None:
+            if not start.instant or start.ns != 0 or start.us % grain:
+                return None
+            clauses.append(f"{column} >= ?")
+            params.append(start.us // grain)
+        if end is not None:
+            if not end.instant or end.ns != 999 or (end.us + 1) % grain:
+                return None
+            clauses.append(f"{column} < ?")
+            params.append((end.us + 1) // grain)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _fits(clock: Clock, utc_span, grain: int) -> bool:
+    """Whether every offset of the clock, and every change of it, falls on ``grain``."""
+    if clock.local:
+        return False
+    changes = buckets.transitions(clock.zone, *utc_span)
+    return all(offset % grain == 0 for _, offset in changes) and all(
+        at % grain == 0 for at, _ in changes[1:])
+
+
+def _bucket(table, unit, clock, utc_span, wall_span) -> str:
+    column, grain = _GRAIN[table]
+    return buckets.bucket_sql(unit, buckets.wall_sql(clock, utc_span, f"({column} * {grain})"),
+                              wall_span)
+
+
+def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, wall_span,
+                 users: bool) -> dict | None:
+    """``count``'s groups ``{key: (actions, users)}`` from the summaries, or None."""
+    if not _usable(store, filters) or any(d.startswith("prop:") for d in dims):
+        return None
+    unit = next((d for d in dims if d in buckets.UNITS), None)
+    others = {d for d in dims if d != unit}
+    if "session" in others:
+        if unit or _timed(filters) or _types(filters) or others - {"user", "session"}:
+            return None
+        table = "summary_sessions"
+    elif not unit and not _timed(filters):
+        table = "summary_user_types"
+    else:
+        table = "summary_user_hours" if users or "user" in others else "summary_slots"
+        if not _fits(clock, utc_span, _GRAIN[table][1]):
+            return None
+    where = _where(store, table, filters)
+    if where is None:
+        return None
+    keys = [_COLUMN[d] if d in _COLUMN else _bucket(table, d, clock, utc_span, wall_span)
+            for d in dims]
+    names = [f"k{i}" for i in range(len(dims))]
+    select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
+    user = "user_id" if table != "summary_slots" else "NULL AS user_id"
+    distinct = "count(DISTINCT user_id)" if users else "0"
+    text = (f"SELECT {', '.join(names)}, CAST(sum(actions) AS BIGINT), {distinct} FROM (SELECT {user}, {select},"
+            f" actions FROM {table}{where[0]}) a GROUP BY {', '.join(names)}")
+    escaped = [i for i, d in enumerate(dims) if d in _COLUMN]
+    return {tuple(row[:-2]): (row[-2], row[-1])
+            for row in fetch(store, text, where[1], escaped=escaped)}
+
+
+def spellings(store, filters: dict) -> dict | None:
+    """``{(type_key, type): actions}`` from the types (or with time bounds, the slots), or None."""
+    if not _usable(store, filters):
+        return None
+    table = "summary_slots" if _timed(filters) else "summary_user_types"
+    where = _where(store, table, filters)
+    if where is None:
+        return None
+    return {(key, kind): n for key, kind, n in fetch(
+        store, f"SELECT type_key, type, CAST(sum(actions) AS BIGINT) FROM {table}{where[0]}"
+        " GROUP BY type_key, type", where[1], escaped=(0, 1))}
+
+
+def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
+    """``stats``' counts without a filter: users, sessions, actions and users a
+    type, spellings, actions a day (``{"users", "sessions", "spelled",
+    "users_of", "per_day"}``), or None."""
+    if not _usable(store, filters) or _types(filters) or _timed(filters):
+        return None
+    if not _fits(clock, utc_span, SLOT_US):
+        return None
+    wall_span = tuple(buckets.wall_us(clock, us) for us in utc_span)
+    day = _bucket("summary_slots", "day", clock, utc_span, wall_span)
+    # the slots' totals first, in key order (no sort), then their days
+    per_day = dict(fetch(store, f"SELECT {day} AS d, CAST(sum(n) AS BIGINT) FROM (SELECT slot,"
+                         " sum(actions) AS n FROM summary_slots GROUP BY slot) s GROUP BY d"))
+    spelled = spellings(store, filters)
+    users_of = dict(fetch(store, "SELECT type_key, count(DISTINCT user_id) FROM summary_user_types"
+                          " GROUP BY type_key", escaped=(0,)))
+    users = one(store, "SELECT count(*) FROM (SELECT user_id FROM summary_sessions GROUP BY user_id) u")
+    sessions = one(store, "SELECT count(*) FROM summary_sessions")
+    return {"users": users[0] if users else 0, "sessions": sessions[0] if sessions else 0,
+            "spelled": spelled, "users_of": users_of, "per_day": per_day}
+
+
+def active_rows(store, filters: dict, clock: Clock, utc_span, wall_span):
+    """``active``'s ``(day, user)`` rows in day order from the user hours, or None."""
+    table = "summary_user_hours"
+    if not _usable(store, filters) or not _fits(clock, utc_span, HOUR_US):
+        return None
+    where = _where(store, table, filters)
+    if where is None:
+        return None
+    day = _bucket(table, "day", clock, utc_span, wall_span)
+    return fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM {table}{where[0]}) a"
+                 " GROUP BY d, user_id ORDER BY d", where[1], escaped=(1,))

@@ -1,0 +1,316 @@
+"""The summaries (rollups.py) stay exact, and the analyses answer the same from them as from
+the actions: through ingest (dedupe, repeats, --batch-size, concurrent writers, kill -9),
+the server's POSTs, ohlog copy and ohlog delete, in zones where slots do and do not apply."""
+
+import json
+import random
+import signal
+import subprocess
+import time
+
+from openhouse_cli import rollups
+from openhouse_cli.analytics import Clock, active, count, stats, summaries
+from openhouse_cli.copy import copy_actions
+from openhouse_cli.delete import delete_actions
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.store import open_store
+from openhouse_cli.times import parse_time_spec, parse_zone, resolve_range
+
+from .conftest import OHLOG
+from .test_analytics_fixtures import engine, filters, make_store  # noqa: F401
+
+ZONES = ["UTC", "America/Denver", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns"]
+TYPES = ["CLICK", "click", "Click", "VIEW", "view", "NAVIGATE", "Straße", "STRASSE", "x\x00y"]
+PROPS = {"click": {"locationX": 1, "locationY": 2}, "view": {"viewedId": "v"},
+         "navigate": {"pageFrom": "a", "pageTo": "b"}}
+
+
+RECENT = [1520758800, 1541322000, 1538956800, 1554559200]  # DST changes of 2018-2019
+BEFORE_1970 = [-600]
+AMSTERDAM_1937 = [-1041379200]  # its clock was +00:19:32 until July 1937
+
+
+def documents(seed, n=60, anchors=RECENT):
+    """Sessions around DST changes, on quarter and half hours, with nanoseconds and
+    identical actions inside a document."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        t = rng.choice(anchors) + rng.randrange(-3 * 86400, 3 * 86400)
+        actions = []
+        for _ in range(rng.randrange(1, 8)):
+            t += rng.choice([0, 1, 59, 900, 1800, 3599, 3600, 40000])
+            kind = rng.choice(TYPES)
+            frac = rng.choice(["", ".5", ".1234567", ".999999999"])
+            offset = rng.choice(["Z", "+05:30", "-07:00", "+05:45"])
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + frac + "Z"
+            if offset != "Z":  # the same instant on the writer's clock
+                sign = 1 if offset[0] == "+" else -1
+                shift = sign * (int(offset[1:3]) * 3600 + int(offset[4:]) * 60)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + shift)) + frac + offset
+            action = {"time": stamp, "type": kind, "properties": PROPS.get(kind.casefold(), {})}
+            actions.append(action)
+            if rng.random() < 0.1:
+                actions.append(dict(action))  # an identical action: a repeat, kept
+        docs.append({"userId": f"u{rng.randrange(12)}", "sessionId": f"s{rng.randrange(20)}",
+                     "actions": actions})
+    return docs
+
+
+def recomputed(store, table):
+    key, expr, at = rollups.TABLES[table]
+    return [tuple(r) for r in store.execute(
+        f"SELECT {expr}, count(*) FROM actions GROUP BY {at} ORDER BY {at}").fetchall()]
+
+
+def assert_summaries_exact(store):
+    """Every summary holds exactly the counts of the actions stored (no zero rows)."""
+    for table, (key, _, _) in rollups.TABLES.items():
+        kept = [tuple(r) for r in store.execute(f"SELECT {key}, actions FROM {table} ORDER BY {key}")]
+        assert kept == recomputed(store, table), table
+
+
+def bounded(start=None, end=None, tz=None, **more):
+    span = resolve_range(start and parse_time_spec(start), end and parse_time_spec(end), tz=tz)
+    return filters(start=span.start, end=span.end, gaps=span.gaps, **more)
+
+
+def cases(zones=ZONES):
+    for zone in zones:
+        clock = Clock.of(parse_zone(zone))
+        yield zone, clock, filters()
+        yield zone, clock, filters(types=("click", "Straße"))
+        yield zone, clock, bounded("2018-03-10", "2018-03-12", tz=parse_zone(zone))
+        yield zone, clock, bounded("2018-11-04", "2018-11-04", tz=parse_zone(zone), types=("VIEW",))
+    clock = Clock.of(parse_zone("Asia/Kathmandu"))
+    yield "slots", clock, bounded("2018-10-08T00:15:00Z", "2018-10-09T10:44:59.999999999Z")
+    yield "off a slot", clock, bounded("2018-10-08T00:07:00Z", None)
+    yield "local", Clock.of(None, local=True), filters()
+    yield "user", Clock(), filters(users=("u1",))
+
+
+def analyses(store, clock, given):
+    found = {"stats": stats(store, given, clock)}
+    found["stats"].pop("bytes")
+    for dims in (["type"], ["user", "session"], ["type", "user"], ["type", "day"], ["hour"],
+                 ["week", "type"], ["month"]):
+        found[" ".join(dims)] = count(store, given, dims, clock)
+    found["series"] = count(store, given, ["day"], clock, users=False)
+    found["active"] = active(store, given, clock)
+    found["active month"] = active(store, given, clock, by="month")
+    return found
+
+
+def assert_same_answers(store, zones=ZONES):
+    for zone, clock, given in cases(zones):
+        fast = analyses(store, clock, given)
+        with summaries.bypassed():
+            slow = analyses(store, clock, given)
+        assert fast == slow, (zone, given)
+
+
+def test_answers_from_summaries_equal_answers_from_the_actions(make_store):
+    store = make_store(documents(1))
+    ingest_sessions(store, documents(2))
+    assert_summaries_exact(store)
+    # PostgreSQL: one zone where slots fit and user hours do not (Denver: in the writers test)
+    assert_same_answers(store, ZONES if store.engine == "sqlite" else ["Asia/Kolkata"])
+
+
+def test_old_offsets_off_the_quarter_hour_fall_back_to_the_actions(tmp_path):
+    for name, anchors, zones in (("a", AMSTERDAM_1937, ["Europe/Amsterdam"]),
+                                 ("b", BEFORE_1970, ["UTC", "America/Denver"])):
+        store = open_store(str(tmp_path / f"{name}.db"))
+        ingest_sessions(store, documents(5, 20, anchors))
+        assert_summaries_exact(store)
+        assert_same_answers(store, zones)
+        store.close()
+
+
+def test_the_summaries_answer_where_slots_fit_and_not_elsewhere(tmp_path):
+    store = open_store(str(tmp_path / "a.db"))
+    ingest_sessions(store, documents(3))
+    span = (1520000000 * 10**6, 1542000000 * 10**6)  # 2018: no 1936 offsets
+    for zone, hours in (("UTC", True), ("America/Denver", True), ("Asia/Kolkata", False),
+                        ("Asia/Kathmandu", False), ("Australia/Lord_Howe", False)):
+        clock = Clock.of(parse_zone(zone))
+        wall = tuple(us + 0 for us in span)
+        assert summaries.count_groups(store, filters(), ["day"], clock, span, wall, False) is not None
+        with_users = summaries.count_groups(store, filters(), ["day"], clock, span, wall, True)
+        assert (with_users is not None) == hours, zone
+    amsterdam = Clock.of(parse_zone("Europe/Amsterdam"))
+    old = (-1041379200 * 10**6, span[1])
+    assert summaries.count_groups(store, filters(), ["day"], amsterdam, old, old, False) is None
+    assert summaries.stats_parts(store, filters(), Clock(), span) is not None
+    assert summaries.stats_parts(store, filters(users=("u1",)), Clock(), span) is None
+    store.close()
+
+
+def test_dedupe_batches_delete_and_copy_keep_the_summaries_exact(tmp_path):
+    store = open_store(str(tmp_path / "a.db"))
+    docs = documents(4)
+    ingest_sessions(store, docs)
+    before = {t: recomputed(store, t) for t in rollups.TABLES}
+    ingest_sessions(store, docs)  # every action a duplicate: nothing changes
+    assert {t: recomputed(store, t) for t in rollups.TABLES} == before
+    assert_summaries_exact(store)
+    assert delete_actions(store, users=["u1", "u2"]) > 0
+    assert delete_actions(store, types=["click"], start=bounded("2018-10-07T00:00:00Z")["start"]) > 0
+    assert_summaries_exact(store)
+    assert_same_answers(store, ["America/Denver"])
+    copied = open_store(str(tmp_path / "b.db"))
+    copy_actions(store, copied, batch_size=7)
+    copy_actions(store, copied)  # again: all duplicates
+    assert_summaries_exact(copied)
+    assert analyses(copied, Clock(), filters()) == analyses(store, Clock(), filters())
+    store.close()
+    copied.close()
+
+
+def test_the_real_commands_batches_and_concurrent_ingests(tmp_path, run_ohlog):
+    db = tmp_path / "a.db"
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"in{i}.ndjson"
+        path.write_text("".join(json.dumps(d) + "\n" for d in documents(10 + i, 40)))
+        paths.append(path)
+    assert run_ohlog("ingest", "--db", db, "--batch-size", "3", paths[0]).returncode == 0
+    writers = [subprocess.Popen([OHLOG, "ingest", "--db", str(db), str(p)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in paths]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4  # paths[0] again: duplicates
+    assert run_ohlog("delete", "--db", db, "--user", "u3", "--yes").returncode == 0
+    store = open_store(str(db))
+    assert_summaries_exact(store)
+    for args, zone in ((["stats"], None), (["count", "--by", "type", "--by", "day"], "America/Denver"),
+                       (["active", "--by", "week"], "Asia/Kolkata")):
+        given = filters()
+        clock = Clock.of(parse_zone(zone) if zone else None)
+        out = run_ohlog(*args, "--db", db, "--json", *(["--tz", zone] if zone else []))
+        assert out.returncode == 0, out.stderr
+        shown = json.loads(out.stdout)
+        with summaries.bypassed():
+            if args[0] == "stats":
+                expected = stats(store, given, clock)
+                shown.pop("bytes"), expected.pop("bytes")
+            elif args[0] == "count":
+                expected = {"groups": count(store, given, ["type", "day"], clock)}
+            else:
+                expected = {"weeks": active(store, given, clock, by="week")}
+        assert shown == json.loads(json.dumps(expected)), args
+    store.close()
+
+
+def test_a_killed_ingest_leaves_the_summaries_matching_the_table(tmp_path):
+    db = tmp_path / "a.db"
+    store = open_store(str(db))
+    ingest_sessions(store, documents(20))
+    store.close()
+    path = tmp_path / "big.ndjson"
+    with path.open("w") as out:
+        for i in range(4000):
+            out.write(json.dumps(documents(100 + i, 5)[0 if i % 2 else 1]) + "\n")
+    for delay in (0.3, 0.8, 1.5):
+        proc = subprocess.Popen([OHLOG, "ingest", "--db", str(db), "--batch-size", "500", str(path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = open_store(str(db))
+        assert_summaries_exact(store)
+        store.close()
+
+
+def test_the_servers_posts_keep_the_summaries_exact(tmp_path):
+    import asyncio
+
+    from openhouse_cli.server.writer import Writer
+    from openhouse_cli.validate import session_rows
+
+    db = tmp_path / "a.db"
+    open_store(str(db)).close()
+    rows = [list(session_rows(doc, f"doc {i}")) for i, doc in enumerate(documents(30, 20))]
+
+    async def post_all():
+        writer = Writer(db)
+        results = await asyncio.gather(*(writer.write(r) for r in rows + rows[:5]))
+        writer.close()
+        return results
+
+    results = asyncio.run(post_all())
+    assert sum(r[0] for r in results) > 0
+    store = open_store(str(db))
+    assert_summaries_exact(store)
+    store.close()
+
+
+def test_postgresql_writers_deletes_copies_and_posts_keep_the_summaries_exact(pg_db_url, tmp_path):
+    import asyncio
+
+    from openhouse_cli.server.postgres import PgWriter
+    from openhouse_cli.validate import session_rows
+
+    store = open_store(pg_db_url)
+    ingest_sessions(store, documents(40))  # into the empty table: the bulk load
+    ingest_sessions(store, documents(40))  # duplicates only
+    ingest_sessions(store, documents(41))
+    assert_summaries_exact(store)
+    source = open_store(str(tmp_path / "a.db"))
+    ingest_sessions(source, documents(42))
+    copy_actions(source, store, batch_size=9)
+    delete_actions(store, users=["u4"])
+    rows = [list(session_rows(doc, f"doc {i}")) for i, doc in enumerate(documents(43, 20))]
+
+    async def post_all():
+        writer = PgWriter(pg_db_url)
+        results = await asyncio.gather(*(writer.write(r) for r in rows + rows[:5]))
+        writer.close()
+        return results
+
+    assert sum(r[0] for r in asyncio.run(post_all())) > 0
+    assert_summaries_exact(store)
+    assert_same_answers(store, ["America/Denver"])
+    source.close()
+    store.close()
+
+
+def test_the_migration_builds_the_summaries_of_existing_actions_on_both_engines(db_target):
+    from openhouse_cli import schema
+
+    store = open_store(db_target)
+    ingest_sessions(store, documents(50))
+    # back to the schema before the summaries, the actions kept
+    name = "m004_summaries" if store.engine == "sqlite" else "m003_summaries"
+    for table in schema.SUMMARIES:
+        store.execute(f"DROP TABLE {table}")
+    if store.engine == "sqlite":
+        store.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [name])
+    else:
+        store.execute("DELETE FROM ohlog_migrations WHERE name = ?", [name])
+    store.close()
+    store = open_store(db_target)  # migrated again on opening
+    for table, key in schema.SUMMARIES.items():
+        assert rollups.TABLES[table][0] == key
+    assert_summaries_exact(store)
+    assert analyses(store, Clock(), filters()) == analyses_bypassed(store, Clock(), filters())
+    store.close()
+
+
+def analyses_bypassed(store, clock, given):
+    with summaries.bypassed():
+        return analyses(store, clock, given)
+
+
+def test_concurrent_ingests_into_postgresql_keep_the_summaries_exact(pg_db_url, tmp_path):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.ndjson"
+        docs = documents(60 + i, 40) + documents(60, 10)  # the last ten in every input
+        path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+        paths.append(path)
+    open_store(pg_db_url).close()
+    writers = [subprocess.Popen([OHLOG, "ingest", "--db", pg_db_url, "--batch-size", "4", str(p)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in paths]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 3
+    store = open_store(pg_db_url)
+    assert_summaries_exact(store)
+    store.close()
