@@ -169,3 +169,32 @@ def test_4_then_8_writers_with_2_readers_slow(tmp_path, request):
             f"{4 * 3 * 1250 * 12:,} / {8 * 4 * 1250 * 12:,} actions sent, 2 readers: "
             f"{readers.snapshots} snapshots ({readers.partial} with some inputs but not all), "
             f"0 half inputs, 0 locked, 0 non-zero exits, final count exact")
+
+
+def _open_new(path, barrier, results):
+    from openhouse_cli.store.sqlite import open_conn
+
+    barrier.wait()
+    try:
+        open_conn(path).close()
+        results.put("ok")
+    except Exception as ex:  # reported to the test, which names it
+        results.put(repr(ex))
+
+
+def test_many_processes_opening_one_new_database_all_succeed(tmp_path):
+    """Six processes creating the same new database at once: each waits for the
+    others (switching to WAL once failed at once with 'database is locked')."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(16):
+        path = str(tmp_path / f"new-{round_}.db")
+        barrier, results = context.Barrier(6), context.Queue()
+        procs = [context.Process(target=_open_new, args=(path, barrier, results)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=120)
+        assert outcomes == ["ok"] * 6, f"round {round_}: {outcomes}"

@@ -10,6 +10,7 @@ hot paths (queries, inserts) use sqlite3 directly, which also keeps
 import os
 import pathlib
 import sqlite3
+import time
 
 from .. import rollups
 from ..errors import NoDatabase, OhlogError
@@ -58,17 +59,17 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        return _prepare(conn)
+        return _prepare(conn, busy_timeout=busy_timeout)
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
 
 
-def _prepare(conn, memory=False):
+def _prepare(conn, memory=False, busy_timeout=BUSY_TIMEOUT_S):
     if not memory:
         # A no-op unless the file is still empty (a new database): an existing
         # one keeps its page size, and WAL mode fixes it from here on.
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _when_not_busy(conn, "PRAGMA journal_mode=WAL", busy_timeout)
     # NORMAL in WAL mode: a crash or kill -9 can never corrupt or half-apply a
     # transaction; only a power cut may lose the last commits.
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -91,6 +92,21 @@ def _prepare(conn, memory=False):
                 conn.execute("ROLLBACK")
             raise
     return conn
+
+
+def _when_not_busy(conn, sql, timeout):
+    """Run ``sql``, waiting while the database is locked. Switching a new
+    database to WAL fails at once, without SQLite's busy handler, while
+    another process is switching it: six first ingests at once lost five."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            return conn.execute(sql)
+        except sqlite3.OperationalError as ex:
+            if "locked" not in str(ex) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
 class SQLiteStore:
