@@ -79,17 +79,20 @@ def _delete_sqlite(store, filters):
 def _delete_postgres(store, filters):
     import psycopg
 
+    from .store.postgres import prepare_session
+
     conn = store.conn
     try:
+        prepare_session(conn)
         conn.execute("BEGIN")
         try:
             ids = [row[0] for row in _execute(store, "id, properties", filters)]
-            rollups.subtract_postgres(conn, ids)
             deleted = 0
             for start in range(0, len(ids), _BATCH):
-                cursor = conn.execute("DELETE FROM actions WHERE id = ANY(%s)",
-                                      [ids[start:start + _BATCH]])
-                deleted += cursor.rowcount
+                # Each DELETE subtracts the rows it removed (rollups.DELETE_POSTGRES)
+                deleted += conn.execute(rollups.DELETE_POSTGRES,
+                                        [ids[start:start + _BATCH]]).fetchone()[0]
+            rollups.apply_postgres(conn, drop_empty=True)
             conn.execute("COMMIT")
             return deleted
         except BaseException:

@@ -19,11 +19,18 @@ only inserted rows exist). A delete subtracts the rows it is about to remove
 (``subtract``). Either way the summaries change in the actions' transaction:
 a rollback or a kill leaves both as they were.
 
-PostgreSQL: concurrent writers interleave ids, so ``add_postgres`` takes
-the rows above the id seen at the start that this transaction itself wrote
-(``xmin``, its transaction id): the id index bounds the scan to the rows
-inserted meanwhile, and only its own count. Each summary is updated in key
-order, so two writers lock shared rows in the same order (no deadlock).
+PostgreSQL: concurrent writers interleave ids, so a writer cannot find its
+rows by id. Instead every statement that inserts actions (a writer's
+staging insert or bulk load, the server's group commit) or deletes them
+also writes the rows it changed, from its own RETURNING (so dedupe is
+applied and concurrent writers are told apart by construction), grouped by
+every key at once into the session's temporary ``ohlog_delta``, in the same
+statement (``collecting``, ``DELETE_POSTGRES``). Before COMMIT,
+``apply_postgres`` adds that to each summary in key order, so two writers
+lock shared rows in the same order (no deadlock); the table is emptied at
+commit or rollback (ON COMMIT DELETE ROWS; a rolled back transaction's rows
+were never there). Nothing depends on transaction ids, so it holds on
+Citus' shards too (README, Scaling out).
 """
 
 from __future__ import annotations
@@ -46,16 +53,6 @@ TABLES = {
     "summary_user_types": ("type_key, type, user_id", "type_key, type, user_id", "1, 2, 3"),
     "summary_sessions": ("user_id, session_id", "user_id, session_id", "1, 2"),
 }
-
-
-def _statement(table: str, rows: str) -> str:
-    """Add ``? * count(*)`` of the actions ``rows`` selects to ``table``, by its key.
-
-    Grouped in key order, so the summary's B-tree is written in order."""
-    key, expr, at = TABLES[table]
-    return (f"INSERT INTO {table} ({key}, actions) SELECT {expr}, ? * count(*) FROM actions"
-            f" WHERE {rows} GROUP BY {at} ORDER BY {at}"
-            f" ON CONFLICT ({key}) DO UPDATE SET actions = {table}.actions + excluded.actions")
 
 
 # SQLite: the new (or deleted) rows are read once, grouped by every key at
@@ -112,22 +109,48 @@ def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
     _apply(conn, _DELTA_SUBTRACT, (-1, orjson.dumps(list(ids)).decode()), True)
 
 
-# The transaction's own rows: xmin is its 32-bit transaction id
-_OWN = "id > %s AND xmin::text = mod(pg_current_xact_id()::text::bigint, 4294967296)::text"
-ADD_POSTGRES = {table: _statement(table, _OWN).replace("?", "%s") for table in TABLES}
-_SUBTRACT_POSTGRES = {table: _statement(table, "id = ANY(%s)").replace("?", "%s") for table in TABLES}
+# PostgreSQL: each INSERT INTO actions (and each DELETE) also writes the
+# rows it changed, from its own RETURNING, grouped by every key at once, into
+# the session's ohlog_delta, in the same statement; the commit applies that
+# to the summaries. Its text columns compare as the summaries' do (in "C").
+DELTA_TABLE_POSTGRES = (
+    'CREATE TEMP TABLE IF NOT EXISTS ohlog_delta (slot bigint, type_key text COLLATE "C",'
+    ' type text COLLATE "C", user_id text COLLATE "C", session_id text COLLATE "C", n bigint)'
+    " ON COMMIT DELETE ROWS")
+RETURNING_POSTGRES = "RETURNING utc_us, type_key, type, user_id, session_id"
+_DELTA_POSTGRES = ("INSERT INTO pg_temp.ohlog_delta SELECT " + SLOT_SQL + ", type_key, type,"
+                   " user_id, session_id, {} FROM {} GROUP BY 1, 2, 3, 4, 5 RETURNING n")
 
 
-def add_postgres(conn, after_id: int) -> None:
-    """PostgreSQL's ``add``: count this transaction's actions above ``after_id``."""
-    for sql in ADD_POSTGRES.values():
-        conn.execute(sql, (1, after_id))
+def delta_postgres(rows: str, sign: str = "count(*)") -> str:
+    """The statement that adds ``rows`` (a CTE holding RETURNING_POSTGRES's columns) to ohlog_delta."""
+    return _DELTA_POSTGRES.format(sign, rows)
 
 
-def subtract_postgres(conn, ids: Sequence[int]) -> None:
-    """PostgreSQL's ``subtract``, inside the delete's transaction."""
-    if not ids:
-        return
-    for table, sql in _SUBTRACT_POSTGRES.items():
-        conn.execute(sql, (-1, list(ids)))
-        conn.execute(_DROP_EMPTY[table])
+def collecting(insert: str) -> str:
+    """``insert``, an INSERT INTO actions, as one statement that also adds the
+    rows it inserted to ohlog_delta and returns how many it inserted."""
+    return (f"WITH ins AS ({insert} {RETURNING_POSTGRES}), d AS ({delta_postgres('ins')})"
+            " SELECT coalesce(sum(n), 0)::bigint FROM d")
+
+
+# Deleting: the rows a DELETE removed, subtracted; returns how many went
+DELETE_POSTGRES = (f"WITH gone AS (DELETE FROM actions WHERE id = ANY(%s) {RETURNING_POSTGRES}),"
+                   f" d AS ({delta_postgres('gone', '-count(*)')})"
+                   " SELECT coalesce(-sum(n), 0)::bigint FROM d")
+# Each summary from ohlog_delta, in key order: concurrent writers lock shared
+# rows in the same order (no deadlock)
+APPLY_POSTGRES = [sql.replace("temp.ohlog_delta", "pg_temp.ohlog_delta") for sql in _APPLY.values()]
+# After a delete: the rows it brought to zero (only those of its own keys)
+_DROP_EMPTY_POSTGRES = [f"DELETE FROM {table} WHERE actions = 0 AND ({key}) IN"
+                        f" (SELECT {_FROM_SLOT[table]} FROM pg_temp.ohlog_delta)"
+                        for table, (key, _, _) in TABLES.items()]
+
+
+def apply_postgres(conn, drop_empty: bool = False) -> None:
+    """Add this transaction's ohlog_delta to the summaries (before its COMMIT, which empties it)."""
+    for sql in APPLY_POSTGRES:
+        conn.execute(sql)
+    if drop_empty:
+        for sql in _DROP_EMPTY_POSTGRES:
+            conn.execute(sql)

@@ -200,7 +200,7 @@ def test_kill_9_mid_copy_leaves_dest_as_it_was(make_target, tmp_path, dest_engin
     proc = subprocess.Popen([OHLOG, "copy", src, dest, "--quiet"], stderr=subprocess.PIPE)
     try:
         if dest_engine == "postgresql":
-            _wait_for(lambda: _pg_busy(dest, "INSERT INTO actions%") or proc.poll() is not None)
+            _wait_for(lambda: _pg_busy(dest, "WITH ins AS (INSERT INTO actions%") or proc.poll() is not None)
         else:
             # Observed, not timed: its uncommitted pages spill into the -wal
             # long before its one commit, at the end of 30,000 rows

@@ -37,7 +37,6 @@ ALLOWED = {
         "found": "'(properties::jsonb #> ?::text[])': a literal",
         "literal": "'(properties::json #> ?::text[])::text': a literal",
         "op": "a Where.op checked against query.OPERATORS by query._checked, or a literal",
-        "_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING": "one of two module constants",
         "setting": "a statement of the module constant _BULK_SETTINGS",
         "_INSERT_FROM_BULK if self._keys is None else _INSERT_FROM_LOAD": "one of two module constants",
         "insert": "_INSERT_FROM_BULK or _INSERT_FROM_LOAD, module constants (Writer._load_bulk)",
@@ -49,7 +48,13 @@ ALLOWED = {
     "copy.py": {
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
     },
+    "delete.py": {
+        "rollups.DELETE_POSTGRES": "a module constant of rollups.py, built from its literals at import",
+    },
     "server/postgres.py": {
+        "rollups.RETURNING_POSTGRES": "a module constant of rollups.py: a literal column list",
+        "rollups.delta_postgres('inserted')": "rollups' _DELTA_POSTGRES over the literal CTE name",
+        "rollups.DELTA_TABLE_POSTGRES": "a module constant of rollups.py: a literal CREATE",
         "sql": "QuickReader._run's callers: query.build_query's result (psycopg placeholders) "
                "or the health check's constant query on schema.TABLE",
     },
@@ -90,15 +95,16 @@ ALLOWED = {
         "day": "buckets.bucket_sql over a summary's slot column: integers ohlog computes",
     },
     "rollups.py": {
-        "expr": "TABLES' key expressions: column names and integer constants",
         "key": "TABLES' key columns: literals",
         "table": "a key of TABLES: a summary table's name",
         "at": "TABLES' positions: literals",
-        "rows": "'id > ?' or a json_each of a ? placeholder: literals",
-        "sql": "a statement of _APPLY or ADD_POSTGRES/_SUBTRACT_POSTGRES, built from TABLES at import",
+        "sql": "a statement of _APPLY, APPLY_POSTGRES or _DROP_EMPTY_POSTGRES, built from TABLES at import",
         "_DROP_EMPTY[table]": "a statement built from TABLES at import",
         "_FROM_SLOT[table]": "key expressions over ohlog_delta: column names and integer constants",
         "delta": "_DELTA_ADD or _DELTA_SUBTRACT: module constants",
+        "insert": "collecting's argument: an INSERT INTO actions, a module constant of store/postgres.py",
+        "delta_postgres('ins')": "_DELTA_POSTGRES over the literal CTE name ins",
+        "delta_postgres('gone', '-count(*)')": "_DELTA_POSTGRES over the literal CTE name gone",
     },
     "migrations.py": {
         "columns": "m004's literal column definitions",

@@ -314,3 +314,54 @@ def test_concurrent_ingests_into_postgresql_keep_the_summaries_exact(pg_db_url, 
     store = open_store(pg_db_url)
     assert_summaries_exact(store)
     store.close()
+
+
+def _rows(seed, n=15):
+    from openhouse_cli.validate import session_rows
+
+    return [row for i, doc in enumerate(documents(seed, n)) for row in session_rows(doc, f"doc {i}")]
+
+
+def test_several_writes_in_one_transaction_and_rolled_back_writers_keep_the_summaries_exact(db_target):
+    """One transaction of several writes (duplicates across them and of stored rows), and
+    writers rolled back or cut off, both on the bulk path (an empty table) and the usual one:
+    the summaries hold exactly the committed rows, and nothing of an abandoned one leaks
+    into the next transaction on the same connection."""
+    store = open_store(db_target)
+    writer = store.writer("t")
+    writer.begin()  # into the empty table: PostgreSQL's bulk load
+    assert writer.write(_rows(70)) > 0
+    writer.rollback()
+    assert_summaries_exact(store)
+    writer.begin()
+    first = writer.write(_rows(71)) + writer.write(_rows(71)) + writer.write(_rows(72))
+    writer.commit()
+    assert first == _stored(store) == len(set(_rows(71) + _rows(72)))
+    assert_summaries_exact(store)
+
+    writer.begin()  # the table holds rows now: the usual path, a statement a write
+    inserted = [writer.write(_rows(seed)) for seed in (72, 73, 73, 74, 71)]
+    writer.commit()
+    assert inserted[0] == inserted[2] == inserted[4] == 0 and inserted[1] > 0 and inserted[3] > 0
+    assert_summaries_exact(store)
+    writer.begin()
+    assert writer.write(_rows(75)) > 0
+    writer.rollback()
+    writer.begin()
+    last = writer.write(_rows(76))  # its delta must not carry the rolled back one's
+    writer.commit()
+    assert_summaries_exact(store)
+    assert _stored(store) == first + inserted[1] + inserted[3] + last
+
+    # A writer whose connection dies mid-transaction (a killed client): nothing of it stays
+    cut = open_store(db_target)
+    dying = cut.writer("cut")
+    dying.begin()
+    assert dying.write(_rows(77)) > 0
+    cut.close()
+    assert_summaries_exact(store)
+    store.close()
+
+
+def _stored(store):
+    return store.execute("SELECT count(*) FROM actions").fetchone()[0]

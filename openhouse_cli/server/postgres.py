@@ -4,7 +4,9 @@ A group commit is one statement: the rows of every request in the batch go
 in as arrays (one a column, ``unnest``), ``INSERT ... ON CONFLICT DO NOTHING``
 stores them in arrival order, and its ``RETURNING`` says which keys were new;
 each new key is counted for the first request in the batch that sent it, so
-that each POST keeps its own counts. One statement in autocommit mode is one
+that each POST keeps its own counts. The same statement adds the new rows to
+the session's ohlog_delta, which the transaction then adds to the summaries
+(rollups.py). One statement in autocommit mode is one
 transaction and one round trip, with no staging table to create or empty.
 
 psycopg is imported lazily: it is an optional extra.
@@ -44,7 +46,8 @@ INSERT = (
     + ", ".join(f"%s::{_TYPES[name]}[]" for name in COLUMNS)
     + f") WITH ORDINALITY AS g(req, {_COLUMNS}, seq)),"
     f" inserted AS (INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM given ORDER BY seq"
-    f" ON CONFLICT DO NOTHING RETURNING {_KEYS}),"
+    f" ON CONFLICT DO NOTHING {rollups.RETURNING_POSTGRES}, ns, fingerprint),"
+    f" delta AS ({rollups.delta_postgres('inserted')}),"
     f" first AS (SELECT {_KEYS}, min(req) AS req FROM given GROUP BY {_KEYS})"
     f" SELECT first.req, count(*) FROM inserted JOIN first USING ({_KEYS}) GROUP BY first.req"
 )
@@ -239,6 +242,7 @@ class PgWriter:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(conninfo(self.url),
                                                                    autocommit=True)
+                await self._conn.execute(rollups.DELTA_TABLE_POSTGRES)
             except psycopg.Error as ex:
                 raise NoConnection(f"cannot connect to PostgreSQL at {where(self.url)}: "
                                    f"{_first_line(ex)}") from None
@@ -307,12 +311,10 @@ class PgWriter:
     async def _insert(self, conn, params):
         # One transaction: the rows, and their counts in the summaries (rollups.py)
         async with conn.transaction(), conn.cursor() as cursor:
-            await cursor.execute("SELECT coalesce(max(id), 0) FROM actions")
-            before = (await cursor.fetchone())[0]
             await cursor.execute(INSERT, params)
             counts = dict(await cursor.fetchall())
-            for sql in rollups.ADD_POSTGRES.values():
-                await cursor.execute(sql, (1, before))
+            for sql in rollups.APPLY_POSTGRES:  # COMMIT empties ohlog_delta
+                await cursor.execute(sql)
             return counts
 
 

@@ -267,6 +267,7 @@ _STAGING_TYPES = ("seq bigint, user_id text, session_id text, time text, utc_us 
 # or rollback.
 _COPY_TYPES = [column.split()[1] for column in _STAGING_TYPES.split(", ")]
 _STAGING_TABLES = (
+    rollups.DELTA_TABLE_POSTGRES,  # the rows each statement inserted, for the summaries
     f"CREATE TEMP TABLE IF NOT EXISTS ohlog_staging ({_STAGING_TYPES}) ON COMMIT DELETE ROWS",
     f"CREATE TEMP TABLE IF NOT EXISTS ohlog_bulk ({_STAGING_TYPES},"
     " UNIQUE (user_id, utc_us, ns, fingerprint)) ON COMMIT DELETE ROWS",
@@ -274,16 +275,18 @@ _STAGING_TABLES = (
 )
 _COPY_STAGING = f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _COPY_LOAD = f"COPY ohlog_load (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_INSERT_FROM_STAGING = (
+# Each INSERT INTO actions also records the rows it inserted in ohlog_delta
+# (rollups.collecting) and returns how many
+_INSERT_FROM_STAGING = rollups.collecting(
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_staging"
     " ORDER BY seq ON CONFLICT DO NOTHING"
 )
 _BULK_FROM_STAGING = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_staging ON CONFLICT DO NOTHING"
 _BULK_FROM_LOAD = "INSERT INTO ohlog_bulk SELECT * FROM ohlog_load"
-_INSERT_FROM_LOAD = (
+_INSERT_FROM_LOAD = rollups.collecting(
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_load ORDER BY seq"
 )
-_INSERT_FROM_BULK = (
+_INSERT_FROM_BULK = rollups.collecting(
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_bulk ORDER BY seq"
 )
 # A bulk load dedupes in the client up to this many distinct rows (about
@@ -308,6 +311,19 @@ _INDEX_DEFINITIONS = """
     WHERE x.indrelid = 'actions'::regclass
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 """
+
+
+def prepare_session(conn) -> None:
+    """Create the session's temporary tables (writers' staging, rollups' ohlog_delta) unless made.
+
+    Made once a connection, outside any transaction, so that a rollback keeps them."""
+    if conn.execute("SELECT to_regclass('pg_temp.ohlog_delta') IS NOT NULL").fetchone()[0]:
+        return
+    # Room for them in the session's own memory, used only as needed
+    # (settable only before the session's first temporary table)
+    conn.execute("SET temp_buffers = '256MB'")
+    for statement in _STAGING_TABLES:
+        conn.execute(statement)
 
 
 class Writer:
@@ -344,20 +360,12 @@ class Writer:
                              "(its uncommitted records were rolled back)") from None
 
     def begin(self) -> None:
-        # Made once a connection, outside the transaction, so that a rollback keeps them
-        if not self._run(lambda: self.conn.execute(
-                "SELECT to_regclass('pg_temp.ohlog_load') IS NOT NULL").fetchone()[0]):
-            # Room for them in the session's own memory, used only as needed
-            # (settable only before the session's first temporary table)
-            self._run(self.conn.execute, "SET temp_buffers = '256MB'")
-            for statement in _STAGING_TABLES:
-                self._run(self.conn.execute, statement)
+        self._run(prepare_session, self.conn)
         self._seq = 0
         self._keys: set[bytes] | None = None
         self.bulk = self._run(self._claim_empty_table)
         if self.bulk:
             self._keys = set()
-        self.before = self._run(rollups.since, self.conn)
 
     def _claim_empty_table(self) -> bool:
         """Begin the transaction; return whether it may bulk-load: the table is
@@ -395,8 +403,10 @@ class Writer:
                 self._copy(cursor, _COPY_LOAD, rows)
                 return len(rows)
             self._copy(cursor, _COPY_STAGING, rows)
-            cursor.execute(_BULK_FROM_STAGING if self.bulk else _INSERT_FROM_STAGING)
-            inserted = cursor.rowcount
+            if self.bulk:  # into actions at commit
+                inserted = cursor.execute(_BULK_FROM_STAGING).rowcount
+            else:
+                inserted = cursor.execute(_INSERT_FROM_STAGING).fetchone()[0]
             cursor.execute("TRUNCATE ohlog_staging")
         return inserted
 
@@ -429,7 +439,8 @@ class Writer:
     def commit(self) -> None:
         if self.bulk:
             self._run(self._load_bulk)
-        self._run(rollups.add_postgres, self.conn, self.before)
+        # The rows this transaction inserted, collected by its INSERTs; COMMIT empties ohlog_delta
+        self._run(rollups.apply_postgres, self.conn)
         self._run(self.conn.execute, "COMMIT")
 
     def _load_bulk(self) -> None:
