@@ -15,7 +15,7 @@ from .common import plural, shown
               help="SQLite file (default: $OHLOG_DB, else ohlog.db in the app directory)")
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists")
 def backup(dest, db, force):
-    """Copy the SQLite database to DEST (a file, or a directory) safely, even while ingests write.
+    """Copy the SQLite database to DEST (a file or a directory) safely, even while ingests write.
 
     For PostgreSQL, use ohlog copy URL FILE.db (or pg_dump).
 
