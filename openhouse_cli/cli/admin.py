@@ -6,15 +6,18 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import db_option, plural, shown
+from .common import plural, shown
 
 
 @cli.command()
 @click.argument("dest", type=click.Path())
-@db_option
+@click.option("-d", "--db", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+              help="SQLite file (default: $OHLOG_DB, else ohlog.db in the app directory)")
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists")
 def backup(dest, db, force):
-    """Copy the database to DEST (a file, or a directory) safely, even while ingests write.
+    """Copy the SQLite database to DEST (a file or a directory) safely, even while ingests write.
+
+    For PostgreSQL, use ohlog copy URL FILE.db (or pg_dump).
 
     \b
     Examples:
@@ -23,7 +26,15 @@ def backup(dest, db, force):
     """
     from ..backup import backup_database
     from ..paths import db_path
+    from ..store import is_url, mask
 
+    source = db_path(db)
+    # SQLite's backup API copies files: a URL (from --db or $OHLOG_DB) would be taken for a path
+    if is_url(source):
+        raise click.BadParameter(
+            f"{shown(mask(source))} is a PostgreSQL database, and backup copies SQLite files: "
+            "use ohlog copy URL FILE.db (or pg_dump)",
+            param_hint="'--db'" if db else "$OHLOG_DB")
     # A file named "-" or "" is almost never meant, and a SQLite copy is not a stream.
     if dest == "-":
         raise click.BadParameter("a backup is a file, not a stream: give its path (./- for a file "
@@ -32,7 +43,7 @@ def backup(dest, db, force):
         raise click.BadParameter("an empty path: give a file or a directory", param_hint="'DEST'")
     started = time.perf_counter()
     try:
-        done = backup_database(db_path(db), dest, force=force)
+        done = backup_database(source, dest, force=force)
     except OhlogError as ex:
         raise click.ClickException(shown(str(ex))) from None
     actions = "" if done.actions is None else f"{plural(done.actions, 'action')}, "

@@ -49,6 +49,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     if rejects is not None and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
     inputs = _expand_inputs(paths)
+    _read_once(inputs)
     console = _console(quiet)
     path = db_path(db)
     total = Counts()
@@ -144,6 +145,31 @@ def _expand_inputs(paths):
         else:
             inputs.append(path)
     return inputs
+
+
+def _read_once(inputs):
+    """UsageError if stdin or another stream (a pipe, a FIFO) is named twice, as ``- -`` or
+    ``- /dev/stdin``: its second read would find it empty. A file may be named twice."""
+    import os
+    import stat
+
+    def label(name):
+        return "- (stdin)" if name == "-" else shown(name)
+
+    seen = {}
+    for name in inputs:
+        try:
+            found = os.fstat(sys.stdin.fileno()) if name == "-" else os.stat(name)
+        except (OSError, ValueError, AttributeError):  # stdin closed; a file that went
+            found = None
+        stream = found is not None and (stat.S_ISFIFO(found.st_mode) or stat.S_ISSOCK(found.st_mode))
+        if name == "-" or stream:
+            key = (found.st_dev, found.st_ino) if found else name
+            if key in seen:
+                again = ("is given twice" if seen[key] == name
+                         else f"is the same stream as {label(seen[key])}")
+                raise click.UsageError(f"{label(name)} {again}: a stream can be read only once")
+            seen[key] = name
 
 
 def _stored_before(console, total, started):

@@ -53,6 +53,9 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
     warning = exposure_warning(host, token)
     if warning:
         click.echo(warning, err=True)
+    if public_post and not token:  # nothing needs a token: the flag would change nothing
+        click.echo("Warning: --public-post does nothing without --token (or $OHLOG_TOKEN): "
+                   "every request is already accepted without one", err=True)
     path = db_path(db)
     try:
         ensure_app_dir(path)

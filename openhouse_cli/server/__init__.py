@@ -150,6 +150,11 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
     # (fails here if the database does)
     app = create_app(db, token=token, max_body=max_body, allow_origins=allow_origins,
                      public_post=public_post, max_rows=max_rows)
+    try:
+        check_listen(host, port)
+    except OhlogError:
+        app.close()
+        raise
     options = dict(host=host, port=port, access_log=False, server_header=False, log_level="info")
     if workers > 1:
         # Each worker process builds its own app through the factory, from the environment
@@ -164,4 +169,39 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
             os.environ.pop("OHLOG_TOKEN", None)
         uvicorn.run("openhouse_cli.server:create_app", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(app, **options)
+        try:
+            uvicorn.run(app, **options)
+        except SystemExit as ex:
+            # uvicorn's "startup failed" is 3, which ohlog's exit codes keep for rejected records
+            if ex.code == 3:
+                raise OhlogError(f"ohlog serve could not start on {_where(host, port)} (see the "
+                                 "message above)") from None
+            raise
+
+
+def check_listen(host: str, port: int) -> None:
+    """OhlogError, in one line, if nothing can listen on ``host``:``port`` now: the port in
+    use, an address not this machine's, a port the user may not bind, an unknown host.
+    Bound the way uvicorn binds (SO_REUSEADDR), then closed at once."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in found:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:  # as asyncio does: IPv4 is bound on its own
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except socket.gaierror as ex:
+        raise OhlogError(f"Cannot listen on {_where(host, port)}: unknown host "
+                         f"({ex.strerror or ex})") from None
+    except OSError as ex:
+        reason = ex.strerror or str(ex)
+        raise OhlogError(f"Cannot listen on {_where(host, port)}: "
+                         f"{reason[:1].lower()}{reason[1:]}") from None
+
+
+def _where(host, port):
+    return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,156 @@
+"""An outside review's findings, each through the real ``ohlog`` command: backup given a
+PostgreSQL URL, serve on a port it cannot bind, --public-post without a token, stdin named
+twice to ingest."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from .conftest import OHLOG
+from .test_cli_serve import SAMPLE, serving
+
+PASSWORD = "hunter2"
+URL = f"postgresql://ohlog:{PASSWORD}@/ohlog?host=/tmp/x"
+
+
+def error_line(result):
+    """The one Error: line of a failed command (after click's usage banner, if any)."""
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+# 1. backup copies SQLite files: a URL is a usage error pointing to ohlog copy
+
+
+@pytest.mark.parametrize("url", [URL, URL.replace("postgresql://", "postgres://"),
+                                 f"postgresql://ohlog@db.example/ohlog?password={PASSWORD}"])
+def test_backup_refuses_a_postgresql_url_from_db(run_ohlog, tmp_path, url):
+    result = run_ohlog("backup", tmp_path / "copy.db", "--db", url)
+    assert result.returncode == 2
+    line = error_line(result)
+    assert line.startswith("Error: Invalid value for '--db': postgres")
+    assert "is a PostgreSQL database, and backup copies SQLite files: use ohlog copy URL " \
+           "FILE.db (or pg_dump)" in line
+    assert "No database found" not in line and "postgresql:/p" not in line  # not taken as a path
+    assert PASSWORD.encode() not in result.stderr + result.stdout
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_backup_refuses_a_postgresql_url_from_the_environment(tmp_path):
+    result = subprocess.run([OHLOG, "backup", tmp_path / "copy.db"], capture_output=True,
+                            env={**os.environ, "OHLOG_DB": URL}, stdin=subprocess.DEVNULL,
+                            timeout=120)
+    assert result.returncode == 2
+    assert error_line(result).startswith("Error: Invalid value for $OHLOG_DB: "
+                                         "postgresql://ohlog:***@/ohlog?host=/tmp/x is a "
+                                         "PostgreSQL database")
+    assert PASSWORD.encode() not in result.stderr
+
+
+def test_backup_help_says_sqlite(run_ohlog):
+    help_text = run_ohlog("backup", "--help").stdout.decode()
+    assert "Copy the SQLite database" in help_text and "ohlog copy URL FILE.db" in help_text
+    assert "PATH|URL" not in help_text
+
+
+@pytest.mark.parametrize("command", [["query"], ["stats"], ["delete", "--user", "u", "--dry-run"],
+                                     ["ingest", SAMPLE]])
+def test_the_other_db_commands_take_a_url_as_a_url(run_ohlog, command):
+    """Every other command with --db works on PostgreSQL: the URL reaches libpq (here: no
+    server at that socket), never the file system, and its password stays hidden."""
+    result = run_ohlog(*command, "--db", URL)
+    assert result.returncode == 1
+    assert error_line(result).startswith("Error: cannot connect to PostgreSQL at /tmp/x:")
+    assert PASSWORD.encode() not in result.stderr + result.stdout
+
+
+# 2. serve on a port it cannot bind: exit 1 (3 means records rejected), one line
+
+
+@pytest.fixture
+def busy_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("args,where", [([], "127.0.0.1"), (["--workers", "2"], "127.0.0.1"),
+                                        (["--host", "localhost"], "localhost")])
+def test_serve_on_a_port_in_use_is_one_line_and_exit_1(run_ohlog, tmp_path, busy_port, args,
+                                                         where):
+    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--port", busy_port, *args)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (f"Error: Cannot listen on {where}:{busy_port}: "
+                                      "address already in use\n")
+
+
+def test_serve_on_an_address_not_this_machines_is_one_line(run_ohlog, tmp_path):
+    # 192.0.2.1 (TEST-NET-1) is nobody's address; with a token, so no exposure warning
+    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--host", "192.0.2.1", "--port", 0,
+                       "--token", "t")
+    assert result.returncode == 1
+    assert result.stderr.decode() == ("Error: Cannot listen on 192.0.2.1:0: cannot assign "
+                                      "requested address\n")
+
+
+# 3. --public-post without a token changes nothing: say so, and serve
+
+
+PUBLIC_POST_WARNING = ("Warning: --public-post does nothing without --token (or $OHLOG_TOKEN): "
+                       "every request is already accepted without one")
+
+
+@pytest.mark.parametrize("args,env,warned", [
+    (["--public-post"], {}, True),
+    (["--public-post", "--token", ""], {}, True),
+    ([], {"OHLOG_PUBLIC_POST": "1"}, True),
+    (["--public-post", "--token", "t"], {}, False),
+    (["--public-post"], {"OHLOG_TOKEN": "t"}, False),
+])
+def test_public_post_without_a_token_warns_and_serves(tmp_path, args, env, warned):
+    env = {**{k: v for k, v in os.environ.items() if k != "OHLOG_TOKEN"}, **env}
+    with serving(tmp_path, *args, env=env) as api:
+        status, _, body = api.request("POST", "/api/log", SAMPLE.read_bytes(),
+                                      {"Content-Type": "application/json"})
+        assert (status, body) == (200, {"inserted": 3, "duplicates": 0})
+        log = api.log.read_text()
+    assert (PUBLIC_POST_WARNING in log) == warned, log
+    assert log.count(PUBLIC_POST_WARNING) <= 1
+
+
+# 4. ingest: a stream can be read once
+
+
+def test_stdin_named_twice_is_a_usage_error(run_ohlog, tmp_path):
+    db = tmp_path / "i.db"
+    for args, message in [
+        (["-", "-"], "Error: - (stdin) is given twice: a stream can be read only once"),
+        ([SAMPLE, "-", "-"], "Error: - (stdin) is given twice: a stream can be read only once"),
+        (["-", "/dev/stdin"], "Error: /dev/stdin is the same stream as - (stdin): a stream can "
+                              "be read only once"),
+    ]:
+        result = run_ohlog("ingest", *args, "--db", db, input=SAMPLE.read_bytes())
+        assert result.returncode == 2, args
+        assert error_line(result) == message
+        assert not db.exists()  # refused before anything is opened
+
+
+def test_a_fifo_named_twice_is_a_usage_error(run_ohlog, tmp_path):
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    result = run_ohlog("ingest", fifo, fifo, "--db", tmp_path / "i.db")
+    assert result.returncode == 2
+    assert error_line(result) == f"Error: {fifo} is given twice: a stream can be read only once"
+
+
+def test_a_file_may_still_be_named_twice_and_with_stdin(run_ohlog, tmp_path):
+    db = tmp_path / "i.db"
+    result = run_ohlog("ingest", SAMPLE, "-", SAMPLE, "--db", db, input=SAMPLE.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert b"3 inputs, 3 sessions: 3 actions inserted, 6 duplicates" in result.stderr
