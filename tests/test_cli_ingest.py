@@ -219,3 +219,25 @@ def test_the_default_directory_may_already_exist(tmp_path, run_ohlog, monkeypatc
     ensure_app_dir(default)
     ensure_app_dir(default)  # a second first run, racing the first: no error
     assert default.parent.is_dir() and default.parent.stat().st_mode & 0o777 == 0o700
+
+
+def readme_example_unindented():
+    """The README's ingest example (its ```json block) with the leading spaces removed."""
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    return "".join(line.removeprefix("  ") + "\n" for line in block.splitlines())
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_the_readme_example_without_indentation_is_one_session(tmp_path, run_ohlog, on_error):
+    text = readme_example_unindented()
+    assert json.loads(text)["userId"] == "ABC123XYZ" and text.splitlines()[1].startswith("{")
+    path = tmp_path / "noindent.json"
+    path.write_text(text)
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", on_error, path)
+    assert result.returncode == 0, result.stderr
+    assert b"1 input, 1 session: 2 actions inserted, 0 duplicates, 0 rejected" in result.stderr
+    piped = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", on_error, "-",
+                      input=gzip.compress(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() * 2))
+    assert piped.returncode == 0, piped.stderr
+    assert b"1 input, 2 sessions: 0 actions inserted, 4 duplicates, 0 rejected" in piped.stderr
