@@ -102,9 +102,13 @@ def is_ndjson(first, fp=None):
     """Whether an input whose first non-blank line is ``first`` is NDJSON.
 
     An array (``[`` first) never is. Otherwise it is when its first line is
-    one complete JSON object, or when that line is broken (a record cut by a
-    log rotation, or larger than a record may be) and the next line starts
-    with ``{``: pretty-printed JSON continues with an indented or quoted key.
+    one complete JSON value (``{"userId": }`` and other bad lines too: each
+    line is then a record). A first line that is the start of a value, cut
+    between two tokens (``{``, ``{"userId": "u", "actions": [``), begins a
+    multi-line document: pretty-printed, with or without indentation. It is
+    still a record cut short (by a log rotation, or a crash) when it ends
+    inside a string or a word, which no JSON text can continue on the next
+    line, or when the next line is a whole object that cannot continue it.
     ``fp`` is positioned just after ``first``; it is only peeked at.
     """
     if first is TOO_LONG:
@@ -112,12 +116,14 @@ def is_ndjson(first, fp=None):
     head = first.lstrip(b" \t\r\n")
     if head.startswith(b"["):
         return False
-    if head.startswith(b"{"):
-        if _is_json_object(first):
-            return True
-        if _holds_several_values(first):  # concatenated objects on one line
-            return False
-    return fp is None or not hasattr(fp, "peek") or _next_line_starts_record(fp)
+    if _is_json_value(first):
+        return True
+    shape = _line_shape(first)
+    if shape is _SEVERAL:  # concatenated objects on one line
+        return False
+    if shape is _OPEN:
+        return _next_line_cannot_continue(first, fp)
+    return True
 
 
 def first_line(fp):
@@ -143,30 +149,56 @@ def first_line(fp):
     return line, blank_lines
 
 
-def _is_json_object(line):
+def _is_json_value(line):
     try:
-        return isinstance(orjson.loads(line), dict)
+        orjson.loads(line)
     except orjson.JSONDecodeError:
         return False
-
-
-def _holds_several_values(line):
-    """Whether ``line`` is a JSON value followed by another object (``{...} {...}``)."""
-    try:
-        text = line.decode("utf-8")
-        end = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip()))[1]
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    return text[end:].lstrip().startswith("{")
-
-
-def _next_line_starts_record(fp):
-    """Whether the next non-blank line in ``fp`` (peeked, not read) starts with ``{``,
-    or there is none: a one-line input is one NDJSON record."""
-    for line in fp.peek(CHUNK).split(b"\n"):
-        if line.strip():
-            return line.startswith(b"{")
     return True
+
+
+# What _line_shape finds: the start of a value that goes on past the line;
+# a value followed by another object; anything else (a complete value, or
+# text that is not JSON)
+_OPEN, _SEVERAL, _OTHER = object(), object(), object()
+# The stdlib's C scanner says where it stopped; NaN and the like are allowed
+# here, to be reported by the reader
+_SHAPE_DECODER = json.JSONDecoder()
+
+
+def _line_shape(line):
+    """_OPEN, _SEVERAL or _OTHER for one line of text (only the line is parsed)."""
+    text = line.decode("utf-8", "replace")  # a bad byte is reported by the reader
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    text = text.rstrip(" \t\r\n")
+    try:
+        end = _SHAPE_DECODER.raw_decode(text, start)[1]
+    except json.JSONDecodeError as ex:
+        # Stopped at the very end: every token was good and more must follow.
+        # An unfinished string or word stops where it starts, before the end.
+        return _OPEN if ex.pos >= len(text) else _OTHER
+    except RecursionError:
+        return _OTHER
+    return _SEVERAL if text[end:].lstrip(" \t\r\n").startswith("{") else _OTHER
+
+
+def _next_line_cannot_continue(first, fp):
+    """Whether the next non-blank line (peeked, not read) is a whole JSON object
+    that ``first``, an unfinished value, cannot go on into: then ``first`` is a
+    record cut short between two tokens, in NDJSON."""
+    if fp is None or not hasattr(fp, "peek"):
+        return False
+    ahead = fp.peek(CHUNK)
+    if not ahead:
+        return True  # nothing follows: a one-line input is one record
+    for line in ahead.split(b"\n"):
+        if line.strip():
+            break
+    else:
+        return False
+    if not line.lstrip().startswith(b"{") or not _is_json_value(line):
+        return False
+    return _line_shape(first.rstrip(b" \t\r\n") + b" " + line) is _OTHER
 
 
 def _read_ndjson(fp, name, first, blank_lines):

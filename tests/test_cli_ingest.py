@@ -151,13 +151,46 @@ def test_concurrent_writers_all_succeed(tmp_path):
     assert count(db) == 3 * 200 * 20
 
 
-def test_rejects_file_is_replaced_even_when_nothing_is_rejected(tmp_path, run_ohlog):
-    rejects = tmp_path / "rejects.ndjson"
-    rejects.write_text("stale\n")
-    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", rejects,
-                       FIXTURES / "sample_log.json")
-    assert result.returncode == 0
-    assert rejects.read_text() == ""
+@pytest.mark.parametrize("existing", ["notes", "symlink to notes", "another log", "earlier rejects"])
+@pytest.mark.parametrize("rejected", [False, True])
+def test_rejects_never_overwrites_a_file_that_holds_something(tmp_path, run_ohlog, existing, rejected):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("notes\n")
+    other = write_ndjson(tmp_path / "other.ndjson", [session(7)])
+    earlier = tmp_path / "rejects.ndjson"
+    earlier.write_text('{"ohlog_error": "in.ndjson:2: userId: missing", "sessionId": "s"}\n')
+    link = tmp_path / "link.txt"
+    link.symlink_to(notes)
+    rejects, target = {"notes": (notes, notes), "symlink to notes": (link, notes),
+                       "another log": (other, other), "earlier rejects": (earlier, earlier)}[existing]
+    before = target.read_bytes()
+    source = write_ndjson(tmp_path / "in.ndjson", [session(1)] + ([{"userId": "u"}] if rejected else []))
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", rejects, source)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.decode() == (
+        f"Error: --rejects {rejects} already exists and is not empty ({len(before)} bytes): "
+        "ohlog never overwrites it; remove it or name a new file\n")
+    assert target.read_bytes() == before
+    assert not (tmp_path / "o.db").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("rejected", [False, True])
+def test_rejects_may_be_an_empty_file_or_a_new_one(tmp_path, run_ohlog, rejected):
+    source = write_ndjson(tmp_path / "in.ndjson", [session(1)] + ([{"userId": "u"}] if rejected else []))
+    empty = tmp_path / "empty.ndjson"
+    empty.touch(mode=0o644)
+    new = tmp_path / "new.ndjson"
+    for rejects in (empty, new):
+        result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", rejects, source)
+        assert result.returncode == (3 if rejected else 0), result.stderr
+        assert rejects.read_text().count("\n") == (1 if rejected else 0)
+        assert stat.S_IMODE(rejects.stat().st_mode) == 0o600
+    # A re-run naming the same rejects file is refused once it holds something
+    again = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects", new, source)
+    assert again.returncode == (2 if rejected else 0), again.stderr
+
+
+def test_rejects_in_a_missing_directory_is_an_error(tmp_path, run_ohlog):
     bad = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", "--rejects",
                     tmp_path / "no-such-dir" / "r.ndjson", FIXTURES / "sample_log.json")
     assert bad.returncode == 1
@@ -186,3 +219,25 @@ def test_the_default_directory_may_already_exist(tmp_path, run_ohlog, monkeypatc
     ensure_app_dir(default)
     ensure_app_dir(default)  # a second first run, racing the first: no error
     assert default.parent.is_dir() and default.parent.stat().st_mode & 0o777 == 0o700
+
+
+def readme_example_unindented():
+    """The README's ingest example (its ```json block) with the leading spaces removed."""
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    return "".join(line.removeprefix("  ") + "\n" for line in block.splitlines())
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_the_readme_example_without_indentation_is_one_session(tmp_path, run_ohlog, on_error):
+    text = readme_example_unindented()
+    assert json.loads(text)["userId"] == "ABC123XYZ" and text.splitlines()[1].startswith("{")
+    path = tmp_path / "noindent.json"
+    path.write_text(text)
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", on_error, path)
+    assert result.returncode == 0, result.stderr
+    assert b"1 input, 1 session: 2 actions inserted, 0 duplicates, 0 rejected" in result.stderr
+    piped = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", on_error, "-",
+                      input=gzip.compress(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() * 2))
+    assert piped.returncode == 0, piped.stderr
+    assert b"1 input, 2 sessions: 0 actions inserted, 4 duplicates, 0 rejected" in piped.stderr

@@ -25,6 +25,20 @@ def values(data):
     return [r.value for r in records]
 
 
+def unindented(*docs, newline="\n"):
+    """Sessions as the README shows one, with no indentation: the first line
+    opens the session, then one action a line (each a whole object)."""
+    def one(doc):
+        head = json.dumps({k: v for k, v in doc.items() if k != "actions"})[:-1]
+        actions = ("," + newline).join(json.dumps(a) for a in doc["actions"])
+        return f'{head}, "actions": [{newline}{actions}]}}{newline}'
+    return "".join(one(doc) for doc in docs)
+
+
+def two_actions(n):
+    return dict(session(n), actions=SESSION["actions"] * 2)
+
+
 SHAPES = {
     "object": json.dumps(session(1), indent=2),
     "one-line object": json.dumps(session(1)),
@@ -35,7 +49,15 @@ SHAPES = {
     "concatenated arrays": json.dumps([session(1)]) + "\n" + json.dumps([session(2)], indent=1),
     "crlf ndjson": "\r\n".join(json.dumps(session(n)) for n in (1, 2)) + "\r\n",
     "blank lines": "\n\n" + json.dumps(session(1)) + "\n\n\n" + json.dumps(session(2)) + "\n\n",
+    "unindented object": unindented(two_actions(1)),
+    "unindented, one action": unindented(session(1)),
+    "unindented crlf": unindented(two_actions(1), newline="\r\n"),
+    "unindented concatenated": unindented(two_actions(1), session(2)),
+    "unindented pretty": "".join(
+        "\n".join(line.lstrip() for line in json.dumps(two_actions(n), indent=2).splitlines()) for n in (1, 2)),
+    "unindented array": "[\n" + ",\n".join(json.dumps(session(n)) for n in (1, 2)) + "\n]\n",
 }
+ONE_SESSION = ("object", "one-line object", "unindented object", "unindented, one action", "unindented crlf")
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -47,7 +69,7 @@ def test_every_shape_is_detected(shape, compress, bom):
         data = b"\xef\xbb\xbf" + data
     if compress:
         data = gzip.compress(data)
-    expected = 1 if shape in ("object", "one-line object") else 2
+    expected = 1 if shape in ONE_SESSION else 2
     assert [v["sessionId"] for v in values(data)] == [f"s{n}" for n in range(1, expected + 1)]
 
 
@@ -81,6 +103,26 @@ def test_syntax_errors_are_located(data, expected):
     records = read(data)
     assert str(records[-1].error) == expected
     assert all(r.error is None for r in records[:-1])
+
+
+@pytest.mark.parametrize("first, expected", [
+    (b'{"userId": }', "in.json:1:12: invalid JSON: unexpected character, expected a JSON value"),
+    (b'{"userId": "u", "sess', "in.json:1:22: invalid JSON: unexpected end of data"),  # cut in a string
+    (b'{"userId": "u", "actions": [{"time": tr', "in.json:1:40: invalid JSON: unexpected end of data"),
+    # cut between tokens, where the next line's object cannot go on
+    (b'{"userId": "u",', "in.json:1:16: invalid JSON: unexpected end of data"),
+    (b'{"userId": "u", "sessionId": "s"', "in.json:1:33: invalid JSON: unexpected end of data"),
+    (b'{"x": 1}]}', "in.json:1:9: invalid JSON: unexpected content after document"),  # rotated mid-record
+])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_bad_first_ndjson_line_is_one_located_record(first, expected, newline, compress):
+    data = newline.join([first, json.dumps(session(2)).encode(), json.dumps(session(3)).encode(), b""])
+    records = read(gzip.compress(data) if compress else data)
+    assert [r.error is None for r in records] == [False, True, True]
+    assert str(records[0].error) == expected
+    alone = read(first + newline)
+    assert [str(r.error) for r in alone] == [expected]
 
 
 def test_ndjson_keeps_reading_after_a_bad_line():

@@ -57,7 +57,8 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     if conflict:
         raise Refused(f"--rejects {shown(rejects)} is {conflict}: write the rejects to another file")
 
-    # Created even when nothing is rejected, so that no stale file misleads
+    # Created even when nothing is rejected, so that no stale file misleads;
+    # a file that already holds something is never overwritten
     rejects_file = _private_file(rejects) if rejects is not None else None
 
     def on_reject(record, error):
@@ -180,20 +181,43 @@ def _stored_before(console, total, started):
 
 
 def _private_file(path):
-    """Open ``path`` for writing, readable by its owner only: rejects hold user records."""
-    import os
+    """Open ``path`` for writing, readable by its owner only: rejects hold user records.
 
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as ex:
-        raise click.ClickException(f"Cannot write {shown(path)}: {ex.strerror}") from None
+    A regular file that is not empty is refused (exit 2): it may be notes, an
+    earlier run's rejects or another log. An empty one, /dev/null or a FIFO is fine.
+    """
+    import os
     import stat
 
+    _refuse_if_not_empty(path, lambda: os.stat(path))
+    try:
+        # No O_TRUNC, and appending: the file is checked again once open, and
+        # should anything write to it after that, nothing of it is overwritten
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as ex:
+        raise click.ClickException(f"Cannot write {shown(path)}: {ex.strerror}") from None
+    try:
+        _refuse_if_not_empty(path, lambda: os.fstat(fd))
+    except Refused:
+        os.close(fd)
+        raise
     # Only a regular file is ours to make private: /dev/null, a FIFO or a
     # terminal belongs to the system (as root, fchmod would lock others out)
     if stat.S_ISREG(os.fstat(fd).st_mode):
         os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb")
+
+
+def _refuse_if_not_empty(path, status):
+    import stat
+
+    try:
+        found = status()
+    except OSError:
+        return  # no such file yet: it is created
+    if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+        raise Refused(f"--rejects {shown(path)} already exists and is not empty ({found.st_size:,} bytes): "
+                      "ohlog never overwrites it; remove it or name a new file")
 
 
 def _open(name):
