@@ -22,6 +22,7 @@ def analysis(fn=None, *, check=None):
     read-only, turn library errors into one-line messages, quiet on a closed pipe."""
     if fn is None:
         return functools.partial(analysis, check=check)
+    from ..analytics.counts import SeriesTooLong
 
     @functools.wraps(fn)
     def run(db, **options):
@@ -33,6 +34,10 @@ def analysis(fn=None, *, check=None):
         store = open_target(db, readonly=True)
         try:
             fn(store, filters, fmt, clock_zone, **options)
+        except SeriesTooLong as ex:  # a usage error: the bounds or --by asked for it
+            error = click.ClickException(str(ex))
+            error.exit_code = 2
+            raise error from None
         except OhlogError as ex:
             raise click.ClickException(str(ex)) from None
         except BrokenPipeError:
@@ -156,10 +161,15 @@ def _stats_note(found):
 @analysis
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
-                   "default: type)")
+                   "default: type). A time series is zero-filled when crossed with nothing "
+                   "or type only; by user, session or prop:KEY only groups with actions show")
 @local_option
 def count(store, filters, fmt, zone, dims, local):
     """Actions and distinct users by type, user, session, time bucket or property.
+
+    A session is its user's: session groups show userId and sessionId. A
+    property whose KEY is another key of the output (type, day, users...)
+    is named prop:KEY.
 
     \b
     Examples:
@@ -168,10 +178,10 @@ def count(store, filters, fmt, zone, dims, local):
         ohlog count --by prop:pageTo --type navigate --json
     """
     from ..analytics import count as run, render
-    from ..analytics.counts import KEYS
+    from ..analytics.counts import output_keys
 
     groups = run(store, filters, dims, _clock(zone, local))
-    names = [KEYS.get(d, d[5:] if d.startswith("prop:") else d) for d in dims]
+    names = output_keys(dims)
     largest = max((g["actions"] for g in groups), default=0)
     _emit(fmt, "groups", groups,
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
@@ -233,7 +243,7 @@ def sessions(store, filters, fmt, zone, split):
                                                                   for r in rows))
     rows = list(rows)
     result = summary.result()
-    note = (f"{result['sessions']:,} sessions, median {render.seconds(result['medianSeconds'])}, "
+    note = (f"{result['sessions']:,} session{'' if result['sessions'] == 1 else 's'}, median {render.seconds(result['medianSeconds'])}, "
             f"p90 {render.seconds(result['p90Seconds'])}, "
             f"bounce rate {render.percent(result['bounceRate'])}")
     _emit(fmt, "sessions", rows,
