@@ -144,3 +144,31 @@ def test_refusals_are_usage_errors_in_one_line(run_ohlog, tmp_path):
         assert result.stderr.decode().splitlines() == [
             f"Error: 0001-01-01 to 9999-12-31 is 3,652,059 days to zero-fill (at most 100,000): use {hint}"
             + (" or narrower --start/--end" if "coarser" in hint else " --start/--end")]
+
+
+# -- 5. small things
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "any"])
+def test_steps_matching_nothing_are_rows_of_zero_in_every_order(make_store, order):
+    from openhouse_cli.analytics import funnel, parse_step
+
+    store = make_store([session("u1", "s1", ("2018-10-01T10:00:00Z", "VIEW"))])
+    steps = [parse_step("NOPE"), parse_step("NADA")]
+    zero = {"users": 0, "conversion": None, "fromPrevious": None, "medianSecondsFromPrevious": None}
+    assert funnel(store, filters(), steps, order=order) == [{"step": "NOPE", **zero}, {"step": "NADA", **zero}]
+    # a first step matched, a later one not: 0 with a conversion of 0
+    assert [(r["users"], r["conversion"]) for r in funnel(
+        store, filters(), [parse_step("VIEW"), parse_step("NADA")], order=order)] == [(1, 1.0), (0, 0.0)]
+    # no action matches the filters: the contract's empty list, as every analysis gives
+    assert funnel(store, filters(users=("nobody",)), steps, order=order) == []
+
+
+def test_the_sessions_summary_says_1_session_and_2_sessions(run_ohlog, tmp_path):
+    path = tmp_path / "log.ndjson"
+    path.write_text("\n".join(json.dumps(session(u, "s", ("2018-10-01T10:00:00Z", "CLICK"))) for u in "ab"))
+    db = tmp_path / "a.db"
+    assert run_ohlog("ingest", "--db", db, path).returncode == 0
+    one = run_ohlog("sessions", "--db", db, "--user", "a", "--table").stdout.decode()
+    assert "\n1 session, median" in one
+    two = run_ohlog("sessions", "--db", db, "--table").stdout.decode()
+    assert "\n2 sessions, median" in two
