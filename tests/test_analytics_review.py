@@ -172,3 +172,61 @@ def test_the_sessions_summary_says_1_session_and_2_sessions(run_ohlog, tmp_path)
     assert "\n1 session, median" in one
     two = run_ohlog("sessions", "--db", db, "--table").stdout.decode()
     assert "\n2 sessions, median" in two
+
+
+# -- 4. tables fit the width, with every column and bars on one line
+
+EXAMPLES = __import__("pathlib").Path(__file__).parent.parent / "examples"
+TABLES = {
+    "stats": ["Type", "Actions", "Users"],
+    "count --by type --by day": ["Type", "Day", "Actions", "Users"],
+    "count --by session --by prop:pageTo": ["User", "Session", "pageTo", "Actions", "Users"],
+    "active": ["Day", "DAU", "WAU", "MAU"],
+    "sessions": ["User", "Session", "Start", "Duration", "Actions", "Pages", "Bounce"],
+    "timeline --user u-mumbai": ["Gap", "Time", "Type", "Properties"],
+    "funnel VIEW NAVIGATE CLICK": ["Step", "Users", "Conversion", "From previous", "Median time"],
+    "retention": ["Cohort", "Users", "0", "1", "7"],
+    "paths": ["Path", "Sessions"],
+}
+
+
+@pytest.fixture(scope="module")
+def examples_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("examples") / "ohlog.db"
+    subprocess.run([OHLOG, "ingest", "--db", str(db), str(EXAMPLES)], check=True, capture_output=True)
+    return db
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("command", list(TABLES))
+def test_tables_fit_the_width_with_every_column(examples_db, command, columns):
+    result = subprocess.run([OHLOG, *command.split(), "--db", str(examples_db), "--table"],
+                            capture_output=True, env={**os.environ, "COLUMNS": str(columns)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert max(len(line) for line in lines) <= columns
+    rule = next(i for i, line in enumerate(lines) if line.startswith("──"))
+    header = " ".join(lines[:rule])
+    for name in TABLES[command]:
+        assert f" {name} " in f" {header} ", (name, header)
+    # a bar is drawn whole on its row: no line holds a bar and nothing else
+    for line in lines[rule + 1:]:
+        assert line.strip(" ▏▎▍▌▋▊▉█") or not line.strip()
+    bars = [line for line in lines if "█" in line]
+    if command.split()[0] in ("stats", "count", "funnel", "paths"):
+        assert bars
+
+
+def test_bars_shrink_and_columns_stay_in_a_narrow_table():
+    from openhouse_cli.analytics.render import BAR_WIDTH, Bar, widths
+
+    columns = [("Step", "left"), ("Users", "right"), ("Conversion", "right"), ("", "left")]
+    rows = [["NAVIGATE", "2", "66.7%", Bar(2, 3)], ["a very long step name", "3", "100.0%", Bar(3, 3)]]
+    assert widths(200, columns, rows) == ([21, 5, 10, BAR_WIDTH], False, 3)
+    # 50: the gaps narrow to 2 (66 wide), then the bar gives its 16 extra characters
+    assert widths(50, columns, rows) == ([21, 5, 10, 8], False, 2)
+    # 40: then the step column folds by the 10 still over
+    assert widths(40, columns, rows) == ([11, 5, 10, 8], False, 2)
+    # 20: everything narrowed to its header, then the numbers fold too
+    sizes, folded, gap = widths(20, columns, rows)
+    assert folded and gap == 2 and sum(sizes) + 6 <= 20 and min(sizes) >= 1

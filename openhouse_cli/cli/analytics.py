@@ -138,7 +138,7 @@ def stats(store, filters, fmt, zone):
     _emit(fmt, "types", found["types"], [("Type", "left"), ("Actions", "right"),
                                           ("Users", "right"), ("", "left")],
           [[render.visible(t["type"]), render.number(t["actions"]), render.number(t["users"]),
-            render.bar(t["actions"], largest)] for t in found["types"]],
+            render.Bar(t["actions"], largest)] for t in found["types"]],
           note=_stats_note(found))
 
 
@@ -186,7 +186,7 @@ def count(store, filters, fmt, zone, dims, local):
     _emit(fmt, "groups", groups,
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
           [[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
-           render.number(g["users"]), render.bar(g["actions"], largest)] for g in groups])
+           render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups])
 
 
 @cli.command()
@@ -211,7 +211,7 @@ def active(store, filters, fmt, zone, by, local):
     _emit(fmt, by + "s", rows, [(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
                                 ("MAU", "right"), ("DAU", "left")],
           [[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
-            render.bar(r["dau"], largest)] for r in rows])
+            render.Bar(r["dau"], largest)] for r in rows])
 
 
 @cli.command()
@@ -248,7 +248,7 @@ def sessions(store, filters, fmt, zone, split):
             f"bounce rate {render.percent(result['bounceRate'])}")
     _emit(fmt, "sessions", rows,
           [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
-           ("Actions", "right"), ("Pages", "left"), ("Bounce", "left")],
+           ("Actions", "right"), ("Pages", "left"), ("Bounce", "nowrap")],
           [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
             render.seconds(r["durationSeconds"]), render.number(r["actions"]),
             _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note)
@@ -328,7 +328,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
            ("From previous", "right"), ("Median time", "right"), ("", "left")],
           [[render.visible(r["step"]), render.number(r["users"]), render.percent(r["conversion"]),
             render.percent(r["fromPrevious"]), render.seconds(r["medianSecondsFromPrevious"]),
-            render.bar(r["users"], largest)] for r in rows])
+            render.Bar(r["users"], largest)] for r in rows])
 
 
 @cli.command()
@@ -392,4 +392,4 @@ def paths(store, filters, fmt, zone, from_page, steps, top):
                                 ([r["path"], r["sessions"]] for r in rows))
     _emit(fmt, "paths", rows, [("Path", "left"), ("Sessions", "right"), ("", "left")],
           [[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
-            render.bar(r["sessions"], largest)] for r in rows])
+            render.Bar(r["sessions"], largest)] for r in rows])
