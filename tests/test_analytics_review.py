@@ -163,13 +163,15 @@ def test_steps_matching_nothing_are_rows_of_zero_in_every_order(make_store, orde
     assert funnel(store, filters(users=("nobody",)), steps, order=order) == []
 
 
-def test_the_sessions_summary_says_1_session_and_2_sessions(run_ohlog, tmp_path):
+def test_the_summaries_say_1_session_and_2_sessions(run_ohlog, tmp_path):
     path = tmp_path / "log.ndjson"
     path.write_text("\n".join(json.dumps(session(u, "s", ("2018-10-01T10:00:00Z", "CLICK"))) for u in "ab"))
     db = tmp_path / "a.db"
     assert run_ohlog("ingest", "--db", db, path).returncode == 0
     one = run_ohlog("sessions", "--db", db, "--user", "a", "--table").stdout.decode()
     assert "\n1 session, median" in one
+    one = run_ohlog("stats", "--db", db, "--user", "a", "--table").stdout.decode()
+    assert "\n1 action, 1 user, 1 session\n" in one
     two = run_ohlog("sessions", "--db", db, "--table").stdout.decode()
     assert "\n2 sessions, median" in two
 
@@ -230,3 +232,14 @@ def test_bars_shrink_and_columns_stay_in_a_narrow_table():
     # 20: everything narrowed to its header, then the numbers fold too
     sizes, folded, gap = widths(20, columns, rows)
     assert folded and gap == 2 and sum(sizes) + 6 <= 20 and min(sizes) >= 1
+
+
+def test_actions_ten_thousand_years_apart_are_answered_at_once(make_store):
+    # the zero-fill is refused before anything is computed, and stats lists only the days
+    # that have actions when they are more than 100,000 days apart
+    store = make_store([session("u1", "s1", ("0001-01-02T00:00:00Z", "X"), ("9999-12-30T00:00:00Z", "X"))])
+    with pytest.raises(SeriesTooLong, match="0001-01-02 to 9999-12-30 is 3,652,057 days"):
+        count(store, filters(), ["day"])
+    assert both(stats, store, filters())["perDay"] == [
+        {"day": "0001-01-02", "actions": 1}, {"day": "9999-12-30", "actions": 1}]
+    assert len(both(count, store, filters(), ["user", "day"])) == 2

@@ -9,7 +9,8 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import db_option, filter_options, format_options, open_target, pop_filters, pop_format
+from .common import (db_option, filter_options, format_options, open_target, plural, pop_filters,
+                     pop_format)
 
 NO_MATCH = "No matching actions."
 HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
@@ -147,8 +148,8 @@ def _stats_note(found):
 
     days = found["perDay"]
     size = found["bytes"]
-    lines = [f"{found['actions']:,} actions, {found['users']:,} users, "
-             f"{found['sessions']:,} sessions",
+    lines = [f"{plural(found['actions'], 'action')}, {plural(found['users'], 'user')}, "
+             f"{plural(found['sessions'], 'session')}",
              f"from {render.visible(found['first'])} to {render.visible(found['last'])}",
              f"actions a day, {days[0]['day']} to {days[-1]['day']}: "
              f"{render.sparkline([d['actions'] for d in days])}" if days else ""]
@@ -243,7 +244,7 @@ def sessions(store, filters, fmt, zone, split):
                                                                   for r in rows))
     rows = list(rows)
     result = summary.result()
-    note = (f"{result['sessions']:,} session{'' if result['sessions'] == 1 else 's'}, median {render.seconds(result['medianSeconds'])}, "
+    note = (f"{plural(result['sessions'], 'session')}, median {render.seconds(result['medianSeconds'])}, "
             f"p90 {render.seconds(result['p90Seconds'])}, "
             f"bounce rate {render.percent(result['bounceRate'])}")
     _emit(fmt, "sessions", rows,
