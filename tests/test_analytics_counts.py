@@ -75,7 +75,8 @@ def test_non_time_groups_by_actions_descending(make_store):
     assert count(store, filters(), ["user"]) == [
         {"userId": "b", "actions": 3, "users": 1}, {"userId": "c", "actions": 2, "users": 1},
         {"userId": "a", "actions": 1, "users": 1}]
-    assert count(store, filters(), ["session"])[0] == {"sessionId": "s2", "actions": 3, "users": 1}
+    assert count(store, filters(), ["session"])[0] == {"userId": "b", "sessionId": "s2", "actions": 3,
+                                                      "users": 1}
 
 
 def test_weeks_start_on_monday_and_months_are_zero_filled(make_store):

@@ -6,13 +6,13 @@ commands print. No click here: ``cli/analytics.py`` parses and renders.
 """
 
 from .buckets import UNITS, Clock
-from .counts import DimensionError, active, count, parse_dimensions, stats
+from .counts import DimensionError, SeriesTooLong, active, count, parse_dimensions, stats
 from .funnels import ORDERS, funnel
 from .paths import paths
 from .retention import retention
 from .sessions import sessions, timeline
 from .steps import Step, StepError, parse_duration, parse_step
 
-__all__ = ["Clock", "DimensionError", "ORDERS", "Step", "StepError", "UNITS", "active", "count",
+__all__ = ["Clock", "DimensionError", "ORDERS", "SeriesTooLong", "Step", "StepError", "UNITS", "active", "count",
            "funnel", "parse_dimensions", "parse_duration", "parse_step", "paths", "retention",
            "sessions", "stats", "timeline"]

@@ -64,6 +64,8 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     """
     current = offset_us(zone, lo)
     found = [(lo, current)]
+    if isinstance(zone, timezone):  # a fixed offset (UTC by default): no day to sample
+        return found
     at = lo
     while at < hi:
         step = min(at + DAY, hi)

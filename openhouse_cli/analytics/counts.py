@@ -19,10 +19,50 @@ from .source import fetch, filtered, one, span
 
 DIMENSIONS = ("type", "user", "session", *buckets.UNITS, "prop:KEY")
 KEYS = {"type": "type", "user": "userId", "session": "sessionId"}
+# A zero-filled series longer than this is refused before it is computed.
+MAX_BUCKETS = 100_000
 
 
 class DimensionError(OhlogError, ValueError):
     """An unknown or repeated --by."""
+
+
+class SeriesTooLong(OhlogError, ValueError):
+    """A zero-filled time series of more than MAX_BUCKETS buckets."""
+
+
+def grouping(dims: list[str]) -> list[str]:
+    """The dimensions actually grouped by: a session is its user's (two users'
+    sessions with one sessionId are two sessions), so ``session`` brings ``user``."""
+    if "session" in dims and "user" not in dims:
+        at = dims.index("session")
+        return dims[:at] + ["user"] + dims[at:]
+    return list(dims)
+
+
+def output_keys(dims: list[str]) -> list[str]:
+    """Each grouped dimension's key in the output (``grouping(dims)`` order).
+
+    A property is named by its KEY, or ``prop:KEY`` where KEY is another key
+    of the same output (``type``, ``day``, ``actions``, ``users``...), so no
+    group value is lost."""
+    dims = grouping(dims)
+    fixed = [KEYS.get(d, d) for d in dims if not d.startswith("prop:")] + ["actions", "users"]
+    raw = [d[5:] for d in dims if d.startswith("prop:")]
+    taken = set(fixed) | set(raw)
+    names = []
+    for dim in dims:
+        if not dim.startswith("prop:"):
+            names.append(KEYS.get(dim, dim))
+            continue
+        name = dim[5:]
+        if name in fixed:
+            name = "prop:" + name
+            while name in taken:
+                name = "prop:" + name
+            taken.add(name)
+        names.append(name)
+    return names
 
 
 def spellings(store, filters: dict) -> dict[str, str]:
@@ -98,6 +138,8 @@ def _stats(store, filters, users, sessions, spelled, users_of, per_day):
     types = sorted(({"type": names[key], "actions": n, "users": users_of[key]}
                     for key, n in actions_of.items()), key=lambda t: (-t["actions"], t["type"]))
     days = range(min(per_day), max(per_day) + 1)
+    if len(days) > MAX_BUCKETS:  # actions centuries apart: only the days that have some
+        days = sorted(per_day)  # type: ignore[assignment]
     return {
         "actions": sum(actions_of.values()),
         "users": users,
@@ -150,13 +192,19 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
           users: bool = True) -> list[dict]:
     """Actions (and distinct users) in each group of ``dims``; time series zero-filled.
 
-    Time groups come in time order, others by actions, descending."""
+    Time groups come in time order, others by actions, descending. A time
+    series is zero-filled only when its other dimensions are none or ``type``
+    (few groups); by user, session or property only groups with actions come."""
+    dims = grouping(dims)
     utc_span = span(store, filters)
     if utc_span is None:
         return []
     unit = next((d for d in dims if d in buckets.UNITS), None)
-    wall = buckets.wall_sql(clock, utc_span)
     wall_span = _wall_span(store, filters, clock, utc_span)
+    fill = None
+    if unit and all(d in (unit, "type") for d in dims):
+        fill = _fill_range(wall_span, unit, clock, filters, "--by")
+    wall = buckets.wall_sql(clock, utc_span)
     if any(d.startswith("prop:") for d in dims):
         groups = _count_in_python(store, filters, dims, clock, utc_span, wall_span)
     else:
@@ -164,19 +212,19 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
         if groups is None:
             groups = _count_in_sql(store, filters, dims, wall, wall_span, users)
     names = spellings(store, filters) if "type" in dims else {}
-    if unit:
-        groups = _zero_filled(groups, dims, unit, _fill_range(groups, dims.index(unit), unit,
-                                                              clock, filters))
+    if fill is not None:
+        groups = _zero_filled(groups, dims, unit, fill)
     out = []
+    keys = output_keys(dims)
     for key, (actions, distinct) in groups.items():
         group = {}
-        for dim, value in zip(dims, key):
+        for dim, name, value in zip(dims, keys, key):
             if dim == "type":
-                group["type"] = names.get(value, value)
+                group[name] = names.get(value, value)
             elif dim in buckets.UNITS:
-                group[dim] = buckets.label(dim, value)
+                group[name] = buckets.label(dim, value)
             else:
-                group[KEYS.get(dim, dim[5:])] = _plain(value)
+                group[name] = _plain(value)
         group["actions"] = actions
         if users:
             group["users"] = distinct
@@ -271,14 +319,21 @@ def _plain(value):
     return value.value if isinstance(value, _FrozenJSON) else value
 
 
-def _fill_range(groups, at, unit, clock, filters):
-    numbers = [key[at] for key in groups]
-    lo, hi = min(numbers), max(numbers)
+def _fill_range(wall_span, unit, clock, filters, option):
+    """The buckets of a zero-filled series: from the data's first to its last (or
+    the bounds given); refused when more than MAX_BUCKETS, before any is made."""
+    lo, hi = (buckets.bucket(unit, us) for us in wall_span)
     start, end = filters.get("start"), filters.get("end")
     if start is not None:
         lo = buckets.bucket(unit, buckets.wall_us(clock, start.us) if start.instant else start.us)
     if end is not None:
         hi = buckets.bucket(unit, buckets.wall_us(clock, end.us) if end.instant else end.us)
+    if hi - lo + 1 > MAX_BUCKETS:
+        wider = buckets.UNITS[buckets.UNITS.index(unit) + 1:]
+        coarser = f"a coarser --by ({', '.join(wider)}) or " if option == "--by" and wider else ""
+        raise SeriesTooLong(
+            f"{buckets.label(unit, lo)} to {buckets.label(unit, hi)} is {hi - lo + 1:,} {unit}s "
+            f"to zero-fill (at most {MAX_BUCKETS:,}): use {coarser}narrower --start/--end")
     return range(lo, hi + 1)
 
 
@@ -310,15 +365,13 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
         return []
     wall_span = _wall_span(store, filters, clock, utc_span)
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
+    days = _fill_range(wall_span, "day", clock, filters, "--start/--end")
     rows = summaries.active_rows(store, filters, clock, utc_span, wall_span)
     if rows is None:
         sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us",
                                filters)
         rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
                      "GROUP BY d, user_id ORDER BY d", params)
-    first = buckets.bucket("day", wall_span[0])
-    days = _fill_range({(first,): 0, (buckets.bucket("day", wall_span[1]),): 0}, 0, "day",
-                       clock, filters)
     daily = list(_sliding(rows, days))
     if by == "day":
         return [{"day": buckets.label("day", d), **values} for d, values in daily]

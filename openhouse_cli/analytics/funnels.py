@@ -17,7 +17,7 @@ import bisect
 import statistics
 from typing import Any
 
-from .source import fetch, filtered
+from .source import fetch, filtered, span
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -27,7 +27,8 @@ DEFAULT_WITHIN_US = 14 * 86400 * 10**6
 def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WITHIN_US,
            order: str = "ordered") -> list[dict[str, Any]]:
     """A row a step: users, conversion from step 1 and from the previous step,
-    and the median seconds from the previous step. No actions: an empty list."""
+    and the median seconds from the previous step. No action matching the
+    filters: an empty list; actions but none matching a step: 0 users a step."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
     mask, mask_params = mask_sql(steps, store.engine)
@@ -56,8 +57,9 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
                 break
             user, events = row[0], []
         events.append((row[1] * 1000 + row[2], row[3]))
-    if not seen:
-        return []
+    if not seen and span(store, filters) is None:
+        return []  # no action matches the filters: empty, as every analysis is
+    # actions matched but no step did: each step with 0 users, in every order
     out = []
     for k, step in enumerate(steps):
         out.append({

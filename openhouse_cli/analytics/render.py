@@ -13,7 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -140,31 +140,93 @@ def seconds(value: float | None) -> str:
     return f"{whole // 86400}d{whole // 3600 % 24:02d}h"
 
 
+class Bar(NamedTuple):
+    """A table cell drawn as a bar of ``value`` against ``largest``, as wide as the table allows."""
+
+    value: float
+    largest: float
+
+
+# Between two columns: a column's right padding, the divider, the next one's left
+# padding; a table too wide for the width drops the padding (2).
+GAP = 3
+# How a table too wide gives way, in turn: (kind of column, narrowest, at least its header)
+_STAGES = (("bar", 8, False), ("text", 8, True), ("bar", 1, False), ("text", 1, True),
+           ("fixed", 1, True), ("text", 1, False), ("fixed", 1, False))
+
+
 def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title: str = "",
           note: str = "", styles: list[list[str]] | None = None) -> None:
-    """A rich table: ``columns`` are ``(header, "left"|"right"|"nowrap")``; cells are plain text."""
+    """A rich table: ``columns`` are ``(header, "left"|"right"|"nowrap")``; cells are plain
+    text or a ``Bar``. It fits the console's width with every column shown (see ``widths``)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console(file=stdout, highlight=False)
+    rows = [list(row) for row in rows]
+    sizes, folded, gap = widths(console.width, columns, rows)
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title or None,
-                 title_justify="left")
-    for header, justify in columns:
-        if justify == "nowrap":  # times: cut the other columns first
-            grid.add_column(header, no_wrap=True, min_width=len(header))
-        else:
-            grid.add_column(header, justify=justify, overflow="fold", min_width=len(header))  # type: ignore[arg-type]
+                 title_justify="left", collapse_padding=gap < GAP)
+    for (header, justify), width in zip(columns, sizes):
+        grid.add_column(header, justify="right" if justify == "right" else "left",
+                        width=width, no_wrap=justify != "left" and not folded,
+                        overflow="fold")
     for i, row in enumerate(rows):
         cells = []
         for j, cell in enumerate(row):
             style = styles[i][j] if styles and styles[i][j] else ""
+            if isinstance(cell, Bar):
+                cell = bar(cell.value, cell.largest, sizes[j])
             cells.append(Text(cell, style=style))
         grid.add_row(*cells)
     console.print(grid)
     if note:
         console.print(Text(note))
+
+
+def widths(width: int, columns: list[tuple[str, str]],
+           rows: list[list]) -> tuple[list[int], bool, int]:
+    """Each column's width within ``width``, whether the short columns must fold
+    too, and the gap between columns.
+
+    Numbers and times ("right", "nowrap") keep their width; when the table is
+    too wide the gaps narrow, the bars shrink first (down to 8), then the
+    widest text columns fold (down to 8, never under their header), then as
+    _STAGES says: no column is ever dropped, and a bar never wraps."""
+    from rich.cells import cell_len
+
+    kinds, sizes, headers = [], [], []
+    for j, (header, justify) in enumerate(columns):
+        cells = [row[j] for row in rows]
+        headers.append(cell_len(header))
+        if any(isinstance(c, Bar) for c in cells):
+            kinds.append("bar")
+            sizes.append(BAR_WIDTH if any(c.value and c.largest for c in cells) else 1)
+        else:
+            kinds.append("text" if justify == "left" else "fixed")
+            sizes.append(max([headers[-1]] + [cell_len(c) for c in cells]) or 1)
+    gap = GAP
+    excess = sum(sizes) + gap * (len(sizes) - 1) - width
+    if excess > 0:
+        gap -= 1
+        excess -= len(sizes) - 1
+    folded = False
+    for kind, narrowest, keep_header in _STAGES:
+        while excess > 0:
+            floors = {j: max(narrowest, headers[j] if keep_header else 1)
+                      for j, k in enumerate(kinds) if k == kind}
+            wide = [j for j in floors if sizes[j] > floors[j]]
+            if not wide:
+                break
+            top = max(sizes[j] for j in wide)
+            for j in wide:  # the widest first, one character at a time
+                if sizes[j] == top and excess > 0:
+                    sizes[j] -= 1
+                    excess -= 1
+                    folded = folded or kind == "fixed"
+    return sizes, folded, gap
 
 
 def shade(rate: float | None) -> str:

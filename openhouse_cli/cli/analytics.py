@@ -9,7 +9,8 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import db_option, filter_options, format_options, open_target, pop_filters, pop_format
+from .common import (db_option, filter_options, format_options, open_target, plural, pop_filters,
+                     pop_format)
 
 NO_MATCH = "No matching actions."
 HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
@@ -22,6 +23,7 @@ def analysis(fn=None, *, check=None):
     read-only, turn library errors into one-line messages, quiet on a closed pipe."""
     if fn is None:
         return functools.partial(analysis, check=check)
+    from ..analytics.counts import SeriesTooLong
 
     @functools.wraps(fn)
     def run(db, **options):
@@ -33,6 +35,10 @@ def analysis(fn=None, *, check=None):
         store = open_target(db, readonly=True)
         try:
             fn(store, filters, fmt, clock_zone, **options)
+        except SeriesTooLong as ex:  # a usage error: the bounds or --by asked for it
+            error = click.ClickException(str(ex))
+            error.exit_code = 2
+            raise error from None
         except OhlogError as ex:
             raise click.ClickException(str(ex)) from None
         except BrokenPipeError:
@@ -133,7 +139,7 @@ def stats(store, filters, fmt, zone):
     _emit(fmt, "types", found["types"], [("Type", "left"), ("Actions", "right"),
                                           ("Users", "right"), ("", "left")],
           [[render.visible(t["type"]), render.number(t["actions"]), render.number(t["users"]),
-            render.bar(t["actions"], largest)] for t in found["types"]],
+            render.Bar(t["actions"], largest)] for t in found["types"]],
           note=_stats_note(found))
 
 
@@ -142,8 +148,8 @@ def _stats_note(found):
 
     days = found["perDay"]
     size = found["bytes"]
-    lines = [f"{found['actions']:,} actions, {found['users']:,} users, "
-             f"{found['sessions']:,} sessions",
+    lines = [f"{plural(found['actions'], 'action')}, {plural(found['users'], 'user')}, "
+             f"{plural(found['sessions'], 'session')}",
              f"from {render.visible(found['first'])} to {render.visible(found['last'])}",
              f"actions a day, {days[0]['day']} to {days[-1]['day']}: "
              f"{render.sparkline([d['actions'] for d in days])}" if days else ""]
@@ -156,10 +162,15 @@ def _stats_note(found):
 @analysis
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
-                   "default: type)")
+                   "default: type). A time series is zero-filled when crossed with nothing "
+                   "or type only; by user, session or prop:KEY only groups with actions show")
 @local_option
 def count(store, filters, fmt, zone, dims, local):
     """Actions and distinct users by type, user, session, time bucket or property.
+
+    A session is its user's: session groups show userId and sessionId. A
+    property whose KEY is another key of the output (type, day, users...)
+    is named prop:KEY.
 
     \b
     Examples:
@@ -168,15 +179,15 @@ def count(store, filters, fmt, zone, dims, local):
         ohlog count --by prop:pageTo --type navigate --json
     """
     from ..analytics import count as run, render
-    from ..analytics.counts import KEYS
+    from ..analytics.counts import output_keys
 
     groups = run(store, filters, dims, _clock(zone, local))
-    names = [KEYS.get(d, d[5:] if d.startswith("prop:") else d) for d in dims]
+    names = output_keys(dims)
     largest = max((g["actions"] for g in groups), default=0)
     _emit(fmt, "groups", groups,
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
           [[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
-           render.number(g["users"]), render.bar(g["actions"], largest)] for g in groups])
+           render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups])
 
 
 @cli.command()
@@ -201,7 +212,7 @@ def active(store, filters, fmt, zone, by, local):
     _emit(fmt, by + "s", rows, [(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
                                 ("MAU", "right"), ("DAU", "left")],
           [[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
-            render.bar(r["dau"], largest)] for r in rows])
+            render.Bar(r["dau"], largest)] for r in rows])
 
 
 @cli.command()
@@ -233,12 +244,12 @@ def sessions(store, filters, fmt, zone, split):
                                                                   for r in rows))
     rows = list(rows)
     result = summary.result()
-    note = (f"{result['sessions']:,} sessions, median {render.seconds(result['medianSeconds'])}, "
+    note = (f"{plural(result['sessions'], 'session')}, median {render.seconds(result['medianSeconds'])}, "
             f"p90 {render.seconds(result['p90Seconds'])}, "
             f"bounce rate {render.percent(result['bounceRate'])}")
     _emit(fmt, "sessions", rows,
           [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
-           ("Actions", "right"), ("Pages", "left"), ("Bounce", "left")],
+           ("Actions", "right"), ("Pages", "left"), ("Bounce", "nowrap")],
           [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
             render.seconds(r["durationSeconds"]), render.number(r["actions"]),
             _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note)
@@ -318,7 +329,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
            ("From previous", "right"), ("Median time", "right"), ("", "left")],
           [[render.visible(r["step"]), render.number(r["users"]), render.percent(r["conversion"]),
             render.percent(r["fromPrevious"]), render.seconds(r["medianSecondsFromPrevious"]),
-            render.bar(r["users"], largest)] for r in rows])
+            render.Bar(r["users"], largest)] for r in rows])
 
 
 @cli.command()
@@ -382,4 +393,4 @@ def paths(store, filters, fmt, zone, from_page, steps, top):
                                 ([r["path"], r["sessions"]] for r in rows))
     _emit(fmt, "paths", rows, [("Path", "left"), ("Sessions", "right"), ("", "left")],
           [[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
-            render.bar(r["sessions"], largest)] for r in rows])
+            render.Bar(r["sessions"], largest)] for r in rows])
