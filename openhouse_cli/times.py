@@ -53,7 +53,7 @@ def parse_action_time(text):
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
-        raise TimeError("not an ISO 8601 time") from None
+        raise TimeError(_why_not_a_time(text)) from None
     if "\x00" in text:  # fromisoformat ignores a trailing NUL
         raise TimeError("not an ISO 8601 time")
     key = text[:16]
@@ -79,6 +79,8 @@ def parse_action_time(text):
     tz = dt.tzinfo
     if tz is None:
         return local_us, local_us, None, ns
+    if text[-2] > "5" and text[-1] not in "Zz":  # fromisoformat reads +05:75 as +06:15
+        _check_offset_digits(text)
     offset = _offsets.get(tz)
     if offset is None:
         offset_s = _checked_offset(dt.utcoffset())
@@ -86,6 +88,31 @@ def parse_action_time(text):
             _offsets.clear()
         offset = _offsets[tz] = (offset_s, offset_s * _US)
     return local_us - offset[1], local_us, offset[0], ns
+
+
+# A UTC offset at the end of a time: sign, hours, minutes (and seconds)
+_OFFSET_TAIL = _re.compile(r"[+-](\d\d):?(\d\d)(?::?(\d\d)(?:\.\d+)?)?$")
+
+
+def _check_offset_digits(text: str) -> None:
+    """Refuse an offset whose minutes or seconds are past 59, which fromisoformat carries over."""
+    tail = _OFFSET_TAIL.search(text)
+    if tail and (int(tail[2]) > 59 or int(tail[3] or 0) > 59):
+        raise TimeError("UTC offset minutes beyond 59")
+
+
+def _why_not_a_time(text) -> str:
+    """What is wrong with a time fromisoformat refused: an offset it cannot
+    hold (hours past 23, minutes past 59) is named as such, like one past 14:00."""
+    tail = _OFFSET_TAIL.search(text) if isinstance(text, str) else None
+    if tail and (int(tail[1]) > 23 or int(tail[2]) > 59):
+        try:
+            datetime.fromisoformat(text[:tail.start()])
+        except ValueError:
+            pass
+        else:
+            return "UTC offset beyond ±14:00" if int(tail[1]) > 23 else "UTC offset minutes beyond 59"
+    return "not an ISO 8601 time"
 
 
 def _checked_offset(offset):
