@@ -38,6 +38,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from .schema import SUMMARIES
+
 SLOT_US = 15 * 60 * 1_000_000
 HOUR_US = 3600 * 1_000_000
 # Integer division truncates toward zero: shift (by 720006 days, as
@@ -46,13 +48,16 @@ _SHIFT_US = 720006 * 86400 * 1_000_000
 SLOT_SQL = f"((utc_us + {_SHIFT_US}) / {SLOT_US} - {_SHIFT_US // SLOT_US})"
 HOUR_SQL = f"((utc_us + {_SHIFT_US}) / {HOUR_US} - {_SHIFT_US // HOUR_US})"
 
-# table: (key columns, the key's SQL over actions, its positions in the SELECT)
-TABLES = {
-    "summary_slots": ("slot, type_key, type", f"{SLOT_SQL}, type_key, type", "1, 2, 3"),
-    "summary_user_hours": ("hour, type_key, user_id", f"{HOUR_SQL}, type_key, user_id", "1, 2, 3"),
-    "summary_user_types": ("type_key, type, user_id", "type_key, type, user_id", "1, 2, 3"),
-    "summary_sessions": ("user_id, session_id", "user_id, session_id", "1, 2"),
+# table: (key columns, as schema.SUMMARIES names them; the key's SQL over actions;
+# its positions in the SELECT)
+_KEY_SQL = {
+    "summary_slots": f"{SLOT_SQL}, type_key, type",
+    "summary_user_hours": f"{HOUR_SQL}, type_key, user_id",
+    "summary_user_types": "type_key, type, user_id",
+    "summary_sessions": "user_id, session_id",
 }
+TABLES = {table: (key, _KEY_SQL[table], ", ".join(str(i + 1) for i in range(key.count(",") + 1)))
+          for table, key in SUMMARIES.items()}
 
 
 # SQLite: the new (or deleted) rows are read once, grouped by every key at

@@ -95,7 +95,7 @@ ALLOWED = {
         "day": "buckets.bucket_sql over a summary's slot column: integers ohlog computes",
     },
     "rollups.py": {
-        "key": "TABLES' key columns: literals",
+        "key": "TABLES' key columns: schema.SUMMARIES' literals",
         "table": "a key of TABLES: a summary table's name",
         "at": "TABLES' positions: literals",
         "sql": "a statement of _APPLY, APPLY_POSTGRES or _DROP_EMPTY_POSTGRES, built from TABLES at import",
