@@ -143,6 +143,18 @@ def _empty_database(pg_server, name):
         return False
 
 
+_HEAVY = frozenset(
+    line.strip() for line in (pathlib.Path(__file__).parent / "heavy_tests.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
+
+
+def pytest_itemcollected(item):
+    """Mark the tests listed in heavy_tests.txt ``heavy``: the default run leaves them
+    out, ``pytest -m heavy`` (run by .ci/run) runs them."""
+    if item.nodeid in _HEAVY:
+        item.add_marker(pytest.mark.heavy)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Say once, loudly, that the PostgreSQL (or the browser) tests did not run."""
     from tests.browser import CHROMIUM_SKIP
