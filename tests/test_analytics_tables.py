@@ -1,0 +1,130 @@
+"""The analyses' tables, drawn without rich: long values whole in a pipe, folded
+within ``$COLUMNS``, wide characters measured as the terminal draws them, UTF-8
+whatever the locale, bold and coloured only on a terminal."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from openhouse_cli.analytics.render import Bar, table
+from openhouse_cli.table import width_of
+
+from .conftest import OHLOG
+
+LONG_SESSION = "s-" + "0123456789" * 12  # 122 characters, no place to break
+
+
+class Capture:
+    """A text stream that says it is (or is not) a terminal."""
+
+    encoding = "utf-8"
+
+    def __init__(self, terminal=False):
+        self.parts, self.terminal = [], terminal
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.terminal
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+
+def draw(rows, columns=None, environ=None, **kwargs):
+    columns = columns or [("Name", "left"), ("Count", "right"), ("", "left")]
+    out = Capture(kwargs.pop("terminal", False))
+    saved = dict(os.environ)
+    try:
+        os.environ.pop("COLUMNS", None)
+        os.environ.update(environ or {})
+        table(out, columns, rows, **kwargs)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return out.text.splitlines()
+
+
+def test_columns_are_justified_and_the_rule_spans_the_table():
+    lines = draw([["a", "1", Bar(1, 2)], ["bbb", "12", Bar(2, 2)]], environ={"COLUMNS": "80"})
+    assert lines[0] == "Name   Count"
+    assert lines[1] == "─" * (4 + 3 + 5 + 3 + 24)
+    assert lines[2] == "a          1   " + "█" * 12
+    assert lines[3] == "bbb       12   " + "█" * 24
+
+
+def test_in_a_pipe_without_columns_nothing_is_folded():
+    lines = draw([[LONG_SESSION, "1", Bar(1, 1)]])
+    assert lines[2].startswith(LONG_SESSION + "   ")
+
+
+def test_within_columns_long_text_wraps_between_words_then_folds():
+    text = "home → " + LONG_SESSION
+    lines = draw([[text, "7", Bar(7, 7)]], environ={"COLUMNS": "60"})
+    assert max(width_of(line) for line in lines) <= 60
+    body = lines[2:]
+    assert body[0].startswith("home → ") and LONG_SESSION not in body[0]
+    # every character is there, in order, over the folded lines
+    assert "".join(line.strip() for line in body[1:]) == LONG_SESSION
+
+
+def test_wide_characters_take_two_cells():
+    lines = draw([["日本語", "3", Bar(3, 3)], ["abc", "4", Bar(4, 4)]], environ={"COLUMNS": "80"})
+    # the numbers line up: the wide name is 6 cells, as wide as "abc" padded
+    assert width_of(lines[2].split("3")[0]) == width_of(lines[3].split("4")[0])
+
+
+def test_the_header_is_bold_on_a_terminal_only():
+    assert draw([["a", "1", ""]], terminal=True)[0].startswith("\x1b[1m")
+    assert not draw([["a", "1", ""]], terminal=False)[0].startswith("\x1b[")
+    assert not draw([["a", "1", ""]], terminal=True, environ={"NO_COLOR": "1"})[0].startswith("\x1b[")
+
+
+def test_a_note_wraps_to_the_width():
+    lines = draw([["a", "1", ""]], environ={"COLUMNS": "30"}, note="word " * 20)
+    assert len(lines) > 4 and max(len(line) for line in lines) <= 30
+
+
+@pytest.fixture(scope="module")
+def long_ids_db(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tables")
+    doc = {"userId": "ユーザー", "sessionId": LONG_SESSION, "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": "NAVIGATE",
+         "properties": {"pageFrom": "home", "pageTo": "checkout"}},
+        {"time": "2018-10-18T21:37:40Z", "type": "CLICK",
+         "properties": {"locationX": 1, "locationY": 2}}]}
+    (work / "in.json").write_text(json.dumps(doc, ensure_ascii=False))
+    db = work / "ohlog.db"
+    subprocess.run([OHLOG, "ingest", "--db", str(db), str(work / "in.json")], check=True,
+                   capture_output=True)
+    return db
+
+
+def run(db, *args, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run([OHLOG, *args, "--db", str(db), "--table"], capture_output=True,
+                          env={**environ, **env})
+
+
+def test_sessions_table_in_a_pipe_keeps_each_session_on_one_line(long_ids_db):
+    result = run(long_ids_db, "sessions")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    row = next(line for line in lines if LONG_SESSION in line)
+    assert row.startswith("ユーザー") and "home → checkout" in row
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_tables_are_utf8_whatever_the_locale(long_ids_db, encoding):
+    for command in (["stats"], ["sessions"], ["count", "--by", "session"], ["retention"]):
+        result = run(long_ids_db, *command, PYTHONIOENCODING=encoding, COLUMNS="100")
+        assert result.returncode == 0, (command, result.stderr)
+        text = result.stdout.decode("utf-8")
+        assert "─" in text and "Traceback" not in result.stderr.decode()
