@@ -19,6 +19,8 @@ from openhouse_cli.store import open_store
 
 from .conftest import OHLOG
 
+EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
+
 SAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json"
 EXAMPLE = ["--user", "ABC123XYZ", "--type", "CLICK", "--start", "2018-10-18T21:37:25",
            "--end", "2018-10-18T21:37:29"]
@@ -380,3 +382,29 @@ def test_calendar_units(now, word, zone, first, last):
     span = resolve_range(spec, spec, tz=tz)
     assert span.start.instant and span.end.instant
     assert (format_us(span.start.us) + "Z", format_us(span.end.us) + "Z") == (first, last)
+
+
+@pytest.mark.parametrize("command", ["ingest", "copy", "delete", "stats"])
+def test_no_command_writes_into_another_programs_database(tmp_path, run_ohlog, command):
+    # ingest used to add ohlog's tables (and switch the file to WAL) in any SQLite file
+    import hashlib
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (text)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    source = tmp_path / "source.db"
+    if command == "copy":
+        assert run_ohlog("ingest", "--db", source, EXAMPLES / "sample_log.json").returncode == 0
+    args = {"ingest": ["ingest", "--db", path, EXAMPLES / "sample_log.json"],
+            "copy": ["copy", source, path],
+            "delete": ["delete", "--db", path, "--user", "ABC123XYZ", "--yes"],
+            "stats": ["stats", "--db", path, "--json"]}[command]
+    result = run_ohlog(*args)
+    assert result.returncode == 1, result.stderr
+    assert f"{path} is not an ohlog database" in result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not list(tmp_path.glob("other.db-*"))

@@ -179,9 +179,13 @@ def test_new_databases_have_16_kib_pages_and_old_ones_keep_theirs(tmp_path):
     new = open_db(tmp_path / "new.db")
     assert new.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
     old_path = tmp_path / "old.db"
-    with sqlite3.connect(old_path) as conn:
-        conn.execute("PRAGMA page_size = 4096")
-        conn.execute("CREATE TABLE other (x)")
+    # an existing file that holds no table yet (one with another program's
+    # tables is refused: test_cli_query)
+    conn = sqlite3.connect(old_path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("VACUUM")
+    conn.close()
+    assert old_path.stat().st_size > 0
     old = open_db(old_path)
     assert old.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     doc = {"userId": "u", "sessionId": "s", "actions": [

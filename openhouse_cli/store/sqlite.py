@@ -59,9 +59,23 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
+        _refuse_other_programs(conn, path)
         return _prepare(conn, busy_timeout=busy_timeout)
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
+
+
+def _refuse_other_programs(conn, path) -> None:
+    """Close ``conn`` and refuse its database if it is another program's: tables
+    of its own, and neither an actions table nor ohlog's record of migrations.
+    Checked before anything is written (even the switch to WAL), so such a
+    file is left exactly as it was, as a reader and PostgreSQL leave one."""
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables or "actions" in tables or _pending_migrations(conn) != list(MIGRATIONS):
+        return
+    conn.close()
+    raise OhlogError(f"{path} is not an ohlog database: it has tables of its own and no actions"
+                     " table (left untouched; give ohlog a new file)")
 
 
 def _prepare(conn, memory=False, busy_timeout=BUSY_TIMEOUT_S):
