@@ -40,6 +40,8 @@ _CACHE_LIMIT = 50_000
 
 # Digits of a fraction of a second beyond the sixth: fromisoformat drops them
 _SUB_US = _re.compile(r"[.,]\d{6}(\d+)")
+# An offset with seconds and a fraction of them, at the end of a time
+_OFFSET_FRACTION = _re.compile(r"[+-]\d\d:?\d\d:?\d\d[.,]\d+$")
 
 
 def parse_action_time(text):
@@ -68,9 +70,14 @@ def parse_action_time(text):
     local_us = minute + dt.second * 1_000_000 + dt.microsecond
     ns = 0
     # (the shortest form with 7 digits: 20181018T213728.1234567; the "in"
-    # tests skip the search for the many times without a fraction)
-    if len(text) > 22 and ("." in text or "," in text):
-        extra = _SUB_US.search(text)
+    # tests skip the searches for the many times without a fraction)
+    if "." in text or "," in text:
+        # fromisoformat takes an offset's fraction of a second (+05:30:00.0000009),
+        # dropping digits past the sixth: refused, so that a fraction always
+        # belongs to the time of day (its ns, and the digits --fields shows)
+        if dt.tzinfo is not None and _OFFSET_FRACTION.search(text):
+            raise TimeError("UTC offset with fractions of a second")
+        extra = _SUB_US.search(text) if len(text) > 22 else None
         if extra:
             digits = extra[1]
             if len(digits) > 3:
