@@ -23,17 +23,19 @@ def db_option(fn):
     )(fn)
 
 
-def open_target(db, *, readonly=False):
-    """The store --db names (created if missing, unless ``readonly``); ClickException if not."""
+def open_target(db, *, readonly=False, create=None):
+    """The store --db names (created if missing, if ``create``: by default unless
+    ``readonly``); ClickException if not."""
     from ..paths import db_path, ensure_app_dir
     from ..store import open_store
     from ..store.postgres import BadURL
 
     target = db_path(db)
+    create = not readonly if create is None else create
     try:
-        if not readonly:
+        if create:
             ensure_app_dir(target)
-        return open_store(target, create=not readonly, readonly=readonly)
+        return open_store(target, create=create, readonly=readonly)
     except BadURL as ex:  # a usage error: exit 2, naming the option
         raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
     except OhlogError as ex:
