@@ -17,7 +17,7 @@ from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.store import open_store
 
-from .conftest import OHLOG
+from .conftest import FIXTURES, OHLOG
 
 SAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "sample_log.json"
 EXAMPLE = ["--user", "ABC123XYZ", "--type", "CLICK", "--start", "2018-10-18T21:37:25",
@@ -380,3 +380,16 @@ def test_calendar_units(now, word, zone, first, last):
     span = resolve_range(spec, spec, tz=tz)
     assert span.start.instant and span.end.instant
     assert (format_us(span.start.us) + "Z", format_us(span.end.us) + "Z") == (first, last)
+
+
+def test_show_tz_draws_the_table_in_a_pipe_and_conflicts_with_another_format(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    assert run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json").returncode == 0
+    result = run_ohlog("query", "--db", db, "--show-tz", "UTC")  # stdout is a pipe
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("Time (UTC)") and "2018-10-19T03:37:28Z" in result.stdout.decode()
+    refused = run_ohlog("query", "--db", db, "--show-tz", "UTC", "--nl")
+    assert refused.returncode == 2 and b"--show-tz is for the table" in refused.stderr
+    both = run_ohlog("query", "--db", db, "--show-tz", "UTC", "--fields", "utc")
+    assert both.returncode == 2 and b"--show-tz is for the table" in both.stderr
