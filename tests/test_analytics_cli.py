@@ -150,3 +150,16 @@ def test_count_by_hour_in_a_zone_keeps_the_repeated_hour_apart(run_ohlog, tmp_pa
     assert [g["hour"][-2:] for g in spring[:4]] == ["00", "01", "03", "04"] and len(spring) == 23
     table = run_ohlog("count", "--by", "hour", "--by", "type", "--table", "--date", "2018-11-04", *zone)
     assert b"2018-11-04T01-04:00" in table.stdout and b"2018-11-04T01-05:00" in table.stdout
+
+
+@pytest.mark.parametrize("command, clock", [("count", True), ("stats", True), ("active", True),
+                                            ("retention", True), ("sessions", False),
+                                            ("funnel", False)])
+def test_tz_help_says_it_sets_the_buckets_clock_where_there_are_buckets(command, clock):
+    from click.testing import CliRunner
+
+    from openhouse_cli.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output.split())
+    assert ("count hours, days, weeks and months, in this zone" in text) == clock
+    assert "--tz ZONE Read times without an offset" in text
