@@ -101,6 +101,12 @@ def _by_option(ctx, param, values):
         raise click.BadParameter(str(ex)) from None
 
 
+def _complete_by(ctx, param, incomplete):
+    from ..complete import complete_dimension
+
+    return complete_dimension(ctx, param, incomplete)
+
+
 def _clock(zone, local=False):
     from ..analytics import Clock
 
@@ -167,6 +173,7 @@ def _stats_note(found):
 @cli.command()
 @analysis(buckets=True)
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
+              shell_complete=_complete_by,
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
                    "default: type). A time series is zero-filled when crossed with nothing "
                    "or type only; by user, session or prop:KEY only groups with actions show")

@@ -120,6 +120,12 @@ def _complete(ctx, param, incomplete):
     return complete_option(ctx, param, incomplete)
 
 
+def complete_zone(ctx, param, incomplete):
+    from ..complete import complete_zone as run
+
+    return run(ctx, param, incomplete)
+
+
 def _time_flag(name, help):
     return click.option(name, callback=_time_option, metavar="TIME", help=help)
 
@@ -141,7 +147,7 @@ _FILTER_OPTIONS = [
                           "this-week, last-week, this-month, last-month, today, yesterday"),
     _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the end of "
                           "this-week, last-week, this-month, last-month, today, yesterday"),
-    click.option("--tz", callback=_zone_option, metavar="ZONE",
+    click.option("--tz", callback=_zone_option, metavar="ZONE", shell_complete=complete_zone,
                  help="Read times without an offset in this zone (IANA name or UTC)"),
     click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
                  help="Property condition; also != > >= < <= (repeatable)"),

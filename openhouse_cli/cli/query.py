@@ -4,7 +4,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import (_zone_option, db_option, filter_options, format_options, open_target,
+from .common import (_zone_option, complete_zone, db_option, filter_options, format_options, open_target,
                      pop_filters, pop_format)
 
 
@@ -30,7 +30,7 @@ def _fields_option(ctx, param, value):
 @click.option("--fields", callback=_fields_option, metavar="NAMES",
               help="Print these fields, in this order, as JSON (or --nl, --csv) (userId, "
                    "sessionId, time, type, properties, utc, local, offset, properties.KEY)")
-@click.option("--show-tz", callback=_zone_option, metavar="ZONE",
+@click.option("--show-tz", callback=_zone_option, metavar="ZONE", shell_complete=complete_zone,
               help="The table shows every time in this zone (IANA name or UTC); "
                    "draws the table, in a pipe too")
 @click.option("-f", "--follow", is_flag=True,
