@@ -89,7 +89,7 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     return found
 
 
-def piecewise(expr: str, starts: list[int], values: list[int]) -> str:
+def piecewise(expr: str, starts: list[int], values: list[int] | list[str]) -> str:
     """SQL for ``values[i]`` where ``expr >= starts[i]`` (and below ``starts[1]``, ``values[0]``):
     nested CASEs that halve the list, so each row makes log2(n) comparisons."""
     if len(values) == 1:
@@ -183,7 +183,7 @@ def hour_keys(clock: Clock, lo: int, hi: int) -> list[int]:
     if clock.local:
         return [hour_key(h, 0) for h in range(bucket("hour", lo), bucket("hour", hi) + 1)]
     changes = transitions(clock.zone, lo, hi)
-    keys = []
+    keys: list[int] = []
     for i, (start, offset) in enumerate(changes):
         end = changes[i + 1][0] - 1 if i + 1 < len(changes) else hi
         first, last = bucket("hour", max(start, lo) + offset), bucket("hour", end + offset)
