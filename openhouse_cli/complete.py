@@ -165,3 +165,32 @@ def complete_option(ctx: Any, param: Any, incomplete: str) -> list:
         return []
     # A control character (a newline) would break the shell's protocol, or drive the terminal
     return [CompletionItem(v) for v in values if not _CONTROL.search(v)]
+
+
+def complete_zone(ctx: Any, param: Any, incomplete: str) -> list:
+    """click's ``shell_complete`` for --tz and --show-tz: ``UTC`` and the IANA
+    zone names that start with what was typed (in any case, when none does in
+    the case typed). Read from the zone database on Tab only, never at start-up."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        import zoneinfo
+
+        names = sorted(zoneinfo.available_timezones() | {"UTC"})
+    except Exception:  # noqa: BLE001: no zone database: nothing to offer, quietly
+        return []
+    found = [n for n in names if n.startswith(incomplete)] or [
+        n for n in names if n.casefold().startswith(incomplete.casefold())]
+    return [CompletionItem(n) for n in found]
+
+
+def complete_dimension(ctx: Any, param: Any, incomplete: str) -> list:
+    """click's ``shell_complete`` for count's --by: the dimensions, and ``prop:``
+    for a property (its KEY is the user's to type)."""
+    from click.shell_completion import CompletionItem
+
+    from .analytics.buckets import UNITS
+
+    choices = ["type", "user", "session", *UNITS, "prop:"]
+    return [CompletionItem(c, type="plain" if c != "prop:" else "nospace")
+            for c in choices if c.startswith(incomplete.lower())]

@@ -130,3 +130,36 @@ def test_postgresql_gives_the_same_answers(run_ohlog, db, pg_db_url, tmp_path):
         if args == ["stats"]:
             on_sqlite.pop("bytes"), on_postgres.pop("bytes")
         assert on_sqlite == on_postgres
+
+
+def test_count_by_hour_in_a_zone_keeps_the_repeated_hour_apart(run_ohlog, tmp_path):
+    # New York's fall-back: 01:30 EDT and 01:30 EST are two hours; its spring-forward skips 02
+    path = tmp_path / "dst.ndjson"
+    path.write_text(json.dumps(session("u", "s", *[(t, "A") for t in (
+        "2018-11-04T05:30:00Z", "2018-11-04T06:30:00Z", "2018-11-04T06:40:00Z",
+        "2018-03-11T06:30:00Z", "2018-03-11T07:30:00Z")])) + "\n")
+    target = tmp_path / "dst.db"
+    assert run_ohlog("ingest", "--db", target, path).returncode == 0
+    zone = ("--db", target, "--tz", "America/New_York")
+    groups = ohlog_json(run_ohlog, "count", "--by", "hour", "--date", "2018-11-04", *zone)["groups"]
+    assert [(g["hour"], g["actions"]) for g in groups[:4]] == [
+        ("2018-11-04T00", 0), ("2018-11-04T01-04:00", 1), ("2018-11-04T01-05:00", 2),
+        ("2018-11-04T02", 0)]
+    assert len(groups) == 25
+    spring = ohlog_json(run_ohlog, "count", "--by", "hour", "--date", "2018-03-11", *zone)["groups"]
+    assert [g["hour"][-2:] for g in spring[:4]] == ["00", "01", "03", "04"] and len(spring) == 23
+    table = run_ohlog("count", "--by", "hour", "--by", "type", "--table", "--date", "2018-11-04", *zone)
+    assert b"2018-11-04T01-04:00" in table.stdout and b"2018-11-04T01-05:00" in table.stdout
+
+
+@pytest.mark.parametrize("command, clock", [("count", True), ("stats", True), ("active", True),
+                                            ("retention", True), ("sessions", False),
+                                            ("funnel", False)])
+def test_tz_help_says_it_sets_the_buckets_clock_where_there_are_buckets(command, clock):
+    from click.testing import CliRunner
+
+    from openhouse_cli.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output.split())
+    assert ("count hours, days, weeks and months, in this zone" in text) == clock
+    assert "--tz ZONE Read times without an offset" in text

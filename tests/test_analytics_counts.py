@@ -110,13 +110,76 @@ def test_day_buckets_in_a_zone_follow_its_dst_changes(make_store):
     assert (utc["2018-11-04"], utc["2018-11-05"]) == (1, 2)
 
 
-def test_the_repeated_hour_is_one_hour_bucket_and_the_skipped_one_is_empty(make_store):
+def hours_of(store, zone, dims=("hour",), given=None, local=False):
+    groups = count(store, given or filters(), list(dims), Clock.of(parse_zone(zone), local))
+    return [(g["hour"], g["actions"]) for g in groups]
+
+
+def test_the_repeated_hour_is_two_buckets_in_time_order_labelled_by_offset(make_store):
     store = make_store([session("u", "s",
+                                ("2018-11-04T06:10:00Z", "A"),  # 00:10 MDT
                                 ("2018-11-04T07:30:00Z", "A"),  # 01:30 MDT
                                 ("2018-11-04T08:30:00Z", "A"),  # 01:30 MST, the hour again
+                                ("2018-11-04T08:40:00Z", "B"),  # 01:40 MST
                                 ("2018-11-04T09:30:00Z", "A"))])  # 02:30 MST
-    hours = [(g["hour"], g["actions"]) for g in count(store, filters(), ["hour"], Clock.of(DENVER))]
-    assert hours == [("2018-11-04T01", 2), ("2018-11-04T02", 1)]
+    twice = [("2018-11-04T00", 1), ("2018-11-04T01-06:00", 1), ("2018-11-04T01-07:00", 2),
+             ("2018-11-04T02", 1)]
+    assert hours_of(store, "America/Denver") == twice
+    # the same through every path: crossed with type (zero-filled), user, a property
+    assert [(h, n) for h, n in hours_of(store, "America/Denver", ("hour", "type")) if n] == [
+        twice[0], twice[1], ("2018-11-04T01-07:00", 1), ("2018-11-04T01-07:00", 1), twice[3]]
+    assert hours_of(store, "America/Denver", ("user", "hour")) == twice
+    assert [h for h, _ in hours_of(store, "America/Denver", ("hour", "prop:x"))] == [
+        h for h, _ in twice]
+    # the day still holds all 25 hours; an hour shown once keeps its plain label
+    assert hours_of(store, "UTC") == [("2018-11-04T06", 1), ("2018-11-04T07", 1),
+                                      ("2018-11-04T08", 2), ("2018-11-04T09", 1)]
+
+
+def test_the_skipped_hour_is_no_bucket_and_bounds_fill_the_hours_shown(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-03-11T08:30:00Z", "A"),  # 01:30 MST
+                                ("2018-03-11T09:30:00Z", "A"),  # 03:30 MDT: 02 never happened
+                                ("2018-11-04T12:00:00Z", "A"))])
+    assert hours_of(store, "America/Denver")[:2] == [("2018-03-11T01", 1), ("2018-03-11T03", 1)]
+    day = hours_of(store, "America/Denver", given=bounded("2018-03-11", "2018-03-11", tz=DENVER))
+    assert len(day) == 23 and "2018-03-11T02" not in dict(day) and sum(n for _, n in day) == 2
+    fall = hours_of(store, "America/Denver", given=bounded("2018-11-04", "2018-11-04", tz=DENVER))
+    assert len(fall) == 25 and [h for h, _ in fall[1:3]] == [
+        "2018-11-04T01-06:00", "2018-11-04T01-07:00"]
+
+
+def test_hours_in_half_hour_zones_and_changes_of_half_an_hour_or_two_hours(make_store):
+    store = make_store([session("u", "s",
+                                ("2018-03-31T15:45:00Z", "A"),  # Adelaide 02:15 +10:30
+                                ("2018-03-31T16:45:00Z", "A"),  # 02:15 +09:30
+                                ("2014-10-25T15:30:00Z", "A"),  # Chita 01:30 +10:00
+                                ("2014-10-25T16:30:00Z", "A"))])  # 00:30 +08:00: two hours back
+    adelaide = hours_of(store, "Australia/Adelaide",
+                        given=bounded("2018-03-31T15:00Z", "2018-03-31T17:59:59Z"))
+    assert adelaide == [("2018-04-01T01", 0), ("2018-04-01T02+10:30", 1),
+                        ("2018-04-01T02+09:30", 1), ("2018-04-01T03", 0)]
+    # Lord Howe goes back half an hour at 02:00 (+11:00) to 01:30 (+10:30)
+    howe = hours_of(store, "Australia/Lord_Howe",
+                    given=bounded("2018-03-31T14:00Z", "2018-03-31T16:59:59Z"))
+    assert howe == [("2018-04-01T01+11:00", 0), ("2018-04-01T01+10:30", 0),
+                    ("2018-04-01T02", 1), ("2018-04-01T03", 1)]
+    # in time order, though the second 00:00 hour comes after the first 01:00 one
+    chita = hours_of(store, "Asia/Chita", given=bounded("2014-10-25T14:00Z", "2014-10-25T18:59:59Z"))
+    assert chita == [("2014-10-26T00+10:00", 0), ("2014-10-26T01+10:00", 1),
+                     ("2014-10-26T00+08:00", 1), ("2014-10-26T01+08:00", 0), ("2014-10-26T02", 0)]
+    assert hours_of(store, "Asia/Kolkata",
+                    given=bounded("2018-03-31T15:00Z", "2018-03-31T16:59:59Z")) == [
+        ("2018-03-31T20", 0), ("2018-03-31T21", 1), ("2018-03-31T22", 1)]  # 20:30 to 22:29
+
+
+def test_local_hours_are_the_wall_clock_hours_as_logged(make_store):
+    # on users' own clocks (many offsets) an hour is its wall-clock reading alone
+    store = make_store([session("u", "s", ("2018-11-04T01:30:00-04:00", "A"),
+                                ("2018-11-04T01:30:00-05:00", "A"), ("2018-11-04T01:10:00+05:30", "A"),
+                                ("2018-11-04T03:10:00+01:00", "A"))])
+    assert hours_of(store, "UTC", local=True) == [("2018-11-04T01", 3), ("2018-11-04T02", 0),
+                                                  ("2018-11-04T03", 1)]
 
 
 def test_local_buckets_use_each_users_own_clock(make_store):

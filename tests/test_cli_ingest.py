@@ -61,6 +61,37 @@ def test_shapes_stdin_gzip_and_directories(tmp_path, run_ohlog):
     assert count(db) == 9
 
 
+def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_path, run_ohlog):
+    logs = tmp_path / "logs"
+    for n, name in enumerate(["UPPER.JSON", "sub/x.NDJSON", "sub/deep/y.Jsonl", ".git/objects/a.json",
+                              "sub/.cache/b.json", ".swap.json", "sub/.hidden.ndjson", "notes.TXT"]):
+        (logs / name).parent.mkdir(parents=True, exist_ok=True)
+        write_ndjson(logs / name, [session(n, 1)])
+    (logs / "Z.JSON.GZ").write_bytes(gzip.compress(json.dumps(session(20, 1)).encode()))
+    db = tmp_path / "o.db"
+    result = run_ohlog("ingest", "--db", db, logs)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == (f"Skipped 2 hidden directories and 2 hidden log files in {logs} (.git/, "
+                        ".swap.json, sub/.cache/, ...): name them to ingest them")
+    assert lines[1].startswith("4 inputs, 4 sessions: 4 actions inserted, 0 duplicates, 0 rejected")
+    assert count(db) == 4
+    quiet = run_ohlog("ingest", "-q", "--db", db, logs)
+    assert (quiet.returncode, quiet.stderr) == (0, b"")
+    # a hidden directory named outright is read; one holding only hidden logs is a usage error
+    assert run_ohlog("ingest", "--db", db, logs / ".git").returncode == 0 and count(db) == 5
+    only = run_ohlog("ingest", "--db", db, logs / "sub" / ".cache" / "..")
+    assert only.returncode == 0  # sub/ has x.NDJSON and deep/y.Jsonl
+    empty = tmp_path / "empty"
+    (empty / ".old").mkdir(parents=True)
+    write_ndjson(empty / ".old" / "a.json", [session(30, 1)])
+    refused = run_ohlog("ingest", "--db", db, empty)
+    assert refused.returncode == 2
+    assert refused.stderr.decode().splitlines()[-1] == (
+        f"Error: No .json, .ndjson, .jsonl or .gz files in {empty} but hidden ones (.old/): "
+        "name them to ingest them")
+
+
 def test_bad_record_is_located_and_nothing_is_stored(tmp_path, run_ohlog):
     db = tmp_path / "o.db"
     docs = [session(n) for n in range(1, 30)]

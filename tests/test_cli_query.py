@@ -17,7 +17,7 @@ from openhouse_cli.db import open_db
 from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.store import open_store
 
-from .conftest import OHLOG
+from .conftest import FIXTURES, OHLOG
 
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
@@ -408,3 +408,16 @@ def test_no_command_writes_into_another_programs_database(tmp_path, run_ohlog, c
     assert len(result.stderr.decode().strip().splitlines()) == 1
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert not list(tmp_path.glob("other.db-*"))
+
+
+def test_show_tz_draws_the_table_in_a_pipe_and_conflicts_with_another_format(tmp_path, run_ohlog):
+    db = tmp_path / "o.db"
+    assert run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json").returncode == 0
+    result = run_ohlog("query", "--db", db, "--show-tz", "UTC")  # stdout is a pipe
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("Time (UTC)") and "2018-10-19T03:37:28Z" in result.stdout.decode()
+    refused = run_ohlog("query", "--db", db, "--show-tz", "UTC", "--nl")
+    assert refused.returncode == 2 and b"--show-tz is for the table" in refused.stderr
+    both = run_ohlog("query", "--db", db, "--show-tz", "UTC", "--fields", "utc")
+    assert both.returncode == 2 and b"--show-tz is for the table" in both.stderr

@@ -84,18 +84,20 @@ def busy_port():
                                         (["--host", "localhost"], "localhost")])
 def test_serve_on_a_port_in_use_is_one_line_and_exit_1(run_ohlog, tmp_path, busy_port, args,
                                                          where):
-    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--port", busy_port, *args)
+    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--create", "--port", busy_port, *args)
     assert result.returncode == 1
-    assert result.stderr.decode() == (f"Error: Cannot listen on {where}:{busy_port}: "
+    assert result.stderr.decode() == (f"Created a new database at {tmp_path / 's.db'}\n"
+                                      f"Error: Cannot listen on {where}:{busy_port}: "
                                       "address already in use\n")
 
 
 def test_serve_on_an_address_not_this_machines_is_one_line(run_ohlog, tmp_path):
     # 192.0.2.1 (TEST-NET-1) is nobody's address; with a token, so no exposure warning
-    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--host", "192.0.2.1", "--port", 0,
+    result = run_ohlog("serve", "--db", tmp_path / "s.db", "--create", "--host", "192.0.2.1", "--port", 0,
                        "--token", "t")
     assert result.returncode == 1
-    assert result.stderr.decode() == ("Error: Cannot listen on 192.0.2.1:0: cannot assign "
+    assert result.stderr.decode() == (f"Created a new database at {tmp_path / 's.db'}\n"
+                                      "Error: Cannot listen on 192.0.2.1:0: cannot assign "
                                       "requested address\n")
 
 

@@ -100,7 +100,7 @@ def serving(tmp_path, *args, env=None, name="serve.db", db=None):
     # two servers (xdist workers) can race for a port chosen in advance.
     db, log = db or tmp_path / name, tmp_path / f"{name}.log"
     with open(log, "wb") as stderr:
-        proc = subprocess.Popen([OHLOG, "serve", "--db", str(db), "--port", "0", *args],
+        proc = subprocess.Popen([OHLOG, "serve", "--db", str(db), "--port", "0", "--create", *args],
                                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env)
     try:
         def started():
@@ -293,12 +293,14 @@ def served(monkeypatch):
     (["--host", "0.0.0.0", "--token", "t"], {}, False),
     (["--host", "::"], {"OHLOG_TOKEN": "t"}, False),
 ])
-def test_warning_beyond_loopback_without_token(served, args, env, warned):
-    result = CliRunner().invoke(cli, ["serve", "--db", "x.db", *args], env=env, catch_exceptions=False)
+def test_warning_beyond_loopback_without_token(served, args, env, warned, tmp_path):
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--create", *args],
+                                env=env, catch_exceptions=False)
     assert result.exit_code == 0
     warning = ("Warning: listening on {} without a token: anyone who can reach this port can "
                "read and write the logs. Set --token or OHLOG_TOKEN.\n")
-    assert result.stderr == (warning.format(args[1]) if warned else "")
+    assert result.stderr == (warning.format(args[1]) if warned else "") + (
+        f"Created a new database at {tmp_path / 'x.db'}\n")
 
 
 def test_a_postgresql_url_reaches_the_server_as_it_is(served, monkeypatch):
@@ -348,7 +350,8 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(run_ohlog):
 
 
 def test_options_reach_the_server(served, tmp_path):
-    result = CliRunner().invoke(cli, ["serve", "--port", "8080", "--max-body", "5000", "--workers", "2"],
+    result = CliRunner().invoke(cli, ["serve", "--port", "8080", "--max-body", "5000", "--workers", "2",
+                                      "--create"],
                                 env={"OHLOG_TOKEN": "t", "OHLOG_DB": str(tmp_path / "e.db")})
     assert result.exit_code == 0
     assert served == [(tmp_path / "e.db", dict(host="127.0.0.1", port=8080, token="t",
@@ -357,14 +360,33 @@ def test_options_reach_the_server(served, tmp_path):
 
 
 def test_errors_are_one_line(tmp_path, monkeypatch):
-    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "no" / "such.db")])
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "no" / "such.db"), "--create"])
     assert (result.exit_code, result.stderr) == (
         1, f"Error: Cannot create database {tmp_path / 'no' / 'such.db'}: "
            f"no such directory {tmp_path / 'no'}\n")
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # the serve extra is not installed
-    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db")])
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--create"])
     assert (result.exit_code, result.stderr) == (
-        1, "Error: ohlog serve needs the server extra: pip install 'ohlog[serve]'\n")
+        1, f"Created a new database at {tmp_path / 'x.db'}\nError: ohlog serve needs the server extra: pip install 'ohlog[serve]'\n")
+
+
+def test_a_missing_sqlite_database_is_refused_unless_create(run_ohlog, tmp_path, monkeypatch):
+    # a misspelt --db (or $OHLOG_DB) would serve, and fill, a new empty file
+    missing = tmp_path / "typo.db"
+    for args, env in ((["--db", missing], None), ([], {"OHLOG_DB": str(missing)})):
+        monkeypatch.setenv("OHLOG_DB", (env or {}).get("OHLOG_DB", str(tmp_path / "other.db")))
+        result = run_ohlog("serve", "--port", "0", *args)
+        assert result.returncode == 1
+        assert result.stderr.decode() == (f"Error: No database found at {missing}: give an "
+                                          "existing one, or add --create to start a new one\n")
+        assert not missing.exists()
+
+
+def test_create_starts_a_new_database_and_says_so(tmp_path):
+    with serving(tmp_path, name="new.db") as api:
+        assert api.request("GET", "/health")[0] == 200
+    assert (tmp_path / "new.db").exists()
+    assert f"Created a new database at {tmp_path / 'new.db'}\n" in (tmp_path / "new.db.log").read_text()
 
 
 def test_the_cli_does_not_import_the_server_stack():

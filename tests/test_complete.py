@@ -215,3 +215,18 @@ def test_only_the_known_columns_become_sql(sqlite_db):
         distinct_with_prefix(conn, "user_id", "a", index="actions_type_time")
     with pytest.raises(ValueError):
         type_spellings(conn, "click", "x; DROP TABLE actions")
+
+
+def test_zones_and_dimensions_complete(tmp_path):
+    # no database is needed: the zones come from the zone database, the dimensions are fixed
+    env = {"OHLOG_DB": str(tmp_path / "none.db")}
+    assert complete(["ohlog", "count", "--tz", "America/New_Y"], env=env) == "plain,America/New_York\n"
+    assert complete(["ohlog", "query", "--show-tz", "europe/amst"], env=env) == (
+        "plain,Europe/Amsterdam\n")
+    assert "plain,UTC\n" in complete(["ohlog", "stats", "--tz", "U"], env=env)
+    assert complete(["ohlog", "active", "--tz", "Nowhere/"], env=env).strip() == ""
+    assert complete(["ohlog", "count", "--by", "h"], env=env) == "plain,hour\n"
+    assert complete(["ohlog", "count", "--by", "pr"], env=env) == "nospace,prop:\n"
+    assert complete(["ohlog", "count", "--by", ""], env=env).splitlines() == [
+        "plain,type", "plain,user", "plain,session", "plain,hour", "plain,day", "plain,week",
+        "plain,month", "nospace,prop:"]

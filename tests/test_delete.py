@@ -118,6 +118,14 @@ def test_cli_refusals_leave_everything(target, run_ohlog, args, message):
     assert remaining(target) == 5
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_cli_refuses_a_missing_database_and_creates_none(run_ohlog, tmp_path, dry_run):
+    missing = tmp_path / "typo.db"
+    result = run_ohlog("delete", "--db", missing, "--user", "a", "--yes", *dry_run)
+    assert (result.returncode, result.stderr.decode()) == (1, f"Error: No database found at {missing}\n")
+    assert not missing.exists()
+
+
 def test_cli_asks_on_a_terminal(target, tmp_path):
     """On a terminal it asks; "n" deletes nothing, "y" deletes."""
     import pty

@@ -246,7 +246,7 @@ def test_an_invalid_max_rows_is_a_usage_error(tmp_path, value):
     assert not (tmp_path / "x.db").exists()
 
 
-def test_the_option_reaches_the_server(monkeypatch):
+def test_the_option_reaches_the_server(monkeypatch, tmp_path):
     from click.testing import CliRunner
 
     from openhouse_cli import server
@@ -255,7 +255,8 @@ def test_the_option_reaches_the_server(monkeypatch):
     calls = []
     monkeypatch.setattr(server, "serve", lambda path, **options: calls.append(options))
     for args in (["--max-rows", "5"], []):
-        assert CliRunner().invoke(cli, ["serve", "--db", "x.db", *args]).exit_code == 0
+        assert CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--create",
+                                     *args]).exit_code == 0
     assert [options.get("max_rows") for options in calls] == [5, None]
 
 

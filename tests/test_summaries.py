@@ -93,7 +93,7 @@ def analyses(store, clock, given):
     found = {"stats": stats(store, given, clock)}
     found["stats"].pop("bytes")
     for dims in (["type"], ["user", "session"], ["type", "user"], ["type", "day"], ["hour"],
-                 ["week", "type"], ["month"]):
+                 ["hour", "type"], ["user", "hour"], ["week", "type"], ["month"]):
         found[" ".join(dims)] = count(store, given, dims, clock)
     found["series"] = count(store, given, ["day"], clock, users=False)
     found["active"] = active(store, given, clock)
@@ -115,6 +115,29 @@ def test_answers_from_summaries_equal_answers_from_the_actions(make_store):
     assert_summaries_exact(store)
     # PostgreSQL: one zone where slots fit and user hours do not (Denver: in the writers test)
     assert_same_answers(store, ZONES if store.engine == "sqlite" else ["Asia/Kolkata"])
+
+
+def test_the_repeated_hour_is_two_hours_from_the_summaries_too(make_store):
+    # 01:30 EDT, 01:30 EST twice, 01:45 EST (New York's fall-back), and Adelaide's 02:15 twice
+    store = make_store([{"userId": "u", "sessionId": "s", "actions": [
+        {"time": t, "type": "A", "properties": {}} for t in (
+            "2018-11-04T05:30:00Z", "2018-11-04T06:30:00Z", "2018-11-04T06:30:00Z",
+            "2018-11-04T06:45:00Z", "2018-03-31T15:45:00Z", "2018-03-31T16:45:00Z")]}])
+    for zone, date, twice in (("America/New_York", "2018-11-04", [
+            ("2018-11-04T01-04:00", 1), ("2018-11-04T01-05:00", 3)]),
+            ("Australia/Adelaide", "2018-04-01", [("2018-04-01T02+10:30", 1),
+                                                  ("2018-04-01T02+09:30", 1)])):
+        clock = Clock.of(parse_zone(zone))
+        given = bounded(date, date, tz=parse_zone(zone))
+        for dims in (["hour"], ["hour", "type"]):
+            utc_span = (1520000000 * 10**6, 1542000000 * 10**6)
+            assert summaries.count_groups(store, given, dims, clock, utc_span, utc_span,
+                                          False) is not None  # the summaries do answer
+            fast = count(store, given, dims, clock)
+            with summaries.bypassed():
+                slow = count(store, given, dims, clock)
+            assert fast == slow
+            assert [(g["hour"], g["actions"]) for g in fast if len(g["hour"]) > 13] == twice
 
 
 def test_old_offsets_off_the_quarter_hour_fall_back_to_the_actions(tmp_path):

@@ -10,6 +10,11 @@ offset at each instant comes from the zone's rules, or each user's own
 clock as logged (``--local``, the ``local_us`` column). In SQL a zone's
 offset is a CASE over the zone's transitions within the data's span: a DST
 change moves the boundary of every bucket after it, as the clock did.
+
+An hour on a zone's clock is a pair (wall-clock hour, offset): the fall-back
+day's two 01:00 hours are two buckets, and a skipped hour is none. Its key
+packs both in one integer (``hour_key``); its label carries the offset only
+when the zone's clock showed that hour twice (``2018-11-04T01-04:00``).
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     return found
 
 
-def piecewise(expr: str, starts: list[int], values: list[int]) -> str:
+def piecewise(expr: str, starts: list[int], values: list[int] | list[str]) -> str:
     """SQL for ``values[i]`` where ``expr >= starts[i]`` (and below ``starts[1]``, ``values[0]``):
     nested CASEs that halve the list, so each row makes log2(n) comparisons."""
     if len(values) == 1:
@@ -135,6 +140,100 @@ def bucket_sql(unit: str, wall: str, wall_span: tuple[int, int] | None) -> str:
         months = list(range(first, last + 1))
         return piecewise(day, [month_start_day(m) for m in months], months)
     raise ValueError(f"unknown unit {unit!r}")
+
+
+def key_sql(unit: str, clock: Clock, utc_span: tuple[int, int] | None,
+            wall_span: tuple[int, int] | None, instant: str = "utc_us") -> str:
+    """SQL for each action's bucket key on ``clock`` (``instant``: SQL for its UTC
+    microseconds); an hour's key is ``hour_key``'s, any other unit's ``bucket_sql``'s."""
+    if unit != "hour":
+        return bucket_sql(unit, wall_sql(clock, utc_span, instant), wall_span)
+    if clock.local:  # wall-clock hours as logged: one offset for all (see hour_labels)
+        return f"({bucket_sql('hour', 'local_us', None)} * {_PACK} + {_BIAS})"
+    lo, hi = utc_span or (0, 0)
+    changes = transitions(clock.zone, lo, hi)
+    # each offset's own expression: the wall hour and the offset, packed
+    values = [f"({bucket_sql('hour', f'({instant} + {o})', None)} * {_PACK} + {_BIAS - o // US})"
+              for _, o in changes]
+    return piecewise(instant, [s for s, _ in changes], values)
+
+
+# An hour's key: its wall-clock hour times _PACK, plus _BIAS less its offset in
+# seconds (offsets are within +-26 hours), so that an hour shown twice sorts
+# first at its first (larger) offset.
+_PACK = 1 << 18
+_BIAS = 1 << 17
+
+
+def hour_key(wall_hour: int, offset: int) -> int:
+    """The key of the hour ``wall_hour`` (a bucket number) at ``offset`` microseconds."""
+    return wall_hour * _PACK + _BIAS - offset // US
+
+
+def hour_parts(key: int) -> tuple[int, int]:
+    """``(wall_hour, offset_us)`` of an hour's key."""
+    wall_hour, rest = divmod(key, _PACK)
+    return wall_hour, (_BIAS - rest) * US
+
+
+def hour_keys(clock: Clock, lo: int, hi: int) -> list[int]:
+    """The keys of the hours the clock showed from ``lo`` to ``hi`` (UTC
+    microseconds; on ``local``, wall-clock ones), in time order: a skipped
+    hour is not among them, a repeated one is there twice."""
+    if clock.local:
+        return [hour_key(h, 0) for h in range(bucket("hour", lo), bucket("hour", hi) + 1)]
+    changes = transitions(clock.zone, lo, hi)
+    keys: list[int] = []
+    for i, (start, offset) in enumerate(changes):
+        end = changes[i + 1][0] - 1 if i + 1 < len(changes) else hi
+        first, last = bucket("hour", max(start, lo) + offset), bucket("hour", end + offset)
+        keys.extend(hour_key(h, offset) for h in range(first, last + 1))
+    return keys
+
+
+def hour_start(clock: Clock, key: int) -> int:
+    """The UTC microsecond at which the hour ``key`` began (its order in time);
+    on ``local``, its wall-clock start."""
+    wall_hour, offset = hour_parts(key)
+    nominal = wall_hour * HOUR - offset
+    if clock.local or offset_us(clock.zone, nominal) == offset:
+        return nominal
+    # the clock reached this offset within the hour (Lord Howe's half-hour change)
+    return next((at for at, o in transitions(clock.zone, nominal, nominal + HOUR)[1:]
+                 if o == offset), nominal)
+
+
+def hour_labels(clock: Clock, keys) -> dict[int, str]:
+    """Each hour key's label: ``2018-11-04T01``, with its offset (``-04:00``) when
+    the clock showed that wall-clock hour twice. On ``local`` each user's clock
+    has its own offset, so an hour is the wall-clock hour alone."""
+    keys = list(keys)
+    twice: set[int] = set()
+    if keys and not clock.local and not isinstance(clock.zone, timezone):
+        starts = [hour_parts(k)[0] * HOUR - hour_parts(k)[1] for k in keys]
+        changes = transitions(clock.zone, min(starts) - 2 * DAY, max(starts) + 2 * DAY)
+        # the wall-clock hours of each offset's stretch; those of two stretches repeat
+        stretches = []
+        for i, (start, offset) in enumerate(changes):
+            end = changes[i + 1][0] - 1 if i + 1 < len(changes) else max(starts) + 2 * DAY
+            stretches.append((offset, bucket("hour", start + offset), bucket("hour", end + offset)))
+        for i, (offset, first, last) in enumerate(stretches):
+            for other, first2, last2 in stretches[i + 1:i + 4]:
+                if other != offset:
+                    twice.update(range(max(first, first2), min(last, last2) + 1))
+    labels = {}
+    for key in keys:
+        wall_hour, offset = hour_parts(key)
+        labels[key] = label("hour", wall_hour) + (offset_label(offset) if wall_hour in twice else "")
+    return labels
+
+
+def offset_label(offset: int) -> str:
+    """``+05:30``, ``-04:00`` (``+00:19:32`` with seconds)."""
+    sign = "-" if offset < 0 else "+"
+    minutes, seconds = divmod(abs(offset) // US, 60)
+    text = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return text + (f":{seconds:02d}" if seconds else "")
 
 
 def bucket(unit: str, wall: int) -> int:

@@ -203,17 +203,24 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
     wall_span = _wall_span(store, filters, clock, utc_span)
     fill = None
     if unit and all(d in (unit, "type") for d in dims):
-        fill = _fill_range(wall_span, unit, clock, filters, "--by")
-    wall = buckets.wall_sql(clock, utc_span)
+        fill = _fill_range(wall_span, unit, clock, filters, "--by", utc_span)
     if any(d.startswith("prop:") for d in dims):
         groups = _count_in_python(store, filters, dims, clock, utc_span, wall_span)
     else:
         groups = summaries.count_groups(store, filters, dims, clock, utc_span, wall_span, users)
         if groups is None:
-            groups = _count_in_sql(store, filters, dims, wall, wall_span, users)
+            groups = _count_in_sql(store, filters, dims, clock, utc_span, wall_span, users)
     names = spellings(store, filters) if "type" in dims else {}
     if fill is not None:
         groups = _zero_filled(groups, dims, unit, fill)
+    time_at = dims.index(unit) if unit else None
+    when = {}  # each time key's label and place in time
+    if unit == "hour":
+        numbers = {key[time_at] for key in groups}
+        when = {n: (text, buckets.hour_start(clock, n))
+                for n, text in buckets.hour_labels(clock, numbers).items()}
+    elif unit:
+        when = {key[time_at]: (buckets.label(unit, key[time_at]), key[time_at]) for key in groups}
     out = []
     keys = output_keys(dims)
     for key, (actions, distinct) in groups.items():
@@ -222,19 +229,18 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
             if dim == "type":
                 group[name] = names.get(value, value)
             elif dim in buckets.UNITS:
-                group[name] = buckets.label(dim, value)
+                group[name] = when[value][0]
             else:
                 group[name] = _plain(value)
         group["actions"] = actions
         if users:
             group["users"] = distinct
         out.append((key, group))
-    time_at = dims.index(unit) if unit else None
 
     def order(item):
         key, group = item
         rest = orjson.dumps([_plain(v) for i, v in enumerate(key) if i != time_at])
-        return (key[time_at] if unit else 0, -group["actions"], rest)
+        return (when[key[time_at]][1] if unit else 0, -group["actions"], rest)
 
     out.sort(key=order)
     return [group for _, group in out]
@@ -251,13 +257,13 @@ def _wall_span(store, filters, clock, utc_span):
 _COLUMN = {"type": "type_key", "user": "user_id", "session": "session_id"}
 
 
-def _count_in_sql(store, filters, dims, wall, wall_span, users):
+def _count_in_sql(store, filters, dims, clock, utc_span, wall_span, users):
     # only the columns needed: then an index may hold them all
     needed = ["user_id"] + [_COLUMN[d] for d in dims if d in _COLUMN and d != "user"]
     if any(d in buckets.UNITS for d in dims):
-        needed.append("local_us" if wall == "local_us" else "utc_us")
+        needed.append("local_us" if clock.local else "utc_us")
     sql, params = filtered(store, ", ".join(needed), filters)
-    keys = [_COLUMN.get(d) or buckets.bucket_sql(d, wall, wall_span) for d in dims]
+    keys = [_COLUMN.get(d) or buckets.key_sql(d, clock, utc_span, wall_span) for d in dims]
     names = [f"k{i}" for i in range(len(dims))]
     select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
     distinct = "count(DISTINCT user_id)" if users else "0"
@@ -271,9 +277,8 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
     """Property groups: the values are read from each action's JSON (exact for any JSON type)."""
     sql, params = filtered(store, "user_id, session_id, type_key, utc_us, local_us, properties",
                            filters)
-    wall = buckets.wall_sql(clock, utc_span)
     unit = next((d for d in dims if d in buckets.UNITS), None)
-    bucket = buckets.bucket_sql(unit, wall, wall_span) if unit else "0"
+    bucket = buckets.key_sql(unit, clock, utc_span, wall_span) if unit else "0"
     text = f"SELECT user_id, session_id, type_key, {bucket}, properties FROM ({sql}) a"
     counts: dict[tuple, list] = {}
     missing = object()
@@ -319,22 +324,49 @@ def _plain(value):
     return value.value if isinstance(value, _FrozenJSON) else value
 
 
-def _fill_range(wall_span, unit, clock, filters, option):
+def _fill_range(wall_span, unit, clock, filters, option, utc_span=None):
     """The buckets of a zero-filled series: from the data's first to its last (or
-    the bounds given); refused when more than MAX_BUCKETS, before any is made."""
-    lo, hi = (buckets.bucket(unit, us) for us in wall_span)
+    the bounds given); refused when more than MAX_BUCKETS, before any is made.
+    Hours are those the clock showed (``buckets.hour_keys``), given ``utc_span``."""
     start, end = filters.get("start"), filters.get("end")
+    if unit == "hour":
+        return _fill_hours(wall_span, clock, start, end, utc_span)
+    lo, hi = (buckets.bucket(unit, us) for us in wall_span)
     if start is not None:
         lo = buckets.bucket(unit, buckets.wall_us(clock, start.us) if start.instant else start.us)
     if end is not None:
         hi = buckets.bucket(unit, buckets.wall_us(clock, end.us) if end.instant else end.us)
-    if hi - lo + 1 > MAX_BUCKETS:
+    _check_length(unit, hi - lo + 1, buckets.label(unit, lo), buckets.label(unit, hi), option)
+    return range(lo, hi + 1)
+
+
+def _fill_hours(wall_span, clock, start, end, utc_span):
+    lo, hi = wall_span if clock.local else utc_span
+    for bound, at_lo in ((start, True), (end, False)):
+        if bound is None:
+            continue
+        us = bound.us
+        if clock.local and bound.instant:  # an instant on users' own clocks: read as wall time
+            us = buckets.wall_us(clock, us)
+        elif not clock.local and not bound.instant:  # a wall-clock bound, read on the zone's clock
+            us -= buckets.offset_us(clock.zone, us)
+        lo, hi = (us, hi) if at_lo else (lo, us)
+    # the hours between, counted before they are listed (a DST change adds one at most)
+    length = (hi - lo) // buckets.HOUR + 2 if hi >= lo else 0
+    if length > MAX_BUCKETS:
+        ends = [buckets.hour_keys(clock, lo, lo)[0], buckets.hour_keys(clock, hi, hi)[-1]]
+        labels = buckets.hour_labels(clock, ends)
+        _check_length("hour", length - 1, labels[ends[0]], labels[ends[1]], "--by")
+    return buckets.hour_keys(clock, lo, hi) if hi >= lo else []
+
+
+def _check_length(unit, length, first, last, option):
+    if length > MAX_BUCKETS:
         wider = buckets.UNITS[buckets.UNITS.index(unit) + 1:]
         coarser = f"a coarser --by ({', '.join(wider)}) or " if option == "--by" and wider else ""
         raise SeriesTooLong(
-            f"{buckets.label(unit, lo)} to {buckets.label(unit, hi)} is {hi - lo + 1:,} {unit}s "
+            f"{first} to {last} is {length:,} {unit}s "
             f"to zero-fill (at most {MAX_BUCKETS:,}): use {coarser}narrower --start/--end")
-    return range(lo, hi + 1)
 
 
 def _zero_filled(groups, dims, unit, numbers):

@@ -88,8 +88,7 @@ def _fits(clock: Clock, utc_span, grain: int) -> bool:
 
 def _bucket(table, unit, clock, utc_span, wall_span) -> str:
     column, grain = _GRAIN[table]
-    return buckets.bucket_sql(unit, buckets.wall_sql(clock, utc_span, f"({column} * {grain})"),
-                              wall_span)
+    return buckets.key_sql(unit, clock, utc_span, wall_span, f"({column} * {grain})")
 
 
 def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, wall_span,

@@ -17,12 +17,13 @@ HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Ho
            "week": "Week", "month": "Month"}
 
 
-def analysis(fn=None, *, check=None):
+def analysis(fn=None, *, check=None, buckets=False):
     """The shared options (--db, the filters, the formats) and the run: ``check``
     the filters (usage errors come before the database is opened), open the store
-    read-only, turn library errors into one-line messages, quiet on a closed pipe."""
+    read-only, turn library errors into one-line messages, quiet on a closed pipe.
+    ``buckets``: the command counts by day, week or hour, on --tz's clock."""
     if fn is None:
-        return functools.partial(analysis, check=check)
+        return functools.partial(analysis, check=check, buckets=buckets)
     from ..analytics.counts import SeriesTooLong
 
     @functools.wraps(fn)
@@ -48,7 +49,12 @@ def analysis(fn=None, *, check=None):
         finally:
             store.close()
 
-    return db_option(filter_options(format_options(run)))
+    run = db_option(filter_options(format_options(run)))
+    for param in getattr(run, "__click_params__", []) if buckets else []:
+        if param.name == "tz":  # here it also sets the clock that buckets are read on
+            param.help = ("Read times without an offset, and count hours, days, weeks and "
+                          "months, in this zone (IANA name or UTC; default UTC)")
+    return run
 
 
 def local_option(fn):
@@ -95,6 +101,12 @@ def _by_option(ctx, param, values):
         raise click.BadParameter(str(ex)) from None
 
 
+def _complete_by(ctx, param, incomplete):
+    from ..complete import complete_dimension
+
+    return complete_dimension(ctx, param, incomplete)
+
+
 def _clock(zone, local=False):
     from ..analytics import Clock
 
@@ -118,7 +130,7 @@ def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=No
 
 
 @cli.command()
-@analysis
+@analysis(buckets=True)
 def stats(store, filters, fmt, zone):
     """What is in the database: actions, users, sessions, types, time span, size.
 
@@ -159,8 +171,9 @@ def _stats_note(found):
 
 
 @cli.command()
-@analysis
+@analysis(buckets=True)
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
+              shell_complete=_complete_by,
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
                    "default: type). A time series is zero-filled when crossed with nothing "
                    "or type only; by user, session or prop:KEY only groups with actions show")
@@ -191,7 +204,7 @@ def count(store, filters, fmt, zone, dims, local):
 
 
 @cli.command()
-@analysis
+@analysis(buckets=True)
 @click.option("--by", type=click.Choice(["day", "week", "month"], case_sensitive=False),
               default="day", show_default=True,
               help="A row a day, or a week's or month's last day")
@@ -333,7 +346,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
 
 
 @cli.command()
-@analysis
+@analysis(buckets=True)
 @click.option("--unit", type=click.Choice(["day", "week", "month"], case_sensitive=False),
               default="week", show_default=True, help="The length of a cohort and a period")
 @click.option("--periods", type=click.IntRange(1, 1000), default=8, show_default=True,

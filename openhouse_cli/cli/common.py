@@ -23,17 +23,19 @@ def db_option(fn):
     )(fn)
 
 
-def open_target(db, *, readonly=False):
-    """The store --db names (created if missing, unless ``readonly``); ClickException if not."""
+def open_target(db, *, readonly=False, create=None):
+    """The store --db names (created if missing, if ``create``: by default unless
+    ``readonly``); ClickException if not."""
     from ..paths import db_path, ensure_app_dir
     from ..store import open_store
     from ..store.postgres import BadURL
 
     target = db_path(db)
+    create = not readonly if create is None else create
     try:
-        if not readonly:
+        if create:
             ensure_app_dir(target)
-        return open_store(target, create=not readonly, readonly=readonly)
+        return open_store(target, create=create, readonly=readonly)
     except BadURL as ex:  # a usage error: exit 2, naming the option
         raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
     except OhlogError as ex:
@@ -118,6 +120,12 @@ def _complete(ctx, param, incomplete):
     return complete_option(ctx, param, incomplete)
 
 
+def complete_zone(ctx, param, incomplete):
+    from ..complete import complete_zone as run
+
+    return run(ctx, param, incomplete)
+
+
 def _time_flag(name, help):
     return click.option(name, callback=_time_option, metavar="TIME", help=help)
 
@@ -139,7 +147,7 @@ _FILTER_OPTIONS = [
                           "this-week, last-week, this-month, last-month, today, yesterday"),
     _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the end of "
                           "this-week, last-week, this-month, last-month, today, yesterday"),
-    click.option("--tz", callback=_zone_option, metavar="ZONE",
+    click.option("--tz", callback=_zone_option, metavar="ZONE", shell_complete=complete_zone,
                  help="Read times without an offset in this zone (IANA name or UTC)"),
     click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
                  help="Property condition; also != > >= < <= (repeatable)"),

@@ -44,7 +44,7 @@ def delete(db, dry_run, yes, vacuum, **options):
     if not dry_run and not yes and not sys.stdin.isatty():
         raise Refused("no terminal to confirm the delete on: add --yes to delete "
                       "without asking")
-    store = open_target(db, readonly=dry_run)
+    store = open_target(db, readonly=dry_run, create=False)  # nothing to delete from a typo
     try:
         if dry_run:
             if fmt:

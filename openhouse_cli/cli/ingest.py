@@ -1,5 +1,6 @@
 """``ohlog ingest``: load session logs into the store."""
 
+import os
 import sys
 import time
 
@@ -48,9 +49,11 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
 
     if rejects is not None and on_error != "skip":
         raise click.UsageError("--rejects needs --on-error skip")
-    inputs = _expand_inputs(paths)
+    inputs, skipped = _expand_inputs(paths)
     _read_once(inputs)
     console = _console(quiet)
+    for note in skipped:
+        console.print(note, highlight=False, soft_wrap=True, markup=False)
     path = db_path(db)
     total = Counts()
     conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
@@ -126,26 +129,62 @@ class _PlainConsole:
 
 
 def _expand_inputs(paths):
-    """Paths as given, directories expanded to the log files inside them."""
-    import pathlib
-
+    """Paths as given, directories expanded to the log files inside them; and a
+    note for each directory whose hidden entries were skipped."""
     if not paths:
         if sys.stdin.isatty():
             raise click.UsageError("Give one or more files, or - to read stdin")
-        return ["-"]
-    inputs = []
+        return ["-"], []
+    inputs, notes = [], []
     for path in paths:
-        if path != "-" and pathlib.Path(path).is_dir():
-            found = sorted(
-                str(p) for p in pathlib.Path(path).rglob("*")
-                if p.is_file() and p.name.endswith(INPUT_SUFFIXES)
-            )
-            if not found:
-                raise click.UsageError(f"No .json, .ndjson, .jsonl or .gz files in {path}")
-            inputs.extend(found)
-        else:
+        if path == "-" or not os.path.isdir(path):
             inputs.append(path)
-    return inputs
+            continue
+        found, hidden = _log_files(path)
+        if not found:
+            raise click.UsageError(
+                f"No .json, .ndjson, .jsonl or .gz files in {shown(path)}" + (
+                    f" but hidden ones ({_names(hidden, path)}): name them to ingest them"
+                    if hidden else ""))
+        inputs.extend(found)
+        if hidden:
+            notes.append(_skipped(hidden, path))
+    return inputs, notes
+
+
+def _log_files(directory):
+    """The log files under ``directory`` (suffixes in any case: LOG.JSON.GZ), in name
+    order; and the hidden directories and log files skipped, as ripgrep and fd skip
+    them (.git, .cache, editors' .swp copies...): ``[(path, is_dir)]``."""
+    found, hidden = [], []
+    for top, dirs, files in os.walk(directory):
+        for name in sorted(dirs):
+            if name.startswith("."):
+                hidden.append((os.path.join(top, name), True))
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            if not name.lower().endswith(INPUT_SUFFIXES):
+                continue
+            full = os.path.join(top, name)
+            if name.startswith("."):
+                hidden.append((full, False))
+            elif os.path.isfile(full):
+                found.append(full)
+    return sorted(found), sorted(hidden)
+
+
+def _skipped(hidden, directory):
+    dirs = sum(is_dir for _, is_dir in hidden)
+    parts = [f"{dirs:,} hidden director{'y' if dirs == 1 else 'ies'}"] if dirs else []
+    if len(hidden) > dirs:
+        parts.append(plural(len(hidden) - dirs, "hidden log file"))
+    return (f"Skipped {' and '.join(parts)} in {shown(directory)} ({_names(hidden, directory)}): "
+            "name them to ingest them")
+
+
+def _names(hidden, directory):
+    return ", ".join(shown(os.path.relpath(p, directory)) + ("/" if d else "")
+                     for p, d in hidden[:3]) + (", ..." if len(hidden) > 3 else "")
 
 
 def _read_once(inputs):

@@ -4,7 +4,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import (_zone_option, db_option, filter_options, format_options, open_target,
+from .common import (_zone_option, complete_zone, db_option, filter_options, format_options, open_target,
                      pop_filters, pop_format)
 
 
@@ -28,10 +28,11 @@ def _fields_option(ctx, param, value):
               default="asc", show_default=True, help="By instant; ties in ingestion order")
 @format_options
 @click.option("--fields", callback=_fields_option, metavar="NAMES",
-              help="With --json, --nl or --csv: print these fields, in this order (userId, "
+              help="Print these fields, in this order, as JSON (or --nl, --csv) (userId, "
                    "sessionId, time, type, properties, utc, local, offset, properties.KEY)")
-@click.option("--show-tz", callback=_zone_option, metavar="ZONE",
-              help="The table shows every time in this zone (IANA name or UTC)")
+@click.option("--show-tz", callback=_zone_option, metavar="ZONE", shell_complete=complete_zone,
+              help="The table shows every time in this zone (IANA name or UTC); "
+                   "draws the table, in a pipe too")
 @click.option("-f", "--follow", is_flag=True,
               help="Then print each new matching action as it is committed, until Ctrl-C "
                    "(a table on a terminal, else NDJSON; with -n N, the last N stored first)")
@@ -46,10 +47,16 @@ def query(db, limit, order, fields, show_tz, follow, **options):
     """
     from ..output import FormatError, check_format, render
 
+    given = any(options[name] for name in ("format_", "table", "json_", "nl", "csv_"))
     if follow:
         fmt = _follow_format(options, order, fields)
     else:
         fmt = pop_format(options)
+    if not given:  # an option that only one format takes chooses it, on a terminal or not
+        if show_tz is not None and fields is None:
+            fmt = "table"
+        elif fields is not None and fmt == "table":
+            fmt = "ndjson" if follow else "json"
     filters = pop_filters(options)
     try:
         check_format(fmt, fields=fields, show_tz=show_tz)

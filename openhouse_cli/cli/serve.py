@@ -38,12 +38,14 @@ def _origins(ctx, param, values):
               help="POST /api/log needs no token; --token still guards reads")
 @click.option("--max-rows", type=click.IntRange(min=1), metavar="N",
               help="Answer a GET with at most N actions, and a next link to the rest")
-def serve(db, host, port, token, max_body, workers, allow_origins, public_post, max_rows):
+@click.option("--create", is_flag=True,
+              help="Start a new, empty SQLite database if none is at --db (else refused)")
+def serve(db, host, port, token, max_body, workers, allow_origins, public_post, max_rows, create):
     """Serve the logging API over HTTP: POST /api/log and GET /api/log/get.
 
     \b
     Examples:
-        ohlog serve
+        ohlog serve --db logs.db --create
         ohlog serve --port 8080 --token "$(openssl rand -hex 16)" --max-rows 1000
         curl -s --data @examples/sample_log.json localhost:5000/api/log
     """
@@ -56,9 +58,21 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
     if public_post and not token:  # nothing needs a token: the flag would change nothing
         click.echo("Warning: --public-post does nothing without --token (or $OHLOG_TOKEN): "
                    "every request is already accepted without one", err=True)
+    from ..store import is_url
+
     path = db_path(db)
+    # a misspelt --db would serve (and fill) a new empty file: only on request
+    new = not is_url(path) and not path.exists()
+    if new and not create:
+        raise click.ClickException(f"No database found at {path}: give an existing one, "
+                                   "or add --create to start a new one")
     try:
         ensure_app_dir(path)
+        if new:
+            from ..store import open_store
+
+            open_store(path).close()
+            click.echo(f"Created a new database at {path}", err=True)
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
                    workers=workers, allow_origins=allow_origins, public_post=public_post,
                    **({"max_rows": max_rows} if max_rows else {}))
