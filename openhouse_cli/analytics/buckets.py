@@ -19,15 +19,16 @@ when the zone's clock showed that hour twice (``2018-11-04T01-04:00``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
+
+from ..fields import _civil as civil
 
 UNITS = ("hour", "day", "week", "month")
 US = 1_000_000
 HOUR = 3600 * US
 DAY = 86400 * US
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Integer division in SQL truncates toward zero on both engines: times are
 # shifted by this many days (past year 1, before 1970) so that it floors.
 _SHIFT_DAYS = 720006  # a multiple of 7, for weeks
@@ -51,13 +52,17 @@ class Clock(NamedTuple):
 
 def offset_us(zone, utc_us: int) -> int:
     """The zone's UTC offset at the instant ``utc_us``, in microseconds."""
-    try:
-        moment = _EPOCH + timedelta(microseconds=utc_us)
-    except OverflowError:
-        return 0
-    delta = moment.astimezone(zone).utcoffset()
-    assert delta is not None  # an aware datetime
-    return (delta.days * 86400 + delta.seconds) * US + delta.microseconds
+    # At the edges of datetime's years (1 to 9999) the zone's wall clock may
+    # fall outside them: the offset a day further in is the same one there
+    for shift in (0, DAY, -DAY):
+        try:
+            moment = _EPOCH + timedelta(microseconds=utc_us + shift)
+            delta = moment.astimezone(zone).utcoffset()
+        except (OverflowError, ValueError):
+            continue
+        assert delta is not None  # an aware datetime
+        return (delta.days * 86400 + delta.seconds) * US + delta.microseconds
+    return 0
 
 
 def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -246,17 +251,26 @@ def bucket(unit: str, wall: int) -> int:
     if unit == "week":
         return (day + 3) // 7
     if unit == "month":
-        d = date.fromordinal(_EPOCH_ORDINAL + day)
-        return d.year * 12 + d.month - 1
+        year, month, _ = civil(day)
+        return year * 12 + month - 1
     raise ValueError(f"unknown unit {unit!r}")
 
 
 def month_start_day(month: int) -> int:
     """The day number of the first day of month number ``month``."""
-    from dateutil.relativedelta import relativedelta
+    return days_from_civil(month // 12, month % 12 + 1, 1)
 
-    first = date(1, 1, 1) + relativedelta(months=month - 12)
-    return first.toordinal() - _EPOCH_ORDINAL
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """The day number (from 1970-01-01) of a proleptic Gregorian date, for any
+    year: a --tz clock can take a stored time in year 1 or 9999 into year 0 or
+    10000, which datetime cannot hold (fields.civil is the inverse)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def start_day(unit: str, number: int) -> int:
@@ -274,8 +288,9 @@ def label(unit: str, number: int) -> str:
     """``2018-10-18T21``, ``2018-10-18``, the week's Monday ``2018-10-15``, or ``2018-10``."""
     if unit == "month":
         return f"{number // 12:04d}-{number % 12 + 1:02d}"
-    day = date.fromordinal(_EPOCH_ORDINAL + start_day(unit, number)).isoformat()
-    return f"{day}T{number % 24:02d}" if unit == "hour" else day
+    year, month, day = civil(start_day(unit, number))
+    text = f"{year:04d}-{month:02d}-{day:02d}"
+    return f"{text}T{number % 24:02d}" if unit == "hour" else text
 
 
 def start_us(unit: str, number: int) -> int:
