@@ -152,6 +152,29 @@ _DROP_EMPTY_POSTGRES = [f"DELETE FROM {table} WHERE actions = 0 AND ({key}) IN"
                         for table, (key, _, _) in TABLES.items()]
 
 
+# The same in one statement, for a caller whose one statement both inserts
+# and commits (the server's group commit: one round trip, no temporary
+# table): CTEs that group ``rows`` by every key at once and add them to each
+# summary in TABLES' order, apply_postgres' order, so that no writer
+# deadlocks another: each waits for the one before (its WHERE counts all of
+# that one's RETURNING) before it locks a row.
+_DONE = "(SELECT count(*) FROM sum_{}) >= 0"
+_SUMMED_POSTGRES = [f"sum_{i} AS (INSERT INTO {table} ({key}, actions) SELECT {_FROM_SLOT[table]},"
+                    f" sum(n) FROM delta WHERE {_DONE.format(i - 1) if i else 'true'}"
+                    f" GROUP BY {at} ORDER BY {at} ON CONFLICT ({key})"
+                    f" DO UPDATE SET actions = {table}.actions + excluded.actions RETURNING 1)"
+                    for i, (table, (key, _, at)) in enumerate(TABLES.items())]
+# The condition the statement's final query must hold: the last summary is done
+SUMMED_POSTGRES = _DONE.format(len(TABLES) - 1)
+
+
+def summing_postgres(rows: str) -> str:
+    """CTEs that add ``rows`` (a CTE holding RETURNING_POSTGRES's columns) to
+    the summaries in the same statement, whose final query holds SUMMED_POSTGRES."""
+    return ", ".join([f"delta AS (SELECT {SLOT_SQL} AS slot, type_key, type, user_id, session_id,"
+                      f" count(*) AS n FROM {rows} GROUP BY 1, 2, 3, 4, 5)", *_SUMMED_POSTGRES])
+
+
 def apply_postgres(conn, drop_empty: bool = False) -> None:
     """Add this transaction's ohlog_delta to the summaries (before its COMMIT, which empties it)."""
     for sql in APPLY_POSTGRES:
