@@ -32,9 +32,6 @@ READ_CONNECTIONS = 4  # a worker's connections for small results, on the event l
 READ_WAIT_S = 30  # a query that takes longer fails with 503
 HEALTH_WAIT_S = 5  # /health's query
 RETRIES = 3  # a batch that loses a deadlock to another writer is tried again this often
-# Group commits in flight at once, a connection each: while one waits for its
-# WAL flush, the next can run (PostgreSQL flushes concurrent commits together)
-WRITE_CONNECTIONS = 2
 
 error_log = logging.getLogger("ohlog.server")
 
@@ -195,43 +192,40 @@ class PgWriter:
     """Commits the rows of the requests that arrive together in one statement.
 
     ``await writer.write(rows)`` returns ``(inserted, duplicates)`` once the
-    statement holding those rows has committed. Up to ``connections`` commits
-    are in flight at once, on a connection each (a lane); while they are, the
-    requests that arrive queue up, and the next lane free takes them all (up
-    to writer.MAX_COMMIT_ROWS). The database keeps the counts exact between
-    lanes as it does between servers (ON CONFLICT waits for the other
-    transaction). A batch that fails for a reason of its own data is
+    statement holding those rows has committed. While one commit is in
+    flight, the requests that arrive queue up; the next commit takes them all
+    (up to writer.MAX_COMMIT_ROWS). A batch that fails for a reason of its own data is
     retried a request at a time, so that one request's failure is only its
-    own; a connection that fails fails the batch (503), and the lane's next
-    batch connects afresh.
+    own; a connection that fails fails the batch (503), and the next batch
+    connects afresh.
     """
 
-    def __init__(self, url, commit_batch=None, connections=WRITE_CONNECTIONS):
+    def __init__(self, url, commit_batch=None):
         self.url = url
         self.commit_batch = commit_batch or float("inf")
         self._pending = collections.deque()  # (rows, future)
-        self._lanes = [_Lane() for _ in range(connections)]
+        self._task = None
+        self._conn = None
         self.commits = 0  # for tests and benchmarks: statements committed
 
     def write(self, rows):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((rows, future))
-        for lane in self._lanes:
-            if lane.task is None or lane.task.done() or lane.task.get_loop() is not loop:
-                lane.task = loop.create_task(self._drain(lane))
-                break
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._drain())
         return future
 
     def close(self):
-        for lane in self._lanes:
-            lane.close()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.pgconn.finish()  # no round trip: callable outside the event loop
 
-    async def _drain(self, lane):
+    async def _drain(self):
         while self._pending:
             batch = self._take()
             try:
-                results = await self._commit(batch, lane)
+                results = await self._commit(batch)
             except asyncio.CancelledError:  # the loop is closing: fail them, then go
                 for _, future in batch:
                     if not future.done():
@@ -245,20 +239,20 @@ class PgWriter:
     def _take(self):
         return take_batch(self._pending, self.commit_batch)
 
-    async def _connection(self, lane):
-        if lane.conn is None or lane.conn.closed or lane.conn.broken:
+    async def _connection(self):
+        if self._conn is None or self._conn.closed or self._conn.broken:
             import psycopg
 
-            lane.close()
+            self.close()
             try:
-                lane.conn = await psycopg.AsyncConnection.connect(conninfo(self.url),
-                                                                  autocommit=True)
+                self._conn = await psycopg.AsyncConnection.connect(conninfo(self.url),
+                                                                   autocommit=True)
             except psycopg.Error as ex:
                 raise NoConnection(f"cannot connect to PostgreSQL at {where(self.url)}: "
                                    f"{_first_line(ex)}") from None
-        return lane.conn
+        return self._conn
 
-    async def _commit(self, batch, lane):
+    async def _commit(self, batch):
         """A result for each request: ``(inserted, duplicates)`` or an exception."""
         import psycopg
 
@@ -277,19 +271,19 @@ class PgWriter:
             return [r if r is not None else (0, 0) for r in results]
         for attempt in range(RETRIES):
             try:
-                conn = await self._connection(lane)
+                conn = await self._connection()
                 counts = await asyncio.wait_for(self._insert(conn, params), WRITE_WAIT_S)
                 break
             except DatabaseGone as ex:
                 return [r or ex for r in results]
             except asyncio.TimeoutError:
-                await self._cancel(lane)
+                await self._cancel()
                 late = DatabaseGone(f"PostgreSQL did not answer within {WRITE_WAIT_S} s")
                 error_log.error("Could not store a batch: %s", late)
                 return [r or late for r in results]
             except psycopg.Error as ex:
-                if lane.conn is None or lane.conn.closed or lane.conn.broken:
-                    lane.close()
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self.close()
                     gone = DatabaseGone(f"PostgreSQL at {where(self.url)}: {_first_line(ex)}")
                     return [r or gone for r in results]
                 if (ex.sqlstate or "").startswith("40") and attempt + 1 < RETRIES:
@@ -297,7 +291,7 @@ class PgWriter:
                 if requests > 1:  # try each alone: the fault is one request's
                     for index, item in enumerate(batch):
                         if results[index] is None:
-                            results[index] = (await self._commit([item], lane))[0]
+                            results[index] = (await self._commit([item]))[0]
                     return results
                 failure = OhlogError(f"database error: {_first_line(ex)}")
                 return [r or failure for r in results]
@@ -308,34 +302,21 @@ class PgWriter:
                 results[index] = (inserted, len(rows) - inserted)
         return results
 
-    async def _cancel(self, lane):
+    async def _cancel(self):
         """Cancel the statement in flight (if the server can be reached), then drop the connection."""
-        conn = lane.conn
+        conn = self._conn
         if conn is not None:
             try:
                 await asyncio.wait_for(conn.cancel_safe(), CONNECT_TIMEOUT_S)
             except Exception:  # noqa: BLE001 - unreachable: closing the connection ends it
                 pass
-        lane.close()
+        self.close()
 
     async def _insert(self, conn, params):
         # One statement, one transaction (autocommit): the rows and their counts in the summaries
         async with conn.cursor() as cursor:
             await cursor.execute(INSERT, params)
             return dict(await cursor.fetchall())
-
-
-class _Lane:
-    """One of a writer's connections, and the task committing on it."""
-
-    def __init__(self):
-        self.task = None
-        self.conn = None
-
-    def close(self):
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.pgconn.finish()  # no round trip: callable outside the event loop
 
 
 def _columns(rows):
