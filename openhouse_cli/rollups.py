@@ -21,16 +21,19 @@ a rollback or a kill leaves both as they were.
 
 PostgreSQL: concurrent writers interleave ids, so a writer cannot find its
 rows by id. Instead every statement that inserts actions (a writer's
-staging insert or bulk load, the server's group commit) or deletes them
-also writes the rows it changed, from its own RETURNING (so dedupe is
-applied and concurrent writers are told apart by construction), grouped by
-every key at once into the session's temporary ``ohlog_delta``, in the same
-statement (``collecting``, ``DELETE_POSTGRES``). Before COMMIT,
-``apply_postgres`` adds that to each summary in key order, so two writers
-lock shared rows in the same order (no deadlock); the table is emptied at
-commit or rollback (ON COMMIT DELETE ROWS; a rolled back transaction's rows
-were never there). Nothing depends on transaction ids, so it holds on
-Citus' shards too (README, Scaling out).
+staging insert or bulk load) or deletes them also writes the rows it
+changed, from its own RETURNING (so dedupe is applied and concurrent
+writers are told apart by construction), grouped by every key at once into
+the session's temporary ``ohlog_delta``, in the same statement
+(``collecting``, ``DELETE_POSTGRES``). Before COMMIT, ``apply_postgres``
+adds that to each summary in key order, so two writers lock shared rows in
+the same order (no deadlock); the table is emptied at commit or rollback
+(ON COMMIT DELETE ROWS; a rolled back transaction's rows were never there).
+The server's group commit, one statement a transaction, does the same
+within that statement (``summing_postgres``: CTEs over its RETURNING, the
+summaries in the same order), with no temporary table and one round trip.
+Nothing depends on transaction ids, so it holds on Citus' shards too
+(README, Scaling out).
 """
 
 from __future__ import annotations

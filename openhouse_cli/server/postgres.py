@@ -9,9 +9,8 @@ each new key is counted for the first request in the batch that sent it, so
 that each POST keeps its own counts. The same statement adds the new rows to
 the summaries (rollups.summing_postgres: CTEs fed by the insert's RETURNING).
 One statement in autocommit mode is one transaction and one round trip, with
-no staging or temporary table to fill or empty: the commit's cost is that
-round trip and the WAL flush (benchmarks/bench_serve.py; the README's Serve
-benchmark).
+no staging or temporary table to fill or empty (it was seven round trips and
+a temporary table emptied at each commit; the README's Serve benchmark).
 
 psycopg is imported lazily: it is an optional extra.
 """
