@@ -107,6 +107,7 @@ ALLOWED = {
         "delta_postgres('gone', '-count(*)')": "_DELTA_POSTGRES over the literal CTE name gone",
         "rows": "summing_postgres' argument: a literal CTE name (server/postgres.py)",
         "_DONE.format(i - 1) if i else 'true'": "_DONE over an integer, or a literal",
+        "i": "a summary's position in TABLES: an integer",
     },
     "migrations.py": {
         "columns": "m004's literal column definitions",

@@ -275,11 +275,14 @@ def test_postgresql_writers_deletes_copies_and_posts_keep_the_summaries_exact(pg
 
 def test_concurrent_group_commits_and_an_ingest_on_postgresql_keep_counts_and_summaries_exact(
         pg_db_url):
-    """Three servers' writers (a connection each) and an ingest at once, on
-    overlapping actions (the same documents in different orders) and on
-    shared summary rows (the same actions under other session ids): every
-    request gets its counts (no deadlock left unresolved), each action is
-    stored once, and each summary counts exactly what was stored."""
+    """Three servers' writers (a connection each) and an ingest at once. The
+    writers send overlapping actions (the same documents in different orders:
+    a deadlock over actions is possible there, and retried) and share summary
+    rows with the ingest, whose actions are their own (the same ones under
+    other session ids): so a deadlock that fails the ingest (which does not
+    retry) would be one over the summaries, which key order rules out. Every
+    request gets its counts, each action is stored once, and each summary
+    counts exactly what was stored."""
     import asyncio
 
     from openhouse_cli.server.postgres import PgWriter
@@ -295,7 +298,8 @@ def test_concurrent_group_commits_and_an_ingest_on_postgresql_keep_counts_and_su
 
     async def post_all():
         writers = [PgWriter(pg_db_url) for _ in orders]
-        ingest = asyncio.to_thread(ingest_into, pg_db_url, docs[::-1])
+        ingest = asyncio.to_thread(ingest_into, pg_db_url,
+                                   [{**doc, "sessionId": doc["sessionId"] + "i"} for doc in docs])
         try:
             return await asyncio.gather(ingest, *(w.write(r) for w, order in zip(writers, orders)
                                                   for r in order))
