@@ -8,7 +8,7 @@ on SQLite and on PostgreSQL side by side.
 
 Needs wrk (``apt-get install wrk``) and the serve extra. The main runs use
 ``ohlog serve --workers 2`` (one process a core; --workers sets it). The database is
-built once by ``benchmarks/generate.py | ohlog ingest -`` into
+built once by ``benchmarks/generate.py`` and ``ohlog ingest`` into
 benchmarks/data/serve-N-sSEED-vVERSION.db and copied for each server run (the
 POSTs write to the copy). The real ``ohlog serve`` runs, with its access log
 on (to a file). wrk runs one thread, on the same two cores, with
@@ -95,19 +95,28 @@ async def app(scope, receive, send):
 """
 
 
+def generated(data_dir, n, seed):
+    """benchmarks/generate.py's N actions as an NDJSON file, written once. (A file, not a
+    pipe: ``ohlog ingest -`` of a large pipe failed in its validating worker, 2026-12-02.)"""
+    path = data_dir / f"serve-{n}-s{seed}-v{generate.VERSION}.ndjson"
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        subprocess.run([sys.executable, str(HERE / "generate.py"), str(partial), "--actions", str(n),
+                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
+        os.replace(partial, path)
+    return path
+
+
 def build_db(data_dir, n, seed):
     path = data_dir / f"serve-{n}-s{seed}-v{generate.VERSION}.db"
     if path.exists():
         return path
     print(f"building {path.name} ({n:,} actions; once) ...", flush=True)
     partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    gen = subprocess.Popen([sys.executable, str(HERE / "generate.py"), "-", "--actions", str(n),
-                            "--seed", str(seed)], stdout=subprocess.PIPE)
-    subprocess.run([OHLOG, "ingest", "-", "--db", str(partial), "-q"], stdin=gen.stdout, check=True)
-    gen.stdout.close()
-    if gen.wait():
-        sys.exit("generate.py failed")
+    for suffix in ("", "-wal", "-shm"):
+        pathlib.Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    subprocess.run([OHLOG, "ingest", str(generated(data_dir, n, seed)), "--db", str(partial), "-q"],
+                   check=True)
     os.replace(partial, path)
     return path
 
@@ -211,12 +220,8 @@ def build_pg_template(pg, n, seed):
     url = pg.create_database("bench")
     print(f"ingesting {n:,} actions into PostgreSQL (once a benchmark) ...", flush=True)
     began = time.perf_counter()
-    gen = subprocess.Popen([sys.executable, str(HERE / "generate.py"), "-", "--actions", str(n),
-                            "--seed", str(seed)], stdout=subprocess.PIPE)
-    subprocess.run([OHLOG, "ingest", "-", "--db", url, "-q"], stdin=gen.stdout, check=True)
-    gen.stdout.close()
-    if gen.wait():
-        sys.exit("generate.py failed")
+    subprocess.run([OHLOG, "ingest", str(generated(HERE / "data", n, seed)), "--db", url, "-q"],
+                   check=True)
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:

@@ -21,16 +21,19 @@ a rollback or a kill leaves both as they were.
 
 PostgreSQL: concurrent writers interleave ids, so a writer cannot find its
 rows by id. Instead every statement that inserts actions (a writer's
-staging insert or bulk load, the server's group commit) or deletes them
-also writes the rows it changed, from its own RETURNING (so dedupe is
-applied and concurrent writers are told apart by construction), grouped by
-every key at once into the session's temporary ``ohlog_delta``, in the same
-statement (``collecting``, ``DELETE_POSTGRES``). Before COMMIT,
-``apply_postgres`` adds that to each summary in key order, so two writers
-lock shared rows in the same order (no deadlock); the table is emptied at
-commit or rollback (ON COMMIT DELETE ROWS; a rolled back transaction's rows
-were never there). Nothing depends on transaction ids, so it holds on
-Citus' shards too (README, Scaling out).
+staging insert or bulk load) or deletes them also writes the rows it
+changed, from its own RETURNING (so dedupe is applied and concurrent
+writers are told apart by construction), grouped by every key at once into
+the session's temporary ``ohlog_delta``, in the same statement
+(``collecting``, ``DELETE_POSTGRES``). Before COMMIT, ``apply_postgres``
+adds that to each summary in key order, so two writers lock shared rows in
+the same order (no deadlock); the table is emptied at commit or rollback
+(ON COMMIT DELETE ROWS; a rolled back transaction's rows were never there).
+The server's group commit, one statement a transaction, does the same
+within that statement (``summing_postgres``: CTEs over its RETURNING, the
+summaries in the same order), with no temporary table and one round trip.
+Nothing depends on transaction ids, so it holds on Citus' shards too
+(README, Scaling out).
 """
 
 from __future__ import annotations
@@ -150,6 +153,29 @@ APPLY_POSTGRES = [sql.replace("temp.ohlog_delta", "pg_temp.ohlog_delta") for sql
 _DROP_EMPTY_POSTGRES = [f"DELETE FROM {table} WHERE actions = 0 AND ({key}) IN"
                         f" (SELECT {_FROM_SLOT[table]} FROM pg_temp.ohlog_delta)"
                         for table, (key, _, _) in TABLES.items()]
+
+
+# The same in one statement, for a caller whose one statement both inserts
+# and commits (the server's group commit: one round trip, no temporary
+# table): CTEs that group ``rows`` by every key at once and add them to each
+# summary in TABLES' order, apply_postgres' order, so that no writer
+# deadlocks another: each waits for the one before (its WHERE counts all of
+# that one's RETURNING) before it locks a row.
+_DONE = "(SELECT count(*) FROM sum_{}) >= 0"
+_SUMMED_POSTGRES = [f"sum_{i} AS (INSERT INTO {table} ({key}, actions) SELECT {_FROM_SLOT[table]},"
+                    f" sum(n) FROM delta WHERE {_DONE.format(i - 1) if i else 'true'}"
+                    f" GROUP BY {at} ORDER BY {at} ON CONFLICT ({key})"
+                    f" DO UPDATE SET actions = {table}.actions + excluded.actions RETURNING 1)"
+                    for i, (table, (key, _, at)) in enumerate(TABLES.items())]
+# The condition the statement's final query must hold: the last summary is done
+SUMMED_POSTGRES = _DONE.format(len(TABLES) - 1)
+
+
+def summing_postgres(rows: str) -> str:
+    """CTEs that add ``rows`` (a CTE holding RETURNING_POSTGRES's columns) to
+    the summaries in the same statement, whose final query holds SUMMED_POSTGRES."""
+    return ", ".join([f"delta AS (SELECT {SLOT_SQL} AS slot, type_key, type, user_id, session_id,"
+                      f" count(*) AS n FROM {rows} GROUP BY 1, 2, 3, 4, 5)", *_SUMMED_POSTGRES])
 
 
 def apply_postgres(conn, drop_empty: bool = False) -> None:

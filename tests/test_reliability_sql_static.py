@@ -53,8 +53,8 @@ ALLOWED = {
     },
     "server/postgres.py": {
         "rollups.RETURNING_POSTGRES": "a module constant of rollups.py: a literal column list",
-        "rollups.delta_postgres('inserted')": "rollups' _DELTA_POSTGRES over the literal CTE name",
-        "rollups.DELTA_TABLE_POSTGRES": "a module constant of rollups.py: a literal CREATE",
+        "rollups.summing_postgres('inserted')": "rollups' _SUMMED_POSTGRES over the literal CTE name",
+        "rollups.SUMMED_POSTGRES": "a module constant of rollups.py: a literal condition",
         "sql": "QuickReader._run's callers: query.build_query's result (psycopg placeholders) "
                "or the health check's constant query on schema.TABLE",
     },
@@ -105,6 +105,9 @@ ALLOWED = {
         "insert": "collecting's argument: an INSERT INTO actions, a module constant of store/postgres.py",
         "delta_postgres('ins')": "_DELTA_POSTGRES over the literal CTE name ins",
         "delta_postgres('gone', '-count(*)')": "_DELTA_POSTGRES over the literal CTE name gone",
+        "rows": "summing_postgres' argument: a literal CTE name (server/postgres.py)",
+        "_DONE.format(i - 1) if i else 'true'": "_DONE over an integer, or a literal",
+        "i": "a summary's position in TABLES: an integer",
     },
     "migrations.py": {
         "columns": "m004's literal column definitions",

@@ -296,6 +296,62 @@ def test_postgresql_writers_deletes_copies_and_posts_keep_the_summaries_exact(pg
     store.close()
 
 
+def test_concurrent_group_commits_and_an_ingest_on_postgresql_keep_counts_and_summaries_exact(
+        pg_db_url):
+    """Three servers' writers (a connection each) and an ingest at once. The
+    writers send overlapping actions (the same documents in different orders:
+    a deadlock over actions is possible there, and retried) and share summary
+    rows with the ingest, whose actions are their own (the same ones under
+    other session ids): so a deadlock that fails the ingest (which does not
+    retry) would be one over the summaries, which key order rules out. Every
+    request gets its counts, each action is stored once, and each summary
+    counts exactly what was stored."""
+    import asyncio
+
+    from openhouse_cli.server.postgres import PgWriter
+    from openhouse_cli.validate import session_rows
+
+    store = open_store(pg_db_url)
+    ingest_sessions(store, documents(80, 30))  # summary rows to update
+    docs = documents(81, 40) + documents(80, 10)  # and some actions already stored
+    docs += [{**doc, "sessionId": doc["sessionId"] + "b"} for doc in docs[:20]]
+    requests = [list(session_rows(doc, f"doc {i}")) for i, doc in enumerate(docs)]
+    before = store.execute("SELECT count(*) FROM actions").fetchone()[0]
+    orders = [requests, requests[::-1], requests[1::2] + requests[::2]]
+
+    async def post_all():
+        writers = [PgWriter(pg_db_url) for _ in orders]
+        ingest = asyncio.to_thread(ingest_into, pg_db_url,
+                                   [{**doc, "sessionId": doc["sessionId"] + "i"} for doc in docs])
+        try:
+            return await asyncio.gather(ingest, *(w.write(r) for w, order in zip(writers, orders)
+                                                  for r in order))
+        finally:
+            for writer in writers:
+                writer.close()
+
+    ingested, *results = asyncio.run(post_all())
+    assert all(isinstance(r, tuple) for r in results), results
+    stored = store.execute("SELECT count(*) FROM actions").fetchone()[0]
+    distinct = store.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT user_id, utc_us, ns, fingerprint FROM actions) k"
+    ).fetchone()[0]
+    assert stored == distinct > before
+    # each request's counts: all of its rows, inserted or found (by this writer, another, the ingest)
+    assert [sum(r) for r in results] == [len(r) for order in orders for r in order]
+    assert sum(r[0] for r in results) + ingested.inserted == stored - before
+    assert_summaries_exact(store)
+    store.close()
+
+
+def ingest_into(url, docs):
+    store = open_store(url)
+    try:
+        return ingest_sessions(store, docs)
+    finally:
+        store.close()
+
+
 def test_the_migration_builds_the_summaries_of_existing_actions_on_both_engines(db_target):
     from openhouse_cli import schema
 

@@ -1,13 +1,16 @@
 """The server on PostgreSQL: group commit on one asynchronous connection, readers' connections.
 
 A group commit is one statement: the rows of every request in the batch go
-in as arrays (one a column, ``unnest``), ``INSERT ... ON CONFLICT DO NOTHING``
+in as arrays (one a column, ``unnest``), in binary (psycopg's text format
+quotes each element in Python: 40 times the cost, measured, and the POST
+path's largest one), ``INSERT ... ON CONFLICT DO NOTHING``
 stores them in arrival order, and its ``RETURNING`` says which keys were new;
 each new key is counted for the first request in the batch that sent it, so
 that each POST keeps its own counts. The same statement adds the new rows to
-the session's ohlog_delta, which the transaction then adds to the summaries
-(rollups.py). One statement in autocommit mode is one
-transaction and one round trip, with no staging table to create or empty.
+the summaries (rollups.summing_postgres: CTEs fed by the insert's RETURNING).
+One statement in autocommit mode is one transaction and one round trip, with
+no staging or temporary table to fill or empty (it was seven round trips and
+a temporary table emptied at each commit; the README's Serve benchmark).
 
 psycopg is imported lazily: it is an optional extra.
 """
@@ -42,14 +45,15 @@ _COLUMNS = ", ".join(COLUMNS)
 _KEYS = ", ".join(_KEY)
 INSERT = (
     "WITH given AS MATERIALIZED ("
-    f" SELECT req, seq, {_SOURCE} FROM unnest(%s::int4[], "
-    + ", ".join(f"%s::{_TYPES[name]}[]" for name in COLUMNS)
+    f" SELECT req, seq, {_SOURCE} FROM unnest(%b::int4[], "
+    + ", ".join(f"%b::{_TYPES[name]}[]" for name in COLUMNS)
     + f") WITH ORDINALITY AS g(req, {_COLUMNS}, seq)),"
     f" inserted AS (INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM given ORDER BY seq"
     f" ON CONFLICT DO NOTHING {rollups.RETURNING_POSTGRES}, ns, fingerprint),"
-    f" delta AS ({rollups.delta_postgres('inserted')}),"
+    f" {rollups.summing_postgres('inserted')},"
     f" first AS (SELECT {_KEYS}, min(req) AS req FROM given GROUP BY {_KEYS})"
-    f" SELECT first.req, count(*) FROM inserted JOIN first USING ({_KEYS}) GROUP BY first.req"
+    f" SELECT first.req, count(*) FROM inserted JOIN first USING ({_KEYS})"
+    f" WHERE {rollups.SUMMED_POSTGRES} GROUP BY first.req"
 )
 
 
@@ -242,7 +246,6 @@ class PgWriter:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(conninfo(self.url),
                                                                    autocommit=True)
-                await self._conn.execute(rollups.DELTA_TABLE_POSTGRES)
             except psycopg.Error as ex:
                 raise NoConnection(f"cannot connect to PostgreSQL at {where(self.url)}: "
                                    f"{_first_line(ex)}") from None
@@ -309,13 +312,10 @@ class PgWriter:
         self.close()
 
     async def _insert(self, conn, params):
-        # One transaction: the rows, and their counts in the summaries (rollups.py)
-        async with conn.transaction(), conn.cursor() as cursor:
+        # One statement, one transaction (autocommit): the rows and their counts in the summaries
+        async with conn.cursor() as cursor:
             await cursor.execute(INSERT, params)
-            counts = dict(await cursor.fetchall())
-            for sql in rollups.APPLY_POSTGRES:  # COMMIT empties ohlog_delta
-                await cursor.execute(sql)
-            return counts
+            return dict(await cursor.fetchall())
 
 
 def _columns(rows):
