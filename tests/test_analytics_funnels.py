@@ -101,3 +101,69 @@ def test_no_matching_actions_gives_no_steps(shop):
     assert funnel(shop, filters(users=("nobody",)), steps("VIEW", "CLICK")) == []
     rows = funnel(shop, filters(users=("C",)), steps("VIEW", "CLICK"))
     assert users(rows) == [0, 0] and rows[1]["conversion"] is None
+
+
+def test_nanoseconds_order_actions_within_a_microsecond(make_store):
+    # The funnel reads SQLite's index on (user, type, time), which holds
+    # microseconds only: nanoseconds beyond them must still order the steps.
+    store = make_store([
+        # the NAVIGATE is 100 ns before the VIEW, in the same microsecond
+        session("before", "s", ("2018-10-01T00:00:00.000000100Z", "NAVIGATE"),
+                ("2018-10-01T00:00:00.000000200Z", "VIEW")),
+        # 100 ns after it: reached, 1e-7 s later
+        session("after", "s", ("2018-10-01T00:00:00.000000200Z", "VIEW"),
+                ("2018-10-01T00:00:00.000000300Z", "NAVIGATE")),
+    ])
+    for order in ("ordered", "strict", "any"):
+        rows = funnel(store, filters(), steps("VIEW", "NAVIGATE"), order=order)
+        expected = [2, 2] if order == "any" else [2, 1]
+        assert users(rows) == expected, order
+    rows = funnel(store, filters(), steps("VIEW", "NAVIGATE"))
+    assert rows[1]["medianSecondsFromPrevious"] == pytest.approx(1e-7)
+    # the other way round, only "before" is in order
+    assert users(funnel(store, filters(), steps("NAVIGATE", "VIEW"))) == [2, 1]
+    assert users(funnel(store, filters(), steps("NAVIGATE", "VIEW"), order="strict")) == [2, 1]
+
+
+def test_sqlite_grouped_read_matches_the_row_by_row_read(tmp_path):
+    # SQLite reads a row per user and type (funnels._grouped); the row-by-row
+    # read (funnels._streamed, PostgreSQL's) is the reference. Random users
+    # with ties, nanoseconds, repeated and unrelated types, in every order,
+    # window and filter.
+    import random
+
+    from openhouse_cli.analytics import funnels
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+
+    rng = random.Random(7)
+    docs = []
+    for u in range(60):
+        actions, t = [], 0
+        for _ in range(rng.randrange(1, 25)):
+            t += rng.choice([0, 0, 1, 500, 10**6, 3600 * 10**6, 5 * 86400 * 10**6])
+            frac = rng.choice(["", f".{t % 10**6:06d}", f".{t % 10**6:06d}{rng.randrange(1000):03d}"])
+            stamp = f"2018-10-{1 + t // (86400 * 10**6) % 28:02d}T{t // (3600 * 10**6) % 24:02d}:" \
+                    f"{t // (60 * 10**6) % 60:02d}:{t // 10**6 % 60:02d}{frac}Z"
+            actions.append((stamp, rng.choice(["VIEW", "view", "NAVIGATE", "CLICK", "SCROLL"])))
+        docs.append(session(f"u{u % 40}", f"s{u}", *actions))
+    store = open_store(str(tmp_path / "r.db"))
+    ingest_sessions(store, docs)
+    checked = 0
+    for texts in (["VIEW", "NAVIGATE", "CLICK"], ["VIEW", "VIEW"], ["click", "view", "CLICK"],
+                  ["NAVIGATE", "VIEW", "SCROLL", "CLICK"]):
+        for order in funnels.ORDERS:
+            for within in (10**6, 3600 * 10**6, funnels.DEFAULT_WITHIN_US):
+                for given in (filters(), filters(users=("u1", "u2", "u3")), filters(types=("view", "click"))):
+                    got = funnel(store, given, steps(*texts), within, order)
+                    real = funnels._grouped
+                    try:  # the same funnel, read row by row
+                        funnels._grouped = lambda store, f, keys, everything, disjoint: (
+                            1, funnels._streamed(store, f, steps(*texts), order, disjoint))
+                        want = funnel(store, given, steps(*texts), within, order)
+                    finally:
+                        funnels._grouped = real
+                    assert got == want, (texts, order, within, given)
+                    checked += got[0]["users"] > 0 and got[-1]["users"] < got[0]["users"]
+    assert checked > 20  # most cases have users who drop out
+    store.close()

@@ -116,7 +116,9 @@ ALLOWED = {
     "analytics/funnels.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "mask": "steps.mask_sql: CASE over steps.step_sql fragments, values as placeholders",
-        "where": "' WHERE m > 0' or '': literals",
+        "where": "' WHERE m > 0', '' or ' WHERE type_key IN (' placeholders ')': literals",
+        "', '.join('?' * len(wanted))": "placeholders only, one a step's type",
+        "ids": "'group_concat(id)' or 'NULL': literals",
     },
     "analytics/paths.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",

@@ -15,12 +15,13 @@ from typing import Any
 
 from ..errors import OhlogError
 from ..query import build_query
-from ..schema import SECONDARY_INDEXES
+from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, SECONDARY_INDEXES
 from ..store import as_store
 
 
 # SQLite's indexes and the columns each holds (every index holds the rowid, id)
-_COVERING = {name: {*columns.split(", "), "id"} for name, columns in SECONDARY_INDEXES.items()}
+_COVERING = {name: {*columns.split(", "), "id"}
+             for name, columns in {**SECONDARY_INDEXES, DEDUPE_INDEX: DEDUPE_COLUMNS}.items()}
 
 
 def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
