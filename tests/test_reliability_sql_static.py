@@ -128,8 +128,6 @@ ALLOWED = {
         "bucket": "buckets.bucket_sql: column names and integers ohlog computes",
         "' + '.join(conditions)": "'1', '2', or CASE over steps.step_sql (placeholders)",
         "actions": "the SELECT built from the above",
-        "first": "a SELECT over `actions`",
-        "returns": "a SELECT over `actions`",
     },
     "analytics/sessions.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
