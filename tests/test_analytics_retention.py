@@ -104,3 +104,30 @@ def test_paths_from_a_page_cut_to_steps_and_top(site):
     assert paths(site, filters(), start="nowhere") == []
     assert paths(site, filters(users=("w",))) == [{"path": ["home", "about"], "sessions": 1},
                                                    {"path": ["home", "list", "cart"], "sessions": 1}]
+
+
+def test_paths_under_a_type_filter(site):
+    # paths read NAVIGATE actions only: --type narrows to them or leaves nothing
+    everything = paths(site, filters())
+    assert paths(site, filters(types=("navigate",))) == everything
+    assert paths(site, filters(types=("CLICK", "Navigate"))) == everything
+    assert paths(site, filters(types=("click",))) == []
+    assert paths(site, filters(types=("VIEW", "click"))) == []
+
+
+def test_paths_tied_at_the_cut_keep_the_first_by_path(make_store):
+    # four paths seen twice, three once: the top 3 are three of the four, by path
+    docs, n = [], 0
+    for pages, times in ((("d", "e"), 2), (("b", "c"), 2), (("a", "z"), 2), (("c", "a"), 2),
+                         (("a", "b"), 1), (("x", "y"), 1), (("m", "n"), 1)):
+        for _ in range(times):
+            n += 1
+            docs.append(session("u", f"s{n}", nav(f"2018-10-01T00:{n:02d}:00Z", *pages)))
+    store = make_store(docs)
+    assert paths(store, filters(), top=3) == [{"path": ["a", "z"], "sessions": 2},
+                                              {"path": ["b", "c"], "sessions": 2},
+                                              {"path": ["c", "a"], "sessions": 2}]
+    assert paths(store, filters(), top=5) == [
+        {"path": ["a", "z"], "sessions": 2}, {"path": ["b", "c"], "sessions": 2},
+        {"path": ["c", "a"], "sessions": 2}, {"path": ["d", "e"], "sessions": 2},
+        {"path": ["a", "b"], "sessions": 1}]
