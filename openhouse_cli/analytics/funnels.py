@@ -17,7 +17,7 @@ import operator
 import statistics
 from typing import Any
 
-from .source import fetch, filtered, span
+from .source import fetch, filtered, nanoseconds, span
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -40,10 +40,11 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
     disjoint = order == "ordered" and len(set(keys)) == len(keys)
     if disjoint:
         walk = _ordered_lists
+    unit, users = 1, None
     if store.engine == "sqlite" and not any(step.where for step in steps):
         unit, users = _grouped(store, filters, keys, order == "strict", disjoint)
-    else:
-        unit, users = 1, _streamed(store, filters, steps, order, disjoint)
+    if users is None:
+        users = _streamed(store, filters, steps, order, disjoint)
     for events in users:
         seen = True
         times = walk(events, len(steps), within_us * 1000 // unit)
@@ -93,9 +94,9 @@ def _grouped(store, filters, keys, everything, disjoint):
     ``disjoint``: each user as a list a step of its actions' instants instead.
     Returns the nanoseconds in a unit of the instants (1000 for microseconds,
     when no action has nanoseconds) and the users."""
-    sql, params = filtered(store, "id, ns", filters)
-    # Nanoseconds beyond the microsecond are rare and not in that index
-    extra = dict(fetch(store, f"SELECT id, ns FROM ({sql}) a WHERE ns != 0", params))
+    extra = nanoseconds(store, filters)
+    if extra is None:  # many actions with nanoseconds: read row by row
+        return 1, None
     # ids order actions at the same instant: needed unless the steps are
     # disjoint lists of instants and no action has nanoseconds
     micro = disjoint and not extra

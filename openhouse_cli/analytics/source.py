@@ -99,6 +99,16 @@ def _fetch_postgres(store, sql, params, escaped):
         raise OhlogError(f"Query failed: {first[0] if first else type(ex).__name__}") from None
 
 
+def nanoseconds(store, filters: dict, most: int = 100_000) -> dict[int, int] | None:
+    """``{id: ns}`` of the filtered actions whose time has nanoseconds beyond
+    the microsecond (rare; the indexes hold microseconds only), from SQLite's
+    dedupe index; None if there are more than ``most`` (memory stays small)."""
+    sql, params = filtered(store, "id, ns", filters)
+    found = dict(fetch(store, f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?",
+                       [*params, most + 1]))
+    return None if len(found) > most else found
+
+
 def one(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()) -> tuple | None:
     """The first row of ``sql`` (all of it is read, so the cursor closes)."""
     rows = list(fetch(store, sql, params, escaped=escaped))
