@@ -170,7 +170,8 @@ def main():
             command, sql = ANALYSES[name]
             argvs = {
                 "ohlog": [OHLOG, *command, "--db", str(db), "--json"],
-                "ohlog-base": [sys.executable, "-m", "openhouse_cli", *command, "--db", str(db), "--json"],
+                # -P: not this directory first on the path, so the copy is imported
+                "ohlog-base": [sys.executable, "-P", "-m", "openhouse_cli", *command, "--db", str(db), "--json"],
                 "duckdb-db": [sys.executable, "-c", duck_script(sql.format(t="actions"), str(duck))],
                 "duckdb-raw": [sys.executable, "-c", duck_script(sql.format(t=RAW.format(ndjson=ndjson)),
                                                                  ":memory:")],
