@@ -129,7 +129,9 @@ def duck_script(sql, source):
 
 
 def timed(argv, env=CHILD_ENV):
-    """Wall seconds and peak RSS (MiB) of one child process, its output discarded."""
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child
+    process, its output discarded. On a loaded machine the CPU time is the
+    steadier figure: the wall time includes waiting for a core."""
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(child.pid, 0)
@@ -139,7 +141,7 @@ def timed(argv, env=CHILD_ENV):
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"{argv[:3]} failed ({child.returncode}): {err.strip()[-400:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main():
@@ -177,16 +179,18 @@ def main():
                                                                  ":memory:")],
             }
             for tool in tools:
-                wall, rss = timed(argvs[tool], base_env if tool == "ohlog-base" else CHILD_ENV)
-                runs[(name, tool)].append((wall, rss))
-                print(f"run {r + 1}  {name:<17} {tool:<11} {wall * 1000:9,.0f} ms  {rss:6.1f} MiB"
+                wall, cpu, rss = timed(argvs[tool], base_env if tool == "ohlog-base" else CHILD_ENV)
+                runs[(name, tool)].append((wall, cpu, rss))
+                print(f"run {r + 1}  {name:<17} {tool:<11} {wall * 1000:9,.0f} ms  cpu {cpu * 1000:7,.0f} ms"
+                      f"  {rss:6.1f} MiB"
                       f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     print()
     print(f"{'analysis':<17} " + " ".join(f"{t:>18}" for t in tools)
           + "   ohlog/db  ohlog/raw" + "  ohlog/base" * bool(args.base))
     for name in names:
-        medians = {t: statistics.median(w for w, _ in runs[(name, t)]) for t in tools}
-        rss = max(m for _, m in runs[(name, "ohlog")])
+        medians = {t: statistics.median(w for w, _, _ in runs[(name, t)]) for t in tools}
+        cpus = {t: statistics.median(c for _, c, _ in runs[(name, t)]) for t in tools}
+        rss = max(m for _, _, m in runs[(name, "ohlog")])
         cells = " ".join(f"{medians[t] * 1000:15,.0f} ms" for t in tools)
         ratios = f"{medians['ohlog'] / medians['duckdb-db']:9.1f}x"
         if "duckdb-raw" in medians:
@@ -194,6 +198,7 @@ def main():
         if "ohlog-base" in medians:
             ratios += f" {medians['ohlog'] / medians['ohlog-base']:10.2f}x"
         print(f"{name:<17} {cells}   {ratios}   (ohlog peak RSS {rss:.1f} MiB)")
+        print(f"{'  cpu':<17} " + " ".join(f"{cpus[t] * 1000:15,.0f} ms" for t in tools))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.base:
         shutil.rmtree(base)
