@@ -129,9 +129,6 @@ ALLOWED = {
         "' + '.join(conditions)": "'1', '2', or CASE over steps.step_sql (placeholders)",
         "actions": "the SELECT built from the above",
     },
-    "analytics/splits.py": {
-        "sql": "filtered(): query.build_query's SELECT of a fixed column list",
-    },
     "analytics/sessions.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "order": "one of two ORDER BY column lists: literals",

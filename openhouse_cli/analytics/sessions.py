@@ -12,7 +12,6 @@ import orjson
 
 from ..query import build_query
 from .source import fetch, filtered
-from .splits import split_sessions
 
 DAY_NS = 86400 * 10**9
 _NAVIGATE = "'navigate'"  # a constant, the same escaped or not
@@ -96,25 +95,7 @@ def _flush(pending, summary):
         yield row
 
 
-def _made(user, session, start, end, first_ns, last_ns, actions, pages, clicks, first_page,
-          last_page) -> _Session:
-    found = _Session(user, session, start, first_ns)
-    found.end, found.last_ns, found.actions = end, last_ns, actions
-    found.pages, found.clicks = pages, clicks
-    found.first_page, found.last_page = first_page, last_page
-    return found
-
-
 def _sessions(store, filters, split_us) -> Iterator[_Session]:
-    if split_us:  # on SQLite, from a row per user and type (splits.py)
-        found = split_sessions(store, filters, split_us, _made)
-        if found is not None:
-            return found
-    return _read_rows(store, filters, split_us)
-
-
-def _read_rows(store, filters, split_us) -> Iterator[_Session]:
-    """The sessions from a row an action, each user's in time order."""
     sql, params = filtered(store, "id, user_id, session_id, time, utc_us, ns, type_key, properties",
                            filters)
     order = "user_id, utc_us, ns, id" if split_us else "user_id, session_id, utc_us, ns, id"
