@@ -74,7 +74,7 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
         last_wall = wall_span[1]
     rows = []
     for cohort in sorted(sizes):
-        retained = [sizes[cohort]]
+        retained: list[int | None] = [sizes[cohort]]
         for p in range(1, periods):
             if buckets.start_us(unit, cohort + p) > last_wall:
                 retained.append(None)
