@@ -46,6 +46,29 @@ def test_born_and_return_steps(weekly):
                     {"cohort": "2018-10-08", "users": 1, "retained": [1, 0, 0]}]
 
 
+
+def test_returns_before_birth_and_actions_matching_both_steps(make_store):
+    # retention reads each user's distinct (day, steps matched): an action can
+    # match the born step, the return step or both
+    store = make_store([
+        session("a", "s", ("2018-10-01T09:00:00Z", "VIEW"), ("2018-10-01T10:00:00Z", "CLICK"),
+                ("2018-10-02T09:00:00Z", "CLICK"), ("2018-10-04T09:00:00Z", "CLICK")),
+        # b clicks the day before its VIEW: not a return
+        session("b", "s", ("2018-10-01T09:00:00Z", "CLICK"), ("2018-10-02T09:00:00Z", "VIEW"),
+                ("2018-10-03T09:00:00Z", "CLICK")),
+        session("c", "s", ("2018-10-02T09:00:00Z", "CLICK")),  # never VIEWs
+        session("d", "s", ("2018-10-02T09:00:00Z", "VIEW"), ("2018-10-03T09:00:00Z", "VIEW")),
+    ])
+    view, click = parse_step("VIEW"), parse_step("CLICK")
+    # a's CLICK on day 4 is period 3, past the three periods
+    assert retention(store, filters(), unit="day", periods=3, born=view, back=click) == [
+        {"cohort": "2018-10-01", "users": 1, "retained": [1, 1, 0]},
+        {"cohort": "2018-10-02", "users": 2, "retained": [2, 1, 0]}]
+    # born and back on the same step: the first CLICK is the birth
+    assert retention(store, filters(), unit="day", periods=3, born=click, back=click) == [
+        {"cohort": "2018-10-01", "users": 2, "retained": [2, 1, 1]},
+        {"cohort": "2018-10-02", "users": 1, "retained": [1, 0, 0]}]
+
 def test_daily_and_monthly_units(weekly):
     days = retention(weekly, filters(), unit="day", periods=9)
     # a: 10-01, back on day 8 (10-09); the data ends 10-22, so no nulls within 9 days of 10-01
