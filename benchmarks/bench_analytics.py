@@ -2,6 +2,7 @@
 """Benchmark the analysis commands as whole ``ohlog`` processes, with DuckDB beside them.
 
     .venv/bin/python benchmarks/bench_analytics.py [--actions N] [--repeat R] [--only NAME,...]
+        [--base REV] [--no-raw]
 
 Data: ``benchmarks/generate.py``'s N actions (default 1,000,000) as NDJSON,
 ingested once by ``ohlog ingest`` into benchmarks/data/analytics-N.db; the
@@ -14,6 +15,8 @@ Each analysis runs, interleaved and ``--repeat`` times, as:
   duckdb-raw  ``python -c "import duckdb; ..."`` running the same analysis in SQL over
               the raw NDJSON (``read_json``): what a user would otherwise do
   duckdb-db   the same SQL on the preloaded DuckDB file
+  ohlog-base  with ``--base REV``: ``ohlog`` as of that git revision (its
+              openhouse_cli package, run from a temporary copy), on the same database
 
 Every run is printed (wall time, the child's peak RSS), then the medians
 and the ratios. Targets (issue 10): ohlog faster than duckdb-raw always,
@@ -26,9 +29,11 @@ VIEW, then first NAVIGATE after it, then first CLICK after that).
 import argparse
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -123,10 +128,12 @@ def duck_script(sql, source):
             "    con.execute(q).fetchall()\n")
 
 
-def timed(argv):
-    """Wall seconds and peak RSS (MiB) of one child process, its output discarded."""
+def timed(argv, env=CHILD_ENV):
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child
+    process, its output discarded. On a loaded machine the CPU time is the
+    steadier figure: the wall time includes waiting for a core."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=CHILD_ENV)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     err = child.stderr.read().decode()
@@ -134,7 +141,7 @@ def timed(argv):
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"{argv[:3]} failed ({child.returncode}): {err.strip()[-400:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main():
@@ -144,10 +151,19 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", help="comma-separated analyses: " + ", ".join(ANALYSES))
     parser.add_argument("--no-raw", action="store_true", help="skip DuckDB over the raw NDJSON")
+    parser.add_argument("--base", metavar="REV", help="also run ohlog as of this git revision")
     args = parser.parse_args()
     ndjson, db, duck = prepare(HERE / "data", args.actions, args.seed)
     names = args.only.split(",") if args.only else list(ANALYSES)
-    tools = ["ohlog", "duckdb-db"] + ([] if args.no_raw else ["duckdb-raw"])
+    tools = ["ohlog"] + ["ohlog-base"] * bool(args.base) + ["duckdb-db"]
+    tools += [] if args.no_raw else ["duckdb-raw"]
+    base_env = None
+    if args.base:
+        base = tempfile.mkdtemp(prefix="ohlog-base-")
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", args.base, "openhouse_cli"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", base], input=archive, check=True)
+        base_env = {**CHILD_ENV, "PYTHONPATH": base}
     runs = {(name, tool): [] for name in names for tool in tools}
     load = os.getloadavg()[0]
     print(f"{args.actions:,} actions; load average {load:.1f}; {args.repeat} runs each, interleaved")
@@ -156,26 +172,36 @@ def main():
             command, sql = ANALYSES[name]
             argvs = {
                 "ohlog": [OHLOG, *command, "--db", str(db), "--json"],
+                # -P: not this directory first on the path, so the copy is imported
+                "ohlog-base": [sys.executable, "-P", "-m", "openhouse_cli", *command, "--db", str(db), "--json"],
                 "duckdb-db": [sys.executable, "-c", duck_script(sql.format(t="actions"), str(duck))],
                 "duckdb-raw": [sys.executable, "-c", duck_script(sql.format(t=RAW.format(ndjson=ndjson)),
                                                                  ":memory:")],
             }
             for tool in tools:
-                wall, rss = timed(argvs[tool])
-                runs[(name, tool)].append((wall, rss))
-                print(f"run {r + 1}  {name:<17} {tool:<11} {wall * 1000:9,.0f} ms  {rss:6.1f} MiB",
-                      flush=True)
+                wall, cpu, rss = timed(argvs[tool], base_env if tool == "ohlog-base" else CHILD_ENV)
+                runs[(name, tool)].append((wall, cpu, rss))
+                print(f"run {r + 1}  {name:<17} {tool:<11} {wall * 1000:9,.0f} ms  cpu {cpu * 1000:7,.0f} ms"
+                      f"  {rss:6.1f} MiB"
+                      f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     print()
-    print(f"{'analysis':<17} " + " ".join(f"{t:>18}" for t in tools) + "   ohlog/db  ohlog/raw")
+    print(f"{'analysis':<17} " + " ".join(f"{t:>18}" for t in tools)
+          + "   ohlog/db  ohlog/raw" + "  ohlog/base" * bool(args.base))
     for name in names:
-        medians = {t: statistics.median(w for w, _ in runs[(name, t)]) for t in tools}
-        rss = max(m for _, m in runs[(name, "ohlog")])
+        medians = {t: statistics.median(w for w, _, _ in runs[(name, t)]) for t in tools}
+        cpus = {t: statistics.median(c for _, c, _ in runs[(name, t)]) for t in tools}
+        rss = max(m for _, _, m in runs[(name, "ohlog")])
         cells = " ".join(f"{medians[t] * 1000:15,.0f} ms" for t in tools)
         ratios = f"{medians['ohlog'] / medians['duckdb-db']:9.1f}x"
         if "duckdb-raw" in medians:
             ratios += f" {medians['ohlog'] / medians['duckdb-raw']:9.2f}x"
+        if "ohlog-base" in medians:
+            ratios += f" {medians['ohlog'] / medians['ohlog-base']:10.2f}x"
         print(f"{name:<17} {cells}   {ratios}   (ohlog peak RSS {rss:.1f} MiB)")
+        print(f"{'  cpu':<17} " + " ".join(f"{cpus[t] * 1000:15,.0f} ms" for t in tools))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if args.base:
+        shutil.rmtree(base)
 
 
 if __name__ == "__main__":

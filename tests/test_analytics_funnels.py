@@ -101,3 +101,93 @@ def test_no_matching_actions_gives_no_steps(shop):
     assert funnel(shop, filters(users=("nobody",)), steps("VIEW", "CLICK")) == []
     rows = funnel(shop, filters(users=("C",)), steps("VIEW", "CLICK"))
     assert users(rows) == [0, 0] and rows[1]["conversion"] is None
+
+
+def test_nanoseconds_order_actions_within_a_microsecond(make_store):
+    # The funnel reads SQLite's index on (user, type, time), which holds
+    # microseconds only: nanoseconds beyond them must still order the steps.
+    store = make_store([
+        # the NAVIGATE is 100 ns before the VIEW, in the same microsecond
+        session("before", "s", ("2018-10-01T00:00:00.000000100Z", "NAVIGATE"),
+                ("2018-10-01T00:00:00.000000200Z", "VIEW")),
+        # 100 ns after it: reached, 1e-7 s later
+        session("after", "s", ("2018-10-01T00:00:00.000000200Z", "VIEW"),
+                ("2018-10-01T00:00:00.000000300Z", "NAVIGATE")),
+    ])
+    for order in ("ordered", "strict", "any"):
+        rows = funnel(store, filters(), steps("VIEW", "NAVIGATE"), order=order)
+        expected = [2, 2] if order == "any" else [2, 1]
+        assert users(rows) == expected, order
+    rows = funnel(store, filters(), steps("VIEW", "NAVIGATE"))
+    assert rows[1]["medianSecondsFromPrevious"] == pytest.approx(1e-7)
+    # the other way round, only "before" is in order
+    assert users(funnel(store, filters(), steps("NAVIGATE", "VIEW"))) == [2, 1]
+    assert users(funnel(store, filters(), steps("NAVIGATE", "VIEW"), order="strict")) == [2, 1]
+
+
+def test_sqlite_grouped_read_matches_postgresqls_row_by_row_read(tmp_path, pg_db_url):
+    # SQLite reads a row per user and type (funnels._grouped); PostgreSQL reads
+    # a row per action, in order (funnels._streamed). Random users with ties,
+    # nanoseconds, repeated and unrelated types: the same answers in every
+    # order, window and filter.
+    import random
+
+    from openhouse_cli.analytics import funnels
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+
+    rng = random.Random(7)
+    docs = []
+    for u in range(60):
+        actions, t = [], 0
+        for _ in range(rng.randrange(1, 25)):
+            t += rng.choice([0, 0, 1, 500, 10**6, 3600 * 10**6, 5 * 86400 * 10**6])
+            frac = rng.choice(["", f".{t % 10**6:06d}", f".{t % 10**6:06d}{rng.randrange(1000):03d}"])
+            stamp = f"2018-10-{1 + t // (86400 * 10**6) % 28:02d}T{t // (3600 * 10**6) % 24:02d}:" \
+                    f"{t // (60 * 10**6) % 60:02d}:{t // 10**6 % 60:02d}{frac}Z"
+            actions.append((stamp, rng.choice(["VIEW", "view", "NAVIGATE", "CLICK", "SCROLL"])))
+        docs.append(session(f"u{u % 40}", f"s{u}", *actions))
+    stores = [open_store(str(tmp_path / "r.db")), open_store(pg_db_url)]
+    for store in stores:
+        ingest_sessions(store, docs)
+    checked = 0
+    for texts in (["VIEW", "NAVIGATE", "CLICK"], ["VIEW", "VIEW"], ["click", "view", "CLICK"],
+                  ["NAVIGATE", "VIEW", "SCROLL", "CLICK"]):
+        for order in funnels.ORDERS:
+            for within in (10**6, 3600 * 10**6, funnels.DEFAULT_WITHIN_US):
+                for given in (filters(), filters(users=("u1", "u2", "u3")), filters(types=("view", "click"))):
+                    got, want = (funnel(store, given, steps(*texts), within, order) for store in stores)
+                    assert got == want, (texts, order, within, given)
+                    checked += got[0]["users"] > 0 and got[-1]["users"] < got[0]["users"]
+    assert checked > 20  # most cases have users who drop out
+    for store in stores:
+        store.close()
+
+
+def test_nanoseconds_are_read_only_for_the_actions_that_have_them(make_store):
+    # the grouped funnel reads them beside an index of microseconds; past a
+    # bound it reads row by row instead (memory stays small)
+    from openhouse_cli.analytics.source import nanoseconds
+
+    store = make_store([
+        session("a", "s", ("2018-10-01T00:00:00.000000100Z", "VIEW"), ("2018-10-01T00:00:01Z", "VIEW"),
+                ("2018-10-01T00:00:02.000000020Z", "CLICK")),
+        session("b", "s", ("2018-10-01T00:00:00.000000003Z", "VIEW"), ("2018-10-01T00:00:01.5Z", "VIEW")),
+    ])
+    assert sorted(nanoseconds(store, filters()).values()) == [3, 20, 100]
+    assert sorted(nanoseconds(store, filters(users=("a",))).values()) == [20, 100]
+    assert nanoseconds(store, filters(), most=3) is not None
+    assert nanoseconds(store, filters(), most=2) is None
+    assert nanoseconds(store, filters(users=("nobody",))) == {}
+
+
+def test_a_later_attempt_that_runs_out_of_steps_keeps_the_earlier_best(make_store):
+    # the first attempt reaches NAVIGATE (its CLICK is outside the hour); the
+    # later VIEW has no NAVIGATE after it at all: the user counts at NAVIGATE
+    store = make_store([session("u", "s", ("2018-10-01T00:00:00Z", "VIEW"),
+                                ("2018-10-01T00:01:00Z", "NAVIGATE"), ("2018-10-01T02:00:00Z", "CLICK"),
+                                ("2018-10-01T03:00:00Z", "VIEW"))])
+    hour = 3600 * 10**6
+    rows = funnel(store, filters(), steps("VIEW", "NAVIGATE", "CLICK"), hour)
+    assert users(rows) == [1, 1, 0] and rows[1]["medianSecondsFromPrevious"] == 60.0
+    assert users(funnel(store, filters(), steps("VIEW", "NAVIGATE", "CLICK"), 3 * hour)) == [1, 1, 1]

@@ -46,6 +46,29 @@ def test_born_and_return_steps(weekly):
                     {"cohort": "2018-10-08", "users": 1, "retained": [1, 0, 0]}]
 
 
+
+def test_returns_before_birth_and_actions_matching_both_steps(make_store):
+    # retention reads each user's distinct (day, steps matched): an action can
+    # match the born step, the return step or both
+    store = make_store([
+        session("a", "s", ("2018-10-01T09:00:00Z", "VIEW"), ("2018-10-01T10:00:00Z", "CLICK"),
+                ("2018-10-02T09:00:00Z", "CLICK"), ("2018-10-04T09:00:00Z", "CLICK")),
+        # b clicks the day before its VIEW: not a return
+        session("b", "s", ("2018-10-01T09:00:00Z", "CLICK"), ("2018-10-02T09:00:00Z", "VIEW"),
+                ("2018-10-03T09:00:00Z", "CLICK")),
+        session("c", "s", ("2018-10-02T09:00:00Z", "CLICK")),  # never VIEWs
+        session("d", "s", ("2018-10-02T09:00:00Z", "VIEW"), ("2018-10-03T09:00:00Z", "VIEW")),
+    ])
+    view, click = parse_step("VIEW"), parse_step("CLICK")
+    # a's CLICK on day 4 is period 3, past the three periods
+    assert retention(store, filters(), unit="day", periods=3, born=view, back=click) == [
+        {"cohort": "2018-10-01", "users": 1, "retained": [1, 1, 0]},
+        {"cohort": "2018-10-02", "users": 2, "retained": [2, 1, 0]}]
+    # born and back on the same step: the first CLICK is the birth
+    assert retention(store, filters(), unit="day", periods=3, born=click, back=click) == [
+        {"cohort": "2018-10-01", "users": 2, "retained": [2, 1, 1]},
+        {"cohort": "2018-10-02", "users": 1, "retained": [1, 0, 0]}]
+
 def test_daily_and_monthly_units(weekly):
     days = retention(weekly, filters(), unit="day", periods=9)
     # a: 10-01, back on day 8 (10-09); the data ends 10-22, so no nulls within 9 days of 10-01
@@ -104,3 +127,30 @@ def test_paths_from_a_page_cut_to_steps_and_top(site):
     assert paths(site, filters(), start="nowhere") == []
     assert paths(site, filters(users=("w",))) == [{"path": ["home", "about"], "sessions": 1},
                                                    {"path": ["home", "list", "cart"], "sessions": 1}]
+
+
+def test_paths_under_a_type_filter(site):
+    # paths read NAVIGATE actions only: --type narrows to them or leaves nothing
+    everything = paths(site, filters())
+    assert paths(site, filters(types=("navigate",))) == everything
+    assert paths(site, filters(types=("CLICK", "Navigate"))) == everything
+    assert paths(site, filters(types=("click",))) == []
+    assert paths(site, filters(types=("VIEW", "click"))) == []
+
+
+def test_paths_tied_at_the_cut_keep_the_first_by_path(make_store):
+    # four paths seen twice, three once: the top 3 are three of the four, by path
+    docs, n = [], 0
+    for pages, times in ((("d", "e"), 2), (("b", "c"), 2), (("a", "z"), 2), (("c", "a"), 2),
+                         (("a", "b"), 1), (("x", "y"), 1), (("m", "n"), 1)):
+        for _ in range(times):
+            n += 1
+            docs.append(session("u", f"s{n}", nav(f"2018-10-01T00:{n:02d}:00Z", *pages)))
+    store = make_store(docs)
+    assert paths(store, filters(), top=3) == [{"path": ["a", "z"], "sessions": 2},
+                                              {"path": ["b", "c"], "sessions": 2},
+                                              {"path": ["c", "a"], "sessions": 2}]
+    assert paths(store, filters(), top=5) == [
+        {"path": ["a", "z"], "sessions": 2}, {"path": ["b", "c"], "sessions": 2},
+        {"path": ["c", "a"], "sessions": 2}, {"path": ["d", "e"], "sessions": 2},
+        {"path": ["a", "b"], "sessions": 1}]

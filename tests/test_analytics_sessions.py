@@ -108,3 +108,26 @@ def test_timeline_gaps_since_the_users_previous_action(make_store):
     assert steps[2] == {"userId": "u", "sessionId": "s2", "time": "2018-10-01T16:01:02.5Z",
                         "type": "SCROLL", "properties": {"depth": 1}, "gapSeconds": 0.5}
     assert [a["gapSeconds"] for a in timeline(store, filters(sessions=("s1", "s3")))] == [None, None, 62.0]
+
+
+def test_split_sessions_keep_nanosecond_order_and_the_time_texts(make_store):
+    # nanoseconds beyond the microsecond order the actions, and start/end are
+    # the texts as sent
+    store = make_store([
+        session("u", "late", ("2018-10-01T12:00:00.000000900+02:00", "NAVIGATE",
+                              {"pageFrom": "b", "pageTo": "c"})),
+        session("u", "early", ("2018-10-01T10:00:00.000000100Z", "NAVIGATE",
+                               {"pageFrom": "a", "pageTo": "b"}),
+                ("2018-10-01T10:20:00Z", "VIEW")),
+    ])
+    (only,) = sessions(store, filters(), split_us=30 * MIN)["sessions"]
+    assert (only["sessionId"], only["start"], only["end"]) == (
+        "early", "2018-10-01T10:00:00.000000100Z", "2018-10-01T10:20:00Z")
+    # both NAVIGATEs fall in one microsecond; "late" was stored first
+    assert (only["firstPage"], only["lastPage"], only["actions"]) == ("a", "c", 3)
+    assert only["durationSeconds"] == 1200.0 - 1e-7
+    # the VIEW comes 20 minutes after: a session of its own at 5 minutes
+    (first, second) = sessions(store, filters(), split_us=5 * MIN)["sessions"]
+    assert (first["sessionId"], first["actions"], second["sessionId"]) == ("early", 2, "early")
+    assert (second["start"], second["firstPage"]) == ("2018-10-01T10:20:00Z", None)
+

@@ -119,7 +119,9 @@ ALLOWED = {
     "analytics/funnels.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "mask": "steps.mask_sql: CASE over steps.step_sql fragments, values as placeholders",
-        "where": "' WHERE m > 0' or '': literals",
+        "where": "' WHERE m > 0', '' or ' WHERE type_key IN (' placeholders ')': literals",
+        "', '.join('?' * len(wanted))": "placeholders only, one a step's type",
+        "ids": "'group_concat(id)' or 'NULL': literals",
     },
     "analytics/paths.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
@@ -129,8 +131,6 @@ ALLOWED = {
         "bucket": "buckets.bucket_sql: column names and integers ohlog computes",
         "' + '.join(conditions)": "'1', '2', or CASE over steps.step_sql (placeholders)",
         "actions": "the SELECT built from the above",
-        "first": "a SELECT over `actions`",
-        "returns": "a SELECT over `actions`",
     },
     "analytics/sessions.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",

@@ -11,13 +11,13 @@ counts at step k for doing k of the steps.
 
 from __future__ import annotations
 
-import itertools
-
 import bisect
+import itertools
+import operator
 import statistics
 from typing import Any
 
-from .source import fetch, filtered, span
+from .source import fetch, filtered, nanoseconds, span
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -31,32 +31,27 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
     filters: an empty list; actions but none matching a step: 0 users a step."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
-    mask, mask_params = mask_sql(steps, store.engine)
-    sql, params = filtered(store, "id, user_id, utc_us, ns, type_key, properties", filters)
-    where = "" if order == "strict" else " WHERE m > 0"
-    rows = fetch(store, f"SELECT user_id, utc_us, ns, m FROM (SELECT id, user_id, utc_us, ns, "
-                 f"{mask} AS m FROM ({sql}) a) b{where} ORDER BY user_id, utc_us, ns, id",
-                 mask_params + params)
     reach = [0] * len(steps)
     gaps: list[list[float]] = [[] for _ in steps]
     seen = False
-    within_ns = within_us * 1000
     walk = {"ordered": _ordered, "strict": _strict, "any": _any}[order]
-    user, events = None, list[tuple]()
-    for row in itertools.chain(rows, [None]):
-        if row is not None:
-            seen = True
-        if row is None or row[0] != user:
-            if events:
-                times = walk(events, len(steps), within_ns)
-                for k in range(len(times)):
-                    reach[k] += 1
-                    if k:
-                        gaps[k].append((times[k] - times[k - 1]) / 1e9)
-            if row is None:
-                break
-            user, events = row[0], []
-        events.append((row[1] * 1000 + row[2], row[3]))
+    keys = [step.key for step in steps]
+    # steps of distinct types: no action matches two, each step is a list
+    disjoint = order == "ordered" and len(set(keys)) == len(keys)
+    if disjoint:
+        walk = _ordered_lists
+    unit, users = 1, None
+    if store.engine == "sqlite" and not any(step.where for step in steps):
+        unit, users = _grouped(store, filters, keys, order == "strict", disjoint)
+    if users is None:
+        users = _streamed(store, filters, steps, order, disjoint)
+    for events in users:
+        seen = True
+        times = walk(events, len(steps), within_us * 1000 // unit)
+        for k in range(len(times)):
+            reach[k] += 1
+            if k:
+                gaps[k].append((times[k] - times[k - 1]) * unit / 1e9)
     if not seen and span(store, filters) is None:
         return []  # no action matches the filters: empty, as every analysis is
     # actions matched but no step did: each step with 0 users, in every order
@@ -71,6 +66,96 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
             "medianSecondsFromPrevious": statistics.median(gaps[k]) if gaps[k] else None,
         })
     return out
+
+
+def _streamed(store, filters, steps, order, disjoint):
+    """Each user's actions in order as ``(instant, mask)``, from a row an action:
+    bit i of the mask is set when the action matches ``steps[i]``.
+    ``disjoint``: a list a step of its actions' instants instead."""
+    mask, mask_params = mask_sql(steps, store.engine)
+    sql, params = filtered(store, "id, user_id, utc_us, ns, type_key, properties", filters)
+    where = "" if order == "strict" else " WHERE m > 0"
+    rows = fetch(store, f"SELECT user_id, utc_us, ns, m FROM (SELECT id, user_id, utc_us, ns, "
+                 f"{mask} AS m FROM ({sql}) a) b{where} ORDER BY user_id, utc_us, ns, id",
+                 mask_params + params)
+    for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        events = [(utc_us * 1000 + ns, m) for _, utc_us, ns, m in group]
+        if disjoint:
+            yield [[t for t, m in events if m & 1 << k] for k in range(len(steps))]
+        else:
+            yield events
+
+
+def _grouped(store, filters, keys, everything, disjoint):
+    """As _streamed, for steps that are types alone, on SQLite: a row per user
+    and type from the index on (user_id, type_key, utc_us), its times (and ids)
+    joined as text, so there is no sort and no Python row per action.
+    ``everything``: every action, not only those of the steps' types (strict).
+    ``disjoint``: each user as a list a step of its actions' instants instead.
+    Returns the nanoseconds in a unit of the instants (1000 for microseconds,
+    when no action has nanoseconds) and the users."""
+    extra = nanoseconds(store, filters)
+    if extra is None:  # many actions with nanoseconds: read row by row
+        return 1, None
+    # ids order actions at the same instant: needed unless the steps are
+    # disjoint lists of instants and no action has nanoseconds
+    micro = disjoint and not extra
+    ids = "NULL" if micro else "group_concat(id)"
+    sql, params = filtered(store, "id, user_id, type_key, utc_us", filters)
+    where = ""
+    if not everything:
+        wanted = list(dict.fromkeys(keys))
+        where = f" WHERE type_key IN ({', '.join('?' * len(wanted))})"
+        params = params + wanted
+    rows = fetch(store, f"SELECT user_id, type_key, group_concat(utc_us), {ids} FROM ({sql}) a"
+                 f"{where} GROUP BY user_id, type_key ORDER BY user_id, type_key", params)
+    masks: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        masks[key] = masks.get(key, 0) | 1 << i
+    return (1000 if micro else 1), _users(rows, keys, masks, extra, disjoint)
+
+
+def _users(rows, keys, masks, extra, disjoint):
+    micro = disjoint and not extra
+    for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        if micro:
+            found = {key: list(map(int, times.split(","))) for _, key, times, _ in group}
+            # group_concat's order is not promised: sorted (at once if already)
+            yield [sorted(found.get(key, ())) for key in keys]
+            continue
+        events = []
+        for _, key, times, order in group:
+            mask = masks.get(key, 0)
+            events += [(int(t) * 1000 + extra.get(int(i), 0), int(i), mask)
+                       for t, i in zip(times.split(","), order.split(","))]
+        events.sort()
+        if disjoint:
+            yield [[t for t, _, m in events if m & 1 << k] for k in range(len(keys))]
+        else:
+            yield [(t, m) for t, _, m in events]
+
+
+def _ordered_lists(lists, n, within):
+    """_ordered for steps that no action matches two of, given a list a step of
+    its actions' instants in order: each step is the first action of its
+    step at or after the previous step."""
+    best: list[int] = []
+    for start in lists[0]:
+        found, prev = [start], start
+        for later in lists[1:]:
+            j = bisect.bisect_left(later, prev)
+            if j == len(later):
+                # every later attempt stops here too (its steps come no earlier)
+                return best if len(best) >= len(found) else found
+            if later[j] - start > within:
+                break
+            prev = later[j]
+            found.append(prev)
+        if len(found) > len(best):
+            best = found
+            if len(best) == n:
+                break
+    return best
 
 
 def _ordered(events, n, within):

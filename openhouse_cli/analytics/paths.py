@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import collections
+import heapq
+import itertools
 from typing import Any
 
 import orjson
 
+from ..schema import type_key
 from .source import fetch, filtered
 
 
@@ -21,16 +22,15 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
     at that page's first visit (sessions that never reach it are left out);
     then it is cut to ``steps`` pages. Ties: by path.
     """
-    key = "navigate"
-    if store.engine == "postgresql":
-        from ..store.postgres import escape
-
-        key = escape(key)
-    sql, params = filtered(store, "id, user_id, session_id, utc_us, ns, type_key, properties",
-                           filters)
+    # Only NAVIGATE actions: as a --type filter, so that the index on
+    # (type_key, utc_us) finds them and no other action is read
+    given = {type_key(t) for t in filters.get("types") or ()}
+    if given and "navigate" not in given:
+        return []
+    sql, params = filtered(store, "id, user_id, session_id, utc_us, ns, properties",
+                           {**filters, "types": ("navigate",)})
     rows = fetch(store, f"SELECT user_id, session_id, properties FROM ({sql}) a "
-                 "WHERE type_key = ? ORDER BY user_id, session_id, utc_us, ns, id",
-                 params + [key])
+                 "ORDER BY user_id, session_id, utc_us, ns, id", params)
     counter: collections.Counter = collections.Counter()
     current, pages = None, list[str]()
     for user, session, properties in itertools.chain(rows, [(None, None, None)]):
@@ -48,7 +48,13 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
             _visit(pages, props["pageFrom"])
         if "pageTo" in props:
             _visit(pages, props["pageTo"])
-    ranked = sorted(counter.items(), key=lambda item: (-item[1], orjson.dumps(item[0])))
+    # The top paths are those counted at least as often as the top-th;
+    # only they need the tie-break by path (its JSON text)
+    chosen = list(counter.items())
+    if top > 0:
+        least = min(heapq.nlargest(top, counter.values()), default=0)
+        chosen = [item for item in chosen if item[1] >= least]
+    ranked = sorted(chosen, key=lambda item: (-item[1], orjson.dumps(item[0])))
     return [{"path": list(path), "sessions": n} for path, n in ranked[:top]]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
+import operator
 from typing import Any
 
 from . import buckets
@@ -44,19 +47,26 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
     steps = [s for s in (born, back) if s is not None]
     needed += ["type_key"] * bool(steps) + ["properties"] * any(s.where for s in steps)
     sql, params = filtered(store, ", ".join(needed), filters)
-    actions = (f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m FROM ({sql}) a")
-    first = f"SELECT user_id, min(b) AS c FROM ({actions}) x WHERE m = 1 OR m = 3 GROUP BY user_id"
-    returns = f"SELECT user_id, b FROM ({actions}) y WHERE m >= 2 GROUP BY user_id, b"
-    all_params = condition_params + params
-    sizes = dict(fetch(store, f"SELECT c, count(*) FROM ({first}) f GROUP BY c", all_params))
-    counts = {}
-    for cohort, period, n in fetch(
-        store,
-        f"SELECT f.c, r.b - f.c, count(*) FROM ({first}) f JOIN ({returns}) r "
-        f"ON r.user_id = f.user_id WHERE r.b > f.c AND r.b < f.c + ? GROUP BY f.c, r.b - f.c",
-        all_params + all_params + [periods],
-    ):
-        counts[(cohort, period)] = n
+    # One read: each user's distinct (period, which steps matched) pairs, a
+    # user at a time; the cohorts and returns are counted from them here.
+    actions = f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m FROM ({sql}) a"
+    pairs = fetch(store, f"SELECT DISTINCT user_id, b, m FROM ({actions}) x WHERE m > 0 "
+                  "ORDER BY user_id", condition_params + params)
+    sizes: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    for _, found in itertools.groupby(pairs, key=operator.itemgetter(0)):
+        born_in, back_in = None, []
+        for _, b, m in found:
+            if m & 1 and (born_in is None or b < born_in):
+                born_in = b
+            if m & 2:
+                back_in.append(b)
+        if born_in is None:
+            continue
+        sizes[born_in] += 1
+        for b in back_in:
+            if born_in < b < born_in + periods:
+                counts[(born_in, b - born_in)] += 1
     end = filters.get("end")
     if end is not None:
         last_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
@@ -64,7 +74,7 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
         last_wall = wall_span[1]
     rows = []
     for cohort in sorted(sizes):
-        retained = [sizes[cohort]]
+        retained: list[int | None] = [sizes[cohort]]
         for p in range(1, periods):
             if buckets.start_us(unit, cohort + p) > last_wall:
                 retained.append(None)

@@ -15,12 +15,13 @@ from typing import Any
 
 from ..errors import OhlogError
 from ..query import build_query
-from ..schema import SECONDARY_INDEXES
+from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, SECONDARY_INDEXES
 from ..store import as_store
 
 
 # SQLite's indexes and the columns each holds (every index holds the rowid, id)
-_COVERING = {name: {*columns.split(", "), "id"} for name, columns in SECONDARY_INDEXES.items()}
+_COVERING = {name: {*columns.split(", "), "id"}
+             for name, columns in {**SECONDARY_INDEXES, DEDUPE_INDEX: DEDUPE_COLUMNS}.items()}
 
 
 def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
@@ -96,6 +97,16 @@ def _fetch_postgres(store, sql, params, escaped):
     except psycopg.Error as ex:
         first = str(ex).strip().splitlines()
         raise OhlogError(f"Query failed: {first[0] if first else type(ex).__name__}") from None
+
+
+def nanoseconds(store, filters: dict, most: int = 100_000) -> dict[int, int] | None:
+    """``{id: ns}`` of the filtered actions whose time has nanoseconds beyond
+    the microsecond (rare; the indexes hold microseconds only), from SQLite's
+    dedupe index; None if there are more than ``most`` (memory stays small)."""
+    sql, params = filtered(store, "id, ns", filters)
+    found = dict(fetch(store, f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?",
+                       [*params, most + 1]))
+    return None if len(found) > most else found
 
 
 def one(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()) -> tuple | None:
