@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 
 from .errors import InvalidInput, OhlogError
 from .locate import field_line_offset
@@ -131,7 +132,15 @@ class _Worker:
                 target=_work, args=(chunks, name, stop_at_error, sender, receiver, os.getpid()),
                 daemon=True,
             )
-            process.start()
+            # A new process closes its sys.stdin before it runs anything, and
+            # closing it closes sys.stdin.buffer: the very reader the worker is
+            # to go on with when the input is stdin. So the worker is forked
+            # without one.
+            stdin, sys.stdin = sys.stdin, None  # type: ignore[assignment]
+            try:
+                process.start()
+            finally:
+                sys.stdin = stdin
         except (OSError, ValueError, ImportError):  # e.g. no semaphores (/dev/shm) to be had
             return None
         sender.close()

@@ -272,3 +272,33 @@ def test_the_readme_example_without_indentation_is_one_session(tmp_path, run_ohl
                       input=gzip.compress(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() * 2))
     assert piped.returncode == 0, piped.stderr
     assert b"1 input, 2 sessions: 0 actions inserted, 4 duplicates, 0 rejected" in piped.stderr
+
+
+@pytest.mark.parametrize("shape", ["ndjson", "array", "pretty", "gzip"])
+@pytest.mark.parametrize("how", ["pipe", "redirect"])
+def test_stdin_larger_than_one_chunk_is_read_whole(tmp_path, shape, how):
+    # The validating worker takes over the reader after the first chunk (500
+    # records); a new process closes sys.stdin, which closed the reader under
+    # it: every stdin input of more than 500 sessions failed ("readline of
+    # closed file", "the validating worker process died")
+    docs = [session(n, actions=2, user=f"u{n % 7}") for n in range(1300)]
+    if shape == "array":
+        body = json.dumps(docs).encode()
+    elif shape == "pretty":
+        body = "\n".join(json.dumps(d, indent=2) for d in docs).encode()
+    else:
+        body = "".join(json.dumps(d) + "\n" for d in docs).encode()
+        if shape == "gzip":
+            body = gzip.compress(body)
+    db = tmp_path / "o.db"
+    command = [OHLOG, "ingest", "--db", str(db), "-", "--quiet"]
+    if how == "pipe":
+        result = subprocess.run(command, input=body, capture_output=True, timeout=120)
+    else:
+        source = tmp_path / "in"
+        source.write_bytes(body)
+        with open(source, "rb") as stdin:
+            result = subprocess.run(command, stdin=stdin, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stderr == b""
+    assert count(db) == 2600
