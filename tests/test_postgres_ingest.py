@@ -361,3 +361,53 @@ def test_library_errors_are_ohlog_errors(pg_server):
         open_store("postgresql://a@b:x/c")
     with pytest.raises(OhlogError, match="cannot connect"):
         open_store(f"postgresql://postgres@/nope?host={pg_server.socket_dir}")
+
+
+def test_an_ingest_that_loses_a_deadlock_to_another_writer_goes_on(pg_db_url):
+    # Another writer (the server, say) holds B and then wants A, while the
+    # ingest holds A and waits for B: PostgreSQL ends one of them after its
+    # deadlock_timeout. The ingest's write used to fail the whole input; it is
+    # now undone to a savepoint and tried again, and every action is stored once.
+    import psycopg
+
+    from openhouse_cli.schema import COLUMNS
+    from openhouse_cli.validate import session_rows
+
+    store = open_store(pg_db_url)
+    ingest_sessions(store, [doc("u0", "s0", ("2018-10-01T00:00:00Z", "PING", {}))])  # not a bulk load
+    a, b = session_rows(doc("u1", "s1", ("2018-10-18T21:37:28Z", "PING", {}),
+                            ("2018-10-18T21:37:29Z", "PING", {})), "t")
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    insert = f"INSERT INTO actions ({', '.join(COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+    other = psycopg.connect(pg_db_url)
+    other.execute("SET deadlock_timeout = '30s'")  # the ingest's check comes first: it loses
+    other.execute(insert, b)
+    errors, done = [], threading.Event()
+
+    def ingest():
+        try:
+            writer = store.writer("t")
+            writer.begin()
+            inserted = writer.write([a, b])
+            writer.commit()
+            errors.append(inserted)
+        except Exception as ex:  # noqa: BLE001 - what the test reports
+            errors.append(ex)
+        finally:
+            done.set()
+
+    # (one check, that long after it starts to wait: after the other writer waits too)
+    store.execute("SET deadlock_timeout = '2s'")
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    time.sleep(0.5)  # the ingest has inserted A and waits for B
+    other.execute(insert, a)  # waits for A: a deadlock, which the ingest loses
+    other.commit()
+    assert done.wait(60)
+    thread.join()
+    assert errors == [0], errors  # both were the other writer's by then
+    other.close()
+    reader = open_store(pg_db_url)
+    rows = reader.execute("SELECT user_id, time FROM actions ORDER BY utc_us").fetchall()
+    assert [tuple(r) for r in rows] == [("u0", "2018-10-01T00:00:00Z"), ("u1", "2018-10-18T21:37:28Z"),
+                                        ("u1", "2018-10-18T21:37:29Z")]
