@@ -243,3 +243,29 @@ def test_actions_ten_thousand_years_apart_are_answered_at_once(make_store):
     assert both(stats, store, filters())["perDay"] == [
         {"day": "0001-01-02", "actions": 1}, {"day": "9999-12-30", "actions": 1}]
     assert len(both(count, store, filters(), ["user", "day"])) == 2
+
+
+# -- months over decades of a DST zone
+
+def test_months_over_a_century_of_a_dst_zone(make_store):
+    # The month search repeated the day's SQL (with the zone's ~220 offset
+    # changes) at each of its 1,400 steps: megabytes of SQL, and "parser stack
+    # overflow" past about seventy years. The answers, from zoneinfo by hand:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from openhouse_cli.analytics import Clock
+
+    zone = ZoneInfo("America/Denver")
+    instants = ["1900-01-01T05:00:00Z", "1918-04-01T06:30:00Z", "1950-07-01T06:00:00Z",
+                "1970-01-01T06:59:59Z", "1999-11-01T06:00:00Z", "2018-10-18T21:37:28Z"]
+    store = make_store([session(f"u{i}", "s", (t, "VIEW")) for i, t in enumerate(instants)])
+    expected = {}
+    for t in instants:
+        local = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(zone)
+        label = f"{local.year:04d}-{local.month:02d}"
+        expected[label] = expected.get(label, 0) + 1
+    found = both(count, store, filters(), ["month"], Clock.of(zone))
+    assert {g["month"]: g["actions"] for g in found if g["actions"]} == expected
+    assert "1899-12" in expected and "1970-01" not in expected  # LMT, and 1969 in Denver
+    assert len(found) == 1 + (2018 - 1900) * 12 + 10  # zero-filled from 1899-12 to 2018-10

@@ -129,7 +129,7 @@ def day_sql(wall: str) -> str:
     return f"(({wall} + {_SHIFT}) / {DAY} - {_SHIFT_DAYS})"
 
 
-def bucket_sql(unit: str, wall: str, wall_span: tuple[int, int] | None) -> str:
+def bucket_sql(unit: str, wall: str, wall_span: tuple[int, int] | None, engine: str = "sqlite") -> str:
     """SQL for the bucket number of the wall-clock microseconds ``wall``.
 
     Months need the span of wall times to list the month starts between."""
@@ -143,16 +143,37 @@ def bucket_sql(unit: str, wall: str, wall_span: tuple[int, int] | None) -> str:
     if unit == "month":
         first, last = (bucket(unit, us) for us in (wall_span or (0, 0)))
         months = list(range(first, last + 1))
+        if len(months) * len(day) > _MONTHS_BY_CALENDAR:
+            return _month_by_calendar(day, engine)
         return piecewise(day, [month_start_day(m) for m in months], months)
     raise ValueError(f"unknown unit {unit!r}")
 
 
+# The month search repeats the day's SQL at each of its steps: with many
+# months and a zone's many offset changes (decades of a DST zone) that SQL
+# grew to megabytes and overflowed SQLite's parser. Past this size the
+# engine's own calendar names the month, the day's SQL written only twice.
+_MONTHS_BY_CALENDAR = 50_000
+_YEAR_10000 = 2932897  # days_from_civil(10000, 1, 1), beyond SQLite's dates
+
+
+def _month_by_calendar(day: str, engine: str) -> str:
+    if engine == "postgresql":
+        # PostgreSQL has no year 0: 1 BC (a --tz clock can reach it) counts as 0
+        date = f"(DATE '1970-01-01' + ({day})::integer)"
+        return (f"((EXTRACT(YEAR FROM {date})::bigint + CASE WHEN {date} < DATE '0001-01-01'"
+                f" THEN 1 ELSE 0 END) * 12 + EXTRACT(MONTH FROM {date})::bigint - 1)")
+    seconds = f"({day}) * 86400"
+    return (f"coalesce(CAST(strftime('%Y', {seconds}, 'unixepoch') AS INTEGER) * 12"
+            f" + CAST(strftime('%m', {seconds}, 'unixepoch') AS INTEGER) - 1, {10000 * 12})")
+
+
 def key_sql(unit: str, clock: Clock, utc_span: tuple[int, int] | None,
-            wall_span: tuple[int, int] | None, instant: str = "utc_us") -> str:
+            wall_span: tuple[int, int] | None, instant: str = "utc_us", engine: str = "sqlite") -> str:
     """SQL for each action's bucket key on ``clock`` (``instant``: SQL for its UTC
     microseconds); an hour's key is ``hour_key``'s, any other unit's ``bucket_sql``'s."""
     if unit != "hour":
-        return bucket_sql(unit, wall_sql(clock, utc_span, instant), wall_span)
+        return bucket_sql(unit, wall_sql(clock, utc_span, instant), wall_span, engine)
     if clock.local:  # wall-clock hours as logged: one offset for all (see hour_labels)
         return f"({bucket_sql('hour', 'local_us', None)} * {_PACK} + {_BIAS})"
     lo, hi = utc_span or (0, 0)

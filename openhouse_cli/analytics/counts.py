@@ -263,7 +263,8 @@ def _count_in_sql(store, filters, dims, clock, utc_span, wall_span, users):
     if any(d in buckets.UNITS for d in dims):
         needed.append("local_us" if clock.local else "utc_us")
     sql, params = filtered(store, ", ".join(needed), filters)
-    keys = [_COLUMN.get(d) or buckets.key_sql(d, clock, utc_span, wall_span) for d in dims]
+    keys = [_COLUMN.get(d) or buckets.key_sql(d, clock, utc_span, wall_span, engine=store.engine)
+            for d in dims]
     names = [f"k{i}" for i in range(len(dims))]
     select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))
     distinct = "count(DISTINCT user_id)" if users else "0"
@@ -278,7 +279,7 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
     sql, params = filtered(store, "user_id, session_id, type_key, utc_us, local_us, properties",
                            filters)
     unit = next((d for d in dims if d in buckets.UNITS), None)
-    bucket = buckets.key_sql(unit, clock, utc_span, wall_span) if unit else "0"
+    bucket = buckets.key_sql(unit, clock, utc_span, wall_span, engine=store.engine) if unit else "0"
     text = f"SELECT user_id, session_id, type_key, {bucket}, properties FROM ({sql}) a"
     counts: dict[tuple, list] = {}
     missing = object()

@@ -34,7 +34,7 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
     if utc_span is None:
         return []
     wall_span = _wall_span(store, filters, clock, utc_span)
-    bucket = buckets.bucket_sql(unit, buckets.wall_sql(clock, utc_span), wall_span)
+    bucket = buckets.bucket_sql(unit, buckets.wall_sql(clock, utc_span), wall_span, store.engine)
     conditions, condition_params = [], []
     for step, bit in ((born, 1), (back, 2)):
         if step is None:

@@ -86,9 +86,9 @@ def _fits(clock: Clock, utc_span, grain: int) -> bool:
         at % grain == 0 for at, _ in changes[1:])
 
 
-def _bucket(table, unit, clock, utc_span, wall_span) -> str:
+def _bucket(table, unit, clock, utc_span, wall_span, engine="sqlite") -> str:
     column, grain = _GRAIN[table]
-    return buckets.key_sql(unit, clock, utc_span, wall_span, f"({column} * {grain})")
+    return buckets.key_sql(unit, clock, utc_span, wall_span, f"({column} * {grain})", engine)
 
 
 def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, wall_span,
@@ -111,7 +111,7 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
     where = _where(store, table, filters)
     if where is None:
         return None
-    keys = [_COLUMN[d] if d in _COLUMN else _bucket(table, d, clock, utc_span, wall_span)
+    keys = [_COLUMN[d] if d in _COLUMN else _bucket(table, d, clock, utc_span, wall_span, store.engine)
             for d in dims]
     names = [f"k{i}" for i in range(len(dims))]
     select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import struct
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -293,8 +292,6 @@ _INSERT_FROM_BULK = rollups.collecting(
 # A bulk load dedupes in the client up to this many distinct rows (about
 # 100 bytes of memory each), then in ohlog_bulk's unique index
 BULK_DEDUPE_MAX_ROWS = 2_000_000
-# How often a write that lost a deadlock is tried again
-WRITE_RETRIES = 5
 _KEY = struct.Struct("<qhI").pack
 _KEY_COLUMNS = (COLUMNS.index("fingerprint"), COLUMNS.index("utc_us"), COLUMNS.index("ns"),
                 COLUMNS.index("user_id"))
@@ -409,29 +406,12 @@ class Writer:
             if self.bulk:  # into actions at commit
                 inserted = cursor.execute(_BULK_FROM_STAGING).rowcount
             else:
-                inserted = self._insert_from_staging(cursor)
+                # No savepoint to retry a lost deadlock in: rows written in a
+                # subtransaction carry its xid, which `ohlog query --follow`
+                # cannot see as in flight (snapshots list top-level xids only)
+                inserted = cursor.execute(_INSERT_FROM_STAGING).fetchone()[0]
             cursor.execute("TRUNCATE ohlog_staging")
         return inserted
-
-    def _insert_from_staging(self, cursor) -> int:
-        """Insert the staged rows; a deadlock lost to another writer (the server
-        inserting some of the same actions in another order) is undone to a
-        savepoint and tried again, so the input goes on instead of failing."""
-        import psycopg
-
-        for attempt in range(WRITE_RETRIES + 1):
-            cursor.execute("SAVEPOINT ohlog_write")
-            try:
-                inserted = cursor.execute(_INSERT_FROM_STAGING).fetchone()[0]
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                cursor.execute("ROLLBACK TO SAVEPOINT ohlog_write")
-                if attempt == WRITE_RETRIES:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            cursor.execute("RELEASE SAVEPOINT ohlog_write")
-            return inserted
-        raise AssertionError("unreachable")
 
     def _new_rows(self, rows):
         """The rows whose unique key (user_id, utc_us, ns, fingerprint) this
