@@ -75,7 +75,8 @@ def flat_file(data_dir, source, n, seed):
         cols = reference_loader.COLUMNS
         with open(partial, "wb", buffering=1 << 20) as out:
             for row in reference_loader.rows(source):
-                out.write(orjson.dumps(dict(zip(cols, row))))
+                # (bytes, the fingerprint, as hex text: JSON has no bytes)
+                out.write(orjson.dumps(dict(zip(cols, row)), default=bytes.hex))
                 out.write(b"\n")
         os.replace(partial, path)
         print(f"{time.perf_counter() - t:.1f}s")
