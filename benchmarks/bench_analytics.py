@@ -107,18 +107,20 @@ def prepare(data_dir, n, seed):
         os.replace(str(ndjson) + ".tmp", ndjson)
     if not db.exists():
         print("ingesting into ohlog ...", file=sys.stderr)
-        subprocess.run([OHLOG, "ingest", "--db", str(db) + ".tmp", str(ndjson)], check=True,
-                       stdout=subprocess.DEVNULL, env=CHILD_ENV)
+        wall, cpu, rss = timed([OHLOG, "ingest", "--db", str(db) + ".tmp", str(ndjson)])
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(str(db) + ".tmp" + suffix):
                 os.replace(str(db) + ".tmp" + suffix, str(db) + suffix)
+        print(f"ohlog ingest: {wall:,.1f} s, cpu {cpu:,.1f} s, peak RSS {rss:.1f} MiB (load {os.getloadavg()[0]:.1f});"
+              f" database {os.path.getsize(db) / 2**20:,.0f} MiB", flush=True)
     if not duck.exists():
         print("loading DuckDB ...", file=sys.stderr)
         # in a child: this process stays small, as the children it forks start as its copy
-        subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(duck) + '.tmp'!r})"
-                        f".execute({'CREATE TABLE actions AS SELECT * FROM ' + RAW.format(ndjson=ndjson)!r})"],
-                       check=True)
+        wall, cpu, rss = timed([sys.executable, "-c", f"import duckdb; duckdb.connect({str(duck) + '.tmp'!r})"
+                                f".execute({'CREATE TABLE actions AS SELECT * FROM ' + RAW.format(ndjson=ndjson)!r})"])
         os.replace(str(duck) + ".tmp", duck)
+        print(f"DuckDB load: {wall:,.1f} s, cpu {cpu:,.1f} s, peak RSS {rss:.1f} MiB (load {os.getloadavg()[0]:.1f});"
+              f" file {os.path.getsize(duck) / 2**20:,.0f} MiB", flush=True)
     return ndjson, db, duck
 
 
@@ -132,12 +134,14 @@ def timed(argv, env=CHILD_ENV):
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child
     process, its output discarded. On a loaded machine the CPU time is the
     steadier figure: the wall time includes waiting for a core."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    err = child.stderr.read().decode()
-    child.stderr.close()
+    # stderr to a file, not a pipe: a child writing more than a pipe holds would block
+    with tempfile.TemporaryFile() as errfile:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errfile, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"{argv[:3]} failed ({child.returncode}): {err.strip()[-400:]}")
