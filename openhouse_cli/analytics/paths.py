@@ -32,6 +32,9 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
     rows = fetch(store, f"SELECT user_id, session_id, properties FROM ({sql}) a "
                  "ORDER BY user_id, session_id, utc_us, ns, id", params)
     counter: collections.Counter = collections.Counter()
+    # Each page's text once (a session's pages are new strings each time):
+    # a path kept as a key then holds shared pages, not copies of its own
+    known: dict[str, str] = {}
     current, pages = None, list[str]()
     for user, session, properties in itertools.chain(rows, [(None, None, None)]):
         if (user, session) != current:
@@ -45,9 +48,9 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
         if not isinstance(props, dict):
             continue
         if not pages and "pageFrom" in props:
-            _visit(pages, props["pageFrom"])
+            _visit(pages, props["pageFrom"], known)
         if "pageTo" in props:
-            _visit(pages, props["pageTo"])
+            _visit(pages, props["pageTo"], known)
     # The top paths are those counted at least as often as the top-th;
     # only they need the tie-break by path (its JSON text)
     chosen = list(counter.items())
@@ -58,11 +61,11 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
     return [{"path": list(path), "sessions": n} for path, n in ranked[:top]]
 
 
-def _visit(pages, page):
+def _visit(pages, page, known):
     if not isinstance(page, str):  # an odd page value: its JSON text
         page = orjson.dumps(page).decode()
     if not pages or pages[-1] != page:
-        pages.append(page)
+        pages.append(known.setdefault(page, page))
 
 
 def _cut(pages, start, steps):
