@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import OhlogError
 
@@ -143,6 +143,33 @@ def zoned_text(row: Sequence, tz) -> str:
 
 def _loads(text: str) -> dict:
     return json.loads(text)
+
+
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
+def exact_dumps(value: Any, sort_keys: bool = False) -> bytes:
+    """Compact JSON of ``value``, with integers beyond 64 bits (which orjson
+    refuses) written exactly by the standard library."""
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          sort_keys=sort_keys).encode()
+
+
+def exact_loads(text: str) -> Any:
+    """Stored JSON (properties) as Python values, fast, with every integer exact:
+    orjson turns integers beyond 64 bits into floats (two such values could
+    then compare equal), so text with a run of 19 digits or more goes to the
+    standard library's parser instead."""
+    import orjson
+
+    if "0" * 19 in text.translate(_DIGITS_TO_ZERO):
+        return json.loads(text)
+    return orjson.loads(text)
 
 
 def _getters(names: Sequence[str]) -> list[Callable]:

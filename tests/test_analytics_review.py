@@ -269,3 +269,38 @@ def test_months_over_a_century_of_a_dst_zone(make_store):
     assert {g["month"]: g["actions"] for g in found if g["actions"]} == expected
     assert "1899-12" in expected and "1970-01" not in expected  # LMT, and 1969 in Denver
     assert len(found) == 1 + (2018 - 1900) * 12 + 10  # zero-filled from 1899-12 to 2018-10
+
+
+# -- integers beyond 64 bits, exact in every analysis
+
+BIG = 18446744073709551617  # 2**64 + 1: orjson reads it as a float, 2**64 + 2 as the same float
+
+
+def test_integers_beyond_64_bits_are_exact_in_the_analyses(make_store):
+    from openhouse_cli.analytics import timeline
+
+    store = make_store([
+        session("u1", "s1", ("2018-10-18T21:37:28Z", "PING", {"big": BIG})),
+        session("u2", "s2", ("2018-10-18T21:37:29Z", "PING", {"big": BIG + 1})),
+        session("u3", "s3", ("2018-10-18T21:37:30Z", "PING", {"big": -BIG, "nested": {"n": BIG}})),
+    ])
+    groups = both(count, store, filters(), ["prop:big"])
+    assert sorted((g["big"], g["actions"]) for g in groups if g["big"] is not None) == [
+        (-BIG, 1), (BIG, 1), (BIG + 1, 1)]
+    nested = both(count, store, filters(), ["prop:nested"])
+    assert {"n": BIG} in [g["nested"] for g in nested]
+    steps = list(timeline(store, filters(users=("u3",))))
+    assert steps[0]["properties"] == {"big": -BIG, "nested": {"n": BIG}}
+
+
+def test_count_by_a_big_integer_property_end_to_end(tmp_path):
+    source = tmp_path / "in.ndjson"
+    source.write_text("".join(json.dumps(session(f"u{i}", "s", ("2018-10-18T21:37:28Z", "PING", {"big": v})))
+                              + "\n" for i, v in enumerate([BIG, BIG + 1, BIG + 1])))
+    db = tmp_path / "o.db"
+    subprocess.run([OHLOG, "ingest", "-q", "--db", str(db), str(source)], check=True)
+    result = subprocess.run([OHLOG, "count", "--by", "prop:big", "--db", str(db), "--csv"],
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "big,actions,users", f"{BIG + 1},2,2", f"{BIG},1,1"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-import orjson
-
 from ..errors import OhlogError
+from ..fields import exact_dumps, exact_loads
 from ..query import build_query
 from . import buckets, summaries
 from .buckets import Clock
@@ -239,7 +238,7 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
 
     def order(item):
         key, group = item
-        rest = orjson.dumps([_plain(v) for i, v in enumerate(key) if i != time_at])
+        rest = exact_dumps([_plain(v) for i, v in enumerate(key) if i != time_at])
         return (when[key[time_at]][1] if unit else 0, -group["actions"], rest)
 
     out.sort(key=order)
@@ -285,7 +284,7 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
     missing = object()
     for user, session, key, number, properties in fetch(store, text, params, escaped=(0, 1, 2)):
         values = {"type": key, "user": user, "session": session}
-        props = orjson.loads(properties)
+        props = exact_loads(properties)
         group = []
         for dim in dims:
             if dim in values:
@@ -312,7 +311,7 @@ class _FrozenJSON:
 
     def __init__(self, value):
         self.value = value
-        self.text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        self.text = exact_dumps(value, sort_keys=True)
 
     def __eq__(self, other):
         return isinstance(other, _FrozenJSON) and self.text == other.text

@@ -7,8 +7,7 @@ import heapq
 import itertools
 from typing import Any
 
-import orjson
-
+from ..fields import exact_dumps, exact_loads
 from ..schema import type_key
 from .source import fetch, filtered
 
@@ -44,7 +43,7 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
             current, pages = (user, session), []
             if user is None:
                 break
-        props = orjson.loads(properties)
+        props = exact_loads(properties)
         if not isinstance(props, dict):
             continue
         if not pages and "pageFrom" in props:
@@ -57,13 +56,13 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
     if top > 0:
         least = min(heapq.nlargest(top, counter.values()), default=0)
         chosen = [item for item in chosen if item[1] >= least]
-    ranked = sorted(chosen, key=lambda item: (-item[1], orjson.dumps(item[0])))
+    ranked = sorted(chosen, key=lambda item: (-item[1], exact_dumps(item[0])))
     return [{"path": list(path), "sessions": n} for path, n in ranked[:top]]
 
 
 def _visit(pages, page, known):
     if not isinstance(page, str):  # an odd page value: its JSON text
-        page = orjson.dumps(page).decode()
+        page = exact_dumps(page).decode()
     if not pages or pages[-1] != page:
         pages.append(known.setdefault(page, page))
 

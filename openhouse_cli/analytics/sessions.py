@@ -8,8 +8,7 @@ import statistics
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
+from ..fields import exact_loads
 from ..query import build_query
 from .source import fetch, filtered
 
@@ -43,7 +42,7 @@ class _Session:
         elif key in ("view", "navigate"):
             self.pages += 1
             if key == "navigate":
-                props = orjson.loads(properties)
+                props = exact_loads(properties)
                 if isinstance(props, dict):
                     if self.first_page is None:
                         self.first_page = props.get("pageFrom", props.get("pageTo"))
@@ -155,5 +154,5 @@ def timeline(store, filters: dict) -> Iterator[dict[str, Any]]:
         before = last.get(user)
         last[user] = at
         yield {"userId": user, "sessionId": session, "time": time, "type": kind,
-               "properties": orjson.loads(properties),
+               "properties": exact_loads(properties),
                "gapSeconds": None if before is None else (at - before) / 1e9}
