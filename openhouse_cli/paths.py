@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import sys
 
 import click
 
@@ -25,6 +26,12 @@ def db_path(explicit=None):
 
 
 def default_path():
+    # As the XDG rules say, $XDG_CONFIG_HOME counts only when it is an absolute
+    # path: click took an empty or relative one as it was, which made a
+    # database in each working directory (and stored data seemed lost)
+    config = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(config) and sys.platform not in ("darwin", "win32"):
+        return pathlib.Path(os.path.expanduser("~"), ".config", "ohlog", DEFAULT_FILENAME)
     return pathlib.Path(click.get_app_dir("ohlog")) / DEFAULT_FILENAME
 
 

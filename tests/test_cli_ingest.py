@@ -302,3 +302,21 @@ def test_stdin_larger_than_one_chunk_is_read_whole(tmp_path, shape, how):
     assert result.returncode == 0, result.stderr.decode()
     assert result.stderr == b""
     assert count(db) == 2600
+
+
+@pytest.mark.parametrize("config", ["", "relative/config"])
+def test_an_empty_or_relative_xdg_config_home_is_ignored(tmp_path, config):
+    # it used to put the default database in the working directory: one per
+    # directory, and a query elsewhere found none
+    home, work, other = tmp_path / "home", tmp_path / "work", tmp_path / "other"
+    for d in (home, work, other):
+        d.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "OHLOG_DB"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=config)
+    result = subprocess.run([OHLOG, "ingest", "-q", str(FIXTURES / "sample_log.json")], cwd=work,
+                            env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert (home / ".config" / "ohlog" / "ohlog.db").exists()
+    assert list(work.iterdir()) == []
+    found = subprocess.run([OHLOG, "query", "--nl"], cwd=other, env=env, capture_output=True)
+    assert found.returncode == 0 and len(found.stdout.splitlines()) == 3, found.stderr
