@@ -128,3 +128,22 @@ def test_tables_are_utf8_whatever_the_locale(long_ids_db, encoding):
         assert result.returncode == 0, (command, result.stderr)
         text = result.stdout.decode("utf-8")
         assert "─" in text and "Traceback" not in result.stderr.decode()
+
+
+def test_a_timeline_of_several_journeys_says_whose_each_step_is(tmp_path):
+    # a session id that two users share (or --user twice) used to list both
+    # journeys' steps with nothing to tell whose each was
+    docs = [{"userId": user, "sessionId": "s1", "actions": [
+        {"time": t, "type": "VIEW", "properties": {"viewedId": "x"}} for t in times]}
+        for user, times in (("alice", ["2018-10-18T21:37:28Z", "2018-10-18T21:37:40Z"]),
+                            ("bob", ["2018-10-18T21:37:30Z"]))]
+    source = tmp_path / "in.ndjson"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    db = tmp_path / "o.db"
+    subprocess.run([OHLOG, "ingest", "-q", "--db", str(db), str(source)], check=True)
+    shared = run(db, "timeline", "--session", "s1", COLUMNS="100")
+    lines = shared.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["User", "Gap", "Time"]
+    assert [line.split()[0] for line in lines[2:]] == ["alice", "bob", "alice"]  # in time order
+    one = run(db, "timeline", "--user", "alice", COLUMNS="100")
+    assert one.stdout.decode().splitlines()[0].split()[:2] == ["Gap", "Time"]

@@ -297,10 +297,16 @@ def timeline(store, filters, fmt, zone):
     """
     from ..analytics import render, timeline as run
     actions = list(run(store, filters))
+    # Whose each journey is, when there are several (a session id two users
+    # share, or --user given twice): each starts its own gaps
+    ids = [key for key in ("userId", "sessionId") if len({a[key] for a in actions}) > 1]
+    headers = {"userId": ("User", "left"), "sessionId": ("Session", "left")}
     _emit(fmt, "actions", actions,
-          [("Gap", "right"), ("Time", "nowrap"), ("Type", "left"), ("Properties", "left")],
-          [[("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
-            render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
+          [headers[key] for key in ids]
+          + [("Gap", "right"), ("Time", "nowrap"), ("Type", "left"), ("Properties", "left")],
+          [[render.visible(a[key]) for key in ids]
+           + [("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
+              render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
            for a in actions])
 
 
