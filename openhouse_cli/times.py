@@ -359,11 +359,19 @@ def parse_zone(name):
         return timezone.utc
     import zoneinfo
 
+    name = name.strip()
+    # The host's zone under another name, or a clock counting leap seconds:
+    # either would make an answer depend on the machine
+    if name.lower() in ("localtime", "posixrules", "factory") or name.startswith("right/"):
+        raise TimeError(f"{name!r} is not a time zone ohlog reads: name the zone itself, "
+                        "such as America/Denver, or UTC")
     try:
-        return zoneinfo.ZoneInfo(name.strip())
+        return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        spelled = [zone for zone in zoneinfo.available_timezones() if zone.lower() == name.lower()]
+        hint = f" (did you mean {spelled[0]}?)" if spelled else ""
         raise TimeError(
-            f"unknown time zone {name!r}: expected an IANA name such as America/Denver, or UTC"
+            f"unknown time zone {name!r}{hint}: expected an IANA name such as America/Denver, or UTC"
         ) from None
 
 

@@ -177,3 +177,18 @@ def test_bound_of_datetimes():
     assert Bound.of(bound) is bound
     with pytest.raises(TypeError, match="a time bound must be a datetime or a Bound"):
         Bound.of("2018-10-18")
+
+
+@pytest.mark.parametrize("name", ["localtime", "LOCALTIME", "posixrules", "Factory", "right/UTC",
+                                  "right/America/Denver"])
+def test_the_hosts_zone_by_another_name_is_refused(name):
+    # "localtime" is whatever the machine is set to: the same command would
+    # answer differently on another host; right/ zones count leap seconds
+    with pytest.raises(TimeError, match="not a time zone ohlog reads"):
+        parse_zone(name)
+
+
+def test_a_zone_in_the_wrong_case_is_refused_with_its_spelling():
+    with pytest.raises(TimeError, match=r"did you mean America/Denver\?"):
+        parse_zone("america/denver")
+    assert str(parse_zone(" Europe/Paris ")) == "Europe/Paris"
