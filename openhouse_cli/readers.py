@@ -53,7 +53,26 @@ def open_input(fp, name="-"):
         fp = io.BufferedReader(fp, CHUNK)
     if fp.peek(2)[:2] == b"\x1f\x8b":
         fp = io.BufferedReader(_Gunzip(fp, name), CHUNK)
+        return fp
+    start = fp.peek(8)[:8]
+    for magic, what, instead in _OTHER_FORMATS:
+        if start.startswith(magic):
+            shown = name if name != "-" else "FILE"
+            raise InvalidInput(f"{name}:1", "", f"{what}: ohlog reads UTF-8 JSON, plain or gzip"
+                                                f" (convert it first: {instead.format(shown)} | ohlog ingest -)")
     return fp
+
+
+# Files that are not JSON text but are often taken for it: said by name
+_OTHER_FORMATS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 text", "iconv -f UTF-32 -t UTF-8 {}"),
+    (b"\xff\xfe", "UTF-16 text (as PowerShell writes it)", "iconv -f UTF-16 -t UTF-8 {}"),
+    (b"\xfe\xff", "UTF-16 text", "iconv -f UTF-16 -t UTF-8 {}"),
+    (b"BZh", "bzip2-compressed data", "bzcat {}"),
+    (b"\xfd7zXZ\x00", "xz-compressed data", "xzcat {}"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "zstdcat {}"),
+    (b"PK\x03\x04", "a zip archive", "unzip -p {}"),
+)
 
 
 class _Gunzip(io.RawIOBase):

@@ -320,3 +320,32 @@ def test_an_empty_or_relative_xdg_config_home_is_ignored(tmp_path, config):
     assert list(work.iterdir()) == []
     found = subprocess.run([OHLOG, "query", "--nl"], cwd=other, env=env, capture_output=True)
     assert found.returncode == 0 and len(found.stdout.splitlines()) == 3, found.stderr
+
+
+def _other_formats(text):
+    import bz2
+    import io
+    import lzma
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("s.json", text)
+    return {"bzip2-compressed": bz2.compress(text.encode()), "xz-compressed": lzma.compress(text.encode()),
+            "UTF-16 text": text.encode("utf-16"), "UTF-32 text": text.encode("utf-32"),
+            "a zip archive": archive.getvalue()}
+
+
+@pytest.mark.parametrize("what", list(_other_formats("{}")))
+def test_compressed_or_utf16_input_is_named_for_what_it_is(tmp_path, what):
+    # it used to say only "not valid UTF-8: invalid start byte"
+    body = _other_formats((FIXTURES / "sample_log.json").read_text())[what]
+    source = tmp_path / "in.json"
+    source.write_bytes(body)
+    db = tmp_path / "o.db"
+    for args, kwargs in (([str(source)], {}), (["-"], {"input": body})):
+        result = subprocess.run([OHLOG, "ingest", "--db", str(db), *args], capture_output=True, **kwargs)
+        assert result.returncode == 1
+        message = result.stderr.decode()
+        assert message.count("\n") == 1 and what in message and "| ohlog ingest -" in message, message
+    assert count(db) == 0
