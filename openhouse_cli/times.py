@@ -348,6 +348,8 @@ def _parse_offset(offset, text):
     if hours > 23 or minutes > 59:
         raise TimeError(f"not a valid UTC offset: {offset!r} in {text!r}")
     seconds = hours * 3600 + minutes * 60
+    if seconds > MAX_OFFSET_S:  # as ingest: no action can have been stored with one
+        raise TimeError(f"UTC offset beyond ±14:00: {offset!r} in {text!r}")
     return -seconds if offset[0] == "-" else seconds
 
 

@@ -192,3 +192,15 @@ def test_a_zone_in_the_wrong_case_is_refused_with_its_spelling():
     with pytest.raises(TimeError, match=r"did you mean America/Denver\?"):
         parse_zone("america/denver")
     assert str(parse_zone(" Europe/Paris ")) == "Europe/Paris"
+
+
+@pytest.mark.parametrize("text", ["2018-10-18T21:37:28+14:30", "2018-10-18T21:37:28-23", "2018-10-18T21-1401"])
+def test_a_bound_with_an_offset_ingest_refuses_is_refused(text):
+    # ingest refuses offsets beyond ±14:00, so a bound with one can only be a mistake
+    with pytest.raises(TimeError, match="UTC offset beyond ±14:00"):
+        parse_time_spec(text)
+
+
+def test_bounds_at_the_largest_offsets_are_kept():
+    assert parse_time_spec("2018-10-18T21:37:28+14:00").offset_s == 14 * 3600
+    assert parse_time_spec("2018-10-18T21:37:28-14:00").offset_s == -14 * 3600
