@@ -371,7 +371,7 @@ def parse_zone(name):
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         spelled = [zone for zone in zoneinfo.available_timezones() if zone.lower() == name.lower()]
-        hint = f" (did you mean {spelled[0]}?)" if spelled else ""
+        hint = f" (it is spelled {spelled[0]})" if spelled else ""
         raise TimeError(
             f"unknown time zone {name!r}{hint}: expected an IANA name such as America/Denver, or UTC"
         ) from None

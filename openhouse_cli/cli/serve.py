@@ -46,10 +46,8 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
     \b
     Examples:
         ohlog serve --db logs.db --create
-        TOKEN=$(openssl rand -hex 16); echo "$TOKEN"
-        ohlog serve --port 8080 --token "$TOKEN" --max-rows 1000
-        curl -s -H 'Content-Type: application/json' \\
-            --data @examples/sample_log.json localhost:5000/api/log
+        ohlog serve --port 8080 --token "$OHLOG_TOKEN" --max-rows 1000
+        curl -s -H 'Content-Type: application/json' --data @examples/sample_log.json localhost:5000/api/log
     """
     from ..paths import db_path, ensure_app_dir
     from ..server import exposure_warning, serve as run_server
