@@ -4,6 +4,7 @@ whatever the locale, bold and coloured only on a terminal."""
 
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -12,6 +13,8 @@ from openhouse_cli.analytics.render import Bar, table
 from openhouse_cli.table import width_of
 
 from .conftest import OHLOG
+
+EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
 
 LONG_SESSION = "s-" + "0123456789" * 12  # 122 characters, no place to break
 
@@ -147,3 +150,19 @@ def test_a_timeline_of_several_journeys_says_whose_each_step_is(tmp_path):
     assert [line.split()[0] for line in lines[2:]] == ["alice", "bob", "alice"]  # in time order
     one = run(db, "timeline", "--user", "alice", COLUMNS="100")
     assert one.stdout.decode().splitlines()[0].split()[:2] == ["Gap", "Time"]
+
+
+def test_a_funnel_in_any_order_labels_its_rows_by_steps_done(tmp_path):
+    # row k counts users who did k of the steps, whichever: naming it after
+    # step k said that 4 users had clicked when 3 had
+    db = tmp_path / "o.db"
+    subprocess.run([OHLOG, "ingest", "-q", "--db", str(db), str(EXAMPLES)], check=True)
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([OHLOG, "funnel", "CLICK", "VIEW", "NAVIGATE", "--order", "any", "--db", str(db),
+                             "--table"], capture_output=True, env=environ)
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("Steps done")
+    assert [line.split("   ")[0] for line in lines[2:5]] == ["1 of 3 steps", "2 of 3 steps", "3 of 3 steps"]
+    ordered = subprocess.run([OHLOG, "funnel", "CLICK", "VIEW", "--db", str(db), "--table"],
+                             capture_output=True, env=environ)
+    assert ordered.stdout.decode().splitlines()[2].startswith("CLICK ")

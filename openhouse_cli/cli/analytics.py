@@ -343,12 +343,16 @@ def funnel(store, filters, fmt, zone, steps, within, order):
 
     rows = run(store, filters, steps, within, order.lower())
     largest = max((r["users"] for r in rows), default=0)
+    # In any order, row k counts the users who did k of the steps, whichever:
+    # the table says so rather than naming step k (JSON keeps the contract's names)
+    names = ([f"{k} of {len(rows)} steps" for k in range(1, len(rows) + 1)]
+             if order.lower() == "any" else [render.visible(r["step"]) for r in rows])
     _emit(fmt, "steps", rows,
-          [("Step", "left"), ("Users", "right"), ("Conversion", "right"),
-           ("From previous", "right"), ("Median time", "right"), ("", "left")],
-          [[render.visible(r["step"]), render.number(r["users"]), render.percent(r["conversion"]),
+          [("Steps done" if order.lower() == "any" else "Step", "left"), ("Users", "right"),
+           ("Conversion", "right"), ("From previous", "right"), ("Median time", "right"), ("", "left")],
+          [[name, render.number(r["users"]), render.percent(r["conversion"]),
             render.percent(r["fromPrevious"]), render.seconds(r["medianSecondsFromPrevious"]),
-            render.Bar(r["users"], largest)] for r in rows])
+            render.Bar(r["users"], largest)] for name, r in zip(names, rows)])
 
 
 @cli.command()
