@@ -566,11 +566,13 @@ def test_a_post_waits_for_another_writer(app):
     import threading
 
     store, other = other_writer(app)
-    threading.Timer(0.3, other.commit).start()
+    timer = threading.Timer(0.3, other.commit)
+    timer.start()
     response = post(app, SAMPLE)
     # on PostgreSQL the other writer stored the same actions first: this POST's are duplicates
     expected = {"inserted": 0, "duplicates": 3} if postgres(app) else {"inserted": 3, "duplicates": 0}
     assert (response.status, response.json) == (200, expected)
+    timer.join()  # its COMMIT's answer may still be on its way: not closed under it
     store.close()
 
 
