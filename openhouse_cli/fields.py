@@ -79,7 +79,7 @@ def _digits(time: str) -> int:
     return len(match[1]) if match else 0
 
 
-def _civil(days: int) -> tuple[int, int, int]:
+def civil(days: int) -> tuple[int, int, int]:
     """(year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
     algorithm: exact for years 0 and 10000, which an offset can reach from a
     stored time in year 1 or 9999 and which datetime cannot hold)."""
@@ -99,7 +99,7 @@ def iso(us: int, ns: int, digits: int) -> str:
     nanoseconds) from 1970-01-01T00:00, to ``digits`` fraction digits."""
     seconds, micro = divmod(us, _US)
     days, rem = divmod(seconds, 86400)
-    year, month, day = _civil(days)
+    year, month, day = civil(days)
     text = f"{year:04d}-{month:02d}-{day:02d}T{rem // 3600:02d}:{rem // 60 % 60:02d}:{rem % 60:02d}"
     if digits:
         text += "." + f"{micro:06d}{ns:03d}"[:digits]
@@ -145,7 +145,19 @@ def _loads(text: str) -> dict:
     return json.loads(text)
 
 
+# Digits all turned to 0, to find a run of them with one fast substring test
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
+
+
+def may_hold_big_int(data: str | bytes) -> bool:
+    """Whether ``data`` holds a run of 19 digits or more: perhaps an integer
+    beyond 64 bits (2**63 has 19 digits), which orjson would turn into an
+    inexact float. Such text is parsed by the stdlib instead, which keeps
+    every integer exactly."""
+    if isinstance(data, str):
+        return "0" * 19 in data.translate(_DIGITS_TO_ZERO)
+    return b"0" * 19 in data.translate(_DIGITS_TO_ZERO_BYTES)
 
 
 def exact_dumps(value: Any, sort_keys: bool = False) -> bytes:
@@ -167,7 +179,7 @@ def exact_loads(text: str) -> Any:
     standard library's parser instead."""
     import orjson
 
-    if "0" * 19 in text.translate(_DIGITS_TO_ZERO):
+    if may_hold_big_int(text):
         return json.loads(text)
     return orjson.loads(text)
 

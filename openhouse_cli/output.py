@@ -315,11 +315,10 @@ def write_table(actions, file, *, time_header="Time", width=None):
 
 
 def _bold(file, width):
-    """Whether the header is bold: on a terminal, unless NO_COLOR is set."""
-    try:
-        return width is not None and file.isatty() and "NO_COLOR" not in os.environ
-    except (AttributeError, ValueError):
-        return False
+    """Whether the header is bold: on a terminal (table.styled) drawn to its width."""
+    from .table import styled
+
+    return width is not None and styled(file)
 
 
 def write_footer(shown, more, file):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import orjson
 
 from .errors import InvalidInput
+from .fields import may_hold_big_int
 
 CHUNK = 1 << 20
 # A single record (one session document) larger than this is refused rather
@@ -279,18 +280,6 @@ def ndjson_record(line, number, name):
         if not line.strip():
             return None  # blank lines between records are allowed
         return Record(number, raw=line, error=_ndjson_error(line, number, name))
-
-
-# Digits all turned to 0, to find a run of them with one fast substring test
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 19  # 2**63 has 19 digits: shorter integers fit orjson's 64 bits
-
-
-def may_hold_big_int(data: bytes) -> bool:
-    """Whether ``data`` holds a run of 19 digits or more: perhaps an integer
-    beyond 64 bits, which orjson would turn into an inexact float. Such text
-    is parsed by the stdlib instead, which keeps every integer exactly."""
-    return _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
 
 
 def _exact_ndjson_record(line, number, name):

@@ -51,6 +51,15 @@ def terminal_width(stream: Any) -> int | None:
     return None
 
 
+def styled(stream: Any) -> bool:
+    """Whether to style what is drawn to ``stream`` (a bold header): on a
+    terminal, unless NO_COLOR is set."""
+    try:
+        return stream.isatty() and "NO_COLOR" not in os.environ
+    except (AttributeError, ValueError):
+        return False
+
+
 def visible(text: str) -> str:
     """``text`` with its control characters written as escapes: a log must not
     be able to drive the reader's terminal (clear it, retitle it, write the clipboard)."""
@@ -130,8 +139,10 @@ def fold(text: str, width: int, breaks: re.Pattern | None = None) -> list[str]:
     return lines + [text]
 
 
-def wrap(items: Sequence[str], width: int | None) -> list[str]:
-    """The items on lines of at most ``width`` cells, a space between two on one line."""
+def wrap(items: Sequence[str], width: int | None,
+         breaks: re.Pattern | None = ITEM_BREAKS) -> list[str]:
+    """The items on lines of at most ``width`` cells, a space between two on one
+    line; an item longer than that is folded (at ``breaks`` where it can be)."""
     if width is None:
         return [" ".join(items)]
     lines: list[str] = []
@@ -143,7 +154,7 @@ def wrap(items: Sequence[str], width: int | None) -> list[str]:
             continue
         if line:
             lines.append(line)
-        pieces = fold(item, width, ITEM_BREAKS)
+        pieces = fold(item, width, breaks)
         lines.extend(pieces[:-1])
         line, used = pieces[-1], width_of(pieces[-1])
     return lines + [line] if line or not lines else lines

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from ..fields import _civil as civil
+from ..fields import civil
 
 UNITS = ("hour", "day", "week", "month")
 US = 1_000_000
@@ -154,7 +154,6 @@ def bucket_sql(unit: str, wall: str, wall_span: tuple[int, int] | None, engine: 
 # grew to megabytes and overflowed SQLite's parser. Past this size the
 # engine's own calendar names the month, the day's SQL written only twice.
 _MONTHS_BY_CALENDAR = 50_000
-_YEAR_10000 = 2932897  # days_from_civil(10000, 1, 1), beyond SQLite's dates
 
 
 def _month_by_calendar(day: str, engine: str) -> str:

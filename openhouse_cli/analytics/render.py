@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import sys
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-import orjson
+from ..fields import exact_dumps
 
 BAR_WIDTH = 24
 _BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -23,12 +22,8 @@ _SPARKS = "▁▂▃▄▅▆▇█"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON, non-ASCII kept; integers beyond 64 bits too (orjson refuses them)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+# Compact JSON, non-ASCII kept; integers beyond 64 bits too (orjson refuses them)
+dumps = exact_dumps
 
 
 def _out(stdout):
@@ -167,10 +162,10 @@ def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title
     with coloured cells (retention's shading) on a terminal is drawn by rich.
     """
     from ..output import _utf8
-    from ..table import terminal_width
+    from ..table import styled, terminal_width
 
     rows = [list(row) for row in rows]
-    if styles and any(any(row) for row in styles) and _colours(stdout):
+    if styles and any(any(row) for row in styles) and styled(stdout):
         return _rich_table(stdout, columns, rows, title, note, styles)
     stdout = _utf8(stdout)
     width = terminal_width(stdout)
@@ -178,7 +173,7 @@ def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title
     spacer = " " * gap
     lines = [title] if title else []
     header = _lines(columns, sizes, spacer, [h for h, _ in columns], True)
-    if _colours(stdout):
+    if styled(stdout):
         header = [f"\x1b[1m{line}\x1b[0m" for line in header]
     lines += header
     lines.append("\u2500" * (sum(sizes) + gap * (len(sizes) - 1)))
@@ -188,17 +183,6 @@ def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title
         lines += _wrap_words(text, width) if width is not None else [text]
     stdout.write("\n".join(lines) + "\n")
     stdout.flush()
-
-
-def _colours(stdout) -> bool:
-    """Whether to style the text: a terminal that takes escapes, and no NO_COLOR."""
-    import os
-
-    try:
-        terminal = stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-    return terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _lines(columns, sizes, spacer, row, folded) -> list[str]:
@@ -228,23 +212,11 @@ def _lines(columns, sizes, spacer, row, folded) -> list[str]:
 def _wrap_words(text: str, width: int | None) -> list[str]:
     """``text`` on lines of at most ``width`` cells, broken between words (a word
     longer than that is folded)."""
-    from ..table import fold, width_of
+    from ..table import width_of, wrap
 
     if width is None or width_of(text) <= width:
         return [text]
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        joined = f"{line} {word}" if line else word
-        if width_of(joined) <= width:
-            line = joined
-            continue
-        if line:
-            lines.append(line)
-        pieces = fold(word, width)
-        lines += pieces[:-1]
-        line = pieces[-1]
-    return lines + [line]
+    return wrap(text.split(" "), width, breaks=None)
 
 
 def _rich_table(stdout, columns, rows, title, note, styles) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote_to_bytes, urlencode, urlunsplit
 import orjson
 
 from ..errors import InvalidInput
-from ..readers import may_hold_big_int
+from ..fields import may_hold_big_int
 from ..times import TimeError, parse_time_spec, resolve_range
 from ..validate import session_rows
 
