@@ -92,6 +92,37 @@ def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_p
         "name them to ingest them")
 
 
+@pytest.mark.parametrize("odd", ["broken link", "fifo", "unreadable directory"])
+def test_a_directory_with_a_log_it_cannot_read_is_refused_before_anything_is_stored(tmp_path, run_ohlog, odd):
+    """A log file's name that is not a readable file (a dangling link, a FIFO)
+    or a directory that cannot be listed is named, exit 2, nothing stored:
+    skipping it would leave its actions unread without a word."""
+    logs = tmp_path / "logs"
+    (logs / "sub").mkdir(parents=True)
+    write_ndjson(logs / "a.json", [session(1, 2)])
+    if odd == "broken link":
+        (logs / "sub" / "b.json").symlink_to("../../gone.json")
+        expected = f"Error: {logs}/sub/b.json is a broken symbolic link (to ../../gone.json)"
+    elif odd == "fifo":
+        os.mkfifo(logs / "sub" / "b.ndjson")
+        expected = f"Error: {logs}/sub/b.ndjson is not a regular file"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads a directory whatever its mode")
+        (logs / "sub").chmod(0)
+        expected = f"Error: Cannot read directory {logs}/sub: Permission denied"
+    db = tmp_path / "o.db"
+    try:
+        result = run_ohlog("ingest", "--db", db, logs)
+    finally:
+        (logs / "sub").chmod(0o755)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines()[-1].startswith(expected)
+    assert not db.exists()
+    # named one by one, the good file goes in
+    assert run_ohlog("ingest", "--db", db, logs / "a.json").returncode == 0 and count(db) == 2
+
+
 def test_bad_record_is_located_and_nothing_is_stored(tmp_path, run_ohlog):
     db = tmp_path / "o.db"
     docs = [session(n) for n in range(1, 30)]

@@ -157,7 +157,12 @@ def _log_files(directory):
     order; and the hidden directories and log files skipped, as ripgrep and fd skip
     them (.git, .cache, editors' .swp copies...): ``[(path, is_dir)]``."""
     found, hidden = [], []
-    for top, dirs, files in os.walk(directory):
+
+    def unreadable(error):
+        # os.walk skips a directory it cannot list unless told: its files would go unread
+        raise click.UsageError(f"Cannot read directory {shown(error.filename)}: {error.strerror}")
+
+    for top, dirs, files in os.walk(directory, onerror=unreadable):
         for name in sorted(dirs):
             if name.startswith("."):
                 hidden.append((os.path.join(top, name), True))
@@ -170,7 +175,18 @@ def _log_files(directory):
                 hidden.append((full, False))
             elif os.path.isfile(full):
                 found.append(full)
+            else:
+                raise click.UsageError(f"{shown(full)} {_not_a_file(full)}: remove it, or name"
+                                       " the files to ingest one by one")
     return sorted(found), sorted(hidden)
+
+
+def _not_a_file(path):
+    """What a log file's name in a directory is, when it is not a regular file
+    (skipping it would leave its actions unread without a word)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"is a broken symbolic link (to {shown(os.readlink(path))})"
+    return "is not a regular file"
 
 
 def _skipped(hidden, directory):
