@@ -26,7 +26,7 @@ from .errors import NoDatabase, OhlogError
 @dataclass
 class Backup:
     path: pathlib.Path
-    actions: int  # None if the source has no actions table
+    actions: int
     size: int  # bytes
 
 
@@ -128,10 +128,8 @@ def _copy(source, tmp):
                 (check,) = dst.execute("PRAGMA quick_check").fetchone()
                 if check != "ok":
                     raise OhlogError(f"The copy of {source} failed its check: {check}")
-                actions = None
-                if dst.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'"
-                               ).fetchone():
-                    actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0]
+                _refuse_other_programs(source, dst)
+                actions = dst.execute("SELECT count(*) FROM actions").fetchone()[0]
             finally:
                 dst.close()
         finally:
@@ -145,10 +143,18 @@ def _copy(source, tmp):
     return actions
 
 
+def _refuse_other_programs(source, copy):
+    """Refuse a source with no actions table, as every other command does: a
+    mistyped --db would otherwise be backed up under a success message."""
+    if copy.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'actions'").fetchone():
+        return
+    raise OhlogError(f"{source} is not an ohlog database: it has no actions table (nothing was backed up)")
+
+
 def _upgrade(source):
     """Apply pending migrations first, as every command does, so that the copy
-    is of this version's schema. Another program's database, or one on
-    read-only media, is copied as it is."""
+    is of this version's schema. A database on read-only media is copied as
+    it is; another program's is refused after (``_refuse_other_programs``)."""
     from .query import open_for_query
 
     try:

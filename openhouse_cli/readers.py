@@ -326,7 +326,15 @@ def _chain(first, fp):
     yield from fp
 
 
+# orjson's words for a BOM, which ohlog does read at an input's very start
+_ORJSON_BOM = "UTF-8 byte order mark (BOM) is not supported"
+_MISPLACED_BOM = ("a byte order mark (BOM) after the start of the input: one is read only as its"
+                  " very first bytes (were files joined with cat?)")
+
+
 def _syntax_error(name, line, col, message):
+    if message == _ORJSON_BOM:
+        message = _MISPLACED_BOM
     return InvalidInput(f"{name}:{line}:{col}", "", f"invalid JSON: {message}")
 
 
@@ -444,6 +452,8 @@ class _JsonStream:
                 return ""
 
     def _error(self, pos, message):
+        if self.buf.startswith("\ufeff", pos):
+            message = _MISPLACED_BOM
         line = self._line_at(pos)
         return Record(line, raw=self.buf[pos:pos + 200], error=_syntax_error(
             self.name, line, self._col_at(pos), message), ends_input=True)

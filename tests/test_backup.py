@@ -88,6 +88,28 @@ def test_a_failed_copy_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.db"]
 
 
+@pytest.mark.parametrize("tables", [["notes"], ["notes", "users"], ["action"]])
+def test_another_programs_database_is_refused_and_nothing_is_written(tmp_path, tables):
+    """As every other command refuses it: a mistyped --db must not be backed
+    up under a success message."""
+    source = tmp_path / "other.db"
+    with sqlite3.connect(source) as conn:
+        for table in tables:
+            conn.execute(f"CREATE TABLE {table} (body TEXT)")
+            conn.execute(f"INSERT INTO {table} VALUES ('keep me')")
+    conn.close()
+    before = source.read_bytes()
+    expected = f"{source} is not an ohlog database: it has no actions table (nothing was backed up)"
+    with pytest.raises(OhlogError) as raised:
+        backup_database(source, tmp_path / "copy.db")
+    assert str(raised.value) == expected
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    result = subprocess.run([OHLOG, "backup", tmp_path / "copy.db", "--db", source], capture_output=True)
+    assert (result.returncode, result.stderr.decode()) == (1, f"Error: {expected}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
 def test_cli(live, tmp_path):
     dest = tmp_path / "copy.db"
     runner = CliRunner()

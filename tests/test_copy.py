@@ -172,6 +172,20 @@ def test_streams_and_empty_names_are_usage_errors(run_ohlog, args, hint):
     assert f"Invalid value for '{hint}'" in result.stderr.decode()
 
 
+@pytest.mark.parametrize("side", ["SRC", "DEST"])
+def test_a_directory_as_either_store_is_named_as_one(make_target, run_ohlog, tmp_path, side):
+    """SQLite says only "unable to open database file" of a directory."""
+    src = make_target("sqlite")
+    ingest(src, docs(3))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    args = (folder, src) if side == "SRC" else (src, folder)
+    result = run_ohlog("copy", *args)
+    assert (result.returncode, result.stderr.decode()) == (
+        1, f"Error: Cannot open database {folder}: it is a directory\n")
+    assert list(folder.iterdir()) == []
+
+
 def test_same_file_is_refused(make_target, run_ohlog):
     src = make_target("sqlite")
     ingest(src, docs(3))

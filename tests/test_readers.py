@@ -188,3 +188,29 @@ def test_a_one_line_array_longer_than_a_chunk_is_streamed(monkeypatch):
     assert values(data) == docs
     long_first = json.dumps(dict(session(0), note="x" * 1000)) + "\n" + json.dumps(session(1)) + "\n"
     assert [v["sessionId"] for v in values(long_first.encode())] == ["s0", "s1"]
+
+
+BOM = b"\xef\xbb\xbf"
+MISPLACED_BOM = ("invalid JSON: a byte order mark (BOM) after the start of the input: one is read"
+                 " only as its very first bytes (were files joined with cat?)")
+
+
+@pytest.mark.parametrize("shape", ["ndjson", "array", "concatenated", "unindented array"])
+@pytest.mark.parametrize("where", ["doubled", "second record", "joined files"])
+def test_a_bom_anywhere_but_the_very_start_is_named_as_one(shape, where):
+    """One BOM at the start is read in every shape; a second (doubled, or
+    where files that each had one were joined) is named, at its place."""
+    text = SHAPES[shape].encode()
+    assert len(values(BOM + text)) == 2
+    if where == "doubled":
+        data, line = BOM + BOM + text, 1
+    elif where == "second record":
+        at = text.rfind(b"{", 0, text.index(b'"s2"'))  # where the second session opens
+        data, line = text[:at] + BOM + text[at:], text[:at].count(b"\n") + 1
+    else:
+        data, line = BOM + text + b"\n" + BOM + text, text.count(b"\n") + 2
+    bad = [r for r in read(data) if r.error is not None]
+    # (a doubled BOM can make a first line that is not JSON, and so NDJSON: later lines fail too)
+    assert len(bad) == 1 or where == "doubled"
+    assert bad[0].error.message == MISPLACED_BOM
+    assert bad[0].error.location.startswith(f"in.json:{line}:")

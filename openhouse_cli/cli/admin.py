@@ -46,8 +46,7 @@ def backup(dest, db, force):
         done = backup_database(source, dest, force=force)
     except OhlogError as ex:
         raise click.ClickException(shown(str(ex))) from None
-    actions = "" if done.actions is None else f"{plural(done.actions, 'action')}, "
-    click.echo(f"Backed up to {shown(str(done.path))}: {actions}{done.size:,} bytes in "
+    click.echo(f"Backed up to {shown(str(done.path))}: {plural(done.actions, 'action')}, {done.size:,} bytes in "
                f"{time.perf_counter() - started:.2f}s", err=True)
 
 

@@ -46,6 +46,8 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         return _prepare(conn, memory=True)
     path = pathlib.Path(path)
+    if path.is_dir():  # SQLite would say only "unable to open database file"
+        raise OhlogError(f"Cannot open database {path}: it is a directory")
     if not path.exists():
         if not create:
             raise NoDatabase(f"No database found at {path}")
