@@ -182,8 +182,10 @@ def _is_json_value(line):
 # text that is not JSON)
 _OPEN, _SEVERAL, _OTHER = object(), object(), object()
 # The stdlib's C scanner says where it stopped; NaN and the like are allowed
-# here, to be reported by the reader
-_SHAPE_DECODER = json.JSONDecoder()
+# here, to be reported by the reader. Numbers are not converted: the shape
+# needs none of their values, and an integer longer than int() takes (4,300
+# digits) would raise a ValueError of its own.
+_SHAPE_DECODER = json.JSONDecoder(parse_int=len, parse_float=len)
 
 
 def _line_shape(line):

@@ -214,3 +214,28 @@ def test_a_bom_anywhere_but_the_very_start_is_named_as_one(shape, where):
     assert len(bad) == 1 or where == "doubled"
     assert bad[0].error.message == MISPLACED_BOM
     assert bad[0].error.location.startswith(f"in.json:{line}:")
+
+
+LONG_INT = "1" + "0" * 4300  # one digit past int()'s default limit
+
+
+@pytest.mark.parametrize("shape", ["one line", "first of two lines", "pretty", "array", "unindented array"])
+def test_an_integer_longer_than_int_takes_is_a_located_error_in_every_shape_and_place(shape):
+    """Found from outside: on the FIRST line, where the shape is decided, such a
+    number raised int()'s own ValueError (a traceback, and a 500 from the server)."""
+    bad = dict(SESSION, actions=[dict(SESSION["actions"][0], properties={"n": "BIG"})])
+    text = json.dumps(bad).replace('"BIG"', LONG_INT)
+    data = {
+        "one line": text,
+        "first of two lines": text + "\n" + json.dumps(session(2)) + "\n",
+        "pretty": '{"n": ' + LONG_INT + ',\n"userId": "u"}\n',
+        "array": "[" + text + ", " + json.dumps(session(2)) + "]",
+        "unindented array": "[\n" + text + ",\n" + json.dumps(session(2)) + "\n]\n",
+    }[shape].encode()
+    records = read(data)
+    errors = [r.error for r in records if r.error is not None]
+    assert errors and errors[0].message.startswith("invalid JSON: integer longer than 4300 digits: 1000")
+    assert errors[0].location.startswith(f"in.json:{2 if shape == 'unindented array' else 1}:")
+    # 4,300 digits are a number like any other
+    assert values(json.dumps(bad).replace('"BIG"', LONG_INT[:-1]).encode())[0]["actions"][0][
+        "properties"]["n"] == int(LONG_INT[:-1])

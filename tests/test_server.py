@@ -193,6 +193,18 @@ def test_bad_json_is_400(app, body, error):
     assert response.json["details"] == [{"path": "", "message": error}]
 
 
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_an_integer_longer_than_int_takes_is_400_not_500(app, ndjson):
+    """Found from outside: the shape check raised int()'s own ValueError (a 500)."""
+    bad = json.dumps(dict(SAMPLE, actions=[dict(SAMPLE["actions"][0], properties={"n": "BIG"})]))
+    body = bad.replace('"BIG"', "1" + "0" * 4300) + ("\n" + json.dumps(SAMPLE) if ndjson else "")
+    response = post(app, body.encode())
+    assert response.status == 400
+    assert response.json["error"].startswith("invalid JSON: integer longer than 4300 digits: 1000")
+    assert response.json["error"].endswith("(line 1, column 138)")
+    assert count(app) == 0
+
+
 def test_body_over_the_limit_is_413_before_reading_it(target):
     app = create_app(target, max_body=100)
     body = json.dumps(SAMPLE).encode()
