@@ -25,6 +25,8 @@ import orjson
 
 from .errors import InvalidInput
 from .fields import may_hold_big_int
+from .repeated_keys import MESSAGE as REPEATED_ACTIONS
+from .repeated_keys import repeated_actions
 
 CHUNK = 1 << 20
 # A single record (one session document) larger than this is refused rather
@@ -277,7 +279,7 @@ def ndjson_record(line, number, name):
     if may_hold_big_int(line):
         return _exact_ndjson_record(line, number, name)
     try:
-        return Record(number, orjson.loads(line), line)
+        return _checked(Record(number, orjson.loads(line), line), name)
     except orjson.JSONDecodeError:
         if not line.strip():
             return None  # blank lines between records are allowed
@@ -306,7 +308,17 @@ def _exact_ndjson_record(line, number, name):
     if surrogate and _has_lone_surrogate(value):
         return Record(number, raw=line, error=_syntax_error(
             name, number, surrogate.start() + 1, "a lone surrogate escape is not valid Unicode"))
-    return Record(number, value, line)
+    return _checked(Record(number, value, line), name)
+
+
+def _checked(record, name):
+    """``record``, or the same record refused if its text gives a session's
+    ``actions`` twice (a JSON reader keeps the last list: the others' actions
+    would be dropped without a word)."""
+    if type(record.value) is dict and repeated_actions(record.raw):
+        record.error = InvalidInput(f"{name}:{record.line}", "actions", REPEATED_ACTIONS)
+        record.value = None
+    return record
 
 
 def _ndjson_error(line, number, name):
@@ -536,7 +548,7 @@ class _JsonStream:
             return self._error(start + surrogate.start(), "a lone surrogate escape is not valid Unicode")
         line = self._line_at(start)
         self.pos = end
-        return Record(line, value, raw)
+        return _checked(Record(line, value, raw), self.name)
 
 
 def _has_lone_surrogate(value):

@@ -123,6 +123,26 @@ def test_a_directory_with_a_log_it_cannot_read_is_refused_before_anything_is_sto
     assert run_ohlog("ingest", "--db", db, logs / "a.json").returncode == 0 and count(db) == 2
 
 
+def test_a_session_giving_actions_twice_is_refused_end_to_end(tmp_path, run_ohlog):
+    """Not cut to its last list of actions (found from outside): refused, located, and
+    with --on-error skip written to the rejects whole."""
+    twice = json.dumps(session(2, 2))[:-1] + ', "actions": ' + json.dumps(session(3, 1)["actions"]) + "}"
+    path = tmp_path / "in.ndjson"
+    path.write_text(json.dumps(session(1)) + "\n" + twice + "\n" + json.dumps(session(4)) + "\n")
+    db = tmp_path / "o.db"
+    failed = run_ohlog("ingest", "--db", db, path)
+    assert failed.returncode == 1
+    assert failed.stderr.decode().splitlines()[-1] == (
+        f"Error: {path}:2: actions: given twice in one session: a JSON reader keeps only the last"
+        " list, which would drop the actions of the other without a word")
+    assert not db.exists() or count(db) == 0
+    skipped = run_ohlog("ingest", "--db", db, "--on-error", "skip", "--rejects", tmp_path / "r.ndjson", path)
+    assert skipped.returncode == 3 and count(db) == 6
+    (rejected,) = (tmp_path / "r.ndjson").read_text().splitlines()
+    # whole, as its text: the parsed record has lost its first list
+    assert json.loads(rejected)["ohlog_raw"] == twice + "\n"
+
+
 def test_bad_record_is_located_and_nothing_is_stored(tmp_path, run_ohlog):
     db = tmp_path / "o.db"
     docs = [session(n) for n in range(1, 30)]

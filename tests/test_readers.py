@@ -239,3 +239,46 @@ def test_an_integer_longer_than_int_takes_is_a_located_error_in_every_shape_and_
     # 4,300 digits are a number like any other
     assert values(json.dumps(bad).replace('"BIG"', LONG_INT[:-1]).encode())[0]["actions"][0][
         "properties"]["n"] == int(LONG_INT[:-1])
+
+
+def _two_lists(spelling='"actions"'):
+    """A session that gives its actions twice (the second list one action)."""
+    first = json.dumps(SESSION["actions"] * 2)
+    second = json.dumps([dict(SESSION["actions"][0], type="VIEW", properties={"viewedId": "v"})])
+    return '{"userId": "u", "sessionId": "s", "actions": ' + first + ", " + spelling + ": " + second + "}"
+
+
+@pytest.mark.parametrize("shape", ["ndjson", "second ndjson line", "array", "pretty", "concatenated"])
+@pytest.mark.parametrize("spelling", ['"actions"', '"\\u0061ctions"', '"act\\u0069ons"', '"ACTIONS"'])
+def test_a_session_that_gives_actions_twice_is_refused_not_cut_to_the_last(shape, spelling):
+    """A JSON reader keeps the last of a repeated key: the first list's actions
+    would be dropped without a word. Found from outside; refused in every
+    shape, however the name is spelled with escapes (another key, such as
+    ACTIONS, is a key of its own and changes nothing)."""
+    twice = _two_lists(spelling)
+    good = json.dumps(session(2))
+    data = {
+        "ndjson": twice + "\n" + good + "\n",
+        "second ndjson line": good + "\n" + twice + "\n",
+        "array": "[" + good + ", " + twice + "]",
+        "pretty": json.dumps(json.loads(good), indent=2) + "\n" + twice.replace(", ", ",\n  ") + "\n",
+        "concatenated": good + " " + twice,
+    }[shape].encode()
+    records = read(data)
+    bad = [r for r in records if r.error is not None]
+    if spelling == '"ACTIONS"':
+        assert not bad and len(records) == 2
+        return
+    assert len(bad) == 1 and bad[0].value is None
+    assert (bad[0].error.field, bad[0].error.message) == ("actions", (
+        "given twice in one session: a JSON reader keeps only the last list, which would drop"
+        " the actions of the other without a word"))
+    assert [r.value["sessionId"] for r in records if r.error is None] == ["s2"]
+
+
+def test_actions_twice_inside_properties_is_a_property_like_any_other():
+    nested = dict(SESSION["actions"][0], type="NOTE", properties={"x": "X"})
+    text = json.dumps(dict(SESSION, actions=[nested])).replace(
+        '"X"', '{"userId": "u", "actions": [1], "actions": [2]}')
+    (value,) = values(text.encode())
+    assert value["actions"][0]["properties"]["x"] == {"userId": "u", "actions": [2]}

@@ -205,6 +205,22 @@ def test_an_integer_longer_than_int_takes_is_400_not_500(app, ndjson):
     assert count(app) == 0
 
 
+@pytest.mark.parametrize("shape", ["object", "array", "escaped name"])
+def test_a_session_that_gives_actions_twice_is_400_and_nothing_is_stored(app, shape):
+    """A JSON reader keeps the last list: the first's actions would be dropped without a word."""
+    first, second = json.dumps(SAMPLE["actions"]), json.dumps(SAMPLE["actions"][:1])
+    name = '"\\u0061ctions"' if shape == "escaped name" else '"actions"'
+    twice = '{"userId": "u", "sessionId": "s", "actions": ' + first + ", " + name + ": " + second + "}"
+    body = ("[" + json.dumps(SAMPLE) + ", " + twice + "]") if shape == "array" else twice
+    response = post(app, body.encode())
+    assert response.status == 400
+    path = "[1].actions" if shape == "array" else "actions"
+    assert response.json["error"] == (
+        f"{path}: given twice in one session: a JSON reader keeps only the last list, which would drop"
+        f" the actions of the other without a word (line 1)")
+    assert count(app) == 0
+
+
 def test_body_over_the_limit_is_413_before_reading_it(target):
     app = create_app(target, max_body=100)
     body = json.dumps(SAMPLE).encode()

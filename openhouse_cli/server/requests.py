@@ -13,6 +13,7 @@ import orjson
 
 from ..errors import InvalidInput
 from ..fields import may_hold_big_int
+from ..repeated_keys import could_repeat
 from ..times import TimeError, parse_time_spec, resolve_range
 from ..validate import session_rows
 
@@ -43,9 +44,10 @@ def parse_sessions(body):
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _parse_slowly(body)
-    if isinstance(value, list):
-        return value, True
-    return [value], False
+    docs, is_array = (value, True) if isinstance(value, list) else ([value], False)
+    if could_repeat(body, len(docs)):  # the reader names a session's repeated actions key
+        return _parse_slowly(body)
+    return docs, is_array
 
 
 def _parse_slowly(body):
@@ -64,7 +66,8 @@ def _parse_slowly(body):
             line, _, column = error.location.partition(":")[2].partition(":")
             where = f"line {line}, column {column}" if column else f"line {line}"
             message = f"{error.message} ({where})"
-            raise HTTPError(400, message, [{"path": "", "message": message}])
+            path = error.field if not is_array or not error.field else f"[{len(docs)}].{error.field}"
+            raise HTTPError(400, f"{path}: {message}" if path else message, [{"path": path, "message": message}])
         docs.append(record.value)
     return docs, is_array or len(docs) != 1
 

@@ -1,0 +1,60 @@
+"""A session whose ``actions`` key is written twice.
+
+JSON readers keep the last value of a repeated key (RFC 8259 leaves it to
+them), so ``{"actions": [A, B], "actions": [C]}`` would store C and drop A
+and B without a word. ohlog refuses such a record instead: no input may
+make it drop an action. Any other key given twice keeps its last value, as
+every JSON reader (and jq) reads it; that changes no count of actions.
+
+The parsed value no longer shows a repeat, so the check reads the record's
+text: one count of the quoted name, about a microsecond a record. Only a
+record where the name appears more often than its sessions, or that spells
+a lower-case letter as a ``\\u`` escape (as a name may be spelled), is parsed
+again to find out.
+"""
+
+import json
+
+_NAME = "actions"
+_QUOTED = (f'"{_NAME}"', f'"{_NAME}"'.encode())
+# \u0061 to \u007a, any letter of the name spelled as an escape
+_ESCAPES = (("\\u00", "\\u006", "\\u007"), (b"\\u00", b"\\u006", b"\\u007"))
+
+
+def could_repeat(raw: str | bytes, sessions: int = 1) -> bool:
+    """Whether the JSON text ``raw`` of ``sessions`` session documents may
+    repeat a session's ``actions`` key: False is certain, True means look closer."""
+    text = 1 if isinstance(raw, bytes) else 0
+    if raw.count(_QUOTED[text]) > sessions:  # type: ignore[arg-type]
+        return True
+    any_escape, escape_6, escape_7 = _ESCAPES[text]
+    return any_escape in raw and (escape_6 in raw or escape_7 in raw)  # type: ignore[operator]
+
+
+def repeated_actions(raw: str | bytes) -> bool:
+    """Whether the JSON text ``raw`` of one session document repeats its ``actions`` key."""
+    if not could_repeat(raw):
+        return False
+    text = raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else raw
+    repeated: list[dict] = []  # the objects that repeat the key (held, so no id is reused)
+
+    def pairs_to_dict(pairs):
+        found = dict(pairs)
+        if len(found) < len(pairs) and sum(key == _NAME for key, _ in pairs) > 1:
+            repeated.append(found)
+        return found
+
+    # Numbers are not needed, and not converted (an integer past int()'s
+    # limit has already been refused by the reader)
+    decoder = json.JSONDecoder(object_pairs_hook=pairs_to_dict, parse_int=len, parse_float=len,
+                               parse_constant=len)
+    try:
+        session = decoder.raw_decode(text, len(text) - len(text.lstrip()))[0]
+    except (ValueError, RecursionError):  # the reader reports what is wrong with such text
+        return False
+    # Only the session itself: an object inside its properties is kept as parsed
+    return any(session is found for found in repeated)
+
+
+MESSAGE = ("given twice in one session: a JSON reader keeps only the last list,"
+           " which would drop the actions of the other without a word")
