@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import array
 import math
-import statistics
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,10 +132,12 @@ class Summary:
         n = len(self.durations)
         if not n:
             return {"sessions": 0, "medianSeconds": None, "p90Seconds": None, "bounceRate": None}
+        from statistics import median  # here: it imports random, fractions, decimal (~6 ms)
+
         durations = sorted(self.durations)
         return {
             "sessions": n,
-            "medianSeconds": statistics.median(durations),
+            "medianSeconds": median(durations),
             "p90Seconds": durations[math.ceil(0.9 * n) - 1],
             "bounceRate": self.bounces / n,
         }
