@@ -133,24 +133,22 @@ def test_split_sessions_keep_nanosecond_order_and_the_time_texts(make_store):
 
 
 
-def test_pages_keep_their_values_exactly_and_skip_what_names_none(make_store):
-    # pages that are not strings come back as stored (a 20-digit integer exactly, not a
-    # float; a list as a list); a NAVIGATE without pageFrom or pageTo leaves the first
-    # page to the next one; a pageTo that looks like a number stays text
+
+def test_pages_beside_other_properties_of_every_kind(make_store):
+    # NAVIGATE's pages are strings (ingest checks); the other properties beside them
+    # (a 20-digit integer, a float, a list, a page that looks like a big number) change nothing
     big = 18446744073709551616
     store = make_store([
         session("u", "s",
-                ("2018-10-01T10:00:00Z", "NAVIGATE", {"other": 1}),
-                ("2018-10-01T10:00:01Z", "NAVIGATE", {"pageTo": big}),
-                ("2018-10-01T10:00:02Z", "NAVIGATE", {"pageFrom": "x", "pageTo": ["a", 1]})),
-        session("v", "t",
-                ("2018-10-01T10:00:00Z", "NAVIGATE", {"pageFrom": "12345678901234567890123"}),
-                ("2018-10-01T10:00:01Z", "navigate", {"pageFrom": "b", "pageTo": 2.5, "n": big}),
-                ("2018-10-01T10:00:02Z", "VIEW", {"pageTo": "not a navigate"})),
+                ("2018-10-01T10:00:00Z", "NAVIGATE", {"pageFrom": "12345678901234567890123",
+                                                       "pageTo": "a", "n": big}),
+                ("2018-10-01T10:00:01Z", "navigate", {"pageFrom": "a", "pageTo": "b", "x": [1.5, None]}),
+                ("2018-10-01T10:00:02Z", "VIEW", {"viewedId": "v", "pageTo": "not a navigate"})),
+        session("v", "t", ("2018-10-01T10:00:00Z", "NAVIGATE", {"pageFrom": "c", "pageTo": "d",
+                                                                 "n": -big})),
     ])
-    found = by_id(sessions(store, filters()))
+    found = by_id(sessions(store, filters(), 30 * MIN))
     u, v = found[("u", "s")], found[("v", "t")]
-    assert (u["firstPage"], u["lastPage"]) == (big, ["a", 1])
-    assert type(u["firstPage"]) is int
-    assert (v["firstPage"], v["lastPage"]) == ("12345678901234567890123", 2.5)
-    assert (u["actions"], u["bounce"], v["actions"], v["bounce"]) == (3, False, 3, False)
+    assert (u["firstPage"], u["lastPage"], u["actions"], u["bounce"]) == (
+        "12345678901234567890123", "b", 3, False)
+    assert (v["firstPage"], v["lastPage"], v["actions"], v["bounce"]) == ("c", "d", 1, True)
