@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time one ``ohlog`` command as a whole process, this tree against another revision.
 
-    .venv/bin/python benchmarks/bench_startup.py --base REV [--repeat 10] [--db PATH] -- stats --json
+    .venv/bin/python benchmarks/bench_startup.py --base REV [--repeat 10] [--db PATH] [--no-warm] -- stats --json
 
 Both run as ``python -P -c "from openhouse_cli.cli import cli; cli()"`` with
 PYTHONPATH set to the package's tree (this worktree, or ``git archive REV``
@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--base", metavar="REV", required=True)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--db", help="the database (default: a new empty one)")
+    parser.add_argument("--no-warm", action="store_true", help="no first run of each to warm up"
+                        " (for long commands)")
     parser.add_argument("command", nargs="+", help="the ohlog command and its options")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="ohlog-startup-")
@@ -59,7 +61,7 @@ def main():
             subprocess.run([sys.executable, "-P", "-c", START, "ingest", "--db", db, "-"],
                            input=b"", env=envs["this"], check=True, capture_output=True)
         argv = [sys.executable, "-P", "-c", START, *args.command, "--db", db]
-        for env in envs.values():  # warm: compile each tree's bytecode once
+        for env in () if args.no_warm else envs.values():  # warm: compile each tree's bytecode once
             timed(argv, env)
         runs = {name: [] for name in envs}
         print(f"ohlog {' '.join(args.command)} on {db}; load average {os.getloadavg()[0]:.2f}")
