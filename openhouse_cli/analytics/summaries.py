@@ -152,7 +152,9 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
                          " sum(actions) AS n FROM summary_slots GROUP BY slot) s GROUP BY d"))
     # One pass in key order gives each spelling's actions and users; a type's users
     # are its one spelling's (nearly always), else counted apart for that type
-    spelled, users_of, spellings_of = {}, {}, {}
+    spelled: dict[tuple[str, str], int] = {}
+    users_of: dict[str, int] = {}
+    spellings_of: dict[str, int] = {}
     for key, kind, actions, users in fetch(store, "SELECT type_key, type, CAST(sum(actions) AS BIGINT),"
                                            " count(*) FROM summary_user_types GROUP BY type_key, type",
                                            escaped=(0, 1)):
@@ -165,8 +167,9 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
             from ..store.postgres import escape
 
             stored = escape(key)
-        users_of[key] = one(store, "SELECT count(DISTINCT user_id) FROM summary_user_types"
-                            " WHERE type_key = ?", [stored])[0]
+        found = one(store, "SELECT count(DISTINCT user_id) FROM summary_user_types WHERE type_key = ?",
+                    [stored])
+        users_of[key] = found[0] if found else 0
     # The users: from one to the next in the sessions' key, a seek each (20,000 seeks
     # instead of reading 780,000 sessions at 10M actions)
     users = one(store, "WITH RECURSIVE u(x) AS (SELECT min(user_id) FROM summary_sessions UNION ALL"
