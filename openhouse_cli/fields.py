@@ -179,9 +179,23 @@ def exact_loads(text: str) -> Any:
     standard library's parser instead."""
     import orjson
 
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None  # the path below raises the parser's own error
+    else:
+        # The commonest properties, an object of strings, read alike by both
+        # parsers (no number to lose): no need to look for long runs of digits,
+        # which costs more than the parse
+        if type(value) is dict:
+            for item in value.values():
+                if type(item) is not str:
+                    break
+            else:
+                return value
     if may_hold_big_int(text):
         return json.loads(text)
-    return orjson.loads(text)
+    return orjson.loads(text) if value is None else value
 
 
 def _getters(names: Sequence[str]) -> list[Callable]:

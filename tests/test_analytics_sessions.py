@@ -131,3 +131,24 @@ def test_split_sessions_keep_nanosecond_order_and_the_time_texts(make_store):
     assert (first["sessionId"], first["actions"], second["sessionId"]) == ("early", 2, "early")
     assert (second["start"], second["firstPage"]) == ("2018-10-01T10:20:00Z", None)
 
+
+
+
+def test_pages_beside_other_properties_of_every_kind(make_store):
+    # NAVIGATE's pages are strings (ingest checks); the other properties beside them
+    # (a 20-digit integer, a float, a list, a page that looks like a big number) change nothing
+    big = 18446744073709551616
+    store = make_store([
+        session("u", "s",
+                ("2018-10-01T10:00:00Z", "NAVIGATE", {"pageFrom": "12345678901234567890123",
+                                                       "pageTo": "a", "n": big}),
+                ("2018-10-01T10:00:01Z", "navigate", {"pageFrom": "a", "pageTo": "b", "x": [1.5, None]}),
+                ("2018-10-01T10:00:02Z", "VIEW", {"viewedId": "v", "pageTo": "not a navigate"})),
+        session("v", "t", ("2018-10-01T10:00:00Z", "NAVIGATE", {"pageFrom": "c", "pageTo": "d",
+                                                                 "n": -big})),
+    ])
+    found = by_id(sessions(store, filters(), 30 * MIN))
+    u, v = found[("u", "s")], found[("v", "t")]
+    assert (u["firstPage"], u["lastPage"], u["actions"], u["bounce"]) == (
+        "12345678901234567890123", "b", 3, False)
+    assert (v["firstPage"], v["lastPage"], v["actions"], v["bounce"]) == ("c", "d", 1, True)

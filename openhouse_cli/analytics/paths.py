@@ -9,7 +9,7 @@ from typing import Any
 
 from ..fields import exact_dumps, exact_loads
 from ..schema import type_key
-from .source import fetch, filtered
+from .source import fetch_batches, filtered
 
 
 def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
@@ -28,28 +28,30 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
         return []
     sql, params = filtered(store, "id, user_id, session_id, utc_us, ns, properties",
                            {**filters, "types": ("navigate",)})
-    rows = fetch(store, f"SELECT user_id, session_id, properties FROM ({sql}) a "
-                 "ORDER BY user_id, session_id, utc_us, ns, id", params)
+    batches = fetch_batches(store, f"SELECT user_id, session_id, properties FROM ({sql}) a "
+                            "ORDER BY user_id, session_id, utc_us, ns, id", params)
     counter: collections.Counter = collections.Counter()
     # Each page's text once (a session's pages are new strings each time):
     # a path kept as a key then holds shared pages, not copies of its own
     known: dict[str, str] = {}
-    current, pages = None, list[str]()
-    for user, session, properties in itertools.chain(rows, [(None, None, None)]):
-        if (user, session) != current:
-            path = _cut(pages, start, steps)
-            if path:
-                counter[path] += 1
-            current, pages = (user, session), []
-            if user is None:
-                break
-        props = exact_loads(properties)
-        if not isinstance(props, dict):
-            continue
-        if not pages and "pageFrom" in props:
-            _visit(pages, props["pageFrom"], known)
-        if "pageTo" in props:
-            _visit(pages, props["pageTo"], known)
+    user = session = _NOTHING  # before the first row
+    pages: list[str] = []
+    for rows in itertools.chain(batches, [[(None, None, None)]]):
+        for row_user, row_session, properties in rows:  # millions: kept tight
+            if row_session != session or row_user != user:
+                path = _cut(pages, start, steps)
+                if path:
+                    counter[path] += 1
+                user, session, pages = row_user, row_session, []
+                if row_user is None:
+                    break
+            props = exact_loads(properties)
+            if not isinstance(props, dict):
+                continue
+            if not pages and "pageFrom" in props:
+                _visit(pages, props["pageFrom"], known)
+            if "pageTo" in props:
+                _visit(pages, props["pageTo"], known)
     # The top paths are those counted at least as often as the top-th;
     # only they need the tie-break by path (its JSON text)
     chosen = list(counter.items())
@@ -58,6 +60,9 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
         chosen = [item for item in chosen if item[1] >= least]
     ranked = sorted(chosen, key=lambda item: (-item[1], exact_dumps(item[0])))
     return [{"path": list(path), "sessions": n} for path, n in ranked[:top]]
+
+
+_NOTHING = object()
 
 
 def _visit(pages, page, known):

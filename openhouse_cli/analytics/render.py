@@ -7,7 +7,6 @@ characters made visible, as ``ohlog query``'s table does.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import sys
@@ -69,6 +68,8 @@ def write_ndjson(stdout, items: Iterable[Any]) -> None:
 
 def write_csv(stdout, header: list[str], rows: Iterable[list]) -> None:
     """CSV; a list or object cell is written as its JSON text, None as empty."""
+    import csv  # here: only CSV output needs it
+
     text = io.TextIOWrapper(_out(stdout), encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)

@@ -19,6 +19,8 @@ from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, SECONDARY_INDEXES
 from ..store import as_store
 
 
+BATCH = 2000  # rows a fetch from SQLite
+
 # SQLite's indexes and the columns each holds (every index holds the rowid, id)
 _COVERING = {name: {*columns.split(", "), "id"}
              for name, columns in {**SECONDARY_INDEXES, DEDUPE_INDEX: DEDUPE_COLUMNS}.items()}
@@ -55,7 +57,28 @@ def fetch(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int]
     return _fetch_sqlite(store.conn, sql, params)
 
 
-def _fetch_sqlite(conn, sql, params):
+def fetch_batches(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()
+                  ) -> Iterator[Sequence[tuple]]:
+    """``fetch``'s rows in lists, as SQLite hands them over: for a loop over
+    millions of rows, a generator's step a row costs more than the work."""
+    store = as_store(store)
+    if store.engine == "postgresql":
+        return _batched(_fetch_postgres(store, sql, params, escaped))
+    return _batches_sqlite(_execute_sqlite(store.conn, sql, params))
+
+
+def _batched(rows):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _execute_sqlite(conn, sql, params):
     if "ohlog_" in sql:  # query.py's exact property look-ups, done in Python
         from ..query import _python_compare, _python_type, _python_value
 
@@ -63,16 +86,24 @@ def _fetch_sqlite(conn, sql, params):
         conn.create_function("ohlog_value", 2, _python_value, deterministic=True)
         conn.create_function("ohlog_compare", 4, _python_compare, deterministic=True)
     try:
-        cursor = conn.execute(sql, list(params))
+        return conn.execute(sql, list(params))
     except sqlite3.Error as ex:
         raise OhlogError(f"Query failed: {ex}") from None
-    return _stream_sqlite(cursor)
+
+
+def _fetch_sqlite(conn, sql, params):
+    return _stream_sqlite(_execute_sqlite(conn, sql, params))
 
 
 def _stream_sqlite(cursor):
+    for rows in _batches_sqlite(cursor):
+        yield from rows
+
+
+def _batches_sqlite(cursor):
     try:
-        while rows := cursor.fetchmany(2000):
-            yield from rows
+        while rows := cursor.fetchmany(BATCH):
+            yield rows
     except sqlite3.Error as ex:
         raise OhlogError(f"Query failed: {ex}") from None
     finally:

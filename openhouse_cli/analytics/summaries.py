@@ -150,10 +150,31 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
     # the slots' totals first, in key order (no sort), then their days
     per_day = dict(fetch(store, f"SELECT {day} AS d, CAST(sum(n) AS BIGINT) FROM (SELECT slot,"
                          " sum(actions) AS n FROM summary_slots GROUP BY slot) s GROUP BY d"))
-    spelled = spellings(store, filters)
-    users_of = dict(fetch(store, "SELECT type_key, count(DISTINCT user_id) FROM summary_user_types"
-                          " GROUP BY type_key", escaped=(0,)))
-    users = one(store, "SELECT count(*) FROM (SELECT user_id FROM summary_sessions GROUP BY user_id) u")
+    # One pass in key order gives each spelling's actions and users; a type's users
+    # are its one spelling's (nearly always), else counted apart for that type
+    spelled: dict[tuple[str, str], int] = {}
+    users_of: dict[str, int] = {}
+    spellings_of: dict[str, int] = {}
+    for key, kind, actions, users in fetch(store, "SELECT type_key, type, CAST(sum(actions) AS BIGINT),"
+                                           " count(*) FROM summary_user_types GROUP BY type_key, type",
+                                           escaped=(0, 1)):
+        spelled[(key, kind)] = actions
+        users_of[key] = users
+        spellings_of[key] = spellings_of.get(key, 0) + 1
+    for key in [key for key, n in spellings_of.items() if n > 1]:
+        stored = key
+        if store.engine == "postgresql":  # its text cannot hold NUL: stored escaped
+            from ..store.postgres import escape
+
+            stored = escape(key)
+        found = one(store, "SELECT count(DISTINCT user_id) FROM summary_user_types WHERE type_key = ?",
+                    [stored])
+        users_of[key] = found[0] if found else 0
+    # The users: from one to the next in the sessions' key, a seek each (20,000 seeks
+    # instead of reading 780,000 sessions at 10M actions)
+    users = one(store, "WITH RECURSIVE u(x) AS (SELECT min(user_id) FROM summary_sessions UNION ALL"
+                " SELECT (SELECT min(user_id) FROM summary_sessions WHERE user_id > x) FROM u"
+                " WHERE x IS NOT NULL) SELECT count(x) FROM u")
     sessions = one(store, "SELECT count(*) FROM summary_sessions")
     return {"users": users[0] if users else 0, "sessions": sessions[0] if sessions else 0,
             "spelled": spelled, "users_of": users_of, "per_day": per_day}

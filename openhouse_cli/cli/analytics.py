@@ -24,8 +24,6 @@ def analysis(fn=None, *, check=None, buckets=False):
     ``buckets``: the command counts by day, week or hour, on --tz's clock."""
     if fn is None:
         return functools.partial(analysis, check=check, buckets=buckets)
-    from ..analytics.counts import SeriesTooLong
-
     @functools.wraps(fn)
     def run(db, **options):
         fmt = pop_format(options)
@@ -36,12 +34,14 @@ def analysis(fn=None, *, check=None, buckets=False):
         store = open_target(db, readonly=True)
         try:
             fn(store, filters, fmt, clock_zone, **options)
-        except SeriesTooLong as ex:  # a usage error: the bounds or --by asked for it
-            error = click.ClickException(str(ex))
-            error.exit_code = 2
-            raise error from None
         except OhlogError as ex:
-            raise click.ClickException(str(ex)) from None
+            # imported here, not with the command: `ohlog query` need not load the analyses
+            from ..analytics.counts import SeriesTooLong
+
+            error = click.ClickException(str(ex))
+            if isinstance(ex, SeriesTooLong):  # a usage error: the bounds or --by asked for it
+                error.exit_code = 2
+            raise error from None
         except BrokenPipeError:
             from ..output import _silence
 

@@ -28,7 +28,7 @@ def open_target(db, *, readonly=False, create=None):
     ``readonly``); ClickException if not."""
     from ..paths import db_path, ensure_app_dir
     from ..store import open_store
-    from ..store.postgres import BadURL
+    from ..store.urls import BadURL
 
     target = db_path(db)
     create = not readonly if create is None else create

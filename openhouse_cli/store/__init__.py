@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol, Sequence
 
-from .postgres import is_url, mask
+from .urls import is_url, mask
 
 
 class Writer(Protocol):

@@ -26,27 +26,11 @@ from typing import Any
 from .. import rollups
 from ..errors import OhlogError
 from ..schema import COLUMNS
+from .urls import URL_PREFIXES, BadURL, is_url, mask  # noqa: F401 (their home before urls.py)
 
-URL_PREFIXES = ("postgresql://", "postgres://")
 INSTALL_HINT = "PostgreSQL stores need psycopg: pip install 'ohlog[postgres]'"
 
 _ESCAPE = "\ufffe"
-
-
-def is_url(target: object) -> bool:
-    """Whether ``target`` names a PostgreSQL database (a libpq connection URI)."""
-    return isinstance(target, str) and target.startswith(URL_PREFIXES)
-
-
-def mask(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs."""
-    url = re.sub(r"^(postgres(?:ql)?://[^:/@?#]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
-
-
-class BadURL(OhlogError):
-    """``--db`` is not a PostgreSQL URL libpq can read: a usage error."""
-
 
 URL_FORM = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?param=value&...]"
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
