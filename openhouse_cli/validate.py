@@ -37,9 +37,9 @@ def describe(value):
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "an object"
+        return "an object" if value else "an empty object"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     return repr(value)
 
 

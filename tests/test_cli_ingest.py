@@ -171,7 +171,7 @@ def test_skip_writes_rejects_and_exits_3(tmp_path, run_ohlog):
     result = run_ohlog("ingest", "--db", db, path, "--on-error", "skip", "--rejects", rejects)
     assert result.returncode == 3
     lines = result.stderr.decode().splitlines()
-    assert lines[0] == f"Rejected {path}:2: actions: expected a non-empty list of actions, got a list"
+    assert lines[0] == f"Rejected {path}:2: actions: expected a non-empty list of actions, got an empty list"
     assert "2 sessions: 6 actions inserted, 0 duplicates, 1 rejected" in lines[1]
     (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert reject["ohlog_error"] == lines[0].removeprefix("Rejected ")

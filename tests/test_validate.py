@@ -53,8 +53,8 @@ def test_good_document_gives_one_row_an_action():
         (("userId",), "", "userId: expected a non-empty string, got ''"),
         (("userId",), 123, "userId: expected a non-empty string, got 123"),
         (("sessionId",), None, "sessionId: expected a non-empty string, got null"),
-        (("actions",), [], "actions: expected a non-empty list of actions, got a list"),
-        (("actions",), {}, "actions: expected a non-empty list of actions, got an object"),
+        (("actions",), [], "actions: expected a non-empty list of actions, got an empty list"),
+        (("actions",), {}, "actions: expected a non-empty list of actions, got an empty object"),
         (("actions",), DELETE, "actions: missing (expected a non-empty list of actions)"),
         (("actions", 1), "x", "actions[1]: expected an action object, got 'x'"),
         (("actions", 2, "time"), "2018-13-45", "actions[2].time: not an ISO 8601 time: '2018-13-45'"),
@@ -80,7 +80,7 @@ def test_good_document_gives_one_row_an_action():
         (("actions", 0, "properties", "locationY"), DELETE, "actions[0].properties.locationY: missing (expected a number for CLICK)"),
         (("actions", 1, "properties", "viewedId"), 7, "actions[1].properties.viewedId: expected a string for VIEW, got 7"),
         (("actions", 2, "properties", "pageFrom"), None, "actions[2].properties.pageFrom: expected a string for NAVIGATE, got null"),
-        (("actions", 2, "properties", "pageTo"), {}, "actions[2].properties.pageTo: expected a string for NAVIGATE, got an object"),
+        (("actions", 2, "properties", "pageTo"), {}, "actions[2].properties.pageTo: expected a string for NAVIGATE, got an empty object"),
     ],
 )
 def test_every_rule_has_its_located_message(path, value, message):
