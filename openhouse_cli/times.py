@@ -433,6 +433,11 @@ def resolve_range(start, end, *, tz=None, names=("start", "end")):
             bounds[index] = resolve_bound(spec, end=is_end, tz=tz)
     first, last = bounds
     if first is not None and last is not None and _reversed(start, first, end, last):
+        if tz is not None and (first.us, first.ns) <= (last.us, last.ns):
+            # Compared as clock readings, whose instants are in the other
+            # order (across a repeated hour): showing them would contradict
+            raise TimeError(f"{names[0]} {start.text} is after {names[1]} {end.text} on"
+                            f" {getattr(tz, 'key', tz)}'s clock: nothing can match")
         raise TimeError(f"{names[0]} {start.text} ({_shown(first)}) is after "
                         f"{names[1]} {end.text} ({_shown(last)}): nothing can match")
     return Range(first, last, tuple(gaps))

@@ -226,6 +226,12 @@ NOW = wall_clock_us(datetime(2026, 12, 1, 12))
      "start 2018-07 (2018-07-01T06:00:00Z) is after end 2018-06 (2018-07-01T05:59:59.999999Z)"),
     ("2018-10-21T00:00Z", "2018-10-19", None, "is after end 2018-10-19 (2018-10-19T23:59:59.999999)"),
     ("9999-12-31T23:59:59.9-14:00", "2018", None, "(after year 9999) is after end 2018"),
+    # Across a repeated hour the clock readings are reversed and their instants
+    # are not: the instants are not shown (found from outside)
+    ("2018-11-04T01:59", "2018-11-04T01:15", "America/New_York",
+     "start 2018-11-04T01:59 is after end 2018-11-04T01:15 on America/New_York's clock: nothing can match"),
+    ("2018-10-28T02:50", "2018-10-28T02:10", "Europe/Berlin",
+     "start 2018-10-28T02:50 is after end 2018-10-28T02:10 on Europe/Berlin's clock: nothing can match"),
 ])
 def test_a_reversed_range_names_both_bounds_as_resolved(start, end, tz, message):
     start, end = (parse_time_spec(t, relative=True, now_us=NOW) for t in (start, end))
