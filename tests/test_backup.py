@@ -110,6 +110,16 @@ def test_another_programs_database_is_refused_and_nothing_is_written(tmp_path, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
+def test_a_url_as_dest_points_to_copy_and_hides_the_password(live, tmp_path):
+    result = subprocess.run([OHLOG, "backup", "postgresql://u:s3cret@/logs?host=/tmp", "--db", live],
+                            capture_output=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines()[-1] == (
+        "Error: Invalid value for 'DEST': postgresql://u:***@/logs?host=/tmp is a PostgreSQL database,"
+        " and backup writes a SQLite file: use ohlog copy SRC URL")
+    assert list(tmp_path.iterdir()) == [live]
+
+
 def test_cli(live, tmp_path):
     dest = tmp_path / "copy.db"
     runner = CliRunner()

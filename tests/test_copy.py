@@ -165,11 +165,13 @@ def test_missing_source_is_an_error_and_never_created(make_target, run_ohlog, tm
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("args,hint", [(["-", "x.db"], "SRC"), (["x.db", "-"], "DEST"), (["", "x.db"], "SRC")])
+@pytest.mark.parametrize("args,hint", [(["-", "x.db"], "SRC"), (["x.db", "-"], "DEST"), (["", "x.db"], "SRC"),
+                                       (["x.db", ""], "DEST")])
 def test_streams_and_empty_names_are_usage_errors(run_ohlog, args, hint):
     result = run_ohlog("copy", *args)
     assert result.returncode == 2
-    assert f"Invalid value for '{hint}'" in result.stderr.decode()
+    said = "an empty path" if "" in args else "a store is a SQLite file or a postgresql:// URL, not a stream"
+    assert f"Invalid value for '{hint}': {said}" in result.stderr.decode()
 
 
 @pytest.mark.parametrize("side", ["SRC", "DEST"])
@@ -195,7 +197,8 @@ def test_same_file_is_refused(make_target, run_ohlog):
 
 def test_help_has_examples(run_ohlog):
     out = run_ohlog("copy", "--help").stdout.decode()
-    assert "ohlog copy ohlog.db postgresql://" in out and "--batch-size" in out
+    assert "ohlog copy logs.db postgresql://" in out and "--batch-size" in out
+    assert out.count("Examples:") == 1  # they were printed twice (found from outside)
 
 
 @pytest.mark.parametrize("dest_engine", ["postgresql", "sqlite"])

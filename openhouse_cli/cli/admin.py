@@ -41,6 +41,9 @@ def backup(dest, db, force):
                                  "named -)", param_hint="'DEST'")
     if not dest:
         raise click.BadParameter("an empty path: give a file or a directory", param_hint="'DEST'")
+    if is_url(dest):
+        raise click.BadParameter(f"{shown(mask(dest))} is a PostgreSQL database, and backup writes a"
+                                 " SQLite file: use ohlog copy SRC URL", param_hint="'DEST'")
     started = time.perf_counter()
     try:
         done = backup_database(source, dest, force=force)
@@ -51,14 +54,7 @@ def backup(dest, db, force):
 
 
 @cli.command(epilog="""SRC and DEST are each a SQLite file or a postgresql:// URL; DEST is created if
-missing. Running the same copy again copies nothing twice.
-
-\b
-Examples:
-  ohlog copy ohlog.db postgresql://ohlog@db.example.com/ohlog
-  ohlog copy postgresql://ohlog@db.example.com/ohlog local.db
-  ohlog copy big.db postgresql://ohlog@/ohlog?host=/run/postgresql --batch-size 1000000
-""")
+missing. Running the same copy again copies nothing twice.""")
 @click.argument("src")
 @click.argument("dest")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
@@ -69,9 +65,10 @@ def copy(src, dest, batch_size, quiet):
 
     \b
     Examples:
-        ohlog copy ohlog.db local.db        # or DEST postgresql://USER@HOST/DB
-        ohlog copy local.db ohlog.db        # nothing twice: 0 copied, all duplicates
-        ohlog copy ohlog.db big.db --batch-size 100000
+        ohlog copy logs.db postgresql://ohlog@db.example.com/ohlog    # a file outgrown
+        ohlog copy postgresql://ohlog@db.example.com/ohlog local.db   # and back, for local work
+        ohlog copy logs.db postgresql://ohlog@/ohlog?host=/run/postgresql --batch-size 1000000
+        ohlog copy logs.db local.db         # again: nothing twice, 0 copied, all duplicates
     """
     from rich.console import Console
 
@@ -81,9 +78,12 @@ def copy(src, dest, batch_size, quiet):
     from ..store.postgres import BadURL, parse_url
 
     for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
-        if value in ("", "-"):
+        if value == "-":
             raise click.BadParameter("a store is a SQLite file or a postgresql:// URL, not a stream "
                                      "(./- for a file named -)", param_hint=hint)
+        if not value:
+            raise click.BadParameter("an empty path: give a SQLite file or a postgresql:// URL",
+                                     param_hint=hint)
     try:  # usage errors first, before anything is opened
         for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
             if is_url(value):
