@@ -156,3 +156,68 @@ def test_a_file_may_still_be_named_twice_and_with_stdin(run_ohlog, tmp_path):
     result = run_ohlog("ingest", SAMPLE, "-", SAMPLE, "--db", db, input=SAMPLE.read_bytes())
     assert result.returncode == 0, result.stderr
     assert b"3 inputs, 3 sessions: 3 actions inserted, 6 duplicates" in result.stderr
+
+
+# An empty file, a device, a FIFO or a directory as the database (found from outside:
+# delete and serve turned an empty file into a database; a device gave "disk I/O
+# error" and left a -journal file beside it)
+
+NOT_CREATING = {
+    "query": ["query"], "stats": ["stats"], "delete --dry-run": ["delete", "--user", "x", "--dry-run"],
+    "delete": ["delete", "--user", "x", "--yes"], "serve": ["serve", "--port", "0"],
+}
+CREATING = {"ingest": ["ingest", "EXAMPLE"], "serve --create": ["serve", "--port", "0", "--create"]}
+
+
+def make_odd(tmp_path, kind):
+    path = tmp_path / "odd.db"
+    if kind == "empty file":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        try:
+            os.mknod(path, 0o600 | __import__("stat").S_IFCHR, os.makedev(1, 3))  # as /dev/null
+        except PermissionError:
+            pytest.skip("making a device needs root")
+    return path
+
+
+def run_on(path, args, tmp_path):
+    args = [str(path.parent.parent / "sample.json") if a == "EXAMPLE" else a for a in args]
+    return subprocess.run([OHLOG, *args, "--db", str(path)], capture_output=True, timeout=30,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["empty file", "directory", "FIFO", "character device"])
+@pytest.mark.parametrize("command", [*NOT_CREATING, *CREATING])
+def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, command):
+    (tmp_path / "sample.json").write_bytes(open(os.path.join(os.path.dirname(__file__), "..", "examples",
+                                                             "sample_log.json"), "rb").read())
+    work = tmp_path / "w"
+    work.mkdir()
+    path = make_odd(work, kind)
+    if kind == "empty file" and command == "serve --create":
+        pytest.skip("it serves the new database, as it should")
+    args = {**NOT_CREATING, **CREATING}[command]
+    result = run_on(path, args, work)
+    if kind == "empty file" and command in CREATING:
+        # an empty file is a new database to a command that creates one, as ingest makes one
+        assert result.returncode == 0
+        return
+    assert result.returncode in (1, 2)
+    what = {"directory": "a directory", "FIFO": "a FIFO", "character device": "a character device"}
+    if kind == "empty file":
+        expected = (f"Error: No database found at {path}: give an existing one, or add --create to"
+                    " start a new one" if command == "serve" else
+                    f"Error: No database found at {path} (the file is empty)")
+    elif kind == "directory":  # --db takes no directory, in every command
+        expected = f"Error: Invalid value for '-d' / '--db': File '{path}' is a directory."
+    else:
+        expected = f"Error: Cannot open database {path}: it is {what[kind]}"
+    assert error_line(result) == expected
+    assert sorted(p.name for p in work.iterdir()) == ["odd.db"]  # no -journal, -wal or -shm beside it
+    if kind == "empty file":
+        assert path.stat().st_size == 0

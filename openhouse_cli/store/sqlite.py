@@ -46,8 +46,7 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         return _prepare(conn, memory=True)
     path = pathlib.Path(path)
-    if path.is_dir():  # SQLite would say only "unable to open database file"
-        raise OhlogError(f"Cannot open database {path}: it is a directory")
+    _refuse_non_files(path)
     if not path.exists():
         if not create:
             raise NoDatabase(f"No database found at {path}")
@@ -57,6 +56,9 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as ex:
             raise OhlogError(f"Cannot create database {path}: {ex.strerror}") from None
+    elif not create and is_empty_file(path):
+        # What a reader calls no database: a command that must not create one does not start one here
+        raise NoDatabase(f"No database found at {path} (the file is empty)")
     try:
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -65,6 +67,35 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         return _prepare(conn, busy_timeout=busy_timeout)
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
+
+
+def _refuse_non_files(path) -> None:
+    """Refuse a path that exists and is not a regular file (symlinks followed):
+    SQLite would say "unable to open database file" of a directory and "disk
+    I/O error" of a device, and leave a -journal file beside it."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing (or unreadable: connecting says so)
+        return
+    if stat.S_ISREG(mode):
+        return
+    what = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "not a regular file")
+    raise OhlogError(f"Cannot open database {path}: it is {what}")
+
+
+def is_empty_file(path) -> bool:
+    """Whether ``path`` is an empty regular file: what a reader takes for no database yet."""
+    import stat
+
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size == 0
 
 
 def _refuse_other_programs(conn, path) -> None:
@@ -179,8 +210,7 @@ def open_for_query(path) -> sqlite3.Connection:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NoDatabase(f"No database found at {path}")
-    if os.path.isdir(path):
-        raise OhlogError(f"Cannot open database {path}: it is a directory")
+    _refuse_non_files(path)
     from urllib.parse import quote
 
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
