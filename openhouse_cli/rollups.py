@@ -185,3 +185,26 @@ def apply_postgres(conn, drop_empty: bool = False) -> None:
     if drop_empty:
         for sql in _DROP_EMPTY_POSTGRES:
             conn.execute(sql)
+
+
+# A bulk load into an empty table (store/postgres.py's Writer): every row of
+# actions is its own, so the summaries are counted from the whole table at
+# commit, grouped by every key at once into ohlog_delta (one pass over the
+# actions) and from there into each summary
+_ALL_TO_DELTA_POSTGRES = ("INSERT INTO pg_temp.ohlog_delta SELECT " + SLOT_SQL + ", type_key, type,"
+                          " user_id, session_id, count(*) FROM actions GROUP BY 1, 2, 3, 4, 5")
+# The other way, measured against it: each summary grouped from the table
+_ALL_POSTGRES = [f"INSERT INTO {table} ({key}, actions) SELECT {key_sql}, count(*) FROM actions"
+                 f" GROUP BY {at} ORDER BY {at}"
+                 f" ON CONFLICT ({key}) DO UPDATE SET actions = {table}.actions + excluded.actions"
+                 for table, (key, key_sql, at) in TABLES.items()]
+
+
+def add_all_postgres(conn, via_delta: bool = True) -> None:
+    """Add every row of ``actions`` to the summaries (all of them this transaction's)."""
+    if via_delta:
+        conn.execute(_ALL_TO_DELTA_POSTGRES)
+        apply_postgres(conn)
+    else:
+        for sql in _ALL_POSTGRES:
+            conn.execute(sql)
