@@ -190,21 +190,20 @@ def apply_postgres(conn, drop_empty: bool = False) -> None:
 # A bulk load into an empty table (store/postgres.py's Writer): every row of
 # actions is its own, so the summaries are counted from the whole table at
 # commit, grouped by every key at once into ohlog_delta (one pass over the
-# actions) and from there into each summary
+# actions) and from there into each summary. (Grouping each summary from the
+# actions instead took 7.7-9.9 s for a million actions against 6.8-7.8 s.)
+# Its lock on actions keeps every other writer of the summaries out, so a
+# summary found empty stays so: it takes a plain INSERT, about a fifth
+# faster than ON CONFLICT's speculative one.
 _ALL_TO_DELTA_POSTGRES = ("INSERT INTO pg_temp.ohlog_delta SELECT " + SLOT_SQL + ", type_key, type,"
                           " user_id, session_id, count(*) FROM actions GROUP BY 1, 2, 3, 4, 5")
-# The other way, measured against it: each summary grouped from the table
-_ALL_POSTGRES = [f"INSERT INTO {table} ({key}, actions) SELECT {key_sql}, count(*) FROM actions"
-                 f" GROUP BY {at} ORDER BY {at}"
-                 f" ON CONFLICT ({key}) DO UPDATE SET actions = {table}.actions + excluded.actions"
-                 for table, (key, key_sql, at) in TABLES.items()]
+_INSERT_NEW_POSTGRES = [sql.split(" ON CONFLICT")[0] for sql in APPLY_POSTGRES]
 
 
-def add_all_postgres(conn, via_delta: bool = True) -> None:
-    """Add every row of ``actions`` to the summaries (all of them this transaction's)."""
-    if via_delta:
-        conn.execute(_ALL_TO_DELTA_POSTGRES)
-        apply_postgres(conn)
-    else:
-        for sql in _ALL_POSTGRES:
-            conn.execute(sql)
+def add_all_postgres(conn) -> None:
+    """Add every row of ``actions`` (all of them this transaction's, the
+    table locked against other writers) to the summaries."""
+    conn.execute(_ALL_TO_DELTA_POSTGRES)
+    for table, upsert, insert in zip(TABLES, APPLY_POSTGRES, _INSERT_NEW_POSTGRES):
+        empty = not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+        conn.execute(insert if empty else upsert)
