@@ -250,7 +250,7 @@ def main(argv=None):
         rows.append(("SQLite ingest", f"{m['sqlite']:.1f}s, {n / m['sqlite']:,.0f} actions/s", ""))
     if "copy" in m:
         rows.append(("copy SQLite -> PostgreSQL", f"{m['copy']:.1f}s, {n / m['copy']:,.0f} actions/s",
-                     f"{m['ingest'] / m['copy']:.2f}x ingest's rate (target >= 1x)"))
+                     f"{m['ingest'] / m['copy']:.2f}x ingest's rate (target >= 1x)" if "ingest" in m else ""))
     if "query_pg" in m:
         rows.append(("selective query",
                      f"PostgreSQL {m['query_pg'] * 1000:.0f} ms, SQLite {m['query_sqlite'] * 1000:.0f} ms",
