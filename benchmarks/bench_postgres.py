@@ -2,6 +2,7 @@
 """Benchmark ohlog on PostgreSQL against its naive path and against SQLite.
 
     .venv/bin/python benchmarks/bench_postgres.py [--actions 1000000] [--repeat 3] [--tuned]
+        [--baseline DIR] [--only ingest,reingest,naive,...]
 
 Starts its own PostgreSQL (tests/pgserver.py: PostgreSQL's default settings,
 or ``--tuned``'s), generates N actions once (benchmarks/generate.py, NDJSON
@@ -23,6 +24,10 @@ fresh database, the measures interleaved run by run:
   baseline      with ``--baseline DIR``: ``ohlog ingest`` of the code in DIR (e.g. an
                 older commit's ``git archive``) into an empty database, for a
                 before/after measured side by side
+
+``--only`` runs the measures named (re-ingest needs ingest, copy needs
+sqlite, query needs both; the baseline runs whenever ``--baseline`` is
+given), to time again only what a change touched.
 
 Every run is printed, then the medians and the targets. Ingests also print
 their CPU seconds: the client's (``ohlog`` and its validating worker) and
@@ -82,6 +87,9 @@ postgres.Writer = Naive
 from openhouse_cli.cli import cli
 cli(sys.argv[1:])
 """
+
+
+MEASURES = ("ingest", "reingest", "naive", "sqlite", "copy", "query")
 
 
 def data_file(data_dir, n, seed=0):
@@ -155,7 +163,14 @@ def main(argv=None):
     parser.add_argument("--data-dir", type=pathlib.Path, default=HERE / "data")
     parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                         help="also time ohlog ingest of the code in DIR, side by side")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")), metavar="M1,M2",
+                        help=f"run only these measures, of {','.join(MEASURES)}")
     args = parser.parse_args(argv)
+    only = set(MEASURES) if args.only is None else args.only
+    if only - set(MEASURES):
+        parser.error(f"--only: unknown measure {', '.join(sorted(only - set(MEASURES)))}")
+    only |= {"ingest"} if only & {"reingest", "query"} else set()
+    only |= {"sqlite"} if only & {"copy", "query"} else set()
     args.data_dir.mkdir(exist_ok=True)
     n = args.actions
     source = data_file(args.data_dir, n)
@@ -174,58 +189,75 @@ def main(argv=None):
         for number in range(1, args.repeat + 1):
             sqlite_db = pathlib.Path(tmp) / f"run{number}.db"
             urls = {name: server.create_database(f"{name}{number}")
-                    for name in ("ingest", "naive", "copy", *(("baseline",) if args.baseline else ()))}
+                    for name in ("ingest", "naive", "copy", *(("baseline",) if args.baseline else ()))
+                    if name == "baseline" or name in only}
             if args.baseline:
                 code = (f"import sys; sys.path.insert(0, {str(args.baseline.resolve())!r}); "
                         "from openhouse_cli.cli import cli; cli(sys.argv[1:])")
                 runs["baseline"].append(timed([sys.executable, "-c", code, "ingest", source,
                                                "--db", urls["baseline"], "-q"], server=server, cpu="baseline"))
-            ingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server, cpu="ingest")
-            reingest = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server,
-                             cpu="reingest")
-            naive = timed([sys.executable, "-c", NAIVE, "ingest", source, "--db", urls["naive"], "-q"],
-                          server=server, cpu="naive")
-            sqlite = timed([OHLOG, "ingest", source, "--db", sqlite_db, "-q"])
-            copy = timed([OHLOG, "copy", sqlite_db, urls["copy"], "-q"], server=server, cpu="copy")
-            user, count = median_user(urls["ingest"])
-            query = ["query", "--user", user, "--type", "view", "--nl"]
-            timed([OHLOG, *query, "--db", urls["ingest"]])  # warm both
-            timed([OHLOG, *query, "--db", sqlite_db])
-            query_pg = statistics.median(timed([OHLOG, *query, "--db", urls["ingest"]]) for _ in range(5))
-            query_sqlite = statistics.median(timed([OHLOG, *query, "--db", sqlite_db]) for _ in range(5))
-            for name, value in (("ingest", ingest), ("reingest", reingest), ("naive", naive),
-                                ("sqlite", sqlite), ("copy", copy), ("query_pg", query_pg),
-                                ("query_sqlite", query_sqlite)):
+            done = {}
+            if "ingest" in only:
+                done["ingest"] = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server,
+                                       cpu="ingest")
+            if "reingest" in only:
+                done["reingest"] = timed([OHLOG, "ingest", source, "--db", urls["ingest"], "-q"], server=server,
+                                         cpu="reingest")
+            if "naive" in only:
+                done["naive"] = timed([sys.executable, "-c", NAIVE, "ingest", source, "--db", urls["naive"], "-q"],
+                                      server=server, cpu="naive")
+            if "sqlite" in only:
+                done["sqlite"] = timed([OHLOG, "ingest", source, "--db", sqlite_db, "-q"])
+            if "copy" in only:
+                done["copy"] = timed([OHLOG, "copy", sqlite_db, urls["copy"], "-q"], server=server, cpu="copy")
+            count = 0
+            if "query" in only:
+                user, count = median_user(urls["ingest"])
+                query = ["query", "--user", user, "--type", "view", "--nl"]
+                timed([OHLOG, *query, "--db", urls["ingest"]])  # warm both
+                timed([OHLOG, *query, "--db", sqlite_db])
+                done["query_pg"] = statistics.median(timed([OHLOG, *query, "--db", urls["ingest"]])
+                                                     for _ in range(5))
+                done["query_sqlite"] = statistics.median(timed([OHLOG, *query, "--db", sqlite_db])
+                                                         for _ in range(5))
+            for name, value in done.items():
                 runs[name].append(value)
-            print(f"run {number}: ingest {ingest:6.1f}s ({n / ingest:8,.0f}/s)  re-ingest {reingest:6.1f}s"
-                  f" ({reingest / ingest:.2f}x)  naive {naive:6.1f}s ({n / naive:8,.0f}/s)"
-                  f"  sqlite ingest {sqlite:6.1f}s  copy sqlite->pg {copy:6.1f}s ({n / copy:8,.0f}/s)"
-                  f"  query ({count:,} actions of user) pg {query_pg * 1000:5.0f}ms"
-                  f" sqlite {query_sqlite * 1000:5.0f}ms", flush=True)
+            print(f"run {number} (load {os.getloadavg()[0]:.1f}): " + "  ".join(
+                f"{name} {value * 1000:5.0f}ms" if name.startswith("query") else
+                f"{name} {value:6.1f}s ({n / value:8,.0f}/s)" for name, value in done.items())
+                + (f"  (query: {count:,} actions of the user)" if count else ""), flush=True)
+            if "ingest" in done and "reingest" in done:
+                print(f"       re-ingest {done['reingest'] / done['ingest']:.2f}x the ingest's time", flush=True)
             print(f"       cpu: " + "  ".join(f"{name} {cpu_text(name)}" for name in CPU), flush=True)
-            if args.baseline:
+            if args.baseline and "ingest" in done:
                 print(f"       baseline ingest {runs['baseline'][-1]:6.1f}s"
-                      f" ({runs['baseline'][-1] / ingest:.2f}x this ingest's time)", flush=True)
+                      f" ({runs['baseline'][-1] / done['ingest']:.2f}x this ingest's time)", flush=True)
             for name in urls:
                 server.drop_database(f"{name}{number}")
-            sqlite_db.unlink()
-    m = {name: statistics.median(values) for name, values in runs.items()}
+            sqlite_db.unlink(missing_ok=True)
+    m = {name: statistics.median(values) for name, values in runs.items() if values}
     print(f"\nmedians of {args.repeat} runs, {n:,} actions:")
-    rows = [
-        ("PostgreSQL ingest", f"{m['ingest']:.1f}s, {n / m['ingest']:,.0f} actions/s",
-         f"{m['naive'] / m['ingest']:.2f}x the naive path's rate (target >= 2x)"),
-        ("naive path", f"{m['naive']:.1f}s, {n / m['naive']:,.0f} actions/s", ""),
-        ("re-ingest (all duplicates)", f"{m['reingest']:.1f}s",
-         f"{m['reingest'] / m['ingest']:.2f}x the first ingest (target <= 0.5x)"),
-        ("SQLite ingest", f"{m['sqlite']:.1f}s, {n / m['sqlite']:,.0f} actions/s", ""),
-        ("copy SQLite -> PostgreSQL", f"{m['copy']:.1f}s, {n / m['copy']:,.0f} actions/s",
-         f"{m['ingest'] / m['copy']:.2f}x ingest's rate (target >= 1x)"),
-        ("selective query", f"PostgreSQL {m['query_pg'] * 1000:.0f} ms, SQLite {m['query_sqlite'] * 1000:.0f} ms",
-         f"{m['query_pg'] / m['query_sqlite']:.2f}x SQLite (target <= 1.3x)"),
-    ]
+    rows = []
+    if "ingest" in m:
+        rows.append(("PostgreSQL ingest", f"{m['ingest']:.1f}s, {n / m['ingest']:,.0f} actions/s",
+                     f"{m['naive'] / m['ingest']:.2f}x the naive path's rate (target >= 2x)" if "naive" in m else ""))
+    if "naive" in m:
+        rows.append(("naive path", f"{m['naive']:.1f}s, {n / m['naive']:,.0f} actions/s", ""))
+    if "reingest" in m:
+        rows.append(("re-ingest (all duplicates)", f"{m['reingest']:.1f}s",
+                     f"{m['reingest'] / m['ingest']:.2f}x the first ingest (target <= 0.5x)"))
+    if "sqlite" in m:
+        rows.append(("SQLite ingest", f"{m['sqlite']:.1f}s, {n / m['sqlite']:,.0f} actions/s", ""))
+    if "copy" in m:
+        rows.append(("copy SQLite -> PostgreSQL", f"{m['copy']:.1f}s, {n / m['copy']:,.0f} actions/s",
+                     f"{m['ingest'] / m['copy']:.2f}x ingest's rate (target >= 1x)" if "ingest" in m else ""))
+    if "query_pg" in m:
+        rows.append(("selective query",
+                     f"PostgreSQL {m['query_pg'] * 1000:.0f} ms, SQLite {m['query_sqlite'] * 1000:.0f} ms",
+                     f"{m['query_pg'] / m['query_sqlite']:.2f}x SQLite (target <= 1.3x)"))
     if args.baseline:
         rows.append(("baseline ingest", f"{m['baseline']:.1f}s, {n / m['baseline']:,.0f} actions/s",
-                     f"ingest is {m['baseline'] / m['ingest']:.2f}x its rate"))
+                     f"ingest is {m['baseline'] / m['ingest']:.2f}x its rate" if "ingest" in m else ""))
     for name, value, target in rows:
         print(f"  {name:28} {value:40} {target}")
     for name, values in CPU.items():

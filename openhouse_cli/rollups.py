@@ -29,6 +29,9 @@ the session's temporary ``ohlog_delta``, in the same statement
 adds that to each summary in key order, so two writers lock shared rows in
 the same order (no deadlock); the table is emptied at commit or rollback
 (ON COMMIT DELETE ROWS; a rolled back transaction's rows were never there).
+A bulk load into an empty table COPYs its rows straight into actions, past
+any such statement: it counts the whole table at commit instead
+(``add_all_postgres``), every row of it being its own.
 The server's group commit, one statement a transaction, does the same
 within that statement (``summing_postgres``: CTEs over its RETURNING, the
 summaries in the same order), with no temporary table and one round trip.
@@ -185,3 +188,25 @@ def apply_postgres(conn, drop_empty: bool = False) -> None:
     if drop_empty:
         for sql in _DROP_EMPTY_POSTGRES:
             conn.execute(sql)
+
+
+# A bulk load into an empty table (store/postgres.py's Writer): every row of
+# actions is its own, so the summaries are counted from the whole table at
+# commit, grouped by every key at once into ohlog_delta (one pass over the
+# actions) and from there into each summary. (Grouping each summary from the
+# actions instead took 7.7-9.9 s for a million actions against 6.8-7.8 s.)
+# Its lock on actions keeps every other writer of the summaries out, so a
+# summary found empty stays so: it takes a plain INSERT, about a fifth
+# faster than ON CONFLICT's speculative one.
+_ALL_TO_DELTA_POSTGRES = ("INSERT INTO pg_temp.ohlog_delta SELECT " + SLOT_SQL + ", type_key, type,"
+                          " user_id, session_id, count(*) FROM actions GROUP BY 1, 2, 3, 4, 5")
+_INSERT_NEW_POSTGRES = [sql.split(" ON CONFLICT")[0] for sql in APPLY_POSTGRES]
+_HOLDS_ROWS_POSTGRES = [f"SELECT EXISTS (SELECT 1 FROM {table})" for table in TABLES]
+
+
+def add_all_postgres(conn) -> None:
+    """Add every row of ``actions`` (all of them this transaction's, the
+    table locked against other writers) to the summaries."""
+    conn.execute(_ALL_TO_DELTA_POSTGRES)
+    for holds_rows, upsert, insert in zip(_HOLDS_ROWS_POSTGRES, APPLY_POSTGRES, _INSERT_NEW_POSTGRES):
+        conn.execute(upsert if conn.execute(holds_rows).fetchone()[0] else insert)

@@ -18,6 +18,7 @@ from openhouse_cli.store import open_store
 from openhouse_cli.store import postgres
 
 from .conftest import OHLOG
+from .test_summaries import assert_summaries_exact
 
 pytestmark = pytest.mark.usefixtures("pg_server")
 
@@ -58,10 +59,14 @@ def stored(url):
         return store.execute("SELECT user_id, session_id, properties FROM actions ORDER BY id").fetchall()
 
 
-@pytest.fixture(params=["bulk", "row by row"])
+_MIN_ROWS = {"bulk": 0, "bulk after 3 rows": 3, "row by row": 10**9}
+
+
+@pytest.fixture(params=list(_MIN_ROWS))
 def bulk_min_rows(request, monkeypatch):
-    """Both ways into an empty table: the index rebuild (threshold 0) and inserts with indexes."""
-    monkeypatch.setattr(postgres, "BULK_MIN_ROWS", 0 if request.param == "bulk" else 10**9)
+    """Every way into an empty table: indexes dropped at the first write (threshold 0),
+    at a later one (its staged rows moved in then), or never (inserts with indexes)."""
+    monkeypatch.setattr(postgres, "BULK_MIN_ROWS", _MIN_ROWS[request.param])
     return request.param
 
 
@@ -76,20 +81,27 @@ def test_first_load_dedupes_exactly_and_keeps_input_order(pg_db_url, bulk_min_ro
     repeat = doc("u1", "dup", ("2018-10-01T09:00:00Z", "PING", {}), ("2018-10-01T09:00:00Z", "PING", {}))
     with _store(pg_db_url) as store:
         counts = ingest_sessions(store, [*docs, repeat, *docs[:10], repeat])
-    assert (counts.inserted, counts.duplicates) == (52, 12)
+        assert (counts.inserted, counts.duplicates) == (52, 12)
+        assert_summaries_exact(store)
     rows = stored(pg_db_url)
     # ids follow the input; identical actions inside one document are both kept
     assert [r[1] for r in rows] == [f"s{i}" for i in range(50)] + ["dup", "dup"]
     assert index_definitions(pg_db_url) == before
 
 
-@pytest.mark.parametrize("max_keys", [10**9, 5], ids=["client dedupe", "then server dedupe"])
-def test_bulk_load_dedupes_by_the_whole_key(pg_db_url, monkeypatch, max_keys):
+@pytest.mark.parametrize("max_keys, min_rows", [
+    (10**9, 0), (10**9, 5), (10**9, 10**9), (5, 0), (5, 5), (5, 10**9), (3, 8)],
+    ids=["client dedupe, indexes dropped at once", "client dedupe, indexes dropped later",
+         "client dedupe, indexes kept", "server dedupe after the drop", "server dedupe from the drop",
+         "server dedupe, indexes kept", "server dedupe before the drop"])
+def test_bulk_load_dedupes_by_the_whole_key(pg_db_url, monkeypatch, max_keys, min_rows):
     """A bulk load dedupes its own rows in the client (then, past
-    BULK_DEDUPE_MAX_ROWS, by the staging table's unique key): rows that share
-    a fingerprint but differ in any other part of the key are all kept."""
-    monkeypatch.setattr(postgres, "BULK_MIN_ROWS", 0)
+    BULK_DEDUPE_MAX_ROWS, by a unique index in the server) before, while and
+    after its indexes are dropped: rows that share a fingerprint but differ
+    in any other part of the key are all kept, and the summaries count them."""
+    monkeypatch.setattr(postgres, "BULK_MIN_ROWS", min_rows)
     monkeypatch.setattr(postgres, "BULK_DEDUPE_MAX_ROWS", max_keys)
+    before = index_definitions(pg_db_url)
     fp = bytes(16)
 
     def row(user, utc_us, ns=0, fingerprint=fp):
@@ -103,10 +115,13 @@ def test_bulk_load_dedupes_by_the_whole_key(pg_db_url, monkeypatch, max_keys):
         assert writer.write(distinct[:4]) == 4
         assert writer.write([distinct[0], *distinct[4:], distinct[4]]) == len(distinct) - 4
         assert writer.write(distinct) == 0
+        assert writer.write(distinct[:2]) == 0
         writer.commit()
         got = store.execute("SELECT user_id, utc_us, ns, fingerprint FROM actions ORDER BY id").fetchall()
+        assert_summaries_exact(store)
     assert [(postgres.unescape(u), t, n, bytes(f)) for u, t, n, f in got] == [
         (r[0], r[3], r[4], r[10]) for r in distinct]
+    assert index_definitions(pg_db_url) == before
 
 
 def test_reingest_counts_all_duplicates_and_adds_nothing(pg_db_url, bulk_min_rows):
@@ -213,42 +228,66 @@ def _wait_for(predicate, timeout=60):
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("phase", ["staging", "rebuild"])
+# Where the killed ingest is, what the test waits for there (queries another
+# session sees the loader run or last ran), and what holds it there (a lock
+# the test takes first, or nothing)
+_PHASES = {
+    # its first rows, staged (the threshold is 20,000 rows, 5,000 a write)
+    "staging": ("COPY ohlog_load%", None),
+    # dropping the indexes, held by a reader's open transaction
+    "dropping": ("ALTER TABLE actions DROP%", "SELECT count(*) FROM actions"),
+    # its rows going straight into actions, the indexes gone
+    "loading": ("COPY actions %", None),
+    # indexes rebuilt, adding to the summaries, held by a lock on one of them
+    "committing": ("INSERT INTO summary_slots%", "LOCK TABLE summary_slots IN SHARE MODE"),
+}
+
+
+@pytest.mark.parametrize("phase", list(_PHASES))
 def test_kill_9_of_ingest_leaves_all_or_nothing(pg_db_url, tmp_path, phase):
-    """A real ``ohlog ingest`` killed while it stages rows, or while its bulk load
-    has dropped the indexes (held there by a reader's lock): nothing is stored,
-    every index is back, and the same input then loads whole."""
-    path = _generated(tmp_path, 30_000)  # above BULK_MIN_ROWS: the rebuild path
+    """A real ``ohlog ingest`` killed in each phase of its bulk load: nothing
+    is stored or counted, every index is back, and the same input then loads whole."""
+    path = _generated(tmp_path, 30_000)  # above BULK_MIN_ROWS: the indexes are dropped
     before = index_definitions(pg_db_url)
+    running, hold = _PHASES[phase]
     reader = open_store(pg_db_url)
-    if phase == "rebuild":
-        # A reader's open transaction: the loader's DROP waits for it, indexes half gone
+    if hold:
         reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM actions").fetchone()
+        reader.execute(hold)
     proc = subprocess.Popen([OHLOG, "ingest", str(path), "--db", pg_db_url, "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        if phase == "staging":
-            _wait_for(lambda: _backend_busy(pg_db_url, "COPY ohlog_load%"))
-        else:
-            _wait_for(lambda: _backend_busy(pg_db_url, "ALTER TABLE actions DROP%")
-                      or _backend_busy(pg_db_url, "DROP INDEX%"))
+        _wait_for(lambda: _backend_busy(pg_db_url, running))
+        if phase == "loading":  # the indexes are dropped (uncommitted: only the lock shows it)
+            assert "AccessExclusiveLock" in _locks_on_actions(pg_db_url)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
-        if phase == "rebuild":
+        if hold:
             reader.execute("ROLLBACK")
         reader.close()
     # The server rolls the dead client's transaction back once it notices
     _wait_for(lambda: not _backend_busy(pg_db_url, "%"))
     assert stored(pg_db_url) == []
     assert index_definitions(pg_db_url) == before
+    with _store(pg_db_url) as store:
+        assert_summaries_exact(store)
     result = subprocess.run([OHLOG, "ingest", str(path), "--db", pg_db_url], capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert b"30,000 actions inserted, 0 duplicates" in result.stderr
     assert index_definitions(pg_db_url) == before
+    with _store(pg_db_url) as store:
+        assert_summaries_exact(store)
+
+
+def _locks_on_actions(url):
+    """The modes in which other sessions hold a lock on actions."""
+    with _store(url) as store:
+        return {mode for (mode,) in store.execute(
+            "SELECT mode FROM pg_locks WHERE relation = 'actions'::regclass AND granted"
+            " AND pid <> pg_backend_pid()")}
 
 
 @pytest.mark.slow

@@ -244,11 +244,11 @@ _STAGING_COLUMNS = ", ".join(COLUMNS)
 _STAGING_TYPES = ("seq bigint, user_id text, session_id text, time text, utc_us bigint, ns smallint,"
                   " local_us bigint, offset_s integer, type text, type_key text, properties text,"
                   " fingerprint bytea")
-# ohlog_staging takes each write's rows by COPY. A bulk load COPYs its rows,
-# deduped in the client, straight into ohlog_load; past BULK_DEDUPE_MAX_ROWS
-# it moves them to ohlog_bulk, which dedupes by the same key as
-# actions_dedupe. All are private to the session and emptied at every commit
-# or rollback.
+# ohlog_staging takes each write's rows by COPY. A bulk load's first rows,
+# deduped in the client, wait in ohlog_load (or, past BULK_DEDUPE_MAX_ROWS,
+# in ohlog_bulk, which dedupes by the same key as actions_dedupe) until it
+# drops the indexes. All are private to the session and emptied at every
+# commit or rollback.
 _COPY_TYPES = [column.split()[1] for column in _STAGING_TYPES.split(", ")]
 _STAGING_TABLES = (
     rollups.DELTA_TABLE_POSTGRES,  # the rows each statement inserted, for the summaries
@@ -259,6 +259,8 @@ _STAGING_TABLES = (
 )
 _COPY_STAGING = f"COPY ohlog_staging (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _COPY_LOAD = f"COPY ohlog_load (seq, {_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+# Straight into the table, its indexes dropped: COPY numbers the rows in the input's order
+_COPY_ACTIONS = f"COPY actions ({_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 # Each INSERT INTO actions also records the rows it inserted in ohlog_delta
 # (rollups.collecting) and returns how many
 _INSERT_FROM_STAGING = rollups.collecting(
@@ -273,24 +275,31 @@ _INSERT_FROM_LOAD = rollups.collecting(
 _INSERT_FROM_BULK = rollups.collecting(
     f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM ohlog_bulk ORDER BY seq"
 )
+# Once the indexes are dropped the summaries are counted from the whole
+# table at commit, so these inserts collect nothing
+_MOVE = {table: f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS} FROM {table}"
+         " ORDER BY seq" for table in ("ohlog_load", "ohlog_bulk")}
+_DIRECT_FROM_STAGING = (f"INSERT INTO actions ({_STAGING_COLUMNS}) SELECT {_STAGING_COLUMNS}"
+                        " FROM ohlog_staging ORDER BY seq ON CONFLICT DO NOTHING")
 # A bulk load dedupes in the client up to this many distinct rows (about
-# 100 bytes of memory each), then in ohlog_bulk's unique index
+# 100 bytes of memory each), then in the server by a unique index
 BULK_DEDUPE_MAX_ROWS = 2_000_000
 _KEY = struct.Struct("<qhI").pack
 _KEY_COLUMNS = (COLUMNS.index("fingerprint"), COLUMNS.index("utc_us"), COLUMNS.index("ns"),
                 COLUMNS.index("user_id"))
-# Below this many rows a bulk load inserts with the indexes in place: a
-# rebuild would cost more than it saves.
+# A bulk load drops the indexes once it has this many rows: below, a
+# rebuild would cost more than it saves, and readers are not held up.
 BULK_MIN_ROWS = 20_000
 # Memory for the sorts of an index rebuild, for this transaction only
 _BULK_SETTINGS = ("SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL work_mem = '64MB'")
+# (is it the unique key, drop, create) for every index of actions
 _INDEX_DEFINITIONS = """
-    SELECT 'ALTER TABLE actions DROP CONSTRAINT ' || quote_ident(conname),
+    SELECT true, 'ALTER TABLE actions DROP CONSTRAINT ' || quote_ident(conname),
            'ALTER TABLE actions ADD CONSTRAINT ' || quote_ident(conname) || ' '
                || pg_get_constraintdef(oid)
     FROM pg_constraint WHERE conrelid = 'actions'::regclass AND contype = 'u'
     UNION ALL
-    SELECT 'DROP INDEX ' || quote_ident(i.relname), pg_get_indexdef(i.oid)
+    SELECT false, 'DROP INDEX ' || quote_ident(i.relname), pg_get_indexdef(i.oid)
     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
     WHERE x.indrelid = 'actions'::regclass
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
@@ -320,12 +329,16 @@ class Writer:
     growing five B-trees row by row costs most of the time: then the
     transaction locks out other writers (SHARE ROW EXCLUSIVE: readers go on),
     so its own rows are the only ones they can duplicate. It dedupes them by
-    the unique key in the client (a set of keys) and COPYs the new ones into
-    an unindexed staging table; at commit it drops every index, inserts in
-    input order and rebuilds them by sort. The drops are part of the transaction: a rollback or a killed
-    client brings the indexes back, and no other writer can insert while
-    the unique key is gone, because it waits for the lock and then finds
-    the table no longer empty.
+    the unique key in the client (a set of keys). Its first BULK_MIN_ROWS
+    rows wait in an unindexed staging table; past them it drops every index
+    and COPYs its rows straight into ``actions``, so that the server writes
+    them while the client reads on; at commit it rebuilds the indexes by
+    sort and counts the whole table into the summaries. Past
+    BULK_DEDUPE_MAX_ROWS keys it rebuilds the unique key first and inserts
+    through staging with ON CONFLICT DO NOTHING. The drops are part of the
+    transaction: a rollback or a killed client brings the indexes back. They
+    lock the table (ACCESS EXCLUSIVE), so readers wait for the load to end,
+    and another writer waits for it and then finds the table no longer empty.
     """
 
     def __init__(self, conn, name: str):
@@ -333,6 +346,10 @@ class Writer:
         self.name = name
         self.bulk = False
         self._seq = 0
+        self._keys: set[bytes] | None = None
+        # Once the bulk load has dropped the indexes: (is unique, create) of
+        # those still to rebuild at commit
+        self._dropped: list[tuple[bool, str]] | None = None
 
     def _run(self, fn, *args):
         import psycopg
@@ -346,7 +363,8 @@ class Writer:
     def begin(self) -> None:
         self._run(prepare_session, self.conn)
         self._seq = 0
-        self._keys: set[bytes] | None = None
+        self._keys = None
+        self._dropped = None
         self.bulk = self._run(self._claim_empty_table)
         if self.bulk:
             self._keys = set()
@@ -377,17 +395,21 @@ class Writer:
 
     def _write(self, rows) -> int:
         with self.conn.cursor() as cursor:
+            if self.bulk and self._dropped is None and self._seq + len(rows) >= BULK_MIN_ROWS:
+                self._drop_indexes(cursor)
             if self._keys is not None and len(self._keys) + len(rows) > BULK_DEDUPE_MAX_ROWS:
-                # Too many keys to hold: the server's unique index dedupes from here on
-                cursor.execute(_BULK_FROM_LOAD)
-                cursor.execute("TRUNCATE ohlog_load")
-                self._keys = None
+                self._server_dedupes(cursor)
             if self._keys is not None:
                 rows = self._new_rows(rows)
-                self._copy(cursor, _COPY_LOAD, rows)
+                if self._dropped is not None:
+                    self._copy(cursor, _COPY_ACTIONS, rows, seq=False)
+                else:
+                    self._copy(cursor, _COPY_LOAD, rows)
                 return len(rows)
             self._copy(cursor, _COPY_STAGING, rows)
-            if self.bulk:  # into actions at commit
+            if self._dropped is not None:  # only the unique key is there
+                inserted = cursor.execute(_DIRECT_FROM_STAGING).rowcount
+            elif self.bulk:  # into actions at commit
                 inserted = cursor.execute(_BULK_FROM_STAGING).rowcount
             else:
                 # No savepoint to retry a lost deadlock in: rows written in a
@@ -396,6 +418,39 @@ class Writer:
                 inserted = cursor.execute(_INSERT_FROM_STAGING).fetchone()[0]
             cursor.execute("TRUNCATE ohlog_staging")
         return inserted
+
+    def _drop_indexes(self, cursor) -> None:
+        """Drop every index of the (empty) table and move the staged rows in."""
+        definitions = cursor.execute(_INDEX_DEFINITIONS).fetchall()
+        for _, drop, _ in definitions:
+            cursor.execute(drop)
+        for setting in _BULK_SETTINGS:
+            cursor.execute(setting)
+        self._dropped = [(unique, create) for unique, _, create in definitions]
+        if self._keys is not None:
+            cursor.execute(_MOVE["ohlog_load"])
+            cursor.execute("TRUNCATE ohlog_load")
+        else:  # the server dedupes already: the unique key comes back at once
+            cursor.execute(_MOVE["ohlog_bulk"])
+            cursor.execute("TRUNCATE ohlog_bulk")
+            self._rebuild(cursor, unique=True)
+
+    def _server_dedupes(self, cursor) -> None:
+        """Too many keys to hold: the server's unique index dedupes from here on."""
+        self._keys = None
+        if self._dropped is not None:
+            self._rebuild(cursor, unique=True)
+        else:
+            cursor.execute(_BULK_FROM_LOAD)
+            cursor.execute("TRUNCATE ohlog_load")
+
+    def _rebuild(self, cursor, unique: bool | None = None) -> None:
+        """Create the dropped indexes (only the unique key's, or only the others')."""
+        assert self._dropped is not None
+        for is_unique, create in self._dropped:
+            if unique is None or is_unique == unique:
+                cursor.execute(create)
+        self._dropped = [(u, c) for u, c in self._dropped if not (unique is None or u == unique)]
 
     def _new_rows(self, rows):
         """The rows whose unique key (user_id, utc_us, ns, fingerprint) this
@@ -415,41 +470,48 @@ class Writer:
                 new.append(row)
         return new
 
-    def _copy(self, cursor, statement, rows) -> None:
+    def _copy(self, cursor, statement, rows, seq: bool = True) -> None:
         # Binary COPY: about twice as fast as text for psycopg to write
         with cursor.copy(statement) as copy:
-            copy.set_types(_COPY_TYPES)
-            for seq, row in enumerate(rows, self._seq):
-                copy.write_row((seq, *escaped_row(row)))
+            if seq:
+                copy.set_types(_COPY_TYPES)
+                for number, row in enumerate(rows, self._seq):
+                    copy.write_row((number, *escaped_row(row)))
+            else:
+                copy.set_types(_COPY_TYPES[1:])
+                for row in rows:
+                    copy.write_row(escaped_row(row))
         self._seq += len(rows)
 
     def commit(self) -> None:
-        if self.bulk:
-            self._run(self._load_bulk)
-        # The rows this transaction inserted, collected by its INSERTs; COMMIT empties ohlog_delta
-        self._run(rollups.apply_postgres, self.conn)
+        if self._dropped is not None:
+            self._run(self._finish_bulk)
+        else:
+            if self.bulk:
+                self._run(self._load_bulk)
+            # The rows this transaction inserted, collected by its INSERTs; COMMIT empties ohlog_delta
+            self._run(rollups.apply_postgres, self.conn)
         self._run(self.conn.execute, "COMMIT")
 
     def _load_bulk(self) -> None:
+        """A small bulk load: its staged rows into the indexed table."""
         insert = _INSERT_FROM_BULK if self._keys is None else _INSERT_FROM_LOAD
         self._keys = None
+        self.conn.execute(insert)
+
+    def _finish_bulk(self) -> None:
+        """Rebuild the indexes; every row of the table is this transaction's: count them all."""
+        self._keys = None
         with self.conn.cursor() as cursor:
-            if self._seq < BULK_MIN_ROWS:
-                cursor.execute(insert)
-                return
-            definitions = cursor.execute(_INDEX_DEFINITIONS).fetchall()
-            for drop, _ in definitions:
-                cursor.execute(drop)
-            for setting in _BULK_SETTINGS:
-                cursor.execute(setting)
-            cursor.execute(insert)
-            for _, create in definitions:
-                cursor.execute(create)
+            self._rebuild(cursor)
+        self._dropped = None
+        rollups.add_all_postgres(self.conn)
 
     def rollback(self) -> None:
         import psycopg
 
         self._keys = None
+        self._dropped = None
         try:
             self.conn.execute("ROLLBACK")
         except psycopg.Error:
