@@ -221,6 +221,53 @@ def test_a_session_that_gives_actions_twice_is_400_and_nothing_is_stored(app, sh
     assert count(app) == 0
 
 
+def test_a_gzip_body_is_stored_as_its_plain_json(app):
+    """Content-Encoding: gzip was read as the body itself ('not valid UTF-8'; found from outside)."""
+    import gzip
+
+    body = json.dumps([SAMPLE, dict(SAMPLE, sessionId="other")]).encode()
+    two_members = gzip.compress(body[:100]) + gzip.compress(body[100:])
+    for encoded, encoding in ((gzip.compress(body), "gzip"), (two_members, "x-gzip")):
+        response = post(app, encoded, {**JSON, "Content-Encoding": encoding})
+        assert response.status == 200, response.body
+    assert response.json == {"inserted": 0, "duplicates": 6} and count(app) == 6
+
+
+@pytest.mark.parametrize("case", ["bomb", "corrupt", "cut", "brotli"])
+def test_a_compressed_body_it_cannot_take_stores_nothing(target, case):
+    import gzip
+
+    app = create_app(target, max_body=10_000)
+    body = json.dumps(SAMPLE).encode()
+    encoding, status, said = "gzip", 400, "the body is not valid gzip (Content-Encoding: gzip)"
+    if case == "bomb":  # 130 bytes that inflate past the limit
+        encoded, status = gzip.compress(body + b" " * 20_000), 413
+        said = "the body is larger once decompressed than the limit of 10,000 bytes"
+    elif case == "corrupt":
+        encoded = b"\x1f\x8b\x08\x00" + body
+    elif case == "cut":
+        encoded = gzip.compress(body)[:-12]
+    else:
+        encoded, encoding, status = body, "br", 415
+        said = "Content-Encoding 'br' is not supported: send the body plain, or gzip-compressed"
+    response = post(app, encoded, {**JSON, "Content-Encoding": encoding})
+    assert response.status == status
+    assert response.json["error"].startswith(said)
+    assert count(app) == 0
+
+
+@pytest.mark.parametrize("name,value", [("start", "2018-10-18T21:37:28+06:00"), ("end", "2018-10-18T21:37+0600"),
+                                        ("date", "2018-10-18T21+06")])
+def test_an_offset_whose_plus_became_a_space_says_how_to_send_it(read_app, name, value):
+    """curl users write + in a query string, which means a space (found from outside)."""
+    response = call(read_app, "GET", f"/api/log/get?userId=u&{name}={value}")
+    assert response.status == 400
+    assert response.json["error"].endswith(
+        "(a + in a URL's query string means a space: write the offset's + as %2B)")
+    encoded = call(read_app, "GET", f"/api/log/get?userId=u&{name}={value.replace('+', '%2B')}")
+    assert encoded.status in (200, 404)
+
+
 def test_body_over_the_limit_is_413_before_reading_it(target):
     app = create_app(target, max_body=100)
     body = json.dumps(SAMPLE).encode()

@@ -144,7 +144,13 @@ class App:
         # text/plain (a beacon's) only from an allowed origin: without one, as before
         if not (is_json(content_type) or (exchange.origin and is_text(content_type))):
             raise HTTPError(415, "send the sessions as JSON, with Content-Type: application/json")
+        encoding = exchange.headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"identity", b"gzip", b"x-gzip"):
+            raise HTTPError(415, f"Content-Encoding {encoding.decode('latin-1')!r} is not supported:"
+                                 " send the body plain, or gzip-compressed")
         body = await self.read_body(exchange, receive)
+        if encoding != b"identity":
+            body = self.gunzip(body)
         rows = validate_sessions(*parse_sessions(body))
         try:
             inserted, duplicates = await self.writer.write(rows)
@@ -177,8 +183,29 @@ class App:
                 exchange.body_read = True
                 return b"".join(parts)
 
-    def too_large(self):
-        return HTTPError(413, f"the body is larger than the limit of {self.max_body:,} bytes: "
+    def gunzip(self, body):
+        """A gzip-compressed body, decompressed no further than the body limit
+        (a small body can expand a thousandfold)."""
+        import zlib
+
+        parts, size = [], 0
+        while body:  # gzip members may follow one another
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                part = inflater.decompress(body, self.max_body + 1 - size)
+            except zlib.error as ex:
+                raise HTTPError(400, f"the body is not valid gzip (Content-Encoding: gzip): {ex}") from None
+            size += len(part)
+            if size > self.max_body or inflater.unconsumed_tail:
+                raise self.too_large(" once decompressed")
+            if not inflater.eof:
+                raise HTTPError(400, "the body is not valid gzip (Content-Encoding: gzip): it ends early")
+            parts.append(part)
+            body = inflater.unused_data
+        return b"".join(parts)
+
+    def too_large(self, how=""):
+        return HTTPError(413, f"the body is larger{how} than the limit of {self.max_body:,} bytes: "
                               "send fewer sessions a request")
 
     async def get_log(self, exchange, receive):

@@ -49,7 +49,8 @@ def openapi_document(token=False):
                 "responses": {
                     "200": json_response("Stored", "Summary"), **errors,
                     "413": json_response("The body is larger than the server's limit", "Error"),
-                    "415": json_response("The body is not sent as application/json", "Error"),
+                    "415": json_response("The body is not sent as application/json, or is encoded other"
+                                         " than plain or gzip (Content-Encoding)", "Error"),
                 },
             }},
             "/api/log/get": {"get": {

@@ -132,7 +132,10 @@ def parse_filters(query_string):
             try:
                 specs[name] = parse_time_spec(single[name])
             except TimeError as ex:
-                raise _bad(name, str(ex)) from None
+                hint = ""
+                if _PLUS_AS_SPACE.search(single[name]):
+                    hint = " (a + in a URL's query string means a space: write the offset's + as %2B)"
+                raise _bad(name, str(ex) + hint) from None
     if specs:
         first, last = ("date", "date") if "date" in specs else ("start", "end")
         try:
@@ -204,6 +207,10 @@ def _unquote(raw):
     if b"%" in raw or b"+" in raw:
         raw = unquote_to_bytes(raw.replace(b"+", b" "))
     return raw.decode("utf-8")
+
+
+# A time whose offset's + came through as a space: 2018-10-18T21:37:28 06:00
+_PLUS_AS_SPACE = re.compile(r"\d \d\d(:?\d\d)?$")
 
 
 def _bad(name, message):
