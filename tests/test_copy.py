@@ -197,7 +197,7 @@ def test_same_file_is_refused(make_target, run_ohlog):
 
 def test_help_has_examples(run_ohlog):
     out = run_ohlog("copy", "--help").stdout.decode()
-    assert "ohlog copy logs.db postgresql://" in out and "--batch-size" in out
+    assert "postgresql://ohlog@db.example.com/ohlog" in out and "--batch-size" in out
     assert out.count("Examples:") == 1  # they were printed twice (found from outside)
 
 

@@ -31,6 +31,9 @@ ALLOWED = {
     },
     "store/postgres.py": {
         "statement": "a statement of the module constant MIGRATIONS (frozen migrations)",
+        "table": "_MOVE's keys: the literal staging table names ohlog_load and ohlog_bulk",
+        "_MOVE['ohlog_load']": "a module constant built from literals at import",
+        "_MOVE['ohlog_bulk']": "a module constant built from literals at import",
         "sql.replace('?', '%s')": "its callers' SQL (query.build_query), placeholders in psycopg's style",
         "guards": "_path_guards' fragments: literals with ? placeholders",
         "sql": "where_clause's fragment, built here from the literals above",
@@ -101,6 +104,9 @@ ALLOWED = {
     },
     "rollups.py": {
         "key": "TABLES' key columns: schema.SUMMARIES' literals",
+        "holds_rows": "_HOLDS_ROWS_POSTGRES: SELECT EXISTS over TABLES' names, built at import",
+        "upsert if conn.execute(holds_rows).fetchone()[0] else insert":
+            "APPLY_POSTGRES or _INSERT_NEW_POSTGRES: statements built from TABLES at import",
         "table": "a key of TABLES: a summary table's name",
         "at": "TABLES' positions: literals",
         "sql": "a statement of _APPLY, APPLY_POSTGRES or _DROP_EMPTY_POSTGRES, built from TABLES at import",

@@ -53,8 +53,11 @@ def backup(dest, db, force):
                f"{time.perf_counter() - started:.2f}s", err=True)
 
 
-@cli.command(epilog="""SRC and DEST are each a SQLite file or a postgresql:// URL; DEST is created if
-missing. Running the same copy again copies nothing twice.""")
+@cli.command(epilog="""SRC and DEST are each a SQLite file or a postgresql:// URL
+(postgresql://ohlog@db.example.com/ohlog, or on a Unix socket
+postgresql://ohlog@/ohlog?host=/run/postgresql); DEST is created if missing.
+Running the same copy again copies nothing twice. The database the other
+commands use is $OHLOG_DB, else ohlog.db in the app directory.""")
 @click.argument("src")
 @click.argument("dest")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
@@ -65,10 +68,9 @@ def copy(src, dest, batch_size, quiet):
 
     \b
     Examples:
-        ohlog copy logs.db postgresql://ohlog@db.example.com/ohlog    # a file outgrown
-        ohlog copy postgresql://ohlog@db.example.com/ohlog local.db   # and back, for local work
-        ohlog copy logs.db postgresql://ohlog@/ohlog?host=/run/postgresql --batch-size 1000000
-        ohlog copy logs.db local.db         # again: nothing twice, 0 copied, all duplicates
+        ohlog copy ohlog.db local.db        # or DEST postgresql://USER@HOST/DB
+        ohlog copy local.db ohlog.db        # nothing twice: 0 copied, all duplicates
+        ohlog copy ohlog.db big.db --batch-size 100000
     """
     from rich.console import Console
 
