@@ -141,6 +141,14 @@ def api(request, tmp_path_factory):
         pg_server.drop_database("cli_serve")
 
 
+def test_head_through_the_real_server(api):
+    """HEAD as GET without a body, through uvicorn (which must not expect one)."""
+    for path in ("/health", "/api/log/get?userId=ABC123XYZ"):
+        status, headers, body = api.request("HEAD", path)
+        assert status in (200, 404) and body is None
+        assert api.request("GET", "/health")[0] == 200  # the connection pool is unharmed
+
+
 def test_the_original_api_tests(api):
     status, _, body = api.request("POST", "/api/log", SAMPLE.read_bytes(), JSON)
     assert (status, body) == (200, {"inserted": 3, "duplicates": 0})

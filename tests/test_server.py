@@ -517,6 +517,17 @@ def test_unknown_path_and_method(app):
     assert (response.status, response.json["error"]) == (404, "no such endpoint: /api/nothing")
     response = call(app, "DELETE", "/api/log")
     assert (response.status, response.headers["allow"]) == (405, "POST")
+    assert call(app, "HEAD", "/api/log").headers["allow"] == "POST"
+    assert call(app, "PUT", "/health").headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/health", "/openapi.json", "/api/log/get?userId=ABC123XYZ",
+                                  "/api/log/get?userId=nobody"])
+def test_head_is_answered_as_get_without_a_body(sample_app, path):
+    """Uptime checkers ask with HEAD (it was a 405; found from outside)."""
+    got, head = call(sample_app, "GET", path), call(sample_app, "HEAD", path)
+    assert (head.status, head.body) == (got.status, b"")
+    assert head.headers == got.headers
 
 
 def test_no_stack_trace_reaches_the_client(sample_app, monkeypatch, caplog):

@@ -112,8 +112,11 @@ class App:
                 await exchange.body(b"")
                 return
             handler = methods.get(scope["method"])
+            if handler is None and scope["method"] == "HEAD" and "GET" in methods:
+                # As GET, without the body (uptime checkers ask so)
+                handler, exchange.head = methods["GET"], True
             if handler is None:
-                allow = ", ".join(methods).encode()
+                allow = ", ".join([*methods, *(["HEAD"] if "GET" in methods else [])]).encode()
                 raise HTTPError(405, f"method {scope['method']} not allowed: use {allow.decode()}",
                                 headers=[(b"allow", allow)])
             if self.token is not None and handler != self.health and not (
@@ -276,7 +279,7 @@ async def _disconnect(receive):
 class _Exchange:
     """One request's response side, and what its log line needs."""
 
-    __slots__ = ("scope", "send", "headers", "status", "size", "body_read", "cors", "origin")
+    __slots__ = ("scope", "send", "headers", "status", "size", "body_read", "cors", "origin", "head")
 
     def __init__(self, scope, send):
         self.scope = scope
@@ -286,6 +289,7 @@ class _Exchange:
         self.size = 0
         self.cors = []  # headers every answer carries (CORS, when on)
         self.origin = None  # the request's Origin, once known to be allowed
+        self.head = False  # a HEAD answered as its GET, headers only
         # Whether nothing of the body remains unread: when something does, an
         # error response closes the connection rather than read on.
         self.body_read = (self.headers.get(b"content-length", b"0") == b"0"
@@ -298,6 +302,8 @@ class _Exchange:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, data, more=False):
+        if self.head:
+            data = b""
         self.size += len(data)
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
