@@ -14,6 +14,7 @@ again to find out.
 """
 
 import json
+import re
 
 _NAME = "actions"
 _QUOTED = (f'"{_NAME}"', f'"{_NAME}"'.encode())
@@ -32,28 +33,42 @@ def could_repeat(raw: str | bytes, sessions: int = 1) -> bool:
 
 
 def repeated_actions(raw: str | bytes) -> bool:
-    """Whether the JSON text ``raw`` of one session document repeats its ``actions`` key."""
+    """Whether the JSON text ``raw`` of one session document (valid JSON: the
+    reader parsed it) repeats its ``actions`` key."""
     if not could_repeat(raw):
         return False
     text = raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else raw
-    repeated: list[dict] = []  # the objects that repeat the key (held, so no id is reused)
+    return _top_level_keys(text).count(_NAME) > 1
 
-    def pairs_to_dict(pairs):
-        found = dict(pairs)
-        if len(found) < len(pairs) and sum(key == _NAME for key, _ in pairs) > 1:
-            repeated.append(found)
-        return found
 
-    # Numbers are not needed, and not converted (an integer past int()'s
-    # limit has already been refused by the reader)
-    decoder = json.JSONDecoder(object_pairs_hook=pairs_to_dict, parse_int=len, parse_float=len,
-                               parse_constant=len)
-    try:
-        session = decoder.raw_decode(text, len(text) - len(text.lstrip()))[0]
-    except (ValueError, RecursionError):  # the reader reports what is wrong with such text
-        return False
-    # Only the session itself: an object inside its properties is kept as parsed
-    return any(session is found for found in repeated)
+# A JSON string, or one structural character (numbers and words are skipped)
+_TOKEN = re.compile(r'"(?:[^"\\]+|\\.)*"|[{}\[\]:,]')
+
+
+def _top_level_keys(text: str) -> list[str]:
+    """The keys of the outermost object in ``text``, decoded, in order.
+
+    A scan that counts brackets instead of a parse: no depth of nesting
+    (an ignored key may hold a thousand levels) can make it give up, which
+    a recursive parser does, and giving up must never pass for "no repeat".
+    """
+    keys: list[str] = []
+    depth, before = 0, None  # before: the structural character before this token, if any
+    for token in _TOKEN.finditer(text):
+        found = token.group()
+        if found[0] == '"':
+            if depth == 1 and before in ("{", ","):
+                keys.append(json.loads(found))
+            before = None
+            continue
+        if found in "{[":
+            depth += 1
+        elif found in "}]":
+            depth -= 1
+            if depth == 0:
+                break
+        before = found
+    return keys
 
 
 MESSAGE = ("given twice in one session: a JSON reader keeps only the last list,"

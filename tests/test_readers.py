@@ -282,3 +282,19 @@ def test_actions_twice_inside_properties_is_a_property_like_any_other():
         '"X"', '{"userId": "u", "actions": [1], "actions": [2]}')
     (value,) = values(text.encode())
     assert value["actions"][0]["properties"]["x"] == {"userId": "u", "actions": [2]}
+
+
+@pytest.mark.parametrize("depth", [10, 900, 976, 980, 990, 1000, 1023])
+@pytest.mark.parametrize("shape", ["ndjson", "array"])
+def test_actions_twice_is_refused_however_deep_an_ignored_key_nests(depth, shape):
+    """Found from outside: a recursive re-parse gave up on a deeply nested
+    ignored key, and giving up passed for "no repeat": the first list was
+    dropped. Every depth the reader itself takes is checked."""
+    deep = "[" * depth + "]" * depth
+    twice = _two_lists().replace(', "actions": [{"time"', ', "extra": ' + deep + ', "actions": [{"time"', 1)
+    twice = twice[:twice.rindex('"actions"')] + '"extra2": ' + deep + ", " + twice[twice.rindex('"actions"'):]
+    data = (twice + "\n" if shape == "ndjson" else "[" + twice + "]").encode()
+    (record,) = read(data)
+    if record.error is not None and "nested too deeply" in record.error.message:
+        return  # beyond what the reader parses at all: refused as such
+    assert record.error is not None and record.error.field == "actions", (depth, record.error)

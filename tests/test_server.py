@@ -205,12 +205,15 @@ def test_an_integer_longer_than_int_takes_is_400_not_500(app, ndjson):
     assert count(app) == 0
 
 
-@pytest.mark.parametrize("shape", ["object", "array", "escaped name"])
+@pytest.mark.parametrize("shape", ["object", "array", "escaped name", "deep"])
 def test_a_session_that_gives_actions_twice_is_400_and_nothing_is_stored(app, shape):
-    """A JSON reader keeps the last list: the first's actions would be dropped without a word."""
+    """A JSON reader keeps the last list: the first's actions would be dropped without a word
+    (also behind an ignored key nested a thousand deep, which a recursive re-parse gave up on)."""
     first, second = json.dumps(SAMPLE["actions"]), json.dumps(SAMPLE["actions"][:1])
     name = '"\\u0061ctions"' if shape == "escaped name" else '"actions"'
-    twice = '{"userId": "u", "sessionId": "s", "actions": ' + first + ", " + name + ": " + second + "}"
+    deep = '"extra": ' + "[" * 1000 + "]" * 1000 + ", " if shape == "deep" else ""
+    twice = ('{"userId": "u", "sessionId": "s", "actions": ' + first + ", " + deep + name + ": "
+             + second + "}")
     body = ("[" + json.dumps(SAMPLE) + ", " + twice + "]") if shape == "array" else twice
     response = post(app, body.encode())
     assert response.status == 400
