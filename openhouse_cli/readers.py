@@ -552,11 +552,23 @@ class _JsonStream:
 
 
 def _has_lone_surrogate(value):
-    try:
-        json.dumps(value, ensure_ascii=False).encode()
-        return False
-    except UnicodeEncodeError:
-        return True
+    """Whether a string anywhere in ``value`` (a key too) holds a lone surrogate.
+    A walk with a stack of its own: a recursive one (json.dumps) gave up, with a
+    traceback, on a value nested nearly as deep as the parser takes."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is str:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif type(item) is dict:
+            pending.extend(item)
+            pending.extend(item.values())
+        elif type(item) is list:
+            pending.extend(item)
+    return False
 
 
 class _BadBytes(Exception):

@@ -143,6 +143,25 @@ def test_a_session_giving_actions_twice_is_refused_end_to_end(tmp_path, run_ohlo
     assert json.loads(rejected)["ohlog_raw"] == twice + "\n"
 
 
+@pytest.mark.parametrize("shape", ["ndjson with a long integer", "array"])
+def test_a_lone_surrogate_deep_inside_is_refused_not_a_traceback(tmp_path, run_ohlog, shape):
+    """The check for lone surrogates re-encoded the value recursively, which gave up
+    with a traceback on values nested nearly as deep as the parser takes (the real
+    command's stack decides the depths at which that happened: all are tried)."""
+    for depth in range(940, 990, 5):
+        deep = "[" * depth + '"\\ud800"' + "]" * depth
+        action = ('{"time": "2018-10-18T21:37:28Z", "type": "A", "properties": '
+                  '{"b": 123456789012345678901234, "x": ' + deep + "}}")
+        doc = '{"userId": "u", "sessionId": "s", "actions": [' + action + "]}"
+        path = tmp_path / f"deep{depth}.json"
+        path.write_text(doc + "\n" if shape.startswith("ndjson") else "[" + doc + "]")
+        result = run_ohlog("ingest", "--db", tmp_path / "o.db", path)
+        error = result.stderr.decode()
+        assert result.returncode == 1 and "Traceback" not in error, (depth, error[-300:])
+        assert error.splitlines()[-1].endswith((
+            "invalid JSON: a lone surrogate escape is not valid Unicode", "invalid JSON: nested too deeply"))
+
+
 def test_bad_record_is_located_and_nothing_is_stored(tmp_path, run_ohlog):
     db = tmp_path / "o.db"
     docs = [session(n) for n in range(1, 30)]
