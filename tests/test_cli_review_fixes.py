@@ -191,16 +191,17 @@ def run_on(path, args, tmp_path):
                           stdin=subprocess.DEVNULL, cwd=tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["empty file", "directory", "FIFO", "character device"])
-@pytest.mark.parametrize("command", [*NOT_CREATING, *CREATING])
+@pytest.mark.parametrize("command,kind", [
+    (command, kind) for command in [*NOT_CREATING, *CREATING]
+    for kind in ["empty file", "directory", "FIFO", "character device"]
+    # (serve --create serves an empty file as a new database, as it should: until stopped)
+    if (command, kind) != ("serve --create", "empty file")])
 def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, command):
     (tmp_path / "sample.json").write_bytes(open(os.path.join(os.path.dirname(__file__), "..", "examples",
                                                              "sample_log.json"), "rb").read())
     work = tmp_path / "w"
     work.mkdir()
     path = make_odd(work, kind)
-    if kind == "empty file" and command == "serve --create":
-        pytest.skip("it serves the new database, as it should")
     args = {**NOT_CREATING, **CREATING}[command]
     result = run_on(path, args, work)
     if kind == "empty file" and command in CREATING:
