@@ -159,6 +159,9 @@ def main():
     args = parser.parse_args()
     ndjson, db, duck = prepare(HERE / "data", args.actions, args.seed)
     names = args.only.split(",") if args.only else list(ANALYSES)
+    unknown = [name for name in names if name not in ANALYSES]
+    if unknown:
+        parser.error(f"unknown analyses {', '.join(unknown)}: choose from {', '.join(ANALYSES)}")
     tools = ["ohlog"] + ["ohlog-base"] * bool(args.base) + ["duckdb-db"]
     tools += [] if args.no_raw else ["duckdb-raw"]
     base_env = None
