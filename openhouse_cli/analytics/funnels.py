@@ -46,7 +46,7 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
         users = _streamed(store, filters, steps, order, disjoint)
     for events in users:
         seen = True
-        times = walk(events, len(steps), within_us * 1000 // unit)
+        times = _furthest(walk(events, len(steps), within_us * 1000 // unit), len(steps))
         for k in range(len(times)):
             reach[k] += 1
             if k:
@@ -136,22 +136,11 @@ def _users(rows, keys, masks, extra, disjoint):
             yield [(t, m) for t, _, m in events]
 
 
-def _ordered_lists(lists, n, within):
-    """_ordered for steps that no action matches two of, given a list a step of
-    its actions' instants in order: each step is the first action of its
-    step at or after the previous step."""
+def _furthest(attempts, n):
+    """The step times of the furthest of a user's attempts (the earliest of
+    equals), as a walk below yields them: each attempt's times in order."""
     best: list[int] = []
-    for start in lists[0]:
-        found, prev = [start], start
-        for later in lists[1:]:
-            j = bisect.bisect_left(later, prev)
-            if j == len(later):
-                # every later attempt stops here too (its steps come no earlier)
-                return best if len(best) >= len(found) else found
-            if later[j] - start > within:
-                break
-            prev = later[j]
-            found.append(prev)
+    for found in attempts:
         if len(found) > len(best):
             best = found
             if len(best) == n:
@@ -159,10 +148,28 @@ def _ordered_lists(lists, n, within):
     return best
 
 
+def _ordered_lists(lists, n, within):
+    """_ordered for steps that no action matches two of, given a list a step of
+    its actions' instants in order: each step is the first action of its
+    step at or after the previous step."""
+    for start in lists[0]:
+        found, prev = [start], start
+        for later in lists[1:]:
+            j = bisect.bisect_left(later, prev)
+            if j == len(later):
+                yield found  # every later attempt stops here too (its steps come no earlier)
+                return
+            if later[j] - start > within:
+                break
+            prev = later[j]
+            found.append(prev)
+        yield found
+
+
 def _ordered(events, n, within):
-    """The step times of the user's best attempt (furthest, then earliest)."""
+    """Each attempt of the user: a step-1 action, then for each step the first
+    other action matching it at or after the step before, within the window."""
     times = [t for t, _ in events]
-    best: list[int] = []
     for i, (start, m) in enumerate(events):
         if not m & 1:
             continue
@@ -179,16 +186,11 @@ def _ordered(events, n, within):
             used.add(j)
             prev = events[j][0]
             found.append(prev)
-        if len(found) > len(best):
-            best = found
-            if len(best) == n:
-                break
-    return best
+        yield found
 
 
 def _strict(events, n, within):
     """As _ordered, each step the very next action of the user."""
-    best: list[int] = []
     for i, (start, m) in enumerate(events):
         if not m & 1:
             continue
@@ -198,18 +200,13 @@ def _strict(events, n, within):
             if j >= len(events) or not events[j][1] & (1 << k) or events[j][0] - start > within:
                 break
             found.append(events[j][0])
-        if len(found) > len(best):
-            best = found
-            if len(best) == n:
-                break
-    return best
+        yield found
 
 
 def _any(events, n, within):
-    """The most steps matched by different actions inside one window, their times in order."""
+    """Each window's most steps matched by different actions, their times in order."""
     times = [t for t, _ in events]
     positions = [[j for j, (_, m) in enumerate(events) if m & (1 << k)] for k in range(n)]
-    best: list[int] = []
     for i, start in enumerate(times):
         if i and times[i - 1] == start:
             continue  # the same window as the action before
@@ -218,12 +215,7 @@ def _any(events, n, within):
         for found in positions:
             at = bisect.bisect_left(found, i)
             candidates.append([j for j in found[at:at + n] if j < end])
-        matched = _matching(candidates)
-        if len(matched) > len(best):
-            best = sorted(times[j] for j in matched)
-            if len(best) == n:
-                break
-    return best
+        yield sorted(times[j] for j in _matching(candidates))
 
 
 def _matching(candidates):

@@ -10,6 +10,7 @@ hot paths (queries, inserts) use sqlite3 directly, which also keeps
 import os
 import pathlib
 import sqlite3
+import stat
 import time
 
 from .. import rollups
@@ -73,8 +74,6 @@ def _refuse_non_files(path) -> None:
     """Refuse a path that exists and is not a regular file (symlinks followed):
     SQLite would say "unable to open database file" of a directory and "disk
     I/O error" of a device, and leave a -journal file beside it."""
-    import stat
-
     try:
         mode = os.stat(path).st_mode
     except OSError:  # missing (or unreadable: connecting says so)
@@ -89,8 +88,6 @@ def _refuse_non_files(path) -> None:
 
 def is_empty_file(path) -> bool:
     """Whether ``path`` is an empty regular file: what a reader takes for no database yet."""
-    import stat
-
     try:
         found = os.stat(path)
     except OSError:
@@ -234,7 +231,7 @@ def open_for_query(path) -> sqlite3.Connection:
         return conn
     tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
     conn.close()
-    if os.path.getsize(path) == 0:  # what a reader sees while ingest creates one
+    if is_empty_file(path):  # what a reader sees while ingest creates one
         raise NoDatabase(f"No database found at {path} (the file is empty)")
     if "actions" not in found and tables:  # another program's database: leave it be
         raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
