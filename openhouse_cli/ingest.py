@@ -99,12 +99,12 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     counts = Counts(inputs=1)
     writer = as_store(db).writer(name)
     pending = Counts()  # what the open transaction holds
-    rows = []
+    rows, tallies = [], []  # tallies: the rows' rollups.tally, or None if some item had none
     in_batch = 0
     next_progress = _PROGRESS_EVERY
     writer.begin()
     try:
-        for part, sessions, rejects in validated:
+        for part, sessions, rejects, tally in validated:
             for record, error in rejects:
                 if on_error == "fail":
                     raise IngestFailed(error, _committed(counts))
@@ -117,15 +117,17 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
                 if on_reject is not None:
                     on_reject(record, error)
             rows += part
+            if tallies is not None:
+                tallies = None if tally is None else tallies + tally
             pending.sessions += sessions
             in_batch += sessions
             if len(rows) >= _ROWS_PER_WRITE:
-                _write(writer, rows, pending)
-                rows = []
+                _write(writer, rows, tallies, pending)
+                rows, tallies = [], []
             # (items hold one session each when batch_size is set)
             if batch_size and in_batch >= batch_size:
-                _write(writer, rows, pending)
-                rows = []
+                _write(writer, rows, tallies, pending)
+                rows, tallies = [], []
                 writer.commit()
                 counts.add(pending)
                 pending, in_batch = Counts(), 0
@@ -133,7 +135,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
             if progress and counts.sessions + pending.sessions >= next_progress:
                 next_progress += _PROGRESS_EVERY
                 progress(counts.sessions + pending.sessions)
-        _write(writer, rows, pending)
+        _write(writer, rows, tallies, pending)
         writer.commit()
         counts.add(pending)
     except IngestFailed:
@@ -156,8 +158,8 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     return counts
 
 
-def _write(writer, rows, pending):
-    inserted = writer.write(rows)
+def _write(writer, rows, tallies, pending):
+    inserted = writer.write(rows, tallies)
     pending.inserted += inserted
     pending.duplicates += len(rows) - inserted
 

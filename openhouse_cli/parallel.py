@@ -21,23 +21,26 @@ import sys
 
 from .errors import InvalidInput, OhlogError
 from .locate import field_line_offset
+from .rollups import tally
 from .validate import session_rows
 
 RECORDS_PER_CHUNK = 500
 
 
 def validate_records(records, name):
-    """Yield a ``(rows, sessions, rejects)`` item for each Record.
+    """Yield a ``(rows, sessions, rejects, tally)`` item for each Record.
 
-    A good record gives ``(its rows, 1, [])``, a bad one ``([], 0, [(record, error)])``.
+    A good record gives ``(its rows, 1, [], None)``, a bad one
+    ``([], 0, [(record, error)], None)``. (``tally``, the rows counted for the
+    summaries, is left to the store here: these items are small.)
     """
     for record in records:
         try:
             if record.error:
                 raise record.error
-            yield session_rows(record.value, f"{name}:{record.line}"), 1, []
+            yield session_rows(record.value, f"{name}:{record.line}"), 1, [], None
         except InvalidInput as error:
-            yield [], 0, [(record, _at_field_line(record, error, name))]
+            yield [], 0, [(record, _at_field_line(record, error, name))], None
 
 
 def _at_field_line(record, error, name):
@@ -52,7 +55,9 @@ def _at_field_line(record, error, name):
 
 
 def validate_chunk(records, name, stop_at_error):
-    """One ``(rows, sessions, rejects)`` item for a list of Records."""
+    """One ``(rows, sessions, rejects, tally)`` item for a list of Records:
+    ``tally`` is ``rollups.tally(rows)``, worked out here, on the worker's
+    core, so that the store's writer need not group the rows again."""
     rows, sessions, rejects = [], 0, []
     session_rows_, at_field_line = session_rows, _at_field_line
     for record in records:
@@ -66,7 +71,7 @@ def validate_chunk(records, name, stop_at_error):
             rejects.append((record, at_field_line(record, error, name)))
             if stop_at_error:
                 break
-    return rows, sessions, rejects
+    return rows, sessions, rejects, tally(rows)
 
 
 def validated_chunks(records, name, stop_at_error):
@@ -112,9 +117,9 @@ def can_fork() -> bool:
 class _Worker:
     """A forked process that reads and validates the rest of an input.
 
-    Each chunk travels as two messages: its rows marshalled (4x cheaper to
-    write than pickle and cheaper to read; the main process is the busier of
-    the two), then ``(sessions, rejects, error)`` pickled. A full pipe blocks
+    Each chunk travels as two messages: its rows and tally marshalled (4x
+    cheaper to write than pickle and cheaper to read; the main process is the
+    busier of the two), then ``(sessions, rejects, error)`` pickled. A full pipe blocks
     the worker, so it runs at most a chunk or two ahead: memory stays flat.
     """
 
@@ -149,13 +154,14 @@ class _Worker:
     def items(self):
         try:
             while True:
-                rows = self.conn.recv_bytes()
+                counted = self.conn.recv_bytes()
                 sessions, rejects, error = pickle.loads(self.conn.recv_bytes())
                 if error is not None:
                     raise error
-                if rows == b"":  # the end
+                if counted == b"":  # the end
                     return
-                yield marshal.loads(rows), sessions, rejects
+                rows, tally_ = marshal.loads(counted)
+                yield rows, sessions, rejects, tally_
         except (EOFError, OSError):
             raise OhlogError(f"{self.name}: the validating worker process died") from None
 
@@ -176,8 +182,8 @@ def _work(chunks, name, stop_at_error, conn, receiver, parent_pid):
     send = conn.send_bytes
     try:
         for chunk in chunks:
-            rows, sessions, rejects = validate_chunk(chunk, name, stop_at_error)
-            send(marshal.dumps(rows))
+            rows, sessions, rejects, tally_ = validate_chunk(chunk, name, stop_at_error)
+            send(marshal.dumps((rows, tally_)))
             send(pickle.dumps((sessions, rejects, None), pickle.HIGHEST_PROTOCOL))
             if rejects and stop_at_error:
                 break

@@ -13,11 +13,16 @@ Four tables (schema.SUMMARIES), each a count of actions by a key:
 * ``summary_sessions``: by user and session: sessions, and actions per user.
 
 SQLite: every writer holds the write lock (BEGIN IMMEDIATE) and rowids rise
-within a transaction, so ``since(conn)`` at its start and ``add(conn, id)``
-before its COMMIT add exactly the rows it inserted (dedupe already applied:
-only inserted rows exist). A delete subtracts the rows it is about to remove
-(``subtract``). Either way the summaries change in the actions' transaction:
-a rollback or a kill leaves both as they were.
+within a transaction, so ``since(conn)`` before a write and ``add(conn, id)``
+after it add exactly the rows it inserted (dedupe already applied: only
+inserted rows exist). Ingest's writes come with their rows already counted
+by key (``tally``, worked out by the validating worker on the other core);
+a write that inserted every one of its rows adds that count instead
+(``add_tally``), which spares the writer, ingest's critical path, grouping
+its rows again. A write that met a duplicate is counted from the table as
+above. A delete subtracts the rows it is about to remove (``subtract``).
+Either way the summaries change in the actions' transaction: a rollback or
+a kill leaves both as they were.
 
 PostgreSQL: concurrent writers interleave ids, so a writer cannot find its
 rows by id. Instead every statement that inserts actions (a writer's
@@ -95,10 +100,33 @@ def since(conn) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
 
 
-def _apply(conn: sqlite3.Connection, delta: str, params: tuple, drop_empty: bool) -> None:
+def tally(rows: Sequence[Sequence]) -> list[tuple]:
+    """``rows`` (schema.COLUMNS order) counted by every summary's key at once:
+    ``(slot, type_key, type, user_id, session_id, actions)`` tuples, the rows
+    ``add_tally`` takes. Python's ``//`` floors, as SLOT_SQL does."""
+    counts: dict[tuple, int] = {}
+    get = counts.get
+    for row in rows:
+        key = (row[3] // SLOT_US, row[8], row[7], row[0], row[1])
+        counts[key] = get(key, 0) + 1
+    return [(*key, n) for key, n in counts.items()]
+
+
+def add_tally(conn: sqlite3.Connection, counted: Sequence[tuple]) -> None:
+    """Add ``tally``'s counts of rows that were all just inserted to the summaries."""
+    _apply(conn, _DELTA_ROWS, counted, False, many=True)
+
+
+_DELTA_ROWS = "INSERT INTO temp.ohlog_delta VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many: bool = False) -> None:
     conn.execute(_DELTA_TABLE)
     conn.execute("DELETE FROM temp.ohlog_delta")
-    conn.execute(delta, params)
+    if many:
+        conn.executemany(delta, params)
+    else:
+        conn.execute(delta, params)
     for table, sql in _APPLY.items():
         conn.execute(sql)
         if drop_empty:
@@ -107,7 +135,7 @@ def _apply(conn: sqlite3.Connection, delta: str, params: tuple, drop_empty: bool
 
 
 def add(conn: sqlite3.Connection, after_id: int) -> None:
-    """Count the actions inserted since ``since`` returned ``after_id`` into the summaries."""
+    """Add the actions inserted since ``since`` returned ``after_id`` to the summaries."""
     _apply(conn, _DELTA_ADD, (1, after_id), False)
 
 

@@ -444,3 +444,49 @@ def test_several_writes_in_one_transaction_and_rolled_back_writers_keep_the_summ
 
 def _stored(store):
     return store.execute("SELECT count(*) FROM actions").fetchone()[0]
+
+
+def test_counts_made_by_the_validating_worker_keep_the_summaries_exact(tmp_path):
+    """A large input's rows are counted for the summaries on the worker's core
+    (rollups.tally) and added as such when a write inserts every row; a write
+    that meets a duplicate is counted from the table. Both, across many writes
+    and instants before 1970 (where slots are negative), match the actions."""
+    from openhouse_cli.ingest import ingest_input
+
+    docs = documents(11, n=1500, anchors=RECENT + BEFORE_1970 + AMSTERDAM_1937)
+    for i, doc in enumerate(docs):
+        doc["sessionId"] += f"-{i % 300}"  # many sessions, so many keys
+    first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
+    first.write_bytes(b"".join(json.dumps(d).encode() + b"\n" for d in docs[:1000]))
+    # The second input repeats every third document of the first, scattered
+    # among new ones: some writes insert all their rows, some only part
+    mixed = [d for pair in zip(docs[1000:1500], docs[0:1500:3]) for d in pair]
+    second.write_bytes(b"".join(json.dumps(d).encode() + b"\n" for d in mixed))
+    store = open_store(str(tmp_path / "a.db"))
+    with open(first, "rb") as fp:
+        counts = ingest_input(store, fp, str(first))
+    assert counts.sessions == 1000 and counts.inserted > 2000
+    assert_summaries_exact(store)
+    with open(second, "rb") as fp:
+        counts = ingest_input(store, fp, str(second))
+    assert counts.duplicates > 0 and counts.inserted > 0
+    assert_summaries_exact(store)
+    assert store.execute("SELECT min(utc_us) FROM actions").fetchone()[0] < -1_000_000_000 * 1_000_000
+    store.close()
+
+
+def test_the_tally_counts_as_the_summaries_sql_groups():
+    """Python's floor division against SLOT_SQL, at slot edges on both sides of 1970."""
+    import sqlite3
+    from collections import Counter
+
+    conn = sqlite3.connect(":memory:")
+    rows = [("u", "s", "t", utc_us, 0, utc_us, 0, "Click", "click", "{}", b"f")
+            for utc_us in (-1, 0, 1, -rollups.SLOT_US, -rollups.SLOT_US - 1, rollups.SLOT_US - 1,
+                           rollups.SLOT_US, -62135596800 * 10**6, 253402300799999999, -1)]
+    slot_sql = rollups.SLOT_SQL.replace("utc_us", "?")
+    expected = Counter(
+        (conn.execute(f"SELECT {slot_sql}", (r[3],)).fetchone()[0], r[8], r[7], r[0], r[1])
+        for r in rows)
+    assert {tuple(t[:5]): t[5] for t in rollups.tally(rows)} == dict(expected)
+    assert sum(t[5] for t in rollups.tally(rows)) == len(rows)

@@ -386,8 +386,9 @@ class Writer:
         self.conn.execute("LOCK TABLE actions IN SHARE ROW EXCLUSIVE MODE")
         return empty()
 
-    def write(self, rows: Iterable[Sequence[Any]]) -> int:
-        """Store ``rows`` (in schema.COLUMNS order); return how many were new."""
+    def write(self, rows: Iterable[Sequence[Any]], tally=None) -> int:
+        """Store ``rows`` (in schema.COLUMNS order); return how many were new.
+        (``tally`` is for SQLite: here each insert's own RETURNING feeds the summaries.)"""
         rows = list(rows)
         if not rows:
             return 0

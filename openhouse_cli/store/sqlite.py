@@ -260,7 +260,6 @@ class Writer:
         self.conn = conn
         self.name = name
         self.bulk = False
-        self.before = 0  # the largest id when the transaction began
 
     def _run(self, fn, *args):
         try:
@@ -272,7 +271,6 @@ class Writer:
 
     def begin(self) -> None:
         self._run(self.conn.execute, "BEGIN IMMEDIATE")
-        self.before = self._run(rollups.since, self.conn)
         # Into an empty table, building the secondary indexes once at the end
         # is much faster than growing them row by row. It happens inside the
         # transaction, so readers and a rollback still see the indexes.
@@ -283,11 +281,19 @@ class Writer:
             for index in SECONDARY_INDEXES:
                 self._run(self.conn.execute, f"DROP INDEX {index}")
 
-    def write(self, rows) -> int:
-        """Insert ``rows`` (schema.COLUMNS order); return how many were new."""
+    def write(self, rows, tally=None) -> int:
+        """Insert ``rows`` (schema.COLUMNS order) and add them to the summaries;
+        return how many were new. ``tally`` is ``rollups.tally(rows)``, if the
+        caller has it: used when every row is new."""
         if not rows:
             return 0
-        return self._run(self.conn.executemany, INSERT, rows).rowcount
+        before = self._run(rollups.since, self.conn)
+        inserted = self._run(self.conn.executemany, INSERT, rows).rowcount
+        if inserted == len(rows) and tally is not None:
+            self._run(rollups.add_tally, self.conn, tally)
+        elif inserted:
+            self._run(rollups.add, self.conn, before)
+        return inserted
 
     def commit(self) -> None:
         if self.bulk:
@@ -295,7 +301,6 @@ class Writer:
             self._run(self.conn.execute, "PRAGMA threads = 2")
             for index, columns in SECONDARY_INDEXES.items():
                 self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
-        self._run(rollups.add, self.conn, self.before)
         self._run(self.conn.execute, "COMMIT")
 
     def rollback(self) -> None:
