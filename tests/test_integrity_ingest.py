@@ -64,10 +64,11 @@ def test_without_fork_one_process_validates_the_same(db, monkeypatch):
     monkeypatch.setattr(parallel.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     assert not parallel.can_fork()
     docs = [doc(n, session=f"s{n}") for n in range(3 * parallel.RECORDS_PER_CHUNK)]
-    docs[1200]["userId"] = ""
+    bad = 2 * parallel.RECORDS_PER_CHUNK + 7  # in the third chunk
+    docs[bad]["userId"] = ""
     counts = ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson", on_error="skip")
     assert (counts.inserted, counts.rejected) == (len(docs) - 1, 1)
-    with pytest.raises(IngestFailed, match=r"^in\.ndjson:1201: userId: "):
+    with pytest.raises(IngestFailed, match=rf"^in\.ndjson:{bad + 1}: userId: "):
         ingest_input(db, io.BytesIO(SHAPES["ndjson"](docs)), "in.ndjson")
 
 
