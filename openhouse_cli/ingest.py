@@ -117,8 +117,10 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
                 if on_reject is not None:
                     on_reject(record, error)
             rows += part
-            if tallies is not None:
-                tallies = None if tally is None else tallies + tally
+            if tally is None:
+                tallies = None
+            elif tallies is not None:
+                tallies += tally
             pending.sessions += sessions
             in_batch += sessions
             if len(rows) >= _ROWS_PER_WRITE:
