@@ -69,13 +69,31 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     """``[(from_utc_us, offset_us), ...]``: the zone's offsets from ``lo`` to ``hi``.
 
     The first entry holds from ``lo`` (and before it); each later one from
-    the instant the clock changed. Sampled daily, then each change found to
-    the microsecond (no zone changes its offset twice in a day).
+    the instant the clock changed. Read from the zone's own table of changes
+    and, past its last one, its yearly rule (``_changes``): a span of
+    centuries costs what its changes do. A zone whose table cannot be read
+    is sampled daily instead (``_sampled``).
     """
     current = offset_us(zone, lo)
     found = [(lo, current)]
-    if isinstance(zone, timezone):  # a fixed offset (UTC by default): no day to sample
+    if isinstance(zone, timezone):  # a fixed offset (UTC by default): nothing changes
         return found
+    changes = _changes(getattr(zone, "key", None), hi)
+    if changes is None:
+        return _sampled(zone, lo, hi)
+    for at, offset in changes:
+        if lo < at <= hi and offset != current:
+            found.append((at, offset))
+            current = offset
+    return found
+
+
+def _sampled(zone, lo: int, hi: int) -> list[tuple[int, int]]:
+    """``transitions`` by sampling the zone daily, then finding each change to
+    the microsecond (no zone changes its offset twice in a day): the slow way,
+    and the check on ``_changes`` in the tests."""
+    current = offset_us(zone, lo)
+    found = [(lo, current)]
     at = lo
     while at < hi:
         step = min(at + DAY, hi)
@@ -92,6 +110,52 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
             current = new
         at = step
     return found
+
+
+_CHANGES: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+
+
+def _changes(key, hi: int) -> list[tuple[int, int]] | None:
+    """Every ``(utc_us, offset_us)`` change of the zone named ``key`` up to ``hi``:
+    its table's transitions, then its rule's two a year (None if unreadable).
+
+    The standard library's C zoneinfo keeps its table to itself; its pure
+    Python twin reads the same tzdata file and exposes it (``_trans_utc``,
+    ``_ttinfos``, ``_tz_after``). Its names are private, so anything
+    unexpected sends the caller back to sampling.
+    """
+    if not isinstance(key, str):
+        return None
+    last_year = min(9999, 1970 + hi // (365 * DAY) + 2)
+    cached = _CHANGES.get(key)
+    if cached is not None and cached[0] >= last_year:
+        return cached[1]
+    try:
+        from zoneinfo._zoneinfo import ZoneInfo as PythonZoneInfo
+
+        table = PythonZoneInfo.no_cache(key)
+        changes = [(t * US, _us(info.utcoff)) for t, info in zip(table._trans_utc, table._ttinfos)]
+        rule = table._tz_after
+        if hasattr(rule, "transitions"):  # a yearly daylight-saving rule
+            after = changes[-1][0] if changes else None
+            first_year = 1 if after is None else max(1, datetime.fromtimestamp(
+                after // US, timezone.utc).year - 1)
+            std, dst = _us(rule.std.utcoff), _us(rule.dst.utcoff)
+            for year in range(first_year, last_year + 1):
+                start, end = rule.transitions(year)  # local seconds, as zoneinfo reads them
+                for at in sorted(((start * US - std, dst), (end * US - dst, std))):
+                    if after is None or at[0] > after:
+                        changes.append(at)
+        elif not hasattr(rule, "utcoff"):
+            return None
+    except Exception:  # noqa: BLE001 (private API: any surprise means sample instead)
+        return None
+    _CHANGES[key] = (last_year, changes)
+    return changes
+
+
+def _us(delta: timedelta) -> int:
+    return (delta.days * 86400 + delta.seconds) * US + delta.microseconds
 
 
 def piecewise(expr: str, starts: list[int], values: list[int] | list[str]) -> str:
