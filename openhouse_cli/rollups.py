@@ -18,7 +18,8 @@ thousand rows instead of the user hours:
 
 * ``summary_user_day_bits``: by type key, user and block of DAY_BITS days,
   the days the user was active as bits (type key '' is any type).
-* ``summary_day_users``: distinct users by UTC day and type key ('' any).
+* ``summary_day_users``: distinct users and actions by UTC day and type key
+  ('' any).
 
 Both change from the same delta as the counts, in pure SQL: on adding, each
 (type, user, day) whose bit was not yet set adds a user to its day, then the
@@ -160,24 +161,30 @@ def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many:
 _SHIFT_DAYS = _SHIFT_US // (86400 * 1_000_000)
 _SLOTS_PER_DAY = 86400 * 1_000_000 // SLOT_US
 _DAY = f"(slot + {_SHIFT_DAYS * _SLOTS_PER_DAY}) / {_SLOTS_PER_DAY}"
-_DAYS_TABLE = "CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER)"
-_DAYS = (f"INSERT INTO temp.ohlog_days SELECT type_key, user_id, {_DAY} FROM temp.ohlog_delta"
-         f" UNION SELECT '', user_id, {_DAY} FROM temp.ohlog_delta")
+_DAYS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER,"
+               " n INTEGER)")
+_DAYS = (f"INSERT INTO temp.ohlog_days SELECT type_key, user_id, {_DAY}, sum(n) FROM temp.ohlog_delta"
+         f" WHERE true GROUP BY 1, 2, 3 UNION ALL SELECT '', user_id, {_DAY}, sum(n)"
+         " FROM temp.ohlog_delta WHERE true GROUP BY 2, 3")
 _BIT = f"(1 << (x.d % {DAY_BITS}))"
 _IS_SET = (f"EXISTS (SELECT 1 FROM summary_user_day_bits b WHERE b.type_key = x.type_key"
            f" AND b.user_id = x.user_id AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
 # Adding: the bits not yet set each add a user to their day (read before the bits change)
-_ADD_DAY_USERS = (f"INSERT INTO summary_day_users (day, type_key, users) SELECT x.d - {_SHIFT_DAYS},"
-                  f" x.type_key, count(*) FROM temp.ohlog_days x WHERE NOT {_IS_SET}"
-                  " GROUP BY x.d, x.type_key ORDER BY x.d, x.type_key"
-                  " ON CONFLICT (day, type_key) DO UPDATE SET users = users + excluded.users")
+_ADD_DAY_USERS = (f"INSERT INTO summary_day_users (day, type_key, users, actions)"
+                  f" SELECT x.d - {_SHIFT_DAYS}, x.type_key, sum(NOT {_IS_SET}), sum(x.n)"
+                  " FROM temp.ohlog_days x WHERE true GROUP BY x.d, x.type_key ORDER BY x.d, x.type_key"
+                  " ON CONFLICT (day, type_key) DO UPDATE SET users = users + excluded.users,"
+                  " actions = actions + excluded.actions")
 _ADD_BITS = (f"INSERT INTO summary_user_day_bits (type_key, user_id, block, bits)"
              f" SELECT x.type_key, x.user_id, x.d / {DAY_BITS}, sum(DISTINCT {_BIT})"
              " FROM temp.ohlog_days x WHERE true GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
              " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits")
-# Subtracting: a typed day stays if the user hours (already without their
+# Subtracting: every day loses its actions (n < 0) first; then a typed day stays if the user hours (already without their
 # emptied rows) hold an hour of it: 24 seeks on their key. What stays is no
 # longer a candidate; the rest is gone.
+_LOSE_DAY_ACTIONS = (f"UPDATE summary_day_users AS s SET actions = s.actions + g.n FROM (SELECT"
+                     f" x.d - {_SHIFT_DAYS} AS day, x.type_key, sum(x.n) AS n FROM temp.ohlog_days x"
+                     " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
 _HOURS = ", ".join(f"(x.d - {_SHIFT_DAYS}) * 24 + {i}" for i in range(24))
 _KEEP_TYPED = ("DELETE FROM temp.ohlog_days AS x WHERE x.type_key != '' AND EXISTS (SELECT 1"
                f" FROM summary_user_hours h WHERE h.hour IN ({_HOURS}) AND h.type_key = x.type_key"
@@ -211,6 +218,7 @@ def _apply_days(conn: sqlite3.Connection, subtracting: bool) -> None:
         conn.execute(_ADD_DAY_USERS)
         conn.execute(_ADD_BITS)
     else:
+        conn.execute(_LOSE_DAY_ACTIONS)
         conn.execute(_KEEP_TYPED)
         for any_type, keep in ((0, None), (1, _KEEP_ANY)):
             if keep:  # once the typed bits are cleared

@@ -50,12 +50,12 @@ SUMMARIES = {
 }
 
 # Active users by UTC day (rollups.py), kept with the summaries on SQLite
-# only: table -> (key columns, the value column). Bit k of ``bits`` is set
+# only: table -> (key columns, the value columns). Bit k of ``bits`` is set
 # iff the user has an action of the type on (shifted) day block * DAY_BITS + k;
 # type_key '' is any type.
 DAY_SUMMARIES = {
     "summary_user_day_bits": ("type_key, user_id, block", "bits"),
-    "summary_day_users": ("day, type_key", "users"),
+    "summary_day_users": ("day, type_key", "users, actions"),
 }
 DAY_BITS = 62  # days a block: the integer stays positive in SQLite's signed 64 bits
 

@@ -79,12 +79,14 @@ def assert_summaries_exact(store):
 def recomputed_days(store, table):
     """The days tables worked out from the actions, with no summary's help: each
     (type key or '', user, UTC day) once, days found by Python's floor division."""
-    days = set()
+    days, actions = set(), Counter()
     for key, user, utc_us in store.execute("SELECT type_key, user_id, utc_us FROM actions"):
         day = utc_us // (86400 * 10**6)
         days |= {(key, user, day), ("", user, day)}
+        actions.update([(day, key), (day, "")])
     if table == "summary_day_users":
-        return sorted((*k, n) for k, n in Counter((day, key) for key, _, day in days).items())
+        users = Counter((day, key) for key, _, day in days)
+        return sorted((*k, n, actions[k]) for k, n in users.items())
     shifted = 720006  # the stored blocks count from day -720006
     bits = Counter()
     for key, user, day in days:

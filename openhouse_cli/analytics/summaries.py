@@ -223,36 +223,36 @@ def _on_utc_days(store, filters, clock: Clock, utc_span) -> bool:
             and _where(store, "summary_day_users", filters) is not None)
 
 
-def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict:
-    """``count``'s groups by day or by type and day, users from the days summaries."""
+def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict | None:
+    """``count``'s groups by day or by type and day from summary_day_users
+    (a row a day a type, and '' for any type)."""
     by_type = "type" in dims
     types = _types(filters)
-    slots_where, slots_params = _where(store, "summary_slots", filters)
-    day = f"(slot + {_SHIFT_DAYS * 96}) / 96 - {_SHIFT_DAYS}"
-    kind = "type_key" if by_type else "''"
-    actions = {(d, t): n for d, t, n in fetch(
-        store, f"SELECT {day} AS d, {kind} AS t, sum(actions) FROM summary_slots{slots_where}"
-        " GROUP BY d, t", slots_params)}
-    if by_type or len(types) <= 1:  # each type's own users, or the one type's
-        where, params = _where(store, "summary_day_users", filters)
-        if not types:
-            where += (" AND " if where else " WHERE ") + ("type_key != ''" if by_type else "type_key = ''")
-        users = {(d, t if by_type else ""): n for d, t, n in fetch(
-            store, f"SELECT day, type_key, users FROM summary_day_users{where}", params)}
-    else:  # several types' users together: from the bits
-        days = sorted({d for d, _ in actions})
-        users = {}
-        if days:
-            found = _daily_counts(store, types, range(days[0], days[-1] + 1), {"users": 1})
-            users = {(d, ""): n["users"] for d, n in found}
+    where, params = _where(store, "summary_day_users", filters)
+    if not types:
+        where += (" AND " if where else " WHERE ") + ("type_key != ''" if by_type else "type_key = ''")
+    found = {}
+    for d, t, users, actions in fetch(
+            store, f"SELECT day, type_key, users, actions FROM summary_day_users{where}", params):
+        key = (d, t if by_type else "")
+        n, u = found.get(key, (0, 0))
+        found[key] = (n + actions, u + users)
+    if not by_type and len(types) > 1 and found:  # several types' users together: from the bits
+        days = sorted(d for d, _ in found)
+        daily = _daily_counts(store, types, range(days[0], days[-1] + 1), {"users": 1})
+        if daily is None:
+            return None
+        for d, n in daily:
+            if (d, "") in found:
+                found[(d, "")] = (found[(d, "")][0], n["users"])
     at = {"type": 1, "day": 0}
-    return {tuple(key[at[d]] for d in dims): (n, users.get(key, 0)) for key, n in actions.items()}
+    return {tuple(key[at[d]] for d in dims): value for key, value in found.items()}
 
 
 def active_days(store, filters: dict, clock: Clock, utc_span, days: range, windows) -> list | None:
     """``active``'s ``(day, {name: users})`` for each day of ``days`` from the
     days summaries (``windows``: ``(name, days)`` pairs), or None."""
-    if not days or len(days) > _MAX_DAYS or not _on_utc_days(store, filters, clock, utc_span):
+    if not days or not _on_utc_days(store, filters, clock, utc_span):
         return None
     return _daily_counts(store, _types(filters) or [""], days, dict(windows))
 
@@ -264,7 +264,7 @@ def _daily_counts(store, types: list[str], days: range, windows: dict) -> list |
     lo, hi = days[0] + _SHIFT_DAYS, days[-1] + _SHIFT_DAYS
     first, last = lo // DAY_BITS, hi // DAY_BITS
     blocks = last - first + 1
-    if len(types) * blocks > _MAX_COLUMNS:
+    if len(days) > _MAX_DAYS or len(types) * blocks > _MAX_COLUMNS:
         return None
     if len(types) == 1:
         columns = [f"sum(CASE block WHEN {b} THEN bits ELSE 0 END)" for b in range(first, last + 1)]
