@@ -179,9 +179,9 @@ _ADD_BITS = (f"INSERT INTO summary_user_day_bits (type_key, user_id, block, bits
              f" SELECT x.type_key, x.user_id, x.d / {DAY_BITS}, sum(DISTINCT {_BIT})"
              " FROM temp.ohlog_days x WHERE true GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
              " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits")
-# Subtracting: every day loses its actions (n < 0) first; then a typed day stays if the user hours (already without their
-# emptied rows) hold an hour of it: 24 seeks on their key. What stays is no
-# longer a candidate; the rest is gone.
+# Subtracting: every day loses its actions (n < 0) first. Then a typed day
+# stays if the user hours (already without their emptied rows) hold an hour
+# of it: 24 seeks on their key. What stays is no longer a candidate; the rest is gone.
 _LOSE_DAY_ACTIONS = (f"UPDATE summary_day_users AS s SET actions = s.actions + g.n FROM (SELECT"
                      f" x.d - {_SHIFT_DAYS} AS day, x.type_key, sum(x.n) AS n FROM temp.ohlog_days x"
                      " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
@@ -199,8 +199,8 @@ _CLEAR_BITS = (f"UPDATE summary_user_day_bits AS b SET bits = b.bits & ~g.m FROM
                f" x.user_id, x.d / {DAY_BITS} AS block, sum(DISTINCT {_BIT}) AS m"
                f" FROM temp.ohlog_days x WHERE {_GONE} GROUP BY 1, 2, 3) g"
                " WHERE b.type_key = g.type_key AND b.user_id = g.user_id AND b.block = g.block")
-_LOSE_DAY_USERS = (f"UPDATE summary_day_users AS s SET users = s.users - g.n FROM (SELECT x.d - {_SHIFT_DAYS}"
-                   f" AS day, x.type_key, count(*) AS n FROM temp.ohlog_days x WHERE {_GONE}"
+_LOSE_DAY_USERS = (f"UPDATE summary_day_users AS s SET users = s.users - g.n FROM (SELECT"
+                   f" x.d - {_SHIFT_DAYS} AS day, x.type_key, count(*) AS n FROM temp.ohlog_days x WHERE {_GONE}"
                    " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
 _DROP_EMPTY_DAYS = (
     "DELETE FROM summary_user_day_bits WHERE bits = 0 AND (type_key, user_id, block) IN"

@@ -29,7 +29,7 @@ from ..schema import DAY_BITS, type_key
 from ..times import Bound
 from . import buckets
 from .buckets import Clock
-from .source import fetch, one
+from .source import fetch, fetch_batches, one
 
 DAY_US = 86400 * 1_000_000
 _GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US),
@@ -275,8 +275,9 @@ def _daily_counts(store, types: list[str], days: range, windows: dict) -> list |
                    for _ in types for b in range(first, last + 1)]
         params = [t for t in types for _ in range(blocks)] + types
         where = f"type_key IN ({', '.join('?' * len(types))})"
-    rows = fetch(store, f"SELECT {', '.join(columns)} FROM summary_user_day_bits WHERE {where}"
-                 f" AND block BETWEEN {first} AND {last} GROUP BY user_id", params)
+    rows = chain.from_iterable(fetch_batches(
+        store, f"SELECT {', '.join(columns)} FROM summary_user_day_bits WHERE {where}"
+        f" AND block BETWEEN {first} AND {last} GROUP BY user_id", params))
     # Each user's row: 64 bits a (type, block) column, little-endian; laid end to
     # end and written in binary, a bit of the row is a character every ``width``
     width = 64 * len(types) * blocks
