@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 from array import array
 from itertools import chain, islice
 
@@ -228,10 +229,13 @@ def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict | None:
     (a row a day a type, and '' for any type)."""
     by_type = "type" in dims
     types = _types(filters)
-    where, params = _where(store, "summary_day_users", filters)
+    bounded = _where(store, "summary_day_users", filters)
+    if bounded is None:
+        return None
+    where, params = bounded
     if not types:
         where += (" AND " if where else " WHERE ") + ("type_key != ''" if by_type else "type_key = ''")
-    found = {}
+    found: dict[tuple[int, str], tuple[int, int]] = {}
     for d, t, users, actions in fetch(
             store, f"SELECT day, type_key, users, actions FROM summary_day_users{where}", params):
         key = (d, t if by_type else "")
@@ -278,8 +282,8 @@ def _daily_counts(store, types: list[str], days: range, windows: dict) -> list |
     rows = chain.from_iterable(fetch_batches(
         store, f"SELECT {', '.join(columns)} FROM summary_user_day_bits WHERE {where}"
         f" AND block BETWEEN {first} AND {last} GROUP BY user_id", params))
-    # Each user's row: 64 bits a (type, block) column, little-endian; laid end to
-    # end and written in binary, a bit of the row is a character every ``width``
+    # Each user's row: 64 bits a (type, block) column, the first lowest; laid end
+    # to end and written in binary, a bit of the row is a character every ``width``
     width = 64 * len(types) * blocks
     places = [[width - 1 - 64 * (t * blocks + day // DAY_BITS - first) - day % DAY_BITS
                for day in range(lo, hi + 1)] for t in range(len(types))]
@@ -288,7 +292,8 @@ def _daily_counts(store, types: list[str], days: range, windows: dict) -> list |
         chunk = list(islice(rows, max(1, _CHUNK_CHARS // width)))
         if not chunk:
             break
-        text = format(int.from_bytes(array("q", chain.from_iterable(chunk)).tobytes(), "little"), "b")
+        packed = array("q", chain.from_iterable(chunk)).tobytes()  # the machine's byte order
+        text = format(int.from_bytes(packed, sys.byteorder), "b")
         text = text.zfill(width * len(chunk))
         users = [int(text[at::width], 2) for at in places[0]]
         for more in places[1:]:
