@@ -150,6 +150,10 @@ def test_deleting_some_of_a_days_actions_clears_only_the_days_left_empty(tmp_pat
             ("2018-01-10T12:00:00Z", "VIEW"), ("2018-01-11T00:00:00Z", "VIEW")),
         doc("b", ("2018-01-10T10:00:00Z", "CLICK"))])
     assert day_users(store)[(day, "click")] == (2, 3) and day_users(store)[(day, "")] == (2, 4)
+    # a later write on a day the users already have: actions, not users, grow
+    ingest_sessions(store, [doc("b", ("2018-01-10T23:00:00Z", "Click"))])
+    assert day_users(store)[(day, "click")] == (2, 4) and day_users(store)[(day, "")] == (2, 5)
+    assert_summaries_exact(store)
 
     def delete(start, end, user="a"):
         span = bounded(start, end)
@@ -166,7 +170,7 @@ def test_deleting_some_of_a_days_actions_clears_only_the_days_left_empty(tmp_pat
     after = delete("2018-01-10T12:00:00Z", "2018-01-10T12:59:59Z")
     assert (day, "view") not in after and after[(day, "")] == (1, 1)
     assert after[(day + 1, "view")] == (1, 1) and after[(day + 1, "")] == (1, 1)
-    # b's only action: the day's rows go
+    # b's actions: the day's rows go
     after = delete("2018-01-10", "2018-01-10", user="b")
     assert not [k for k in after if k[0] == day]
     left = store.execute("SELECT count(*) FROM summary_user_day_bits WHERE user_id = 'b'")
