@@ -21,10 +21,7 @@ thousand rows instead of the user hours:
 * ``summary_day_users``: distinct users and actions by UTC day and type key
   ('' any).
 
-Both change from the same delta as the counts, in pure SQL (the store's
-writer, ingest's and copy's, gathers its writes' days and applies them once
-before COMMIT, ``flush_days``: a key once a transaction, not once a write;
-the server's writer and deletes apply them at once): on adding, each
+Both change from the same delta as the counts, in pure SQL: on adding, each
 (type, user, day) whose bit was not yet set adds a user to its day, then the
 bits are OR-ed in; on subtracting, a typed (type, user, day) with no hour
 left in the user hours, and then an any-type one with no typed bit left
@@ -135,17 +132,15 @@ _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) fo
     "utc_us", "type_key", "type", "user_id", "session_id"))
 
 
-def add_tally(conn: sqlite3.Connection, counted: Sequence[tuple], *, defer_days: bool = False) -> None:
-    """Add ``tally``'s counts of rows that were all just inserted to the summaries.
-    ``defer_days``: the days summaries wait for ``flush_days`` (before COMMIT)."""
-    _apply(conn, _DELTA_ROWS, counted, False, many=True, defer_days=defer_days)
+def add_tally(conn: sqlite3.Connection, counted: Sequence[tuple]) -> None:
+    """Add ``tally``'s counts of rows that were all just inserted to the summaries."""
+    _apply(conn, _DELTA_ROWS, counted, False, many=True)
 
 
 _DELTA_ROWS = "INSERT INTO temp.ohlog_delta VALUES (?, ?, ?, ?, ?, ?)"
 
 
-def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many: bool = False,
-           defer_days: bool = False) -> None:
+def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many: bool = False) -> None:
     conn.execute(_DELTA_TABLE)
     conn.execute("DELETE FROM temp.ohlog_delta")
     if many:
@@ -156,7 +151,7 @@ def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many:
         conn.execute(sql)
         if drop_empty:
             conn.execute(_DROP_EMPTY[table])
-    _apply_days(conn, drop_empty, defer_days)
+    _apply_days(conn, drop_empty)
     conn.execute("DELETE FROM temp.ohlog_delta")
 
 
@@ -166,23 +161,11 @@ def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many:
 _SHIFT_DAYS = _SHIFT_US // (86400 * 1_000_000)
 _SLOTS_PER_DAY = 86400 * 1_000_000 // SLOT_US
 _DAY = f"(slot + {_SHIFT_DAYS * _SLOTS_PER_DAY}) / {_SLOTS_PER_DAY}"
-# A write's days go to ohlog_days_raw as they come (a plain insert); before
-# they are applied they are added up by key into ohlog_days, with '' for any
-# type. A writer may defer that until just before COMMIT (``flush_days``):
-# each key of its transaction is then applied once, not once a write.
-_DAYS_TABLES = (
-    "CREATE TEMP TABLE IF NOT EXISTS ohlog_days_raw (type_key TEXT, user_id TEXT, d INTEGER, n INTEGER)",
-    "CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER, n INTEGER,"
-    " PRIMARY KEY (type_key, user_id, d)) WITHOUT ROWID",
-)
-_GATHER = (f"INSERT INTO temp.ohlog_days_raw SELECT type_key, user_id, {_DAY}, sum(n)"
-           " FROM temp.ohlog_delta GROUP BY 1, 2, 3")
-_KEYED = (
-    "INSERT INTO temp.ohlog_days SELECT type_key, user_id, d, sum(n) FROM temp.ohlog_days_raw"
-    " GROUP BY 1, 2, 3",
-    "INSERT INTO temp.ohlog_days SELECT '', user_id, d, sum(n) FROM temp.ohlog_days_raw GROUP BY 2, 3",
-    "DELETE FROM temp.ohlog_days_raw",
-)
+_DAYS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER,"
+               " n INTEGER)")
+_DAYS = (f"INSERT INTO temp.ohlog_days SELECT type_key, user_id, {_DAY}, sum(n) FROM temp.ohlog_delta"
+         f" WHERE true GROUP BY 1, 2, 3 UNION ALL SELECT '', user_id, {_DAY}, sum(n)"
+         " FROM temp.ohlog_delta WHERE true GROUP BY 2, 3")
 _BIT = f"(1 << (x.d % {DAY_BITS}))"
 _IS_SET = (f"EXISTS (SELECT 1 FROM summary_user_day_bits b WHERE b.type_key = x.type_key"
            f" AND b.user_id = x.user_id AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
@@ -227,40 +210,29 @@ _DROP_EMPTY_DAYS = (
 )
 
 
-def _apply_days(conn: sqlite3.Connection, subtracting: bool, defer: bool = False) -> None:
-    for sql in _DAYS_TABLES:
-        conn.execute(sql)
-    if subtracting:
-        flush_days(conn)  # what this transaction added first
-    conn.execute(_GATHER)
+def _apply_days(conn: sqlite3.Connection, subtracting: bool) -> None:
+    conn.execute(_DAYS_TABLE)
+    conn.execute("DELETE FROM temp.ohlog_days")
+    conn.execute(_DAYS)
     if not subtracting:
-        if not defer:
-            flush_days(conn)
-        return
-    for sql in _KEYED:
-        conn.execute(sql)
-    conn.execute(_LOSE_DAY_ACTIONS)
-    conn.execute(_KEEP_TYPED)
-    for any_type, keep in ((0, None), (1, _KEEP_ANY)):
-        if keep:  # once the typed bits are cleared
-            conn.execute(keep)
-        conn.execute(_CLEAR_BITS, (any_type,))
-        conn.execute(_LOSE_DAY_USERS, (any_type,))
-    for sql in _DROP_EMPTY_DAYS:
-        conn.execute(sql)
+        conn.execute(_ADD_DAY_USERS)
+        conn.execute(_ADD_BITS)
+    else:
+        conn.execute(_LOSE_DAY_ACTIONS)
+        conn.execute(_KEEP_TYPED)
+        for any_type, keep in ((0, None), (1, _KEEP_ANY)):
+            if keep:  # once the typed bits are cleared
+                conn.execute(keep)
+            conn.execute(_CLEAR_BITS, (any_type,))
+            conn.execute(_LOSE_DAY_USERS, (any_type,))
+        for sql in _DROP_EMPTY_DAYS:
+            conn.execute(sql)
     conn.execute("DELETE FROM temp.ohlog_days")
 
 
-def flush_days(conn: sqlite3.Connection) -> None:
-    """Apply the days added (``defer_days``) in this transaction; call before its COMMIT."""
-    for sql in (*_DAYS_TABLES, *_KEYED, _ADD_DAY_USERS, _ADD_BITS, "DELETE FROM temp.ohlog_days"):
-        conn.execute(sql)
-
-
-def add(conn: sqlite3.Connection, after_id: int, *, defer_days: bool = False) -> None:
-    """Add the actions inserted since ``since`` returned ``after_id`` to the summaries
-    (``defer_days`` as for ``add_tally``)."""
-    _apply(conn, _DELTA_ADD, (1, after_id), False, defer_days=defer_days)
+def add(conn: sqlite3.Connection, after_id: int) -> None:
+    """Add the actions inserted since ``since`` returned ``after_id`` to the summaries."""
+    _apply(conn, _DELTA_ADD, (1, after_id), False)
 
 
 def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:

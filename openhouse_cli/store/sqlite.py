@@ -289,11 +289,10 @@ class Writer:
             return 0
         before = self._run(rollups.since, self.conn)
         inserted = self._run(self.conn.executemany, INSERT, rows).rowcount
-        # the days summaries are applied once, at commit (each key once, not once a write)
         if inserted == len(rows) and tally is not None:
-            self._run(lambda: rollups.add_tally(self.conn, tally, defer_days=True))
+            self._run(rollups.add_tally, self.conn, tally)
         elif inserted:
-            self._run(lambda: rollups.add(self.conn, before, defer_days=True))
+            self._run(rollups.add, self.conn, before)
         return inserted
 
     def commit(self) -> None:
@@ -302,7 +301,6 @@ class Writer:
             self._run(self.conn.execute, "PRAGMA threads = 2")
             for index, columns in SECONDARY_INDEXES.items():
                 self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
-        self._run(rollups.flush_days, self.conn)
         self._run(self.conn.execute, "COMMIT")
 
     def rollback(self) -> None:
