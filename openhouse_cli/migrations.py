@@ -147,3 +147,32 @@ def m004_summaries(db):
                    f" PRIMARY KEY ({key})) WITHOUT ROWID")
         db.execute(f"INSERT INTO {table} ({key}, actions) SELECT {expr}, count(*) FROM actions"
                    f" WHERE true GROUP BY {', '.join(str(i + 1) for i in range(key.count(',') + 1))}")
+
+
+@migrations()
+def m005_user_day_bits(db):
+    # Active users by UTC day, kept in the writers' transactions from here on
+    # (rollups.py), built here from summary_user_hours:
+    # - summary_user_day_bits: bit k of ``bits`` is set iff the user has an
+    #   action of the type on day ``block * 62 + k`` (days shifted by 720006,
+    #   so that they are non-negative and integer division floors; 62 bits
+    #   keep the integer positive); type_key '' (never a type) is any type.
+    # - summary_day_users: distinct users and actions a UTC day (unshifted)
+    #   a type ('' any).
+    shift = 720006 * 24  # hours; day = (hour + shift) / 24 - 720006
+    db.execute("CREATE TABLE summary_user_day_bits (type_key TEXT NOT NULL, user_id TEXT NOT NULL,"
+               " block INTEGER NOT NULL, bits INTEGER NOT NULL,"
+               " PRIMARY KEY (type_key, user_id, block)) WITHOUT ROWID")
+    db.execute("CREATE TABLE summary_day_users (day INTEGER NOT NULL, type_key TEXT NOT NULL,"
+               " users INTEGER NOT NULL, actions INTEGER NOT NULL,"
+               " PRIMARY KEY (day, type_key)) WITHOUT ROWID")
+    db.execute("CREATE TEMP TABLE m005_days AS"
+               f" SELECT type_key, user_id, (hour + {shift}) / 24 AS d, sum(actions) AS n"
+               " FROM summary_user_hours GROUP BY 1, 2, 3"
+               f" UNION ALL SELECT '', user_id, (hour + {shift}) / 24, sum(actions)"
+               " FROM summary_user_hours GROUP BY 2, 3")
+    db.execute("INSERT INTO summary_user_day_bits SELECT type_key, user_id, d / 62,"
+               " sum(DISTINCT 1 << (d % 62)) FROM temp.m005_days GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    db.execute("INSERT INTO summary_day_users SELECT d - 720006, type_key, count(*), sum(n)"
+               " FROM temp.m005_days GROUP BY d, type_key ORDER BY d, type_key")
+    db.execute("DROP TABLE temp.m005_days")

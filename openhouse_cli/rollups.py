@@ -12,6 +12,21 @@ Four tables (schema.SUMMARIES), each a count of actions by a key:
   spellings per type, all time.
 * ``summary_sessions``: by user and session: sessions, and actions per user.
 
+And on SQLite only, two of active users by UTC day (schema.DAY_SUMMARIES),
+what makes ``active`` and ``count --by day`` with users answer from a few
+thousand rows instead of the user hours:
+
+* ``summary_user_day_bits``: by type key, user and block of DAY_BITS days,
+  the days the user was active as bits (type key '' is any type).
+* ``summary_day_users``: distinct users and actions by UTC day and type key
+  ('' any).
+
+Both change from the same delta as the counts, in pure SQL: on adding, each
+(type, user, day) whose bit was not yet set adds a user to its day, then the
+bits are OR-ed in; on subtracting, a typed (type, user, day) with no hour
+left in the user hours, and then an any-type one with no typed bit left
+that day, clears its bit and takes a user from its day.
+
 SQLite: every writer holds the write lock (BEGIN IMMEDIATE) and rowids rise
 within a transaction, so ``since(conn)`` before a write and ``add(conn, id)``
 after it add exactly the rows it inserted (dedupe already applied: only
@@ -52,7 +67,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from operator import floordiv, itemgetter
 
-from .schema import COLUMNS, SUMMARIES
+from .schema import COLUMNS, DAY_BITS, SUMMARIES
 
 SLOT_US = 15 * 60 * 1_000_000
 HOUR_US = 3600 * 1_000_000
@@ -136,7 +151,83 @@ def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many:
         conn.execute(sql)
         if drop_empty:
             conn.execute(_DROP_EMPTY[table])
+    _apply_days(conn, drop_empty)
     conn.execute("DELETE FROM temp.ohlog_delta")
+
+
+# Active users by day (SQLite only), from ohlog_delta: its distinct (type key,
+# user, shifted day) triples, and '' for any type. Days are shifted by
+# _SHIFT_DAYS so that they are non-negative and division floors.
+_SHIFT_DAYS = _SHIFT_US // (86400 * 1_000_000)
+_SLOTS_PER_DAY = 86400 * 1_000_000 // SLOT_US
+_DAY = f"(slot + {_SHIFT_DAYS * _SLOTS_PER_DAY}) / {_SLOTS_PER_DAY}"
+_DAYS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER,"
+               " n INTEGER)")
+_DAYS = (f"INSERT INTO temp.ohlog_days SELECT type_key, user_id, {_DAY}, sum(n) FROM temp.ohlog_delta"
+         f" WHERE true GROUP BY 1, 2, 3 UNION ALL SELECT '', user_id, {_DAY}, sum(n)"
+         " FROM temp.ohlog_delta WHERE true GROUP BY 2, 3")
+_BIT = f"(1 << (x.d % {DAY_BITS}))"
+_IS_SET = (f"EXISTS (SELECT 1 FROM summary_user_day_bits b WHERE b.type_key = x.type_key"
+           f" AND b.user_id = x.user_id AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
+# Adding: the bits not yet set each add a user to their day (read before the bits change)
+_ADD_DAY_USERS = (f"INSERT INTO summary_day_users (day, type_key, users, actions)"
+                  f" SELECT x.d - {_SHIFT_DAYS}, x.type_key, sum(NOT {_IS_SET}), sum(x.n)"
+                  " FROM temp.ohlog_days x WHERE true GROUP BY x.d, x.type_key ORDER BY x.d, x.type_key"
+                  " ON CONFLICT (day, type_key) DO UPDATE SET users = users + excluded.users,"
+                  " actions = actions + excluded.actions")
+_ADD_BITS = (f"INSERT INTO summary_user_day_bits (type_key, user_id, block, bits)"
+             f" SELECT x.type_key, x.user_id, x.d / {DAY_BITS}, sum(DISTINCT {_BIT})"
+             " FROM temp.ohlog_days x WHERE true GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+             " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits")
+# Subtracting: every day loses its actions (n < 0) first. Then a typed day
+# stays if the user hours (already without their emptied rows) hold an hour
+# of it: 24 seeks on their key. What stays is no longer a candidate; the rest is gone.
+_LOSE_DAY_ACTIONS = (f"UPDATE summary_day_users AS s SET actions = s.actions + g.n FROM (SELECT"
+                     f" x.d - {_SHIFT_DAYS} AS day, x.type_key, sum(x.n) AS n FROM temp.ohlog_days x"
+                     " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
+_HOURS = ", ".join(f"(x.d - {_SHIFT_DAYS}) * 24 + {i}" for i in range(24))
+_KEEP_TYPED = ("DELETE FROM temp.ohlog_days AS x WHERE x.type_key != '' AND EXISTS (SELECT 1"
+               f" FROM summary_user_hours h WHERE h.hour IN ({_HOURS}) AND h.type_key = x.type_key"
+               " AND h.user_id = x.user_id)")
+# An any-type day stays if some type with users that day still has the user's bit
+_KEEP_ANY = ("DELETE FROM temp.ohlog_days AS x WHERE x.type_key = '' AND EXISTS (SELECT 1"
+             " FROM summary_day_users s JOIN summary_user_day_bits b ON b.type_key = s.type_key"
+             f" WHERE s.day = x.d - {_SHIFT_DAYS} AND s.type_key != '' AND b.user_id = x.user_id"
+             f" AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
+_GONE = "(x.type_key = '') = ?"  # typed first (1 = 0), then any type
+_CLEAR_BITS = (f"UPDATE summary_user_day_bits AS b SET bits = b.bits & ~g.m FROM (SELECT x.type_key,"
+               f" x.user_id, x.d / {DAY_BITS} AS block, sum(DISTINCT {_BIT}) AS m"
+               f" FROM temp.ohlog_days x WHERE {_GONE} GROUP BY 1, 2, 3) g"
+               " WHERE b.type_key = g.type_key AND b.user_id = g.user_id AND b.block = g.block")
+_LOSE_DAY_USERS = (f"UPDATE summary_day_users AS s SET users = s.users - g.n FROM (SELECT"
+                   f" x.d - {_SHIFT_DAYS} AS day, x.type_key, count(*) AS n FROM temp.ohlog_days x WHERE {_GONE}"
+                   " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
+_DROP_EMPTY_DAYS = (
+    "DELETE FROM summary_user_day_bits WHERE bits = 0 AND (type_key, user_id, block) IN"
+    f" (SELECT type_key, user_id, d / {DAY_BITS} FROM temp.ohlog_days)",
+    "DELETE FROM summary_day_users WHERE users = 0 AND (day, type_key) IN"
+    f" (SELECT d - {_SHIFT_DAYS}, type_key FROM temp.ohlog_days)",
+)
+
+
+def _apply_days(conn: sqlite3.Connection, subtracting: bool) -> None:
+    conn.execute(_DAYS_TABLE)
+    conn.execute("DELETE FROM temp.ohlog_days")
+    conn.execute(_DAYS)
+    if not subtracting:
+        conn.execute(_ADD_DAY_USERS)
+        conn.execute(_ADD_BITS)
+    else:
+        conn.execute(_LOSE_DAY_ACTIONS)
+        conn.execute(_KEEP_TYPED)
+        for any_type, keep in ((0, None), (1, _KEEP_ANY)):
+            if keep:  # once the typed bits are cleared
+                conn.execute(keep)
+            conn.execute(_CLEAR_BITS, (any_type,))
+            conn.execute(_LOSE_DAY_USERS, (any_type,))
+        for sql in _DROP_EMPTY_DAYS:
+            conn.execute(sql)
+    conn.execute("DELETE FROM temp.ohlog_days")
 
 
 def add(conn: sqlite3.Connection, after_id: int) -> None:

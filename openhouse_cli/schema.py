@@ -16,6 +16,7 @@ MIGRATIONS = (
     "m002_unambiguous_fingerprints",
     "m003_blake2b_fingerprints_types_nanoseconds",
     "m004_summaries",
+    "m005_user_day_bits",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 
@@ -47,6 +48,16 @@ SUMMARIES = {
     "summary_user_types": "type_key, type, user_id",
     "summary_sessions": "user_id, session_id",
 }
+
+# Active users by UTC day (rollups.py), kept with the summaries on SQLite
+# only: table -> (key columns, the value columns). Bit k of ``bits`` is set
+# iff the user has an action of the type on (shifted) day block * DAY_BITS + k;
+# type_key '' is any type.
+DAY_SUMMARIES = {
+    "summary_user_day_bits": ("type_key, user_id, block", "bits"),
+    "summary_day_users": ("day, type_key", "users, actions"),
+}
+DAY_BITS = 62  # days a block: the integer stays positive in SQLite's signed 64 bits
 
 INSERT = "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
     TABLE, ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)

@@ -101,6 +101,12 @@ ALLOWED = {
         "table": "a summary table's name, from _GRAIN's literals or a literal",
         "where[0]": "_where's clause: literal conditions with ? placeholders",
         "day": "buckets.bucket_sql over a summary's slot column: integers ohlog computes",
+        "where": "_where's clause (literal conditions with ? placeholders) and literal type_key "
+                 "conditions, or 'type_key = ?' / 'type_key IN (' placeholders ')'",
+        "b": "a block number: an integer from range() over integers ohlog computes",
+        "', '.join(columns)": "sum(CASE ...) columns: literals, ? placeholders and block integers",
+        "first": "the first block number: an integer ohlog computes from day numbers",
+        "last": "the last block number: an integer ohlog computes from day numbers",
     },
     "rollups.py": {
         "key": "TABLES' key columns: schema.SUMMARIES' literals",
@@ -110,6 +116,7 @@ ALLOWED = {
         "table": "a key of TABLES: a summary table's name",
         "at": "TABLES' positions: literals",
         "sql": "a statement of _APPLY, APPLY_POSTGRES or _DROP_EMPTY_POSTGRES, built from TABLES at import",
+        "keep": "_KEEP_ANY: a module constant built from literals and integers at import",
         "_DROP_EMPTY[table]": "a statement built from TABLES at import",
         "_FROM_SLOT[table]": "key expressions over ohlog_delta: column names and integer constants",
         "delta": "_DELTA_ADD or _DELTA_SUBTRACT: module constants",
@@ -126,6 +133,7 @@ ALLOWED = {
         "key": "m004's literal key columns",
         "expr": "m004's key expressions: column names and integer constants",
         "', '.join((str(i + 1) for i in range(key.count(',') + 1)))": "GROUP BY positions: integers",
+        "shift": "m005's integer constant (the day shift in hours)",
     },
     "analytics/funnels.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",

@@ -7,8 +7,9 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
 
-from openhouse_cli import rollups
+from openhouse_cli import rollups, schema
 from openhouse_cli.analytics import Clock, active, count, stats, summaries
 from openhouse_cli.copy import copy_actions
 from openhouse_cli.delete import delete_actions
@@ -64,10 +65,34 @@ def recomputed(store, table):
 
 
 def assert_summaries_exact(store):
-    """Every summary holds exactly the counts of the actions stored (no zero rows)."""
+    """Every summary holds exactly the counts of the actions stored (no zero rows),
+    and on SQLite the active users by day exactly the users of the actions."""
     for table, (key, _, _) in rollups.TABLES.items():
         kept = [tuple(r) for r in store.execute(f"SELECT {key}, actions FROM {table} ORDER BY {key}")]
         assert kept == recomputed(store, table), table
+    if store.engine == "sqlite":
+        for table, (key, value) in schema.DAY_SUMMARIES.items():
+            kept = [tuple(r) for r in store.execute(f"SELECT {key}, {value} FROM {table} ORDER BY {key}")]
+            assert kept == recomputed_days(store, table), table
+
+
+def recomputed_days(store, table):
+    """The days tables worked out from the actions, with no summary's help: each
+    (type key or '', user, UTC day) once, days found by Python's floor division."""
+    days, actions = set(), Counter()
+    for key, user, utc_us in store.execute("SELECT type_key, user_id, utc_us FROM actions"):
+        day = utc_us // (86400 * 10**6)
+        days |= {(key, user, day), ("", user, day)}
+        actions.update([(day, key), (day, "")])
+    if table == "summary_day_users":
+        users = Counter((day, key) for key, _, day in days)
+        return sorted((*k, n, actions[k]) for k, n in users.items())
+    shifted = 720006  # the stored blocks count from day -720006
+    bits = Counter()
+    for key, user, day in days:
+        block, k = divmod(day + shifted, schema.DAY_BITS)
+        bits[(key, user, block)] |= 1 << k
+    return sorted((*k, v) for k, v in bits.items())
 
 
 def bounded(start=None, end=None, tz=None, **more):
@@ -353,8 +378,6 @@ def ingest_into(url, docs):
 
 
 def test_the_migration_builds_the_summaries_of_existing_actions_on_both_engines(db_target):
-    from openhouse_cli import schema
-
     store = open_store(db_target)
     ingest_sessions(store, documents(50))
     # back to the schema before the summaries, the actions kept
@@ -478,7 +501,6 @@ def test_counts_made_by_the_validating_worker_keep_the_summaries_exact(tmp_path)
 def test_the_tally_counts_as_the_summaries_sql_groups():
     """Python's floor division against SLOT_SQL, at slot edges on both sides of 1970."""
     import sqlite3
-    from collections import Counter
 
     conn = sqlite3.connect(":memory:")
     rows = [("u", "s", "t", utc_us, 0, utc_us, 0, "Click", "click", "{}", b"f")

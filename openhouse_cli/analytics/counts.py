@@ -398,19 +398,26 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
     wall_span = _wall_span(store, filters, clock, utc_span)
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
     days = _fill_range(wall_span, "day", clock, filters, "--start/--end")
-    rows = summaries.active_rows(store, filters, clock, utc_span, wall_span)
-    if rows is None:
-        sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us",
-                               filters)
-        rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
-                     "GROUP BY d, user_id ORDER BY d", params)
-    daily = list(_sliding(rows, days))
+    daily = summaries.active_days(store, filters, clock, utc_span, days, WINDOWS)
+    if daily is None:
+        daily = list(_sliding(_active_rows(store, filters, clock, utc_span, wall_span, day), days))
     if by == "day":
         return [{"day": buckets.label("day", d), **values} for d, values in daily]
     last_of = {}
     for d, values in daily:  # the last day of each bucket within the range
         last_of[buckets.bucket(by, d * buckets.DAY)] = values
     return [{by: buckets.label(by, b), **values} for b, values in last_of.items()]
+
+
+def _active_rows(store, filters, clock, utc_span, wall_span, day):
+    """``(day, user)`` rows in day order: from the user hours, or the actions."""
+    rows = summaries.active_rows(store, filters, clock, utc_span, wall_span)
+    if rows is None:
+        sql, params = filtered(store, "user_id, local_us" if clock.local else "user_id, utc_us",
+                               filters)
+        rows = fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM ({sql}) a) b "
+                     "GROUP BY d, user_id ORDER BY d", params)
+    return rows
 
 
 def _sliding(rows, days):

@@ -6,21 +6,42 @@ property, time bounds on slot boundaries, and a zone whose offsets and
 changes fall on them (each slot then lies in one hour, day, week and month
 of the zone). Each function returns None otherwise, and the caller runs its
 SQL over the actions: the answers are the same either way (tests compare).
+
+On SQLite, active users by UTC day are kept too (rollups.py): users a day
+a type, and each user's days as bits. With the clock on UTC days and bounds
+on them, ``count --by [type] --by day`` takes its users from the first and
+``active`` counts from the second: each user's bits are read as one row of
+integers, all users' rows are laid end to end as one binary string, and a
+day's users are a strided slice of it read as an integer (a bit a user);
+windows are ORs of those, counts are their popcounts. No Python step per
+(user, day), and at most a few megabytes at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
+from array import array
+from itertools import chain, islice
 
 from ..rollups import HOUR_US, SLOT_US
-from ..schema import type_key
+from ..schema import DAY_BITS, type_key
 from ..times import Bound
 from . import buckets
 from .buckets import Clock
-from .source import fetch, one
+from .source import fetch, fetch_batches, one
 
-_GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US)}
+DAY_US = 86400 * 1_000_000
+_GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US),
+          "summary_day_users": ("day", DAY_US)}
+# Days as stored in the bits are shifted so that they are non-negative (rollups.py)
+_SHIFT_DAYS = 720006
+# Beyond so many days (or type x block columns) the bitsets cost more than the user hours
+_MAX_DAYS = 5000
+_MAX_COLUMNS = 1000
+# Characters of users' rows laid end to end at a time (memory stays bounded)
+_CHUNK_CHARS = 4_000_000
 _COLUMN = {"type": "type_key", "user": "user_id", "session": "session_id"}
 _enabled = contextvars.ContextVar("ohlog_summaries", default=True)
 
@@ -98,6 +119,8 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
         return None
     unit = next((d for d in dims if d in buckets.UNITS), None)
     others = {d for d in dims if d != unit}
+    if users and unit == "day" and others <= {"type"} and _on_utc_days(store, filters, clock, utc_span):
+        return _count_by_utc_day(store, filters, dims)
     if "session" in others:
         if unit or _timed(filters) or _types(filters) or others - {"user", "session"}:
             return None
@@ -191,3 +214,103 @@ def active_rows(store, filters: dict, clock: Clock, utc_span, wall_span):
     day = _bucket(table, "day", clock, utc_span, wall_span)
     return fetch(store, f"SELECT d, user_id FROM (SELECT {day} AS d, user_id FROM {table}{where[0]}) a"
                  " GROUP BY d, user_id ORDER BY d", where[1], escaped=(1,))
+
+
+def _on_utc_days(store, filters, clock: Clock, utc_span) -> bool:
+    """Whether the days summaries may answer: SQLite, no filter they cannot
+    apply, a clock on UTC days (UTC, or a zone whose offsets are whole days) and
+    bounds, if any, on UTC day boundaries."""
+    return (store.engine == "sqlite" and _usable(store, filters) and _fits(clock, utc_span, DAY_US)
+            and _where(store, "summary_day_users", filters) is not None)
+
+
+def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict | None:
+    """``count``'s groups by day or by type and day from summary_day_users
+    (a row a day a type, and '' for any type)."""
+    by_type = "type" in dims
+    types = _types(filters)
+    bounded = _where(store, "summary_day_users", filters)
+    if bounded is None:
+        return None
+    where, params = bounded
+    if not types:
+        where += (" AND " if where else " WHERE ") + ("type_key != ''" if by_type else "type_key = ''")
+    found: dict[tuple[int, str], tuple[int, int]] = {}
+    for d, t, users, actions in fetch(
+            store, f"SELECT day, type_key, users, actions FROM summary_day_users{where}", params):
+        key = (d, t if by_type else "")
+        n, u = found.get(key, (0, 0))
+        found[key] = (n + actions, u + users)
+    if not by_type and len(types) > 1 and found:  # several types' users together: from the bits
+        days = sorted(d for d, _ in found)
+        daily = _daily_counts(store, types, range(days[0], days[-1] + 1), {"users": 1})
+        if daily is None:
+            return None
+        for d, n in daily:
+            if (d, "") in found:
+                found[(d, "")] = (found[(d, "")][0], n["users"])
+    at = {"type": 1, "day": 0}
+    return {tuple(key[at[d]] for d in dims): value for key, value in found.items()}
+
+
+def active_days(store, filters: dict, clock: Clock, utc_span, days: range, windows) -> list | None:
+    """``active``'s ``(day, {name: users})`` for each day of ``days`` from the
+    days summaries (``windows``: ``(name, days)`` pairs), or None."""
+    if not days or not _on_utc_days(store, filters, clock, utc_span):
+        return None
+    return _daily_counts(store, _types(filters) or [""], days, dict(windows))
+
+
+def _daily_counts(store, types: list[str], days: range, windows: dict) -> list | None:
+    """``(day, {name: users})`` for each of ``days`` (UTC, consecutive): the users
+    with an action of ``types`` ('' any) in the ``windows[name]`` days up to it
+    (within ``days``: the actions before them are outside the filters)."""
+    lo, hi = days[0] + _SHIFT_DAYS, days[-1] + _SHIFT_DAYS
+    first, last = lo // DAY_BITS, hi // DAY_BITS
+    blocks = last - first + 1
+    if len(days) > _MAX_DAYS or len(types) * blocks > _MAX_COLUMNS:
+        return None
+    if len(types) == 1:
+        columns = [f"sum(CASE block WHEN {b} THEN bits ELSE 0 END)" for b in range(first, last + 1)]
+        params = [types[0]]
+        where = "type_key = ?"
+    else:
+        columns = [f"sum(CASE WHEN type_key = ? AND block = {b} THEN bits ELSE 0 END)"
+                   for _ in types for b in range(first, last + 1)]
+        params = [t for t in types for _ in range(blocks)] + types
+        where = f"type_key IN ({', '.join('?' * len(types))})"
+    rows = chain.from_iterable(fetch_batches(
+        store, f"SELECT {', '.join(columns)} FROM summary_user_day_bits WHERE {where}"
+        f" AND block BETWEEN {first} AND {last} GROUP BY user_id", params))
+    # Each user's row: 64 bits a (type, block) column, the first lowest; laid end
+    # to end and written in binary, a bit of the row is a character every ``width``
+    width = 64 * len(types) * blocks
+    places = [[width - 1 - 64 * (t * blocks + day // DAY_BITS - first) - day % DAY_BITS
+               for day in range(lo, hi + 1)] for t in range(len(types))]
+    totals = {name: [0] * len(days) for name in windows}
+    while True:
+        chunk = list(islice(rows, max(1, _CHUNK_CHARS // width)))
+        if not chunk:
+            break
+        packed = array("q", chain.from_iterable(chunk)).tobytes()  # the machine's byte order
+        text = format(int.from_bytes(packed, sys.byteorder), "b")
+        text = text.zfill(width * len(chunk))
+        users = [int(text[at::width], 2) for at in places[0]]
+        for more in places[1:]:
+            users = [x | int(text[at::width], 2) for x, at in zip(users, more)]
+        for name, span in windows.items():
+            for j, x in enumerate(_window(users, span)):
+                totals[name][j] += x.bit_count()
+    return [(d, {name: totals[name][j] for name in windows}) for j, d in enumerate(days)]
+
+
+def _window(sets: list[int], span: int) -> list[int]:
+    """Each position's OR with the ``span - 1`` before it (fewer at the start), by doubling."""
+    covered = 1
+    while 2 * covered <= span:
+        sets = [x | sets[j - covered] if j >= covered else x for j, x in enumerate(sets)]
+        covered *= 2
+    rest = span - covered
+    if rest:
+        sets = [x | sets[j - rest] if j >= rest else x for j, x in enumerate(sets)]
+    return sets
