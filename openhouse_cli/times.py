@@ -51,7 +51,68 @@ def parse_action_time(text):
     taken to be UTC, and its wall clock is the time as written. ``ns`` is
     the nanoseconds beyond the microsecond (0-999), from a fraction of 7 to
     9 digits. Raises TimeError saying what is wrong (the caller adds the value).
+
+    Nearly every time has one shape: ``YYYY-MM-DDTHH:MM:SS``, a fraction of
+    1 to 6 digits or none, then ``Z``, ``±HH:MM`` or nothing. For that shape
+    (told by a few characters, once fromisoformat has accepted the text)
+    none of the full parser's refusals can apply but the offset's, which
+    depends on the offset's six characters alone: they are checked by the
+    full parser the first time they are seen and remembered. Any other
+    shape takes the full parser, ``_parse_full``; both give the same answers.
     """
+    try:
+        dt = _fromisoformat(text)
+    except (ValueError, TypeError):
+        raise TimeError(_why_not_a_time(text)) from None
+    size = len(text)
+    # (text[10:17:3] is the characters at 10, 13 and 16)
+    if size < 19 or text[10:17:3] != "T::" or "\x00" in text:
+        return _parse_full(text)
+    if text[-3] == ":" and text[-6] in "+-":
+        end = size - 6
+    elif text[-1] == "Z":
+        end = size - 1
+    else:
+        end = size
+    # what lies between the seconds and the offset: nothing, or a fraction
+    # of at most 6 digits (so no nanoseconds)
+    if end != 19 and not (20 < end <= 26 and text[19] in ".,"):
+        return _parse_full(text)
+    hour = _hour_us.get(text[:13])
+    if hour is None:
+        if len(_hour_us) > _CACHE_LIMIT:
+            _hour_us.clear()
+        hour = _hour_us[text[:13]] = wall_clock_us(dt.replace(minute=0, second=0, microsecond=0))
+    local_us = hour + (dt.minute * 60 + dt.second) * _US + dt.microsecond
+    if end == size - 6:
+        offset = _suffix_offsets.get(text[-6:])
+        if offset is not None and dt.tzinfo is not None:
+            return local_us - offset[1], local_us, offset[0], 0
+        if dt.tzinfo is None:
+            return _parse_full(text)
+        parsed = _parse_full(text)  # refuses a bad offset
+        if len(_suffix_offsets) > _CACHE_LIMIT:
+            _suffix_offsets.clear()
+        _suffix_offsets[text[-6:]] = (parsed[2], parsed[2] * _US)
+        return parsed
+    if end == size:
+        if dt.tzinfo is None:
+            return local_us, local_us, None, 0
+    elif dt.tzinfo is not None:  # Z
+        return local_us, local_us, 0, 0
+    return _parse_full(text)
+
+
+_fromisoformat = datetime.fromisoformat
+# For the common shape: the wall-clock microseconds at the start of each hour
+# seen (keyed by its first 13 characters, YYYY-MM-DDTHH), and each offset
+# seen (keyed by its text, ±HH:MM) as (seconds, microseconds)
+_hour_us: dict[str, int] = {}
+_suffix_offsets: dict[str, tuple[int, int]] = {}
+
+
+def _parse_full(text):
+    """parse_action_time for any time fromisoformat reads, with every check."""
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
