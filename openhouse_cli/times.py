@@ -56,16 +56,30 @@ def parse_action_time(text):
     1 to 6 digits or none, then ``Z``, ``±HH:MM`` or nothing. For that shape
     (told by a few characters, once fromisoformat has accepted the text)
     none of the full parser's refusals can apply but the offset's, which
-    depends on the offset's six characters alone: they are checked by the
-    full parser the first time they are seen and remembered. Any other
-    shape takes the full parser, ``_parse_full``; both give the same answers.
+    depends on the offset's text alone: it is checked by the full parser the
+    first time it is seen and remembered. Any other shape takes the full
+    parser, ``_parse_full``; both give the same answers.
     """
     try:
         dt = _fromisoformat(text)
     except (ValueError, TypeError):
         raise TimeError(_why_not_a_time(text)) from None
+    # The commonest case: after the seconds (at 17-18), an offset already
+    # seen, in an hour already seen (whose key, YYYY-MM-DDTHH:, holds the
+    # shape's characters at 10 and 13): the shape is known, and the fraction
+    # (none) and the offset's checks, so one look at character 16 is left
+    offset = _offset_texts.get(text[19:])
+    if offset is not None:
+        hour = _hour_us.get(text[:14])
+        if hour is not None and text[16] == ":":
+            local_us = hour + (dt.minute * 60 + dt.second) * _US
+            return local_us - offset[1], local_us, offset[0], 0
+    return _parse_shaped(text, dt)
+
+
+def _parse_shaped(text, dt):
+    """parse_action_time for any other time fromisoformat accepted as ``dt``."""
     size = len(text)
-    # (text[10:17:3] is the characters at 10, 13 and 16)
     if size < 19 or text[10:17:3] != "T::" or "\x00" in text:
         return _parse_full(text)
     if text[-3] == ":" and text[-6] in "+-":
@@ -78,37 +92,32 @@ def parse_action_time(text):
     # of at most 6 digits (so no nanoseconds)
     if end != 19 and not (20 < end <= 26 and text[19] in ".,"):
         return _parse_full(text)
-    hour = _hour_us.get(text[:13])
+    if (dt.tzinfo is None) != (end == size):
+        return _parse_full(text)
+    hour = _hour_us.get(text[:14])
     if hour is None:
         if len(_hour_us) > _CACHE_LIMIT:
             _hour_us.clear()
-        hour = _hour_us[text[:13]] = wall_clock_us(dt.replace(minute=0, second=0, microsecond=0))
+        hour = _hour_us[text[:14]] = wall_clock_us(dt.replace(minute=0, second=0, microsecond=0))
     local_us = hour + (dt.minute * 60 + dt.second) * _US + dt.microsecond
-    if end == size - 6:
-        offset = _suffix_offsets.get(text[-6:])
-        if offset is not None and dt.tzinfo is not None:
-            return local_us - offset[1], local_us, offset[0], 0
-        if dt.tzinfo is None:
-            return _parse_full(text)
-        parsed = _parse_full(text)  # refuses a bad offset
-        if len(_suffix_offsets) > _CACHE_LIMIT:
-            _suffix_offsets.clear()
-        _suffix_offsets[text[-6:]] = (parsed[2], parsed[2] * _US)
-        return parsed
     if end == size:
-        if dt.tzinfo is None:
-            return local_us, local_us, None, 0
-    elif dt.tzinfo is not None:  # Z
-        return local_us, local_us, 0, 0
-    return _parse_full(text)
+        return local_us, local_us, None, 0
+    offset = _offset_texts.get(text[end:])
+    if offset is None:
+        parsed = _parse_full(text)  # refuses a bad offset
+        if len(_offset_texts) > _CACHE_LIMIT:
+            _offset_texts.clear()
+        _offset_texts[text[end:]] = (parsed[2], parsed[2] * _US)
+        return parsed
+    return local_us - offset[1], local_us, offset[0], 0
 
 
 _fromisoformat = datetime.fromisoformat
 # For the common shape: the wall-clock microseconds at the start of each hour
-# seen (keyed by its first 13 characters, YYYY-MM-DDTHH), and each offset
-# seen (keyed by its text, ±HH:MM) as (seconds, microseconds)
+# seen (keyed by its first 14 characters, YYYY-MM-DDTHH:), and each offset
+# seen (keyed by its text, Z or ±HH:MM) as (seconds, microseconds)
 _hour_us: dict[str, int] = {}
-_suffix_offsets: dict[str, tuple[int, int]] = {}
+_offset_texts: dict[str, tuple[int, int]] = {}
 
 
 def _parse_full(text):

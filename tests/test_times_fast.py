@@ -56,6 +56,14 @@ def test_each_date_and_clock_matches_the_full_parser():
         check("2018-03-01" + separator + clock + rest)
 
 
+def test_other_clocks_in_an_hour_and_offset_already_seen_match_the_full_parser():
+    for clock, fraction, offset in itertools.product(
+            ["18:23:23", "18:2323", "18:23", "18:23:2", "18:23:2323", "18:23:23:", "18:23.5", "18:2:23"],
+            ["", ".5", ",25", ".1234567"], ["Z", "+05:30", "-14:00", "+05:75"]):
+        check("2018-03-01T18:23:23" + offset)  # the hour and the offset are remembered
+        check("2018-03-01T" + clock + fraction + offset)
+
+
 @pytest.mark.slow
 def test_every_combination_of_the_parts_matches_the_full_parser():
     for date, separator, clock, fraction, offset in itertools.product(
@@ -90,6 +98,6 @@ def test_the_remembered_offsets_and_hours_do_not_change_answers():
              "2018-03-01T18:00:00-05:30", "2018-03-01T18:23:23Z", "2018-03-01T18:23:23"]
     first = [parse_action_time(text) for text in texts]
     times._hour_us.clear()
-    times._suffix_offsets.clear()
+    times._offset_texts.clear()
     assert [_parse_full(text) for text in texts] == first
     assert [parse_action_time(text) for text in reversed(texts)] == first[::-1]
