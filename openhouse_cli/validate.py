@@ -60,12 +60,14 @@ def session_rows(doc, location):
         _explain_session(doc, location)
     # The fingerprint's key: [user, session], [time, type] and the sorted
     # properties, each self-delimiting JSON, so the encoding is unambiguous.
-    # The session's part is hashed once; each action continues from a copy.
+    # The session's part (and the "[" that opens [time, type]) is hashed
+    # once; each action continues from a copy.
     session_hash = _ACTION_HASH.copy()
-    session_hash.update(orjson.dumps([user, session]))
+    session_hash.update(orjson.dumps([user, session]) + b"[")
     rows = []
     append = rows.append
-    seen = repeats = None  # the fingerprints so far; how often each was repeated
+    seen = set()  # the fingerprints so far
+    repeats = None  # how often each repeated one was repeated
     parse_time, dumps, sort_keys = parse_action_time, orjson.dumps, orjson.OPT_SORT_KEYS
     types = _TYPES
     for action in actions:
@@ -75,11 +77,13 @@ def session_rows(doc, location):
         time = action.get("time")
         kind = action.get("type")
         properties = action.get("properties")
-        if type(time) is not str or type(kind) is not str or not kind or type(properties) is not dict:
+        if type(kind) is not str or not kind or type(properties) is not dict:
             _explain_action(action, len(rows), location)
         try:
-            utc_us, local_us, offset_s, ns = parse_time(time)
+            utc_us, local_us, offset_s, ns = parse_time(time)  # (TimeError for a time not a string)
         except TimeError as ex:
+            if type(time) is not str:
+                _explain_action(action, len(rows), location)
             raise InvalidInput(location, f"actions[{len(rows)}].time", f"{ex}: {describe(time)}") from None
         known = types.get(kind)
         if known is None:
@@ -92,20 +96,15 @@ def session_rows(doc, location):
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
             properties_json = _dumps_big_ints(properties, location, len(rows))
+        # orjson.dumps([time, kind]) after its "[", then the properties
         digest = session_hash.copy()
-        # orjson.dumps([time, kind]) byte for byte, without a call's overhead,
-        # when the time needs no escaping (nearly always: digits and signs),
-        # then the properties
-        if '"' in time or "\\" in time or not time.isprintable():
-            digest.update(dumps([time, kind]) + properties_json)
-        else:
-            digest.update(b'["%b",%b%b' % (time.encode(), kind_json, properties_json))
+        digest.update(dumps(time))
+        digest.update(kind_json)
+        digest.update(properties_json)
         fingerprint = digest.digest()
         # An identical action repeated inside one document is a real repeat,
         # not a retry: the k-th repeat gets a fingerprint of its own.
-        if seen is None:
-            seen = {fingerprint}
-        elif fingerprint in seen:
+        if fingerprint in seen:
             if repeats is None:
                 repeats = {}
             k = repeats[fingerprint] = repeats.get(fingerprint, 0) + 1
@@ -117,8 +116,9 @@ def session_rows(doc, location):
     return rows
 
 
-# What each type string seen maps to: (schema.type_key, its JSON text with
-# the closing bracket, its fast check or None); cleared when it grows, so
+# What each type string seen maps to: (schema.type_key, its JSON text after
+# the time's, with the comma before and the closing bracket, its fast check
+# or None); cleared when it grows, so
 # that hostile input with millions of types cannot grow it without bound.
 _TYPES: dict[str, tuple] = {}
 _TYPES_LIMIT = 10_000
@@ -126,7 +126,7 @@ _TYPES_LIMIT = 10_000
 
 def _type_entry(kind):
     kind_key = kind.casefold()  # schema.type_key: one notion of case everywhere
-    entry = (kind_key, orjson.dumps(kind) + b"]", _FAST_CHECKS.get(kind_key))
+    entry = (kind_key, b"," + orjson.dumps(kind) + b"]", _FAST_CHECKS.get(kind_key))
     if len(_TYPES) >= _TYPES_LIMIT:
         _TYPES.clear()
     _TYPES[kind] = entry
