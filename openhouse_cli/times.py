@@ -57,23 +57,28 @@ def parse_action_time(text):
     (told by a few characters, once fromisoformat has accepted the text)
     none of the full parser's refusals can apply but the offset's, which
     depends on the offset's text alone: it is checked by the full parser the
-    first time it is seen and remembered. Any other shape takes the full
-    parser, ``_parse_full``; both give the same answers.
+    first time it is seen and remembered (``_parse_shaped``). Any other
+    shape takes the full parser, ``_parse_full``; all give the same answers.
     """
+    # The commonest case, without even fromisoformat: the text is the start
+    # of an hour (YYYY-MM-DDTHH:), a minute and second (MM:SS) and an offset
+    # (Z or ±HH:MM), each the very text of one in a time that passed
+    # _parse_shaped's checks before; any three such parts make a good time
+    try:
+        offset = _offset_texts.get(text[19:])
+        if offset is not None:
+            hour = _hour_us.get(text[:14])
+            if hour is not None:
+                clock = _clock_us.get(text[14:19])
+                if clock is not None:
+                    local_us = hour + clock
+                    return local_us - offset[1], local_us, offset[0], 0
+    except TypeError:  # not a string: refused below
+        pass
     try:
         dt = _fromisoformat(text)
     except (ValueError, TypeError):
         raise TimeError(_why_not_a_time(text)) from None
-    # The commonest case: after the seconds (at 17-18), an offset already
-    # seen, in an hour already seen (whose key, YYYY-MM-DDTHH:, holds the
-    # shape's characters at 10 and 13): the shape is known, and the fraction
-    # (none) and the offset's checks, so one look at character 16 is left
-    offset = _offset_texts.get(text[19:])
-    if offset is not None:
-        hour = _hour_us.get(text[:14])
-        if hour is not None and text[16] == ":":
-            local_us = hour + (dt.minute * 60 + dt.second) * _US
-            return local_us - offset[1], local_us, offset[0], 0
     return _parse_shaped(text, dt)
 
 
@@ -94,12 +99,15 @@ def _parse_shaped(text, dt):
         return _parse_full(text)
     if (dt.tzinfo is None) != (end == size):
         return _parse_full(text)
+    # fromisoformat accepted the text, so its hour and its minute and second
+    # are good on their own, whatever becomes of the offset
     hour = _hour_us.get(text[:14])
     if hour is None:
         if len(_hour_us) > _CACHE_LIMIT:
             _hour_us.clear()
         hour = _hour_us[text[:14]] = wall_clock_us(dt.replace(minute=0, second=0, microsecond=0))
-    local_us = hour + (dt.minute * 60 + dt.second) * _US + dt.microsecond
+    clock = _clock_us[text[14:19]] = (dt.minute * 60 + dt.second) * _US  # (3,600 at most)
+    local_us = hour + clock + dt.microsecond
     if end == size:
         return local_us, local_us, None, 0
     offset = _offset_texts.get(text[end:])
@@ -114,9 +122,11 @@ def _parse_shaped(text, dt):
 
 _fromisoformat = datetime.fromisoformat
 # For the common shape: the wall-clock microseconds at the start of each hour
-# seen (keyed by its first 14 characters, YYYY-MM-DDTHH:), and each offset
-# seen (keyed by its text, Z or ±HH:MM) as (seconds, microseconds)
+# seen (keyed by its first 14 characters, YYYY-MM-DDTHH:), the microseconds
+# of each minute and second (MM:SS) into its hour, and each offset seen
+# (keyed by its text, Z or ±HH:MM) as (seconds, microseconds)
 _hour_us: dict[str, int] = {}
+_clock_us: dict[str, int] = {}
 _offset_texts: dict[str, tuple[int, int]] = {}
 
 

@@ -99,5 +99,12 @@ def test_the_remembered_offsets_and_hours_do_not_change_answers():
     first = [parse_action_time(text) for text in texts]
     times._hour_us.clear()
     times._offset_texts.clear()
+    times._clock_us.clear()
     assert [_parse_full(text) for text in texts] == first
     assert [parse_action_time(text) for text in reversed(texts)] == first[::-1]
+
+
+@pytest.mark.parametrize("value", [None, 5, 1.5, True, [], ["2018-03-01T18:23:23Z"], {}, {"a": 1}])
+def test_a_time_that_is_not_a_string_is_refused_as_before(value):
+    check("2018-03-01T18:23:23Z")
+    assert outcome(parse_action_time, value) == outcome(_parse_full, value) == ("TimeError", "not an ISO 8601 time")
