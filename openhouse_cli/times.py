@@ -61,18 +61,19 @@ def parse_action_time(text):
     shape takes the full parser, ``_parse_full``; all give the same answers.
     """
     # The commonest case, without even fromisoformat: the text is the start
-    # of an hour (YYYY-MM-DDTHH:), a minute and second (MM:SS) and an offset
-    # (Z or ±HH:MM), each the very text of one in a time that passed
-    # _parse_shaped's checks before; any three such parts make a good time
+    # of an hour (YYYY-MM-DDTHH:), a minute and second (MM:SS) and a tail
+    # (a fraction of up to 3 digits or none, then Z, ±HH:MM or nothing),
+    # each the very text of one in a time that passed _parse_shaped's checks
+    # before; any three such parts make a good time
     try:
-        offset = _offset_texts.get(text[19:])
-        if offset is not None:
+        tail = _tails.get(text[19:])
+        if tail is not None:
             hour = _hour_us.get(text[:14])
             if hour is not None:
                 clock = _clock_us.get(text[14:19])
                 if clock is not None:
-                    local_us = hour + clock
-                    return local_us - offset[1], local_us, offset[0], 0
+                    local_us = hour + clock + tail[0]
+                    return local_us - tail[2], local_us, tail[1], 0
     except TypeError:  # not a string: refused below
         pass
     try:
@@ -109,25 +110,32 @@ def _parse_shaped(text, dt):
     clock = _clock_us[text[14:19]] = (dt.minute * 60 + dt.second) * _US  # (3,600 at most)
     local_us = hour + clock + dt.microsecond
     if end == size:
-        return local_us, local_us, None, 0
-    offset = _offset_texts.get(text[end:])
-    if offset is None:
-        parsed = _parse_full(text)  # refuses a bad offset
-        if len(_offset_texts) > _CACHE_LIMIT:
-            _offset_texts.clear()
-        _offset_texts[text[end:]] = (parsed[2], parsed[2] * _US)
-        return parsed
+        offset = (None, 0)
+    else:
+        offset = _offset_texts.get(text[end:])
+        if offset is None:
+            parsed = _parse_full(text)  # refuses a bad offset
+            if len(_offset_texts) > _CACHE_LIMIT:
+                _offset_texts.clear()
+            _offset_texts[text[end:]] = (parsed[2], parsed[2] * _US)
+            return parsed
+    if end <= 23:  # a fraction of up to 3 digits (milliseconds) or none: remember the tail
+        if len(_tails) > _CACHE_LIMIT:
+            _tails.clear()
+        _tails[text[19:]] = (dt.microsecond, *offset)
     return local_us - offset[1], local_us, offset[0], 0
 
 
 _fromisoformat = datetime.fromisoformat
 # For the common shape: the wall-clock microseconds at the start of each hour
 # seen (keyed by its first 14 characters, YYYY-MM-DDTHH:), the microseconds
-# of each minute and second (MM:SS) into its hour, and each offset seen
-# (keyed by its text, Z or ±HH:MM) as (seconds, microseconds)
+# of each minute and second (MM:SS) into its hour, each offset seen (keyed by
+# its text, Z or ±HH:MM) as (seconds or None, microseconds), and each tail
+# seen (what follows the seconds) as (fraction's microseconds, *offset)
 _hour_us: dict[str, int] = {}
 _clock_us: dict[str, int] = {}
-_offset_texts: dict[str, tuple[int, int]] = {}
+_offset_texts: dict[str, tuple] = {}
+_tails: dict[str, tuple] = {}
 
 
 def _parse_full(text):

@@ -100,6 +100,7 @@ def test_the_remembered_offsets_and_hours_do_not_change_answers():
     times._hour_us.clear()
     times._offset_texts.clear()
     times._clock_us.clear()
+    times._tails.clear()
     assert [_parse_full(text) for text in texts] == first
     assert [parse_action_time(text) for text in reversed(texts)] == first[::-1]
 
