@@ -51,7 +51,95 @@ def parse_action_time(text):
     taken to be UTC, and its wall clock is the time as written. ``ns`` is
     the nanoseconds beyond the microsecond (0-999), from a fraction of 7 to
     9 digits. Raises TimeError saying what is wrong (the caller adds the value).
+
+    Nearly every time has one shape: ``YYYY-MM-DDTHH:MM:SS``, a fraction of
+    1 to 6 digits or none, then ``Z``, ``±HH:MM`` or nothing. For that shape
+    (told by a few characters, once fromisoformat has accepted the text)
+    none of the full parser's refusals can apply but the offset's, which
+    depends on the offset's text alone: it is checked by the full parser the
+    first time it is seen and remembered (``_parse_shaped``). Any other
+    shape takes the full parser, ``_parse_full``; all give the same answers.
     """
+    # The commonest case, without even fromisoformat: the text is the start
+    # of an hour (YYYY-MM-DDTHH:), a minute and second (MM:SS) and a tail
+    # (a fraction of up to 3 digits or none, then Z, ±HH:MM or nothing),
+    # each the very text of one in a time that passed _parse_shaped's checks
+    # before; any three such parts make a good time
+    try:
+        tail = _tails.get(text[19:])
+        if tail is not None:
+            hour = _hour_us.get(text[:14])
+            if hour is not None:
+                clock = _clock_us.get(text[14:19])
+                if clock is not None:
+                    local_us = hour + clock + tail[0]
+                    return local_us - tail[2], local_us, tail[1], 0
+    except TypeError:  # not a string: refused below
+        pass
+    try:
+        dt = _fromisoformat(text)
+    except (ValueError, TypeError):
+        raise TimeError(_why_not_a_time(text)) from None
+    return _parse_shaped(text, dt)
+
+
+def _parse_shaped(text, dt):
+    """parse_action_time for any other time fromisoformat accepted as ``dt``."""
+    size = len(text)
+    if size < 19 or text[10:17:3] != "T::" or "\x00" in text:
+        return _parse_full(text)
+    if text[-3] == ":" and text[-6] in "+-":
+        end = size - 6
+    elif text[-1] == "Z":
+        end = size - 1
+    else:
+        end = size
+    # what lies between the seconds and the offset: nothing, or a fraction
+    # of at most 6 digits (so no nanoseconds)
+    if end != 19 and not (20 < end <= 26 and text[19] in ".,"):
+        return _parse_full(text)
+    if (dt.tzinfo is None) != (end == size):
+        return _parse_full(text)
+    # fromisoformat accepted the text, so its hour and its minute and second
+    # are good on their own, whatever becomes of the offset
+    hour = _hour_us.get(text[:14])
+    if hour is None:
+        if len(_hour_us) > _CACHE_LIMIT:
+            _hour_us.clear()
+        hour = _hour_us[text[:14]] = wall_clock_us(dt.replace(minute=0, second=0, microsecond=0))
+    clock = _clock_us[text[14:19]] = (dt.minute * 60 + dt.second) * _US  # (3,600 at most)
+    local_us = hour + clock + dt.microsecond
+    if end == size:
+        offset = (None, 0)
+    else:
+        offset = _offset_texts.get(text[end:])
+        if offset is None:
+            parsed = _parse_full(text)  # refuses a bad offset
+            if len(_offset_texts) > _CACHE_LIMIT:
+                _offset_texts.clear()
+            _offset_texts[text[end:]] = (parsed[2], parsed[2] * _US)
+            return parsed
+    if end <= 23:  # a fraction of up to 3 digits (milliseconds) or none: remember the tail
+        if len(_tails) > _CACHE_LIMIT:
+            _tails.clear()
+        _tails[text[19:]] = (dt.microsecond, *offset)
+    return local_us - offset[1], local_us, offset[0], 0
+
+
+_fromisoformat = datetime.fromisoformat
+# For the common shape: the wall-clock microseconds at the start of each hour
+# seen (keyed by its first 14 characters, YYYY-MM-DDTHH:), the microseconds
+# of each minute and second (MM:SS) into its hour, each offset seen (keyed by
+# its text, Z or ±HH:MM) as (seconds or None, microseconds), and each tail
+# seen (what follows the seconds) as (fraction's microseconds, *offset)
+_hour_us: dict[str, int] = {}
+_clock_us: dict[str, int] = {}
+_offset_texts: dict[str, tuple] = {}
+_tails: dict[str, tuple] = {}
+
+
+def _parse_full(text):
+    """parse_action_time for any time fromisoformat reads, with every check."""
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):

@@ -60,62 +60,65 @@ def session_rows(doc, location):
         _explain_session(doc, location)
     # The fingerprint's key: [user, session], [time, type] and the sorted
     # properties, each self-delimiting JSON, so the encoding is unambiguous.
-    # The session's part is hashed once; each action continues from a copy.
+    # The session's part (and the "[" that opens [time, type]) is hashed
+    # once; each action continues from a copy.
     session_hash = _ACTION_HASH.copy()
-    session_hash.update(orjson.dumps([user, session]))
+    session_hash.update(orjson.dumps([user, session]) + b"[")
     rows = []
     append = rows.append
-    repeats = None
+    seen = set()  # the fingerprints so far
+    repeats = None  # how often each repeated one was repeated
     parse_time, dumps, sort_keys = parse_action_time, orjson.dumps, orjson.OPT_SORT_KEYS
     types = _TYPES
-    for index, action in enumerate(actions):
+    for action in actions:
+        # (len(rows) is this action's index: one row an action)
         if type(action) is not dict:
-            _explain_action(action, index, location)
+            _explain_action(action, len(rows), location)
         time = action.get("time")
         kind = action.get("type")
         properties = action.get("properties")
-        if type(time) is not str or type(kind) is not str or not kind or type(properties) is not dict:
-            _explain_action(action, index, location)
+        if type(kind) is not str or not kind or type(properties) is not dict:
+            _explain_action(action, len(rows), location)
         try:
-            utc_us, local_us, offset_s, ns = parse_time(time)
+            utc_us, local_us, offset_s, ns = parse_time(time)  # (TimeError for a time not a string)
         except TimeError as ex:
-            raise InvalidInput(location, f"actions[{index}].time", f"{ex}: {describe(time)}") from None
+            if type(time) is not str:
+                _explain_action(action, len(rows), location)
+            raise InvalidInput(location, f"actions[{len(rows)}].time", f"{ex}: {describe(time)}") from None
         known = types.get(kind)
         if known is None:
             known = _type_entry(kind)
         kind_key, kind_json, check = known
         if check is not None and not check(properties):
-            _explain_action(action, index, location)
+            _explain_action(action, len(rows), location)
         # Stored with sorted keys, so that the fingerprint below ignores key order
         try:
             properties_json = dumps(properties, option=sort_keys)
         except orjson.JSONEncodeError:
-            properties_json = _dumps_big_ints(properties, location, index)
+            properties_json = _dumps_big_ints(properties, location, len(rows))
+        # orjson.dumps([time, kind]) after its "[", then the properties
         digest = session_hash.copy()
-        # orjson.dumps([time, kind]) byte for byte, without a call's overhead,
-        # when the time needs no escaping (nearly always: digits and signs)
-        if '"' in time or "\\" in time or not time.isprintable():
-            digest.update(dumps([time, kind]))
-        else:
-            digest.update(b'["%b",%b' % (time.encode(), kind_json))
+        digest.update(dumps(time))
+        digest.update(kind_json)
         digest.update(properties_json)
         fingerprint = digest.digest()
         # An identical action repeated inside one document is a real repeat,
         # not a retry: the k-th repeat gets a fingerprint of its own.
-        if repeats is None:
-            repeats = {fingerprint: 0}
+        if fingerprint in seen:
+            if repeats is None:
+                repeats = {}
+            k = repeats[fingerprint] = repeats.get(fingerprint, 0) + 1
+            fingerprint = _repeat_fingerprint(fingerprint, k)
         else:
-            copies = repeats.get(fingerprint)
-            repeats[fingerprint] = 0 if copies is None else copies + 1
-            if copies is not None:
-                fingerprint = _repeat_fingerprint(fingerprint, copies + 1)
+            seen.add(fingerprint)
         append((user, session, time, utc_us, ns, local_us, offset_s, kind, kind_key,
                 properties_json.decode(), fingerprint))
     return rows
 
 
-# What each type string seen maps to: (schema.type_key, its JSON text with
-# the closing bracket, its fast check or None); cleared when it grows, so
+# What each type string seen maps to: (schema.type_key, its JSON text after
+# the time's, with the comma before and the closing bracket, its fast check
+# or None); cleared when it grows, so
 # that hostile input with millions of types cannot grow it without bound.
 _TYPES: dict[str, tuple] = {}
 _TYPES_LIMIT = 10_000
@@ -123,20 +126,18 @@ _TYPES_LIMIT = 10_000
 
 def _type_entry(kind):
     kind_key = kind.casefold()  # schema.type_key: one notion of case everywhere
-    entry = (kind_key, orjson.dumps(kind) + b"]", _FAST_CHECKS.get(kind_key))
+    entry = (kind_key, b"," + orjson.dumps(kind) + b"]", _FAST_CHECKS.get(kind_key))
     if len(_TYPES) >= _TYPES_LIMIT:
         _TYPES.clear()
     _TYPES[kind] = entry
     return entry
 
 
-def _number(value):
-    return type(value) is int or type(value) is float
-
+_NUMBERS = frozenset((int, float))  # (not bool: type(True) is bool)
 
 # The same rules as KNOWN_TYPES, as one fast test a type
 _FAST_CHECKS = {
-    "click": lambda p: _number(p.get("locationX")) and _number(p.get("locationY")),
+    "click": lambda p: type(p.get("locationX")) in _NUMBERS and type(p.get("locationY")) in _NUMBERS,
     "view": lambda p: type(p.get("viewedId")) is str,
     "navigate": lambda p: type(p.get("pageFrom")) is str and type(p.get("pageTo")) is str,
 }
