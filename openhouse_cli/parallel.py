@@ -11,6 +11,7 @@ not exist, the same chunks are validated in one process. Chunks come back in
 order, so locations, atomicity and dedupe are unchanged.
 """
 
+import gc
 import itertools
 import marshal
 import multiprocessing
@@ -181,6 +182,10 @@ class _Worker:
 def _work(chunks, name, stop_at_error, conn, receiver, parent_pid):
     """The worker process's whole life."""
     _die_with_parent(parent_pid)
+    # What the fork inherited is never garbage here: set it aside so that
+    # collections only look at what the worker makes (6% of its instructions
+    # went to the collector; freezing saves about half of that)
+    gc.freeze()
     receiver.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     send = conn.send_bytes

@@ -10,7 +10,7 @@ import pytest
 
 from openhouse_cli import parallel, readers
 from openhouse_cli.errors import InvalidInput
-from openhouse_cli.ingest import IngestFailed, ingest_input, reject_line
+from openhouse_cli.ingest import IngestFailed, ingest_input, ingest_sessions, reject_line
 from openhouse_cli.readers import Record, ndjson_record, read_records
 from openhouse_cli.server import parse_sessions
 from openhouse_cli.validate import session_rows
@@ -211,3 +211,29 @@ def test_messages_say_missing_and_hint(value, message):
     with pytest.raises(InvalidInput) as caught:
         session_rows(value, "f:1")
     assert str(caught.value) == "f:1: " + message
+
+
+_ACTION = {"time": "2018-01-01T00:00:00Z", "type": "a", "properties": {}}
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"userId": "\ud800", "sessionId": "s", "actions": [_ACTION]}, "userId"),
+    ({"userId": "u", "sessionId": "s\udfff", "actions": [_ACTION]}, "sessionId"),
+    ({"userId": "u", "sessionId": "s", "actions": [_ACTION, {**_ACTION, "type": "x\ud800"}]},
+     "actions[1].type"),
+    ({"userId": "u", "sessionId": "s",
+      "actions": [{**_ACTION, "properties": {"k": ["ok", {"z": "\ud800"}]}}]}, "actions[0].properties.k[1].z"),
+    ({"userId": "u", "sessionId": "s",
+      "actions": [{**_ACTION, "properties": {"big": 10**30, "s": "\udbff"}}]}, "actions[0].properties.s"),
+    ({"userId": "u", "sessionId": "s", "actions": [{**_ACTION, "properties": {"k\udc00": 1}}]},
+     "actions[0].properties.'k\\udc00'"),
+])
+def test_library_documents_with_lone_surrogates_are_rejected_not_a_traceback(db, doc, field):
+    """The readers refuse lone surrogates in text; documents given to the library
+    went to orjson, whose TypeError rolled the whole call back."""
+    good = {"userId": "ok", "sessionId": "s", "actions": [_ACTION]}
+    counts = ingest_sessions(db, [doc, good], on_error="skip")
+    assert (counts.inserted, counts.rejected) == (1, 1)
+    with pytest.raises(IngestFailed) as failed:
+        ingest_sessions(db, [good, doc])
+    assert failed.value.field == field and "lone surrogate" in failed.value.message
