@@ -17,8 +17,10 @@ import marshal
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import sys
+import threading
 
 from .errors import InvalidInput, OhlogError
 from .locate import field_line_offset
@@ -30,6 +32,8 @@ from .validate import session_rows
 # 79 MiB (both inputs in flight, parsed and as rows, are about half), and
 # no slower: a chunk's two messages are few against its parsing.
 RECORDS_PER_CHUNK = 250
+# Chunks received ahead of the writer (each about 1 MB as received)
+_CHUNKS_AHEAD = 3
 
 
 def validate_records(records, name):
@@ -132,6 +136,8 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.name = name
+        self.receiver: threading.Thread | None = None
+        self.ahead: queue.Queue = queue.Queue()
 
     @classmethod
     def start(cls, chunks, name, stop_at_error):
@@ -157,26 +163,55 @@ class _Worker:
         return cls(process, receiver, name)
 
     def items(self):
+        # A thread takes the worker's messages off the pipe as they come, a
+        # few chunks ahead, so the worker never waits for the main process to
+        # finish a write before handing over the next chunk (it did, for
+        # every chunk that did not fill a write: 5 s of a 1M-action ingest)
+        self.ahead = ahead = queue.Queue(maxsize=_CHUNKS_AHEAD)
+        self.receiver = threading.Thread(target=self._receive, args=(ahead,), daemon=True)
+        self.receiver.start()
+        while True:
+            message = ahead.get()
+            if message is None:
+                raise OhlogError(f"{self.name}: the validating worker process died")
+            counted, (sessions, rejects, error) = message
+            if error is not None:
+                raise error
+            if counted == b"":  # the end
+                return
+            rows, tally_ = marshal.loads(counted)
+            yield rows, sessions, rejects, tally_
+
+    def _receive(self, ahead):
+        """The receiving thread: each chunk's two messages onto ``ahead``; None if the pipe broke."""
         try:
             while True:
                 counted = self.conn.recv_bytes()
-                sessions, rejects, error = pickle.loads(self.conn.recv_bytes())
-                if error is not None:
-                    raise error
-                if counted == b"":  # the end
+                ahead.put((counted, pickle.loads(self.conn.recv_bytes())))
+                if counted == b"":
                     return
-                rows, tally_ = marshal.loads(counted)
-                yield rows, sessions, rejects, tally_
-        except (EOFError, OSError):
-            raise OhlogError(f"{self.name}: the validating worker process died") from None
+        except (EOFError, OSError):  # the worker died, or stop() closed the pipe
+            ahead.put(None)
 
     def stop(self):
-        """End the worker: at once if it is still busy (closing the pipe breaks its writes)."""
-        self.conn.close()
-        self.process.join(5)
+        """End the worker, at once if it is still busy, then the receiving thread.
+
+        The pipe is closed only once the thread has stopped reading it: a
+        file descriptor closed under a blocked read may be reused by the next
+        file opened, which the thread would then read from.
+        """
         if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+            self.process.kill()  # it holds nothing but the input it reads and the pipe
+        self.process.join()
+        if self.receiver is not None:
+            # With the worker gone the thread reads what is left, then the end
+            # of the pipe; take what it puts so that a full queue cannot hold it
+            while self.receiver.is_alive():
+                try:
+                    self.ahead.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+        self.conn.close()
 
 
 def _work(chunks, name, stop_at_error, conn, receiver, parent_pid):
