@@ -109,13 +109,11 @@ def _session_rows(doc, location):
         time = action.get("time")
         kind = action.get("type")
         properties = action.get("properties")
-        if type(kind) is not str or not kind or type(properties) is not dict:
+        if type(time) is not str or type(kind) is not str or not kind or type(properties) is not dict:
             _explain_action(action, len(rows), location)
         try:
-            utc_us, local_us, offset_s, ns = parse_time(time)  # (TimeError for a time not a string)
+            utc_us, local_us, offset_s, ns = parse_time(time)
         except TimeError as ex:
-            if type(time) is not str:
-                _explain_action(action, len(rows), location)
             raise InvalidInput(location, f"actions[{len(rows)}].time", f"{ex}: {describe(time)}") from None
         known = types.get(kind)
         if known is None:

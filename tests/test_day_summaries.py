@@ -211,3 +211,16 @@ def test_the_real_commands_answer_from_the_days_summaries(tmp_path, run_ohlog):
         assert out.returncode == 0, out.stderr
         shown.append(json.loads(out.stdout))
     assert shown == json.loads(json.dumps(expected))
+
+
+def test_an_empty_type_given_with_others_never_reads_the_any_type_rows(tmp_path):
+    """Type key '' marks the days summaries' any-type rows; `--type x --type ''`
+    counted every type's actions and users (red-team review)."""
+    store = open_store(str(tmp_path / "e.db"))
+    ingest_sessions(store, [doc("a", ("2018-01-10T10:00:00Z", "x")), doc("b", ("2018-01-10T11:00:00Z", "y")),
+                            doc("c", ("2018-01-11T11:00:00Z", "Y"))])
+    for types in (["x", ""], ["", "x"], ["y", ""], ["x", "", "y"], [""]):
+        same_as_the_actions(store, filters(types=types))
+    assert count(store, filters(types=["x", ""]), ["type", "day"], UTC) == [
+        {"type": "x", "day": "2018-01-10", "actions": 1, "users": 1}]
+    assert active(store, filters(types=["x", ""]), UTC) == [{"day": "2018-01-10", "dau": 1, "wau": 1, "mau": 1}]

@@ -237,3 +237,15 @@ def test_library_documents_with_lone_surrogates_are_rejected_not_a_traceback(db,
     with pytest.raises(IngestFailed) as failed:
         ingest_sessions(db, [good, doc])
     assert failed.value.field == field and "lone surrogate" in failed.value.message
+
+
+def test_a_time_that_is_a_str_subclass_is_refused_as_before(db):
+    """Only a JSON string is a time: library callers handing a str subclass
+    (numpy.str_ is one) were refused before the parser's fast path, and still are."""
+    class Text(str):
+        pass
+
+    doc = {"userId": "u", "sessionId": "s", "actions": [{**_ACTION, "time": Text("2018-10-18T21:37:28Z")}]}
+    with pytest.raises(IngestFailed) as failed:
+        ingest_sessions(db, [doc])
+    assert failed.value.field == "actions[0].time" and "ISO 8601 time string" in failed.value.message

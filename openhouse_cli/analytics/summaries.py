@@ -220,8 +220,10 @@ def _on_utc_days(store, filters, clock: Clock, utc_span) -> bool:
     """Whether the days summaries may answer: SQLite, no filter they cannot
     apply, a clock on UTC days (UTC, or a zone whose offsets are whole days) and
     bounds, if any, on UTC day boundaries."""
-    return (store.engine == "sqlite" and _usable(store, filters) and _fits(clock, utc_span, DAY_US)
-            and _where(store, "summary_day_users", filters) is not None)
+    # Their type key '' stands for any type: a --type '' (which no action
+    # has) must not read those rows, so it takes the other path
+    return (store.engine == "sqlite" and _usable(store, filters) and "" not in _types(filters)
+            and _fits(clock, utc_span, DAY_US) and _where(store, "summary_day_users", filters) is not None)
 
 
 def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict | None:
