@@ -99,7 +99,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
     counts = Counts(inputs=1)
     writer = as_store(db).writer(name)
     pending = Counts()  # what the open transaction holds
-    rows, tallies = [], []  # tallies: the rows' rollups.tally, or None if some item had none
+    rows, tallies = [], []  # tallies: each item's rollups.tally, or None if some item had none
     in_batch = 0
     next_progress = _PROGRESS_EVERY
     writer.begin()
@@ -120,7 +120,7 @@ def _store(db, validated, name, on_error, batch_size, on_reject, progress):
             if tally is None:
                 tallies = None
             elif tallies is not None:
-                tallies += tally
+                tallies.append(tally)
             pending.sessions += sessions
             in_batch += sessions
             if len(rows) >= _ROWS_PER_WRITE:

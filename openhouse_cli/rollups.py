@@ -64,7 +64,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import floordiv, itemgetter
 
 from .schema import COLUMNS, DAY_BITS, SUMMARIES
@@ -118,35 +118,60 @@ def since(conn) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
 
 
-def tally(rows: Sequence[Sequence]) -> list[tuple]:
-    """``rows`` (schema.COLUMNS order) counted by every summary's key at once:
-    ``(slot, type_key, type, user_id, session_id, actions)`` tuples, the rows
-    ``add_tally`` takes. Python's ``//`` floors, as SLOT_SQL does. (Counter
-    over zipped columns counts without a Python step a row: 25% faster.)"""
-    counts = Counter(zip(map(floordiv, map(_UTC_US, rows), repeat(SLOT_US)),
-                         map(_TYPE_KEY, rows), map(_TYPE, rows), map(_USER, rows), map(_SESSION, rows)))
-    return [key + (n,) for key, n in counts.items()]
+def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
+    """``rows`` (schema.COLUMNS order) counted for each summary: a list of
+    ``(key..., actions)`` tuples for each table of ``TABLES``, in its order and
+    with its key's columns, then the days' ``(type_key, user_id, shifted day,
+    actions)`` (type key '' for any type): what ``add_tally`` takes. Worked out
+    by the validating worker, on the other core, so that the writer only
+    upserts. Python's ``//`` floors, as the SQL's shifted division does.
+    (Counter over zipped columns counts without a Python step a row.)"""
+    slots = list(map(floordiv, map(_UTC_US, rows), repeat(SLOT_US)))
+    hours = list(map(floordiv, map(_UTC_US, rows), repeat(HOUR_US)))
+    days = list(map(floordiv, map(_SHIFT_US.__add__, map(_UTC_US, rows)), repeat(_DAY_US)))
+    kinds, spellings = list(map(_TYPE_KEY, rows)), list(map(_TYPE, rows))
+    users, sessions = list(map(_USER, rows)), list(map(_SESSION, rows))
+    counted: dict[str, Counter] = {
+        "summary_slots": Counter(zip(slots, kinds, spellings)),
+        "summary_user_hours": Counter(zip(hours, kinds, users)),
+        "summary_user_types": Counter(zip(kinds, spellings, users)),
+        "summary_sessions": Counter(zip(users, sessions)),
+    }
+    by_day = Counter(zip(kinds, users, days))
+    by_day.update(zip(repeat(""), users, days))
+    return (*([key + (n,) for key, n in counted[table].items()] for table in TABLES),
+            [key + (n,) for key, n in by_day.items()])
 
 
 _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) for name in (
     "utc_us", "type_key", "type", "user_id", "session_id"))
+_DAY_US = 86400 * 1_000_000
 
 
-def add_tally(conn: sqlite3.Connection, counted: Sequence[tuple]) -> None:
-    """Add ``tally``'s counts of rows that were all just inserted to the summaries."""
-    _apply(conn, _DELTA_ROWS, counted, False, many=True)
+def add_tally(conn: sqlite3.Connection, tallies: Sequence[tuple[list[tuple], ...]]) -> None:
+    """Add the ``tally`` of each chunk of rows that were all just inserted to the summaries."""
+    for i, sql in enumerate(_UPSERT.values()):
+        conn.executemany(sql, chain.from_iterable(t[i] for t in tallies))
+    days: Counter = Counter()  # one row a (type, user, day): each new bit counts one user
+    for t in tallies:
+        for kind, user, day, n in t[-1]:
+            days[kind, user, day] += n
+    conn.execute(_DAYS_TABLE)
+    conn.execute("DELETE FROM temp.ohlog_days")
+    conn.executemany("INSERT INTO temp.ohlog_days VALUES (?, ?, ?, ?)",
+                     [key + (n,) for key, n in days.items()])
+    _add_days(conn)
 
 
-_DELTA_ROWS = "INSERT INTO temp.ohlog_delta VALUES (?, ?, ?, ?, ?, ?)"
+_UPSERT = {table: (f"INSERT INTO {table} ({key}, actions) VALUES ({', '.join('?' * (at.count(',') + 2))})"
+                   f" ON CONFLICT ({key}) DO UPDATE SET actions = actions + excluded.actions")
+           for table, (key, _, at) in TABLES.items()}
 
 
-def _apply(conn: sqlite3.Connection, delta: str, params, drop_empty: bool, many: bool = False) -> None:
+def _apply(conn: sqlite3.Connection, delta: str, params: tuple, drop_empty: bool) -> None:
     conn.execute(_DELTA_TABLE)
     conn.execute("DELETE FROM temp.ohlog_delta")
-    if many:
-        conn.executemany(delta, params)
-    else:
-        conn.execute(delta, params)
+    conn.execute(delta, params)
     for table, sql in _APPLY.items():
         conn.execute(sql)
         if drop_empty:
@@ -215,18 +240,24 @@ def _apply_days(conn: sqlite3.Connection, subtracting: bool) -> None:
     conn.execute("DELETE FROM temp.ohlog_days")
     conn.execute(_DAYS)
     if not subtracting:
-        conn.execute(_ADD_DAY_USERS)
-        conn.execute(_ADD_BITS)
-    else:
-        conn.execute(_LOSE_DAY_ACTIONS)
-        conn.execute(_KEEP_TYPED)
-        for any_type, keep in ((0, None), (1, _KEEP_ANY)):
-            if keep:  # once the typed bits are cleared
-                conn.execute(keep)
-            conn.execute(_CLEAR_BITS, (any_type,))
-            conn.execute(_LOSE_DAY_USERS, (any_type,))
-        for sql in _DROP_EMPTY_DAYS:
-            conn.execute(sql)
+        _add_days(conn)
+        return
+    conn.execute(_LOSE_DAY_ACTIONS)
+    conn.execute(_KEEP_TYPED)
+    for any_type, keep in ((0, None), (1, _KEEP_ANY)):
+        if keep:  # once the typed bits are cleared
+            conn.execute(keep)
+        conn.execute(_CLEAR_BITS, (any_type,))
+        conn.execute(_LOSE_DAY_USERS, (any_type,))
+    for sql in _DROP_EMPTY_DAYS:
+        conn.execute(sql)
+    conn.execute("DELETE FROM temp.ohlog_days")
+
+
+def _add_days(conn: sqlite3.Connection) -> None:
+    """Add temp.ohlog_days (one row a type key, user and day) to the days summaries, and empty it."""
+    conn.execute(_ADD_DAY_USERS)
+    conn.execute(_ADD_BITS)
     conn.execute("DELETE FROM temp.ohlog_days")
 
 

@@ -126,6 +126,7 @@ ALLOWED = {
         "rows": "summing_postgres' argument: a literal CTE name (server/postgres.py)",
         "_DONE.format(i - 1) if i else 'true'": "_DONE over an integer, or a literal",
         "i": "a summary's position in TABLES: an integer",
+        "', '.join('?' * (at.count(',') + 2))": "placeholders, one a key column and one for the count",
     },
     "migrations.py": {
         "columns": "m004's literal column definitions",

@@ -499,16 +499,28 @@ def test_counts_made_by_the_validating_worker_keep_the_summaries_exact(tmp_path)
 
 
 def test_the_tally_counts_as_the_summaries_sql_groups():
-    """Python's floor division against SLOT_SQL, at slot edges on both sides of 1970."""
+    """Python's floor division against the SQL's shifted division, at slot, hour
+    and day edges on both sides of 1970, for every summary the tally feeds."""
     import sqlite3
+    from collections import Counter
 
     conn = sqlite3.connect(":memory:")
-    rows = [("u", "s", "t", utc_us, 0, utc_us, 0, "Click", "click", "{}", b"f")
+    day = 86400 * 10**6
+    rows = [("u" if utc_us % 2 else "v", "s", "t", utc_us, 0, utc_us, 0, "Click", "click", "{}", b"f")
             for utc_us in (-1, 0, 1, -rollups.SLOT_US, -rollups.SLOT_US - 1, rollups.SLOT_US - 1,
-                           rollups.SLOT_US, -62135596800 * 10**6, 253402300799999999, -1)]
-    slot_sql = rollups.SLOT_SQL.replace("utc_us", "?")
-    expected = Counter(
-        (conn.execute(f"SELECT {slot_sql}", (r[3],)).fetchone()[0], r[8], r[7], r[0], r[1])
-        for r in rows)
-    assert {tuple(t[:5]): t[5] for t in rollups.tally(rows)} == dict(expected)
-    assert sum(t[5] for t in rollups.tally(rows)) == len(rows)
+                           rollups.SLOT_US, -rollups.HOUR_US - 1, -day, -day - 1, day - 1,
+                           -62135596800 * 10**6, 253402300799999999, -1)]
+
+    def sql(expr, utc_us):
+        return conn.execute(f"SELECT {expr.replace('utc_us', '?')}", (utc_us,) * expr.count("utc_us")).fetchone()[0]
+
+    slots, user_hours, user_types, sessions, days = rollups.tally(rows)
+    assert dict((t[:-1], t[-1]) for t in slots) == Counter((sql(rollups.SLOT_SQL, r[3]), r[8], r[7]) for r in rows)
+    assert dict((t[:-1], t[-1]) for t in user_hours) == Counter(
+        (sql(rollups.HOUR_SQL, r[3]), r[8], r[0]) for r in rows)
+    assert dict((t[:-1], t[-1]) for t in user_types) == Counter((r[8], r[7], r[0]) for r in rows)
+    assert dict((t[:-1], t[-1]) for t in sessions) == Counter((r[0], r[1]) for r in rows)
+    shifted = f"(({rollups.SLOT_SQL}) + {rollups._SHIFT_DAYS * 96}) / 96"
+    expected_days = Counter((r[8], r[0], sql(shifted, r[3])) for r in rows)
+    expected_days.update(("", r[0], sql(shifted, r[3])) for r in rows)
+    assert dict((t[:-1], t[-1]) for t in days) == expected_days
