@@ -29,8 +29,8 @@ from .validate import session_rows
 
 # 250 sessions (about 3,000 actions) a chunk: with 500, the two processes
 # together peaked at 101 MiB of PSS on a 300k-action JSON array; with 250 at
-# 79 MiB (both inputs in flight, parsed and as rows, are about half), and
-# no slower: a chunk's two messages are few against its parsing.
+# 79 MiB (both inputs in flight, parsed and as rows, are about half), and no
+# slower, with the main process receiving chunks ahead (_Worker.items).
 RECORDS_PER_CHUNK = 250
 # Chunks received ahead of the writer (each about 1 MB as received)
 _CHUNKS_AHEAD = 3
@@ -128,16 +128,18 @@ class _Worker:
 
     Each chunk travels as two messages: its rows and tally marshalled (4x
     cheaper to write than pickle and cheaper to read; the main process is the
-    busier of the two), then ``(sessions, rejects, error)`` pickled. A full pipe blocks
-    the worker, so it runs at most a chunk or two ahead: memory stays flat.
+    busier of the two), then ``(sessions, rejects, error)`` pickled. A thread
+    of the main process receives them into a queue of _CHUNKS_AHEAD; a full
+    queue, then a full pipe, block the worker, so it runs a few chunks ahead
+    at most: memory stays flat.
     """
 
     def __init__(self, process, conn, name):
         self.process = process
         self.conn = conn
         self.name = name
-        self.receiver: threading.Thread | None = None
-        self.ahead: queue.Queue = queue.Queue()
+        self.receiver: threading.Thread | None = None  # started by items()
+        self.ahead: queue.Queue = queue.Queue(maxsize=_CHUNKS_AHEAD)
 
     @classmethod
     def start(cls, chunks, name, stop_at_error):
@@ -167,11 +169,10 @@ class _Worker:
         # few chunks ahead, so the worker never waits for the main process to
         # finish a write before handing over the next chunk (it did, for
         # every chunk that did not fill a write: 5 s of a 1M-action ingest)
-        self.ahead = ahead = queue.Queue(maxsize=_CHUNKS_AHEAD)
-        self.receiver = threading.Thread(target=self._receive, args=(ahead,), daemon=True)
+        self.receiver = threading.Thread(target=self._receive, daemon=True)
         self.receiver.start()
         while True:
-            message = ahead.get()
+            message = self.ahead.get()
             if message is None:
                 raise OhlogError(f"{self.name}: the validating worker process died")
             counted, (sessions, rejects, error) = message
@@ -182,16 +183,16 @@ class _Worker:
             rows, tally_ = marshal.loads(counted)
             yield rows, sessions, rejects, tally_
 
-    def _receive(self, ahead):
+    def _receive(self):
         """The receiving thread: each chunk's two messages onto ``ahead``; None if the pipe broke."""
         try:
             while True:
                 counted = self.conn.recv_bytes()
-                ahead.put((counted, pickle.loads(self.conn.recv_bytes())))
+                self.ahead.put((counted, pickle.loads(self.conn.recv_bytes())))
                 if counted == b"":
                     return
-        except (EOFError, OSError):  # the worker died, or stop() closed the pipe
-            ahead.put(None)
+        except (EOFError, OSError):  # the worker died (stop() kills it before closing the pipe)
+            self.ahead.put(None)
 
     def stop(self):
         """End the worker, at once if it is still busy, then the receiving thread.

@@ -27,6 +27,7 @@ from .errors import InvalidInput
 from .fields import may_hold_big_int
 from .repeated_keys import MESSAGE as REPEATED_ACTIONS
 from .repeated_keys import repeated_actions
+from .validate import lone_surrogate_at
 
 CHUNK = 1 << 20
 # A single record (one session document) larger than this is refused rather
@@ -305,7 +306,7 @@ def _exact_ndjson_record(line, number, name):
     except RecursionError:
         return Record(number, raw=line, error=_syntax_error(name, number, 1, "nested too deeply"))
     surrogate = _SURROGATE_ESCAPE.search(text)
-    if surrogate and _has_lone_surrogate(value):
+    if surrogate and lone_surrogate_at(value) is not None:
         return Record(number, raw=line, error=_syntax_error(
             name, number, surrogate.start() + 1, "a lone surrogate escape is not valid Unicode"))
     return _checked(Record(number, value, line), name)
@@ -550,7 +551,7 @@ class _JsonStream:
             return self._error(start, f"record larger than {MAX_RECORD_CHARS >> 20} MiB")
         raw = self.buf[start:end]
         surrogate = _SURROGATE_ESCAPE.search(raw)
-        if surrogate and _has_lone_surrogate(value):
+        if surrogate and lone_surrogate_at(value) is not None:
             return self._error(start + surrogate.start(), "a lone surrogate escape is not valid Unicode")
         line = self._line_at(start)
         self.pos = end
@@ -591,7 +592,7 @@ class _JsonStream:
         except orjson.JSONDecodeError:
             self.by_line = False
             return None
-        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        if _SURROGATE_ESCAPE.search(raw) and lone_surrogate_at(value) is not None:
             return None  # (orjson refuses them today; the full parse locates the error)
         self.pos = end
         return _checked(Record(self._line_at(start), value, raw), self.name, data)
@@ -599,26 +600,6 @@ class _JsonStream:
 
 # The longest line _JsonStream._decode_line looks for a record's end in
 _LINE_RECORD_CHARS = 1 << 16
-
-
-def _has_lone_surrogate(value):
-    """Whether a string anywhere in ``value`` (a key too) holds a lone surrogate.
-    A walk with a stack of its own: a recursive one (json.dumps) gave up, with a
-    traceback, on a value nested nearly as deep as the parser takes."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if type(item) is str:
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif type(item) is dict:
-            pending.extend(item)
-            pending.extend(item.values())
-        elif type(item) is list:
-            pending.extend(item)
-    return False
 
 
 class _BadBytes(Exception):

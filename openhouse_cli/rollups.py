@@ -21,7 +21,8 @@ thousand rows instead of the user hours:
 * ``summary_day_users``: distinct users and actions by UTC day and type key
   ('' any).
 
-Both change from the same delta as the counts, in pure SQL: on adding, each
+Both change from the same counts as the other summaries (the worker's
+tally, or the delta grouped from the table), in SQL: on adding, each
 (type, user, day) whose bit was not yet set adds a user to its day, then the
 bits are OR-ed in; on subtracting, a typed (type, user, day) with no hour
 left in the user hours, and then an any-type one with no typed bit left
@@ -74,6 +75,8 @@ HOUR_US = 3600 * 1_000_000
 # Integer division truncates toward zero: shift (by 720006 days, as
 # analytics.buckets does) so that it floors for instants before 1970 too
 _SHIFT_US = 720006 * 86400 * 1_000_000
+DAY_US = 86400 * 1_000_000
+SHIFT_DAYS = _SHIFT_US // DAY_US  # days as the days summaries store them: shifted, non-negative
 SLOT_SQL = f"((utc_us + {_SHIFT_US}) / {SLOT_US} - {_SHIFT_US // SLOT_US})"
 HOUR_SQL = f"((utc_us + {_SHIFT_US}) / {HOUR_US} - {_SHIFT_US // HOUR_US})"
 
@@ -128,7 +131,7 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     (Counter over zipped columns counts without a Python step a row.)"""
     slots = list(map(floordiv, map(_UTC_US, rows), repeat(SLOT_US)))
     hours = list(map(floordiv, map(_UTC_US, rows), repeat(HOUR_US)))
-    days = list(map(floordiv, map(_SHIFT_US.__add__, map(_UTC_US, rows)), repeat(_DAY_US)))
+    days = list(map(floordiv, map(_SHIFT_US.__add__, map(_UTC_US, rows)), repeat(DAY_US)))
     kinds, spellings = list(map(_TYPE_KEY, rows)), list(map(_TYPE, rows))
     users, sessions = list(map(_USER, rows)), list(map(_SESSION, rows))
     counted: dict[str, Counter] = {
@@ -145,7 +148,6 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
 
 _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) for name in (
     "utc_us", "type_key", "type", "user_id", "session_id"))
-_DAY_US = 86400 * 1_000_000
 
 
 def add_tally(conn: sqlite3.Connection, tallies: Sequence[tuple[list[tuple], ...]]) -> None:
@@ -182,10 +184,9 @@ def _apply(conn: sqlite3.Connection, delta: str, params: tuple, drop_empty: bool
 
 # Active users by day (SQLite only), from ohlog_delta: its distinct (type key,
 # user, shifted day) triples, and '' for any type. Days are shifted by
-# _SHIFT_DAYS so that they are non-negative and division floors.
-_SHIFT_DAYS = _SHIFT_US // (86400 * 1_000_000)
-_SLOTS_PER_DAY = 86400 * 1_000_000 // SLOT_US
-_DAY = f"(slot + {_SHIFT_DAYS * _SLOTS_PER_DAY}) / {_SLOTS_PER_DAY}"
+# SHIFT_DAYS so that they are non-negative and division floors.
+_SLOTS_PER_DAY = DAY_US // SLOT_US
+_DAY = f"(slot + {SHIFT_DAYS * _SLOTS_PER_DAY}) / {_SLOTS_PER_DAY}"
 _DAYS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS ohlog_days (type_key TEXT, user_id TEXT, d INTEGER,"
                " n INTEGER)")
 _DAYS = (f"INSERT INTO temp.ohlog_days SELECT type_key, user_id, {_DAY}, sum(n) FROM temp.ohlog_delta"
@@ -196,7 +197,7 @@ _IS_SET = (f"EXISTS (SELECT 1 FROM summary_user_day_bits b WHERE b.type_key = x.
            f" AND b.user_id = x.user_id AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
 # Adding: the bits not yet set each add a user to their day (read before the bits change)
 _ADD_DAY_USERS = (f"INSERT INTO summary_day_users (day, type_key, users, actions)"
-                  f" SELECT x.d - {_SHIFT_DAYS}, x.type_key, sum(NOT {_IS_SET}), sum(x.n)"
+                  f" SELECT x.d - {SHIFT_DAYS}, x.type_key, sum(NOT {_IS_SET}), sum(x.n)"
                   " FROM temp.ohlog_days x WHERE true GROUP BY x.d, x.type_key ORDER BY x.d, x.type_key"
                   " ON CONFLICT (day, type_key) DO UPDATE SET users = users + excluded.users,"
                   " actions = actions + excluded.actions")
@@ -208,16 +209,16 @@ _ADD_BITS = (f"INSERT INTO summary_user_day_bits (type_key, user_id, block, bits
 # stays if the user hours (already without their emptied rows) hold an hour
 # of it: 24 seeks on their key. What stays is no longer a candidate; the rest is gone.
 _LOSE_DAY_ACTIONS = (f"UPDATE summary_day_users AS s SET actions = s.actions + g.n FROM (SELECT"
-                     f" x.d - {_SHIFT_DAYS} AS day, x.type_key, sum(x.n) AS n FROM temp.ohlog_days x"
+                     f" x.d - {SHIFT_DAYS} AS day, x.type_key, sum(x.n) AS n FROM temp.ohlog_days x"
                      " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
-_HOURS = ", ".join(f"(x.d - {_SHIFT_DAYS}) * 24 + {i}" for i in range(24))
+_HOURS = ", ".join(f"(x.d - {SHIFT_DAYS}) * 24 + {i}" for i in range(24))
 _KEEP_TYPED = ("DELETE FROM temp.ohlog_days AS x WHERE x.type_key != '' AND EXISTS (SELECT 1"
                f" FROM summary_user_hours h WHERE h.hour IN ({_HOURS}) AND h.type_key = x.type_key"
                " AND h.user_id = x.user_id)")
 # An any-type day stays if some type with users that day still has the user's bit
 _KEEP_ANY = ("DELETE FROM temp.ohlog_days AS x WHERE x.type_key = '' AND EXISTS (SELECT 1"
              " FROM summary_day_users s JOIN summary_user_day_bits b ON b.type_key = s.type_key"
-             f" WHERE s.day = x.d - {_SHIFT_DAYS} AND s.type_key != '' AND b.user_id = x.user_id"
+             f" WHERE s.day = x.d - {SHIFT_DAYS} AND s.type_key != '' AND b.user_id = x.user_id"
              f" AND b.block = x.d / {DAY_BITS} AND b.bits & {_BIT})")
 _GONE = "(x.type_key = '') = ?"  # typed first (1 = 0), then any type
 _CLEAR_BITS = (f"UPDATE summary_user_day_bits AS b SET bits = b.bits & ~g.m FROM (SELECT x.type_key,"
@@ -225,13 +226,13 @@ _CLEAR_BITS = (f"UPDATE summary_user_day_bits AS b SET bits = b.bits & ~g.m FROM
                f" FROM temp.ohlog_days x WHERE {_GONE} GROUP BY 1, 2, 3) g"
                " WHERE b.type_key = g.type_key AND b.user_id = g.user_id AND b.block = g.block")
 _LOSE_DAY_USERS = (f"UPDATE summary_day_users AS s SET users = s.users - g.n FROM (SELECT"
-                   f" x.d - {_SHIFT_DAYS} AS day, x.type_key, count(*) AS n FROM temp.ohlog_days x WHERE {_GONE}"
+                   f" x.d - {SHIFT_DAYS} AS day, x.type_key, count(*) AS n FROM temp.ohlog_days x WHERE {_GONE}"
                    " GROUP BY 1, 2) g WHERE s.day = g.day AND s.type_key = g.type_key")
 _DROP_EMPTY_DAYS = (
     "DELETE FROM summary_user_day_bits WHERE bits = 0 AND (type_key, user_id, block) IN"
     f" (SELECT type_key, user_id, d / {DAY_BITS} FROM temp.ohlog_days)",
     "DELETE FROM summary_day_users WHERE users = 0 AND (day, type_key) IN"
-    f" (SELECT d - {_SHIFT_DAYS}, type_key FROM temp.ohlog_days)",
+    f" (SELECT d - {SHIFT_DAYS}, type_key FROM temp.ohlog_days)",
 )
 
 

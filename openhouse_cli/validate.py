@@ -56,29 +56,40 @@ def session_rows(doc, location):
         # A lone surrogate cannot be written as UTF-8 (orjson raises a
         # TypeError). The readers refuse them in input text; documents
         # handed over by library callers and tests arrive here instead.
-        field = _surrogate_field(doc)
+        field = lone_surrogate_at(doc)
         if field is None:
             raise
         raise InvalidInput(location, field, "a lone surrogate is not valid Unicode") from None
 
 
-def _surrogate_field(value, path=""):
-    """The path of the first string (key or value) in ``value`` holding a lone surrogate, or None."""
+def lone_surrogate_at(value, path: str = "") -> str | None:
+    """The path of the first string (a key too) in ``value`` holding a lone
+    surrogate (``""``: ``value`` itself), or None. A walk with a stack of its
+    own: a recursive one gave up, with a traceback, on a value nested nearly
+    as deep as the parser takes."""
     stack = [(value, path)]
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            if _has_surrogate(value):
                 return path
         elif isinstance(value, dict):
             for key in reversed(list(value)):
-                if isinstance(key, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+                if isinstance(key, str) and _has_surrogate(key):
                     return f"{path}.{key!a}".lstrip(".")
                 stack.append((value[key], f"{path}.{key}".lstrip(".") if isinstance(key, str) else path))
         elif isinstance(value, list):
             for index in reversed(range(len(value))):
                 stack.append((value[index], f"{path}[{index}]"))
     return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # only a lone surrogate cannot be encoded
+        return True
+    return False
 
 
 def _session_rows(doc, location):

@@ -520,7 +520,7 @@ def test_the_tally_counts_as_the_summaries_sql_groups():
         (sql(rollups.HOUR_SQL, r[3]), r[8], r[0]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in user_types) == Counter((r[8], r[7], r[0]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in sessions) == Counter((r[0], r[1]) for r in rows)
-    shifted = f"(({rollups.SLOT_SQL}) + {rollups._SHIFT_DAYS * 96}) / 96"
+    shifted = f"(({rollups.SLOT_SQL}) + {rollups.SHIFT_DAYS * 96}) / 96"
     expected_days = Counter((r[8], r[0], sql(shifted, r[3])) for r in rows)
     expected_days.update(("", r[0], sql(shifted, r[3])) for r in rows)
     assert dict((t[:-1], t[-1]) for t in days) == expected_days

@@ -25,18 +25,15 @@ import sys
 from array import array
 from itertools import chain, islice
 
-from ..rollups import HOUR_US, SLOT_US
+from ..rollups import DAY_US, HOUR_US, SHIFT_DAYS, SLOT_US
 from ..schema import DAY_BITS, type_key
 from ..times import Bound
 from . import buckets
 from .buckets import Clock
 from .source import fetch, fetch_batches, one
 
-DAY_US = 86400 * 1_000_000
 _GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US),
           "summary_day_users": ("day", DAY_US)}
-# Days as stored in the bits are shifted so that they are non-negative (rollups.py)
-_SHIFT_DAYS = 720006
 # Beyond so many days (or type x block columns) the bitsets cost more than the user hours
 _MAX_DAYS = 5000
 _MAX_COLUMNS = 1000
@@ -267,7 +264,7 @@ def _daily_counts(store, types: list[str], days: range, windows: dict) -> list |
     """``(day, {name: users})`` for each of ``days`` (UTC, consecutive): the users
     with an action of ``types`` ('' any) in the ``windows[name]`` days up to it
     (within ``days``: the actions before them are outside the filters)."""
-    lo, hi = days[0] + _SHIFT_DAYS, days[-1] + _SHIFT_DAYS
+    lo, hi = days[0] + SHIFT_DAYS, days[-1] + SHIFT_DAYS
     first, last = lo // DAY_BITS, hi // DAY_BITS
     blocks = last - first + 1
     if len(days) > _MAX_DAYS or len(types) * blocks > _MAX_COLUMNS:

@@ -283,8 +283,9 @@ class Writer:
 
     def write(self, rows, tally=None) -> int:
         """Insert ``rows`` (schema.COLUMNS order) and add them to the summaries;
-        return how many were new. ``tally`` is ``rollups.tally(rows)``, if the
-        caller has it: used when every row is new."""
+        return how many were new. ``tally``, if the caller has it, is
+        ``rollups.tally`` of each chunk that makes up ``rows``: used when
+        every row is new."""
         if not rows:
             return 0
         before = self._run(rollups.since, self.conn)
