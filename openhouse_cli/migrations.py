@@ -176,3 +176,11 @@ def m005_user_day_bits(db):
     db.execute("INSERT INTO summary_day_users SELECT d - 720006, type_key, count(*), sum(n)"
                " FROM temp.m005_days GROUP BY d, type_key ORDER BY d, type_key")
     db.execute("DROP TABLE temp.m005_days")
+
+
+@migrations()
+def m006_nanoseconds_index(db):
+    # Actions whose time has digits beyond the microsecond are rare. A partial
+    # index of them, empty when there are none, tells an analysis at once
+    # which they are: finding out had meant reading every action's ns.
+    db.execute("CREATE INDEX actions_ns ON actions (ns) WHERE ns != 0")

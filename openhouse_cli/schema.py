@@ -17,6 +17,7 @@ MIGRATIONS = (
     "m003_blake2b_fingerprints_types_nanoseconds",
     "m004_summaries",
     "m005_user_day_bits",
+    "m006_nanoseconds_index",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 
@@ -38,7 +39,13 @@ SECONDARY_INDEXES = {
     "actions_session_time": "session_id, utc_us",
 }
 
-INDEXES = (DEDUPE_INDEX, *SECONDARY_INDEXES)
+# The actions whose time has nanoseconds beyond the microsecond (rare): a
+# partial index, empty when none has, kept through bulk loads
+NS_INDEX = "actions_ns"
+NS_INDEX_COLUMNS = "ns"
+NS_INDEX_WHERE = "ns != 0"
+
+INDEXES = (DEDUPE_INDEX, *SECONDARY_INDEXES, NS_INDEX)
 
 # Counts kept beside the actions in the same transactions (rollups.py):
 # table -> its key columns (each also has ``actions``, the count)

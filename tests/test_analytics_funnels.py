@@ -191,3 +191,69 @@ def test_a_later_attempt_that_runs_out_of_steps_keeps_the_earlier_best(make_stor
     rows = funnel(store, filters(), steps("VIEW", "NAVIGATE", "CLICK"), hour)
     assert users(rows) == [1, 1, 0] and rows[1]["medianSecondsFromPrevious"] == 60.0
     assert users(funnel(store, filters(), steps("VIEW", "NAVIGATE", "CLICK"), 3 * hour)) == [1, 1, 1]
+
+
+def test_sqlite_seeks_answer_as_the_whole_read_does(tmp_path, monkeypatch):
+    # SQLite settles most users of an ordered funnel of distinct types by a
+    # few index seeks (funnels._seeked), and reads whole only the users whose
+    # first attempt ends at the window. Random users (ties to the
+    # microsecond, repeated and unrelated types, offsets, attempts that run
+    # out or time out): the same answers as reading every user whole, under
+    # every window, bound (instant and wall clock), gap, user and type filter.
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from openhouse_cli.analytics import funnels
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+    from openhouse_cli.times import Bound
+
+    rng = random.Random(11)
+    docs, base = [], datetime(2018, 10, 1, tzinfo=timezone.utc)
+    for u in range(90):
+        actions, t = [], 0
+        zone = timezone(timedelta(hours=rng.choice([-6, 0, 5])))
+        for _ in range(rng.randrange(1, 30)):
+            t += rng.choice([0, 0, 1, 10**6, 3600 * 10**6, 2 * 86400 * 10**6, 9 * 86400 * 10**6])
+            stamp = (base + timedelta(microseconds=t)).astimezone(zone).isoformat()
+            actions.append((stamp, rng.choice(["VIEW", "view", "NAVIGATE", "CLICK", "SCROLL"])))
+        docs.append(session(f"u{u % 60}", f"s{u}", *actions))
+    store = open_store(str(tmp_path / "seeks.db"))
+    ingest_sessions(store, docs)
+    seeked = funnels._seeked
+    used = []
+    monkeypatch.setattr(funnels, "_seeked", lambda *a: used.append(1) or seeked(*a))
+    monkeypatch.setattr(funnels, "_FALLBACK_BATCH", 7)  # several batches of the users read whole
+
+    def whole(*args):
+        return 1, None
+
+    day = 86400 * 10**6
+    bounds = [filters(), filters(users=("u1", "u2", "u3", "u40")), filters(types=("view", "click")),
+              filters(types=("navigate",)),
+              filters(start=Bound(1538352000000000 + 3 * day, True), end=Bound(1538352000000000 + 40 * day, True)),
+              filters(start=Bound(1538352000000000 + 2 * day, False)),
+              filters(end=Bound(1538352000000000 + 20 * day, False), users=("u5", "u6")),
+              filters(gaps=((1538352000000000 + day, 1538352000000000 + 5 * day),))]
+    checked = settled = 0
+    for texts in (["VIEW", "NAVIGATE", "CLICK"], ["NAVIGATE", "VIEW"], ["click", "scroll", "view", "navigate"]):
+        for within in (1, 10**6, 3600 * 10**6, 3 * day, funnels.DEFAULT_WITHIN_US):
+            for given in bounds:
+                used.clear()
+                got = funnel(store, given, steps(*texts), within)
+                settled += bool(used)
+                with monkeypatch.context() as m:
+                    m.setattr(funnels, "_seeked", whole)
+                    want = funnel(store, given, steps(*texts), within)
+                assert got == want, (texts, within, given)
+                checked += bool(got) and got[-1]["users"] < got[0]["users"]
+    assert settled == 3 * 5 * len(bounds)  # every case went by the seeks
+    assert checked > 30
+    # an action with nanoseconds in the filters: the whole read, as before
+    ingest_sessions(store, [session("u1", "ns", ("2018-10-02T00:00:00.000000001Z", "VIEW"))])
+    used.clear()
+    got = funnel(store, filters(), steps("VIEW", "NAVIGATE"))
+    with monkeypatch.context() as m:
+        m.setattr(funnels, "_seeked", whole)
+        assert got == funnel(store, filters(), steps("VIEW", "NAVIGATE"))
+    store.close()

@@ -19,10 +19,30 @@ def test_a_fresh_database_matches_the_schema_description(db):
     assert columns == ["id", *schema.COLUMNS]
     indexes = {row[1]: row for row in db.execute("PRAGMA index_list(actions)")}
     assert set(indexes) == set(schema.INDEXES)
-    for name, columns in [(schema.DEDUPE_INDEX, schema.DEDUPE_COLUMNS), *schema.SECONDARY_INDEXES.items()]:
+    for name, columns in [(schema.DEDUPE_INDEX, schema.DEDUPE_COLUMNS), *schema.SECONDARY_INDEXES.items(),
+                          (schema.NS_INDEX, schema.NS_INDEX_COLUMNS)]:
         found = ", ".join(row[2] for row in db.execute(f"PRAGMA index_info({name})"))
         assert found == columns, name
     assert indexes[schema.DEDUPE_INDEX][2] == 1  # unique
+    partial = {name for name, row in indexes.items() if row[4]}
+    assert partial == {schema.NS_INDEX}
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [schema.NS_INDEX]).fetchone()[0]
+    assert sql.endswith(f"WHERE {schema.NS_INDEX_WHERE}")
+
+
+def test_the_nanoseconds_index_survives_a_bulk_load_and_holds_only_such_actions(tmp_path):
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+
+    store = open_store(tmp_path / "ns.db")
+    doc = {"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28.123456789-06:00", "type": "CLICK", "properties": {"locationX": 1, "locationY": 2}},
+        {"time": "2018-10-18T21:37:29-06:00", "type": "CLICK", "properties": {"locationX": 1, "locationY": 2}},
+        {"time": "2018-10-18T21:37:30.5-06:00", "type": "VIEW", "properties": {"viewedId": "v"}}]}
+    ingest_sessions(store, [doc])  # into an empty table: the bulk load
+    rows = store.execute(f"SELECT id, ns FROM actions INDEXED BY {schema.NS_INDEX}"
+                         f" WHERE {schema.NS_INDEX_WHERE}").fetchall()
+    assert [ns for _, ns in rows] == [789]
 
 
 def _old_database(path):

@@ -16,7 +16,7 @@ import itertools
 import operator
 from typing import Any
 
-from .source import fetch, filtered, nanoseconds, span
+from .source import conditions, fetch, filtered, nanoseconds, span
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -41,7 +41,10 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
         walk = _ordered_lists
     unit, users = 1, None
     if store.engine == "sqlite" and not any(step.where for step in steps):
-        unit, users = _grouped(store, filters, keys, order == "strict", disjoint)
+        if disjoint and not filters.get("sessions") and not filters.get("where"):
+            unit, users = _seeked(store, filters, keys, within_us)
+        if users is None:
+            unit, users = _grouped(store, filters, keys, order == "strict", disjoint)
     if users is None:
         users = _streamed(store, filters, steps, order, disjoint)
     for events in users:
@@ -114,6 +117,66 @@ def _grouped(store, filters, keys, everything, disjoint):
     for i, key in enumerate(keys):
         masks[key] = masks.get(key, 0) | 1 << i
     return (1000 if micro else 1), _users(rows, keys, masks, extra, disjoint)
+
+
+# Users whose first attempt the seeks cannot settle are read as _grouped
+# reads everyone, this many at a time (each a parameter of the query)
+_FALLBACK_BATCH = 500
+
+
+def _seeked(store, filters, keys, within_us):
+    """As _grouped for ordered steps of distinct types (``disjoint``), most
+    users by a few index seeks instead of reading their actions: a user's
+    first attempt is the first step-1 action, then for each step the first
+    action of its type at or after the step before, each found by one seek on
+    (user_id, type_key, utc_us). When that attempt reaches every step, or
+    runs out of a step's actions (no later attempt then goes further), it is
+    the user's answer, given to the walk as one-instant lists so that the
+    walk decides exactly as before. A user whose first attempt ends at the
+    window, where a later one might go further, is read whole (_grouped).
+    Only when no filtered action has nanoseconds: the seeks hold microseconds."""
+    extra = nanoseconds(store, filters)
+    if extra is None or extra:
+        return 1, None
+    where, params = conditions(store, filters)
+    where = f" AND {where}" if where else ""
+    known = filters.get("users")
+    parts = ["u AS MATERIALIZED (SELECT DISTINCT user_id FROM summary_user_types WHERE type_key = ?"
+             + (f" AND user_id IN ({', '.join('?' * len(known))})" if known else "") + ")"]
+    values: list = [keys[0], *(known or ())]
+    seek = ("(SELECT min(utc_us) FROM actions INDEXED BY actions_user_type_time"
+            " WHERE user_id = p.user_id AND type_key = ?{}" + where + ")")
+    parts.append(f"t1 AS MATERIALIZED (SELECT p.user_id, {seek.format('')} AS s1 FROM u p)")
+    values += [keys[0], *params]
+    for k in range(2, len(keys) + 1):
+        parts.append(f"t{k} AS MATERIALIZED (SELECT p.*, {seek.format(f' AND utc_us >= p.s{k - 1}')}"
+                     f" AS s{k} FROM t{k - 1} p)")
+        values += [keys[k - 1], *params]
+    found = fetch(store, f"WITH {', '.join(parts)} SELECT * FROM t{len(keys)} WHERE s1 IS NOT NULL",
+                  values)
+    return 1000, _settled(store, filters, keys, found, within_us)
+
+
+def _settled(store, filters, keys, found, within_us):
+    """Each user's one-instant lists, where the first attempt settles it;
+    then the other users, read whole."""
+    unsettled = []
+    for user, *times in found:
+        start, lists, settled = times[0], [], True
+        for t in times:
+            if t is None:  # no such action after the step before: no attempt goes further
+                break
+            if t - start > within_us:  # past the window: a later attempt might go further
+                settled = False
+                break
+            lists.append([t])
+        if settled:
+            yield lists + [[] for _ in range(len(keys) - len(lists))]
+        else:
+            unsettled.append(user)
+    for i in range(0, len(unsettled), _FALLBACK_BATCH):
+        batch = unsettled[i:i + _FALLBACK_BATCH]
+        yield from _grouped(store, {**filters, "users": batch}, keys, False, True)[1]
 
 
 def _users(rows, keys, masks, extra, disjoint):

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import OhlogError
 from ..query import build_query
-from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, SECONDARY_INDEXES
+from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, NS_INDEX, NS_INDEX_WHERE, SECONDARY_INDEXES
 from ..store import as_store
 
 
@@ -42,6 +42,13 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
                 else " NOT INDEXED")
         sql = sql.split(" INDEXED BY ", 1)[0] + hint
     return sql, params
+
+
+def conditions(store, filters: dict) -> tuple[str, list]:
+    """The filters' conditions alone (``AND``-ed, or ``""``), to add to a query of one's own."""
+    filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
+    sql, params = build_query("id", engine=store.engine, order=None, **filters)
+    return (sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""), params
 
 
 def fetch(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()
@@ -133,10 +140,16 @@ def _fetch_postgres(store, sql, params, escaped):
 def nanoseconds(store, filters: dict, most: int = 100_000) -> dict[int, int] | None:
     """``{id: ns}`` of the filtered actions whose time has nanoseconds beyond
     the microsecond (rare; the indexes hold microseconds only), from SQLite's
-    dedupe index; None if there are more than ``most`` (memory stays small)."""
-    sql, params = filtered(store, "id, ns", filters)
-    found = dict(fetch(store, f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?",
-                       [*params, most + 1]))
+    partial index of them (its condition leads the WHERE, so SQLite reads only
+    those); None if there are more than ``most`` (memory stays small)."""
+    if store.engine == "sqlite":
+        sql, params = conditions(store, filters)
+        sql = (f"SELECT id, ns FROM actions INDEXED BY {NS_INDEX} WHERE {NS_INDEX_WHERE}"
+               + (f" AND {sql}" if sql else "") + " LIMIT ?")
+    else:
+        sql, params = filtered(store, "id, ns", filters)
+        sql = f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?"
+    found = dict(fetch(store, sql, [*params, most + 1]))
     return None if len(found) > most else found
 
 

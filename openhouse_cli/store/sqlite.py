@@ -191,7 +191,7 @@ def _connect_read_only(uri):
     found = {
         name
         for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
+            f"SELECT name FROM sqlite_master WHERE name IN ({', '.join('?' * (1 + len(INDEXES)))})",
             ("actions", *INDEXES),
         )
     }
