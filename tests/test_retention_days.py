@@ -9,7 +9,6 @@ import pytest
 
 from openhouse_cli.analytics import Clock, parse_step, retention, summaries
 from openhouse_cli.analytics.retention import _from_days
-from openhouse_cli.analytics.source import span
 from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.store import open_store
 from openhouse_cli.times import parse_zone
@@ -50,11 +49,8 @@ def make(tmp_path):
 
 def both(store, f, **options):
     """retention's rows, asserted to come from the days and to equal the actions'."""
-    clock = options.get("clock", Clock())
-    utc_span = span(store, f)
-    if utc_span is not None:
-        assert _from_days(store, f, clock, utc_span, options.get("unit", "week"),
-                          options.get("periods", 8), options.get("born"), options.get("back")) is not None
+    assert _from_days(store, f, options.get("clock", Clock()), options.get("unit", "week"),
+                      options.get("periods", 8), options.get("born"), options.get("back")) is not None
     fast = retention(store, f, **options)
     with summaries.bypassed():
         assert retention(store, f, **options) == fast
@@ -97,6 +93,9 @@ def test_type_filters_and_bounds_by_hand(make):
         row("2018-01-08", 1, 1, 0), row("2018-02-05", 1, 1, None)]
     # a step of a type --type leaves out matches nothing
     assert both(store, filters(types=("view",)), unit="week", born=parse_step("click")) == []
+    # no action in the filters: no cohorts
+    assert both(store, filters(types=("scroll",)), unit="week") == []
+    assert both(store, bounded("2018-02-06", "2018-03-01", tz=Z), unit="day") == []
     assert both(store, filters(types=("view",)), unit="day", periods=2, back=parse_step("click")) == [
         row("2018-01-14", 1, 1, 0), row("2018-02-05", 1, 1, None)]
     # within 01-15 .. 01-31: a's CLICK on 01-15 and b's on 01-31; the end bound ends the periods
@@ -173,7 +172,6 @@ def test_the_days_answer_what_the_actions_answer(make, dataset, unit):
 def test_the_actions_answer_what_the_days_cannot(make):
     store = make(HAND)
     f = filters()
-    utc_span = span(store, f)
     refused = [
         (f, {"born": parse_step("NAVIGATE:pageTo=b")}),  # a property condition
         (f, {"back": parse_step("click:locationX=1")}),
@@ -185,14 +183,13 @@ def test_the_actions_answer_what_the_days_cannot(make):
     ]
     for given, options in refused:
         clock = options.get("clock", Clock())
-        assert _from_days(store, given, clock, span(store, given) or utc_span, "week", 8,
-                          options.get("born"), options.get("back")) is None
+        assert _from_days(store, given, clock, "week", 8, options.get("born"), options.get("back")) is None
         found = retention(store, given, unit="week", **options)
         with summaries.bypassed():
             assert retention(store, given, unit="week", **options) == found
     # a span of more days than the bits are read for
     wide = make(HAND + [session("z", "s9", ("2004-01-01T00:00:00Z", "VIEW"))])
-    assert _from_days(wide, f, Clock(), span(wide, f), "week", 8, None, None) is None
+    assert _from_days(wide, f, Clock(), "week", 8, None, None) is None
 
 
 def test_ohlog_retention_from_the_days(run_ohlog, tmp_path):

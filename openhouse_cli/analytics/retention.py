@@ -30,19 +30,22 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
     """
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}")
-    utc_span = span(store, filters)
-    if utc_span is None:
-        return []
-    wall_span = _wall_span(store, filters, clock, utc_span)
-    found = _from_days(store, filters, clock, utc_span, unit, periods, born, back)
+    found = _from_days(store, filters, clock, unit, periods, born, back)
     if found is None:
-        found = _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, born, back)
-    sizes, counts = found
+        utc_span = span(store, filters)
+        if utc_span is None:
+            return []
+        wall_span = _wall_span(store, filters, clock, utc_span)
+        sizes, counts = _from_actions(store, filters, clock, utc_span, wall_span, unit, periods,
+                                      born, back)
+        last_wall = wall_span[1]
+    else:
+        sizes, counts, last_day = found
+        # any instant of the data's last day: periods begin on day boundaries
+        last_wall = last_day * buckets.DAY
     end = filters.get("end")
     if end is not None:
         last_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
-    else:
-        last_wall = wall_span[1]
     rows = []
     for cohort in sorted(sizes):
         retained: list[int | None] = [sizes[cohort]]
@@ -95,9 +98,10 @@ def _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, bor
     return sizes, counts
 
 
-def _from_days(store, filters, clock, utc_span, unit, periods, born, back):
+def _from_days(store, filters, clock, unit, periods, born, back):
     """``_from_actions``' answer from each user's days (summaries.users_days),
-    or None when those may not answer: a step with a property condition.
+    and the data's last day; or None when those may not answer (a step with a
+    property condition, or see users_days).
 
     A step's type (or, without one, any of --type's, or any type) picks which
     days count; a type --type leaves out matches nothing. Cohorts and
@@ -106,17 +110,19 @@ def _from_days(store, filters, clock, utc_span, unit, periods, born, back):
         return None
     types = summaries.filter_types(filters)
     groups = [_keys(step, types) for step in (born, back)]
-    found = summaries.users_days(store, filters, clock, utc_span, groups)
+    found = summaries.users_days(store, filters, clock, groups)
     if found is None:
         return None
     first, last, users = found
+    sizes: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    if first > last:
+        return sizes, counts, last
     # each day's period (its index from ``first``), and where each period begins
     period = [buckets.bucket(unit, (first + i) * buckets.DAY) for i in range(last - first + 1)]
     begins: dict[int, int] = {}
     for i, n in enumerate(period):
         begins.setdefault(n, i)
-    sizes: collections.Counter = collections.Counter()
-    counts: collections.Counter = collections.Counter()
     for _, (born_days, back_days) in users:
         if not born_days:
             continue
@@ -135,7 +141,7 @@ def _from_days(store, filters, clock, utc_span, unit, periods, born, back):
                 break
             counts[(cohort, n - cohort)] += 1
             n += 1
-    return sizes, counts
+    return sizes, counts, last
 
 
 def _keys(step: Step | None, types: list[str]) -> list[str]:

@@ -318,23 +318,40 @@ def _window(sets: list[int], span: int) -> list[int]:
     return sets
 
 
-def users_days(store, filters: dict, clock: Clock, utc_span, groups: list[list[str]]):
+def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]):
     """Each user's days from the days summaries, or None if they may not answer.
 
     ``(first, last, users)``: ``first`` and ``last`` are the day numbers on the
-    clock of the span's first and last days; ``users`` yields ``(user, days)``
+    clock of the first and last days with a filtered action (``first > last``
+    if there is none), from summary_day_users; ``users`` yields ``(user, days)``
     a user at a time, ``days[g]`` an integer whose bit i is set iff the user
     has an action of one of ``groups[g]``'s type keys ('' any; none: no day)
     on day ``first + i`` (a user without any row in the span is left out, one
     with rows may have no day in a group).
     """
+    if (store.engine != "sqlite" or clock.local or not _usable(store, filters)
+            or "" in filter_types(filters)):
+        return None
+    bounded = _where(store, "summary_day_users", filters)
+    if bounded is None:
+        return None
+    where, params = bounded
+    if not filter_types(filters):
+        where += (" AND " if where else " WHERE ") + "type_key = ''"
+    # The days of the filtered actions (the actions' own span would cost a
+    # look-up in the time index that --type can make slow)
+    lo, hi = one(store, f"SELECT min(day), max(day) FROM summary_day_users{where} AND users > 0",
+                 params) or (None, None)
+    if lo is None:
+        return 1, 0, iter(())
+    utc_span = (lo * DAY_US, (hi + 1) * DAY_US - 1)
     if not _on_utc_days(store, filters, clock, utc_span):
         return None
     changes = buckets.transitions(clock.zone, *utc_span)
     if len(changes) != 1:  # whole-day offsets that change: not worth a case of their own
         return None
     shift = changes[0][1] // DAY_US  # the clock's days are UTC days moved by its offset
-    lo, hi = (us // DAY_US + SHIFT_DAYS for us in utc_span)
+    lo, hi = lo + SHIFT_DAYS, hi + SHIFT_DAYS  # as the bits number them
     if hi - lo + 1 > _MAX_DAYS:
         return None
     first_block, last_block = lo // DAY_BITS, hi // DAY_BITS
