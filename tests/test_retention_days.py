@@ -50,7 +50,8 @@ def make(tmp_path):
 def both(store, f, **options):
     """retention's rows, asserted to come from the days and to equal the actions'."""
     assert _from_days(store, f, options.get("clock", Clock()), options.get("unit", "week"),
-                      options.get("periods", 8), options.get("born"), options.get("back")) is not None
+                      options.get("periods", 8), options.get("born"),
+                      options.get("back")) is not None
     fast = retention(store, f, **options)
     with summaries.bypassed():
         assert retention(store, f, **options) == fast
@@ -96,7 +97,8 @@ def test_type_filters_and_bounds_by_hand(make):
     # no action in the filters: no cohorts
     assert both(store, filters(types=("scroll",)), unit="week") == []
     assert both(store, bounded("2018-02-06", "2018-03-01", tz=Z), unit="day") == []
-    assert both(store, filters(types=("view",)), unit="day", periods=2, back=parse_step("click")) == [
+    rows = both(store, filters(types=("view",)), unit="day", periods=2, back=parse_step("click"))
+    assert rows == [
         row("2018-01-14", 1, 1, 0), row("2018-02-05", 1, 1, None)]
     # within 01-15 .. 01-31: a's CLICK on 01-15 and b's on 01-31; the end bound ends the periods
     assert both(store, bounded("2018-01-15", "2018-01-31", tz=Z), unit="day", periods=3) == [
@@ -117,7 +119,8 @@ def test_cohorts_before_1970_by_hand(make):
 # Generated data: days around the year's and a block's boundaries and month ends, types in
 # several spellings, user ids whose order in Python and in SQLite must agree
 TYPES = ["VIEW", "view", "CLICK", "click", "Navigate", "NAVIGATE"]
-USERS = ["a", "B", "Z", "é", "e\u0301", "😀", "ü", "user-10", "user-9"] + [f"u{i}" for i in range(25)]
+USERS = ["a", "B", "Z", "é", "e\u0301", "😀", "ü", "user-10", "user-9"]
+USERS += [f"u{i}" for i in range(25)]
 
 
 def generated(first_day, days, seed):
@@ -183,7 +186,8 @@ def test_the_actions_answer_what_the_days_cannot(make):
     ]
     for given, options in refused:
         clock = options.get("clock", Clock())
-        assert _from_days(store, given, clock, "week", 8, options.get("born"), options.get("back")) is None
+        assert _from_days(store, given, clock, "week", 8, options.get("born"),
+                          options.get("back")) is None
         found = retention(store, given, unit="week", **options)
         with summaries.bypassed():
             assert retention(store, given, unit="week", **options) == found

@@ -24,6 +24,7 @@ import contextvars
 import heapq
 import sys
 from array import array
+from collections.abc import Iterator
 from itertools import chain, groupby, islice
 from operator import itemgetter
 
@@ -318,7 +319,8 @@ def _window(sets: list[int], span: int) -> list[int]:
     return sets
 
 
-def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]):
+def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]
+               ) -> tuple[int, int, Iterator[tuple[str, list[int]]]] | None:
     """Each user's days from the days summaries, or None if they may not answer.
 
     ``(first, last, users)``: ``first`` and ``last`` are the day numbers on the
@@ -368,8 +370,8 @@ def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]):
     # user in Python, whose string order is SQLite's BINARY one (UTF-8 keeps
     # code point order), so a user's rows come together
     streams = [_tagged(i, rows) for i, rows in enumerate(reads)]
-    where = [[keys.index(k) for k in group] for group in groups]
-    return first, last, _by_user(heapq.merge(*streams, key=itemgetter(0)), where, len(keys),
+    of_group = [[keys.index(k) for k in group] for group in groups]
+    return first, last, _by_user(heapq.merge(*streams, key=itemgetter(0)), of_group, len(keys),
                                  first_block, lo % DAY_BITS, hi - lo + 1)
 
 
@@ -379,7 +381,8 @@ def _tagged(i: int, rows):
 
 
 def _of_one_key(rows, has: list[bool], first_block: int, skip: int, days: int):
-    """``_by_user`` for one key: ``(user, days)`` from ``(user, block, bits)`` rows in user order."""
+    """``_by_user`` for one key: ``(user, days)`` from ``(user, block, bits)`` rows
+    in user order."""
     full = (1 << days) - 1
     for user, found in groupby(rows, key=itemgetter(0)):
         value = 0
