@@ -69,6 +69,24 @@ def test_returns_before_birth_and_actions_matching_both_steps(make_store):
         {"cohort": "2018-10-01", "users": 2, "retained": [2, 1, 1]},
         {"cohort": "2018-10-02", "users": 1, "retained": [1, 0, 0]}]
 
+
+
+def test_a_return_period_counts_a_user_once(make_store):
+    # day 2 holds an action matching both steps (VIEW) and one matching the
+    # return only (CLICK): one user came back, not two
+    store = make_store([session("a", "s", ("2018-10-01T09:00:00Z", "VIEW"),
+                                ("2018-10-02T09:00:00Z", "VIEW"), ("2018-10-02T10:00:00Z", "CLICK"),
+                                ("2018-10-09T10:00:00Z", "CLICK"))])
+    for unit, periods, cohort, retained in (("day", 2, "2018-10-01", [1, 1]),
+                                            ("week", 2, "2018-10-01", [1, 1]),
+                                            ("month", 1, "2018-10", [1])):
+        assert retention(store, filters(), unit=unit, periods=periods, born=parse_step("view")) == [
+            {"cohort": cohort, "users": 1, "retained": retained}]
+    rows = retention(store, filters(users=("a",)), unit="day", periods=9, born=parse_step("VIEW"))
+    assert rows == [
+        {"cohort": "2018-10-01", "users": 1, "retained": [1, 1, 0, 0, 0, 0, 0, 0, 1]}]
+
+
 def test_daily_and_monthly_units(weekly):
     days = retention(weekly, filters(), unit="day", periods=9)
     # a: 10-01, back on day 8 (10-09); the data ends 10-22, so no nulls within 9 days of 10-01

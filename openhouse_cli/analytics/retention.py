@@ -7,7 +7,7 @@ import itertools
 import operator
 from typing import Any
 
-from . import buckets
+from . import buckets, summaries
 from .buckets import Clock
 from .counts import _wall_span
 from .source import fetch, filtered, span
@@ -30,10 +30,38 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
     """
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}")
-    utc_span = span(store, filters)
-    if utc_span is None:
-        return []
-    wall_span = _wall_span(store, filters, clock, utc_span)
+    found = _from_days(store, filters, clock, unit, periods, born, back)
+    if found is None:
+        utc_span = span(store, filters)
+        if utc_span is None:
+            return []
+        wall_span = _wall_span(store, filters, clock, utc_span)
+        sizes, counts = _from_actions(store, filters, clock, utc_span, wall_span, unit, periods,
+                                      born, back)
+        last_wall = wall_span[1]
+    else:
+        sizes, counts, last_day = found
+        # any instant of the data's last day: periods begin on day boundaries
+        last_wall = last_day * buckets.DAY
+    end = filters.get("end")
+    if end is not None:
+        last_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
+    rows = []
+    for cohort in sorted(sizes):
+        retained: list[int | None] = [sizes[cohort]]
+        for p in range(1, periods):
+            if buckets.start_us(unit, cohort + p) > last_wall:
+                retained.append(None)
+            else:
+                retained.append(counts.get((cohort, p), 0))
+        rows.append({"cohort": buckets.label(unit, cohort), "users": sizes[cohort],
+                     "retained": retained})
+    return rows
+
+
+def _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, born, back):
+    """``(sizes, counts)`` from the filtered actions: ``{cohort: users}`` and
+    ``{(cohort, period): users}``."""
     bucket = buckets.bucket_sql(unit, buckets.wall_sql(clock, utc_span), wall_span, store.engine)
     conditions, condition_params = [], []
     for step, bit in ((born, 1), (back, 2)):
@@ -55,31 +83,69 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
     sizes: collections.Counter = collections.Counter()
     counts: collections.Counter = collections.Counter()
     for _, found in itertools.groupby(pairs, key=operator.itemgetter(0)):
-        born_in, back_in = None, []
+        born_in, back_in = None, set()  # a period once, whichever steps its actions matched
         for _, b, m in found:
             if m & 1 and (born_in is None or b < born_in):
                 born_in = b
             if m & 2:
-                back_in.append(b)
+                back_in.add(b)
         if born_in is None:
             continue
         sizes[born_in] += 1
         for b in back_in:
             if born_in < b < born_in + periods:
                 counts[(born_in, b - born_in)] += 1
-    end = filters.get("end")
-    if end is not None:
-        last_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
-    else:
-        last_wall = wall_span[1]
-    rows = []
-    for cohort in sorted(sizes):
-        retained: list[int | None] = [sizes[cohort]]
-        for p in range(1, periods):
-            if buckets.start_us(unit, cohort + p) > last_wall:
-                retained.append(None)
-            else:
-                retained.append(counts.get((cohort, p), 0))
-        rows.append({"cohort": buckets.label(unit, cohort), "users": sizes[cohort],
-                     "retained": retained})
-    return rows
+    return sizes, counts
+
+
+def _from_days(store, filters, clock, unit, periods, born, back):
+    """``_from_actions``' answer from each user's days (summaries.users_days),
+    and the data's last day; or None when those may not answer (a step with a
+    property condition, or see users_days).
+
+    A step's type (or, without one, any of --type's, or any type) picks which
+    days count; a type --type leaves out matches nothing. Cohorts and
+    returns are whole periods of whole days, so the days answer exactly."""
+    if any(step is not None and (step.where is not None or not step.key) for step in (born, back)):
+        return None
+    types = summaries.filter_types(filters)
+    groups = [_keys(step, types) for step in (born, back)]
+    found = summaries.users_days(store, filters, clock, groups)
+    if found is None:
+        return None
+    first, last, users = found
+    sizes: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    if first > last:
+        return sizes, counts, last
+    # each day's period (its index from ``first``), and where each period begins
+    period = [buckets.bucket(unit, (first + i) * buckets.DAY) for i in range(last - first + 1)]
+    begins: dict[int, int] = {}
+    for i, n in enumerate(period):
+        begins.setdefault(n, i)
+    for _, (born_days, back_days) in users:
+        if not born_days:
+            continue
+        cohort = period[(born_days & -born_days).bit_length() - 1]
+        sizes[cohort] += 1
+        # from one return period to the next: the first return day at or after
+        # the next period's first day, a shift and a lowest bit each
+        n, limit = cohort + 1, min(cohort + periods, period[-1] + 1)
+        while n < limit:
+            at = begins[n]
+            later = back_days >> at
+            if not later:
+                break
+            n = period[at + (later & -later).bit_length() - 1]
+            if n >= limit:
+                break
+            counts[(cohort, n - cohort)] += 1
+            n += 1
+    return sizes, counts, last
+
+
+def _keys(step: Step | None, types: list[str]) -> list[str]:
+    """The type keys whose days count for ``step`` under --type ``types``."""
+    if step is None:
+        return types or [""]
+    return [step.key] if not types or step.key in types else []

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import sys
 from array import array
-from itertools import chain, islice
+from collections.abc import Iterator
+from itertools import chain, groupby, islice
+from operator import itemgetter
 
 from ..rollups import DAY_US, HOUR_US, SHIFT_DAYS, SLOT_US
 from ..schema import DAY_BITS, type_key
@@ -59,7 +62,8 @@ def _usable(store, filters) -> bool:
             and not any(filters.get(name) for name in ("users", "sessions", "where", "gaps")))
 
 
-def _types(filters) -> list[str]:
+def filter_types(filters) -> list[str]:
+    """--type's type keys, each once."""
     return list(dict.fromkeys(type_key(t) for t in filters.get("types") or ()))
 
 
@@ -71,7 +75,7 @@ def _where(store, table, filters, *, timed=True) -> tuple[str, list] | None:
     """The WHERE clause selecting ``filters``' rows of ``table``; None if the bounds
     are not on its slots' boundaries."""
     clauses, params = [], []
-    types = _types(filters)
+    types = filter_types(filters)
     if store.engine == "postgresql":  # its text cannot hold NUL: stored escaped
         from ..store.postgres import escape
 
@@ -119,7 +123,7 @@ def count_groups(store, filters: dict, dims: list[str], clock: Clock, utc_span, 
     if users and unit == "day" and others <= {"type"} and _on_utc_days(store, filters, clock, utc_span):
         return _count_by_utc_day(store, filters, dims)
     if "session" in others:
-        if unit or _timed(filters) or _types(filters) or others - {"user", "session"}:
+        if unit or _timed(filters) or filter_types(filters) or others - {"user", "session"}:
             return None
         table = "summary_sessions"
     elif not unit and not _timed(filters):
@@ -161,7 +165,7 @@ def stats_parts(store, filters: dict, clock: Clock, utc_span) -> dict | None:
     """``stats``' counts without a filter: users, sessions, actions and users a
     type, spellings, actions a day (``{"users", "sessions", "spelled",
     "users_of", "per_day"}``), or None."""
-    if not _usable(store, filters) or _types(filters) or _timed(filters):
+    if not _usable(store, filters) or filter_types(filters) or _timed(filters):
         return None
     if not _fits(clock, utc_span, SLOT_US):
         return None
@@ -219,7 +223,7 @@ def _on_utc_days(store, filters, clock: Clock, utc_span) -> bool:
     bounds, if any, on UTC day boundaries."""
     # Their type key '' stands for any type: a --type '' (which no action
     # has) must not read those rows, so it takes the other path
-    return (store.engine == "sqlite" and _usable(store, filters) and "" not in _types(filters)
+    return (store.engine == "sqlite" and _usable(store, filters) and "" not in filter_types(filters)
             and _fits(clock, utc_span, DAY_US) and _where(store, "summary_day_users", filters) is not None)
 
 
@@ -227,7 +231,7 @@ def _count_by_utc_day(store, filters: dict, dims: list[str]) -> dict | None:
     """``count``'s groups by day or by type and day from summary_day_users
     (a row a day a type, and '' for any type)."""
     by_type = "type" in dims
-    types = _types(filters)
+    types = filter_types(filters)
     bounded = _where(store, "summary_day_users", filters)
     if bounded is None:
         return None
@@ -257,7 +261,7 @@ def active_days(store, filters: dict, clock: Clock, utc_span, days: range, windo
     days summaries (``windows``: ``(name, days)`` pairs), or None."""
     if not days or not _on_utc_days(store, filters, clock, utc_span):
         return None
-    return _daily_counts(store, _types(filters) or [""], days, dict(windows))
+    return _daily_counts(store, filter_types(filters) or [""], days, dict(windows))
 
 
 def _daily_counts(store, types: list[str], days: range, windows: dict) -> list | None:
@@ -313,3 +317,95 @@ def _window(sets: list[int], span: int) -> list[int]:
     if rest:
         sets = [x | sets[j - rest] if j >= rest else x for j, x in enumerate(sets)]
     return sets
+
+
+def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]
+               ) -> tuple[int, int, Iterator[tuple[str, list[int]]]] | None:
+    """Each user's days from the days summaries, or None if they may not answer.
+
+    ``(first, last, users)``: ``first`` and ``last`` are the day numbers on the
+    clock of the first and last days with a filtered action (``first > last``
+    if there is none), from summary_day_users; ``users`` yields ``(user, days)``
+    a user at a time, ``days[g]`` an integer whose bit i is set iff the user
+    has an action of one of ``groups[g]``'s type keys ('' any; none: no day)
+    on day ``first + i`` (a user without any row in the span is left out, one
+    with rows may have no day in a group).
+    """
+    if (store.engine != "sqlite" or clock.local or not _usable(store, filters)
+            or "" in filter_types(filters)):
+        return None
+    bounded = _where(store, "summary_day_users", filters)
+    if bounded is None:
+        return None
+    where, params = bounded
+    if not filter_types(filters):
+        where += (" AND " if where else " WHERE ") + "type_key = ''"
+    # The days of the filtered actions (the actions' own span would cost a
+    # look-up in the time index that --type can make slow)
+    lo, hi = one(store, f"SELECT min(day), max(day) FROM summary_day_users{where} AND users > 0",
+                 params) or (None, None)
+    if lo is None:
+        return 1, 0, iter(())
+    utc_span = (lo * DAY_US, (hi + 1) * DAY_US - 1)
+    if not _on_utc_days(store, filters, clock, utc_span):
+        return None
+    changes = buckets.transitions(clock.zone, *utc_span)
+    if len(changes) != 1:  # whole-day offsets that change: not worth a case of their own
+        return None
+    shift = changes[0][1] // DAY_US  # the clock's days are UTC days moved by its offset
+    lo, hi = lo + SHIFT_DAYS, hi + SHIFT_DAYS  # as the bits number them
+    if hi - lo + 1 > _MAX_DAYS:
+        return None
+    first_block, last_block = lo // DAY_BITS, hi // DAY_BITS
+    keys = list(dict.fromkeys(k for group in groups for k in group))
+    reads = [chain.from_iterable(fetch_batches(
+        store, "SELECT user_id, block, bits FROM summary_user_day_bits WHERE type_key = ?"
+        " AND block BETWEEN ? AND ? ORDER BY user_id, block", [key, first_block, last_block]))
+        for key in keys]
+    first, last = lo - SHIFT_DAYS + shift, hi - SHIFT_DAYS + shift
+    if len(keys) == 1:  # every group has that key or none
+        return first, last, _of_one_key(reads[0], [bool(g) for g in groups], first_block,
+                                        lo % DAY_BITS, hi - lo + 1)
+    # One read a key, each in its primary key's (user, block) order; merged by
+    # user in Python, whose string order is SQLite's BINARY one (UTF-8 keeps
+    # code point order), so a user's rows come together
+    streams = [_tagged(i, rows) for i, rows in enumerate(reads)]
+    of_group = [[keys.index(k) for k in group] for group in groups]
+    return first, last, _by_user(heapq.merge(*streams, key=itemgetter(0)), of_group, len(keys),
+                                 first_block, lo % DAY_BITS, hi - lo + 1)
+
+
+def _tagged(i: int, rows):
+    for user, block, bits in rows:
+        yield user, i, block, bits
+
+
+def _of_one_key(rows, has: list[bool], first_block: int, skip: int, days: int):
+    """``_by_user`` for one key: ``(user, days)`` from ``(user, block, bits)`` rows
+    in user order."""
+    full = (1 << days) - 1
+    for user, found in groupby(rows, key=itemgetter(0)):
+        value = 0
+        for _, block, bits in found:
+            value |= bits << (DAY_BITS * (block - first_block))
+        value = value >> skip & full
+        yield user, [value if h else 0 for h in has]
+
+
+def _by_user(rows, where: list[list[int]], keys: int, first_block: int, skip: int, days: int):
+    """``(user, days)`` from ``(user, key index, block, bits)`` rows in user order:
+    each key's blocks laid end to end from ``first_block``, each group's keys
+    OR-ed, then the ``skip`` days of the first block before the span and the
+    days after its ``days`` cut off."""
+    full = (1 << days) - 1
+    for user, found in groupby(rows, key=itemgetter(0)):
+        of_key = [0] * keys
+        for _, i, block, bits in found:
+            of_key[i] |= bits << (DAY_BITS * (block - first_block))
+        out = []
+        for group in where:
+            value = 0
+            for i in group:
+                value |= of_key[i]
+            out.append(value >> skip & full)
+        yield user, out
