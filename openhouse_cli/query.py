@@ -444,18 +444,32 @@ def build_query(
         clauses.append(clause)
         params.extend(values)
 
-    sql = f"SELECT {columns} FROM actions"
-    if engine == "sqlite":
-        sql += f" INDEXED BY {index}"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    if order is not None:  # None: unordered, for counting
-        if order not in ORDERS:
-            raise FilterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-        direction = " DESC" if order == "desc" else ""
-        # Ties (the same instant, to the nanosecond) keep ingestion order
-        # either way: the README promises it.
-        sql += f" ORDER BY utc_us{direction}, ns{direction}, id"
+    if order is not None and order not in ORDERS:  # None: unordered, for counting
+        raise FilterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    direction = " DESC" if order == "desc" else ""
+    # Ties (the same instant, to the nanosecond) keep ingestion order either
+    # way: the README promises it.
+    ordering = f" ORDER BY utc_us{direction}, ns{direction}, id"
+    if engine == "sqlite" and order is not None and len(types) > 1 and index == "actions_type_time":
+        # SQLite reads an IN list of types from (type_key, utc_us) a range at
+        # a time and sorts them all before giving the first row (two types of
+        # 10M actions: 9 s for the first 3). One SELECT a type instead, each
+        # in time order from the index, merged by the compound SELECT's ORDER
+        # BY (SQLite's merge of UNION ALL): rows stream in order and stop at the limit.
+        other, other_params = clauses[1:], params[len(types):]
+        arm = " AND ".join(["type_key = ?", *other])
+        sql = (f"SELECT {columns} FROM ("
+               + " UNION ALL ".join([f"SELECT * FROM actions INDEXED BY {index} WHERE {arm}"] * len(types))
+               + ordering + ")")
+        params = [value for key in types for value in (key, *other_params)]
+    else:
+        sql = f"SELECT {columns} FROM actions"
+        if engine == "sqlite":
+            sql += f" INDEXED BY {index}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        if order is not None:
+            sql += ordering
     if _checked_limit(limit) is not None:
         sql += " LIMIT ?"
         params.append(limit)

@@ -13,7 +13,7 @@ from openhouse_cli.errors import NoDatabase, OhlogError
 from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.query import (
     FilterError, Where, build_query, count_actions, open_for_query, parse_where,
-    query_actions, query_json, query_rows,
+    query_actions, query_json, query_json_keyed, query_rows,
 )
 from openhouse_cli.times import Bound, parse_time_spec, parse_zone, resolve_bound
 
@@ -357,3 +357,61 @@ def test_a_path_key_holding_nul_and_bad_pointers(store):
     for bad in ("/a~2=1", "/a~=1"):
         with pytest.raises(FilterError, match="write ~ as ~0 and / as ~1"):
             parse_where(bad)
+
+
+def test_several_types_stream_in_order_from_one_select_a_type(tmp_path):
+    # Several --type values on SQLite: one SELECT a type, each in time order
+    # from the (type_key, utc_us) index, merged (no sort of every match before
+    # the first row). Random actions with ties to the microsecond and the
+    # nanosecond: the same rows, in the same order (ties in ingestion order),
+    # as sorting the matches here, for every order, limit, bound, place
+    # (keyset pages), --where and spelling of the types.
+    import random
+
+    from openhouse_cli.store import open_store
+
+    rng = random.Random(5)
+    docs = []
+    for s in range(40):
+        actions = []
+        for _ in range(rng.randrange(1, 12)):
+            second = rng.randrange(0, 5)
+            frac = rng.choice(["", ".5", ".000001", ".000000300", ".000000301"])
+            kind = rng.choice(["VIEW", "view", "CLICK", "SCROLL", "NAVIGATE", "Scroll"])
+            props = {"viewedId": str(rng.randrange(3))} if kind.lower() == "view" else \
+                {"locationX": rng.randrange(3), "locationY": 1} if kind == "CLICK" else \
+                {"pageFrom": "a", "pageTo": "b"} if kind == "NAVIGATE" else {"depth": rng.randrange(2)}
+            actions.append({"time": f"2018-10-18T21:37:0{second}{frac}-06:00", "type": kind,
+                            "properties": props})
+        docs.append({"userId": f"u{s % 7}", "sessionId": f"s{s}", "actions": actions})
+    store = open_store(str(tmp_path / "types.db"))
+    ingest_sessions(store, docs)
+    every = store.execute("SELECT id, utc_us, ns, type_key, properties FROM actions").fetchall()
+    base = 1539920220 * 10**6
+    checked = 0
+    for types in (("VIEW", "click"), ("scroll", "CLICK", "navigate"), ("view", "VIEW", "SCROLL")):
+        for order in ("asc", "desc"):
+            for start, end in ((None, None), (Bound(base + 10**6, True), Bound(base + 3 * 10**6 + 1, True, 300))):
+                for where in ((), ("depth=1",)):
+                    keys = {t.casefold() for t in types}
+                    want = [r for r in every if r[3] in keys
+                            and (start is None or (r[1], r[2]) >= (start.us, start.ns))
+                            and (end is None or (r[1], r[2]) <= (end.us, end.ns))
+                            and (not where or json.loads(r[4]).get("depth") == 1)]
+                    want.sort(key=lambda r: (r[1], r[2], r[0]))
+                    if order == "desc":  # newest first, ties still in ingestion order
+                        want.sort(key=lambda r: (r[1], r[2]), reverse=True)
+                    filters = dict(types=types, order=order, start=start, end=end, where=where)
+                    got = [key for _, key in query_json_keyed(store, **filters)]
+                    assert [k[2] for k in got] == [r[0] for r in want], (types, order, start, where)
+                    for limit in (1, 3):
+                        assert [k for _, k in query_json_keyed(store, **filters, limit=limit)] == got[:limit]
+                    if len(got) > 2:  # a keyset page from the second row on
+                        after = [k for _, k in query_json_keyed(store, **filters, after=got[1])]
+                        assert after == got[2:]
+                    checked += len(got) > 2
+    assert checked > 10
+    sql, params = build_query("id", types=("view", "click"), order="asc", limit=3)
+    plan = " ".join(row[3] for row in store.execute("EXPLAIN QUERY PLAN " + sql, params))
+    assert "MERGE" in plan and "ORDER BY" not in plan.replace("RIGHT PART OF ORDER BY", ""), plan
+    store.close()
