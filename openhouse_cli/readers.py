@@ -348,9 +348,16 @@ _MISPLACED_BOM = ("a byte order mark (BOM) after the start of the input: one is 
                   " very first bytes (were files joined with cat?)")
 
 
+# The standard library's messages that end in "at", its location following
+# them in its own text; ohlog's location comes first instead
+_STDLIB_AT = {"Unterminated string starting at": "unterminated string (it starts here)",
+              "Invalid control character at": "a control character in a string"}
+
+
 def _syntax_error(name, line, col, message):
     if message == _ORJSON_BOM:
         message = _MISPLACED_BOM
+    message = _STDLIB_AT.get(message, message)
     return InvalidInput(f"{name}:{line}:{col}", "", f"invalid JSON: {message}")
 
 

@@ -93,6 +93,10 @@ def test_empty_input_has_no_records():
     [
         (b'{"userId": "u"}\n{"userId": \n', "in.json:2:12: invalid JSON: unexpected end of data"),
         (b'{"userId": "u",\n  "x": tru}', "in.json:2:8: invalid JSON: Expecting value"),
+        # the standard library's parser (a run of 19 digits) ends some messages with
+        # "at", its own location: ohlog gives the location first, and whole words
+        (b'{"n": 12345678901234567890, "s": "ab', "in.json:1:34: invalid JSON: unterminated string (it starts here)"),
+        (b'{"n": 12345678901234567890, "s": "a\x01b"}', "in.json:1:36: invalid JSON: a control character in a string"),
         (b'[{"a": 1}, {"a": 2}', "in.json:1:20: invalid JSON: unexpected end of input: the array is not closed"),
         (b'[{"a": 1} {"a": 2}]', "in.json:1:11: invalid JSON: expected ',' or ']' after an array element"),
         (b'{\n"a": NaN}', "in.json:2:6: invalid JSON: NaN is not valid JSON"),
