@@ -163,3 +163,25 @@ def test_tz_help_says_it_sets_the_buckets_clock_where_there_are_buckets(command,
     text = " ".join(CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output.split())
     assert ("count hours, days, weeks and months, in this zone" in text) == clock
     assert "--tz ZONE Read times without an offset" in text
+
+
+def test_a_step_of_no_stored_type_is_named_and_empty_tables_say_why(run_ohlog, db):
+    # A typo in a STEP gives zeros: stderr names the type that no action has
+    result = run_ohlog("funnel", "VIEW", "NAVGATE", "--db", db, "--json")
+    assert result.returncode == 0
+    assert result.stderr.decode() == ("Warning: no action has the type 'NAVGATE'"
+                                      " (`ohlog stats` lists the types)\n")
+    assert [s["users"] for s in json.loads(result.stdout)["steps"]] == [2, 0]
+    result = run_ohlog("funnel", "view", "Click:locationX>=0", "--db", db, "--json")
+    assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
+    result = run_ohlog("retention", "--born", "CLIK", "--return", "NAVIGATE", "--db", db, "--table")
+    assert result.stderr.decode().splitlines() == [
+        "Warning: no action has the type 'CLIK' (`ohlog stats` lists the types)"]
+    # actions match, but none is a --born action, no path reaches the page, or none is NAVIGATE
+    assert "No matching action is a --born action (CLIK)." in result.stdout.decode()
+    result = run_ohlog("paths", "--from", "nowhere", "--db", db, "--table")
+    assert "No session's path reaches nowhere." in result.stdout.decode()
+    result = run_ohlog("paths", "--type", "view", "--db", db, "--table")
+    assert "No matching NAVIGATE actions." in result.stdout.decode()
+    result = run_ohlog("paths", "--from", "home", "--db", db, "--table")
+    assert "home → cart" in result.stdout.decode() and result.stderr == b""

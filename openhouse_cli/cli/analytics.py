@@ -113,7 +113,21 @@ def _clock(zone, local=False):
     return Clock.of(zone, local)
 
 
-def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None):
+def _warn_unknown_types(store, steps):
+    """Say on stderr which steps name a type that no stored action has (a typo
+    gives zeros otherwise, with nothing to say why)."""
+    from ..analytics.source import fetch
+    from ..query import build_query
+
+    for step in dict.fromkeys(s for s in steps if s is not None):
+        sql, params = build_query("1", engine=store.engine, types=(step.key,), order=None, limit=1)
+        if not list(fetch(store, sql, params)):
+            kind = step.text.split(":", 1)[0].strip()
+            click.echo(f"Warning: no action has the type {kind!r} (`ohlog stats` lists the types)",
+                       err=True)
+
+
+def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None, empty=NO_MATCH):
     """Write ``items`` (dicts) as ``fmt``: JSON ``{name: items}``, one a line, CSV, or a table."""
     from ..analytics import render
 
@@ -126,7 +140,7 @@ def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=No
         render.write_csv(sys.stdout, keys, csv_rows if csv_rows is not None else
                          ([item.get(k) for k in keys] for item in items))
     else:
-        render.table(sys.stdout, columns, cells, note=note if items else NO_MATCH, styles=styles)
+        render.table(sys.stdout, columns, cells, note=note if items else empty, styles=styles)
 
 
 @cli.command()
@@ -341,6 +355,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
     """
     from ..analytics import funnel as run, render
 
+    _warn_unknown_types(store, steps)
     rows = run(store, filters, steps, within, order.lower())
     largest = max((r["users"] for r in rows), default=0)
     # In any order, row k counts the users who did k of the steps, whichever:
@@ -375,7 +390,9 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
         ohlog retention --unit day --periods 3 --json
     """
     from ..analytics import render, retention as run
+    from ..analytics.source import span
 
+    _warn_unknown_types(store, [born, back])
     rows = run(store, filters, unit=unit.lower(), periods=periods, born=born, back=back,
                clock=_clock(zone, local))
     header = [("Cohort", "left"), ("Users", "right")] + [(str(p), "right") for p in range(periods)]
@@ -389,7 +406,10 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
         from ..analytics.render import write_csv
 
         return write_csv(sys.stdout, ["cohort", "users", *map(str, range(periods))], csv_rows)
-    _emit(fmt, "cohorts", rows, header, cells, styles=styles)
+    # No cohort while actions match: none of them is a --born action
+    empty = (f"No matching action is a --born action ({render.visible(born.text)})."
+             if not rows and born is not None and span(store, filters) is not None else NO_MATCH)
+    _emit(fmt, "cohorts", rows, header, cells, styles=styles, empty=empty)
 
 
 @cli.command()
@@ -408,12 +428,17 @@ def paths(store, filters, fmt, zone, from_page, steps, top):
         ohlog paths --from communities --steps 3 --json
     """
     from ..analytics import paths as run, render
+    from ..analytics.source import span
 
     rows = run(store, filters, start=from_page, steps=steps, top=top)
     largest = max((r["sessions"] for r in rows), default=0)
     if fmt == "csv":
         return render.write_csv(sys.stdout, ["path", "sessions"],
                                 ([r["path"], r["sessions"]] for r in rows))
+    empty = NO_MATCH
+    if not rows and span(store, filters) is not None:  # actions match, but no path does
+        empty = ("No matching NAVIGATE actions." if from_page is None
+                 else f"No session's path reaches {render.visible(from_page)}.")
     _emit(fmt, "paths", rows, [("Path", "left"), ("Sessions", "right"), ("", "left")],
           [[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
-            render.Bar(r["sessions"], largest)] for r in rows])
+            render.Bar(r["sessions"], largest)] for r in rows], empty=empty)
