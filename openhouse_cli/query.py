@@ -354,28 +354,11 @@ def _stream(cursor):
         cursor.close()
 
 
-def build_query(
-    columns,
-    *,
-    engine="sqlite",
-    users=(),
-    sessions=(),
-    types=(),
-    start=None,
-    end=None,
-    gaps=(),
-    where=(),
-    limit=None,
-    order="asc",
-    after=None,
-):
-    """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user
-    input), in ``engine``'s dialect ("sqlite" or "postgresql"), with ``?`` placeholders.
-
-    ``after`` is an action's place in the order, ``(utc_us, ns, id)``: only
-    the actions that come after it (in ``order``) are selected. Places never
-    change, so pages read this way neither repeat nor skip an action, whatever
-    is inserted between them (keyset pagination)."""
+def filter_clauses(*, engine="sqlite", users=(), sessions=(), types=(), start=None, end=None,
+                   gaps=(), where=(), order="asc", after=None) -> tuple[list[str], list, str, tuple]:
+    """The filters (build_query's) as ``(clauses, params, index, types)``: the
+    conditions on a row of actions (to be AND-ed), their parameters in order,
+    the index build_query reads them by on SQLite, and the type keys."""
     clauses, params = [], []
     users, sessions, types = (
         _strings(users, "users"),
@@ -444,6 +427,34 @@ def build_query(
         clauses.append(clause)
         params.extend(values)
 
+    return clauses, params, index, types
+
+
+def build_query(
+    columns,
+    *,
+    engine="sqlite",
+    users=(),
+    sessions=(),
+    types=(),
+    start=None,
+    end=None,
+    gaps=(),
+    where=(),
+    limit=None,
+    order="asc",
+    after=None,
+):
+    """Return ``(sql, params)`` selecting ``columns`` (fixed SQL text, never user
+    input), in ``engine``'s dialect ("sqlite" or "postgresql"), with ``?`` placeholders.
+
+    ``after`` is an action's place in the order, ``(utc_us, ns, id)``: only
+    the actions that come after it (in ``order``) are selected. Places never
+    change, so pages read this way neither repeat nor skip an action, whatever
+    is inserted between them (keyset pagination)."""
+    clauses, params, index, types = filter_clauses(
+        engine=engine, users=users, sessions=sessions, types=types, start=start, end=end, gaps=gaps,
+        where=where, order=order, after=after)
     if order is not None and order not in ORDERS:  # None: unordered, for counting
         raise FilterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     direction = " DESC" if order == "desc" else ""

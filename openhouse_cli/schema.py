@@ -20,6 +20,10 @@ MIGRATIONS = (
     "m006_nanoseconds_index",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
+# Migrations that a reader does without (the next writer applies them): what
+# they add only speeds some reads up, and a database a reader cannot write,
+# or one that a writer holds, stays readable without them
+READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index",)
 
 # The columns ingest writes, in the order validate.session_rows builds them.
 COLUMNS = (

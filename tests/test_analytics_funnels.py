@@ -220,13 +220,15 @@ def test_sqlite_seeks_answer_as_the_whole_read_does(tmp_path, monkeypatch):
         docs.append(session(f"u{u % 60}", f"s{u}", *actions))
     store = open_store(str(tmp_path / "seeks.db"))
     ingest_sessions(store, docs)
-    seeked = funnels._seeked
-    used = []
+    seeked, grouped = funnels._seeked, funnels._grouped
+    used, whole_read = [], []
     monkeypatch.setattr(funnels, "_seeked", lambda *a: used.append(1) or seeked(*a))
+    monkeypatch.setattr(funnels, "_grouped", lambda s, f, *a: whole_read.append(len(f["users"])) or grouped(s, f, *a))
     monkeypatch.setattr(funnels, "_FALLBACK_BATCH", 7)  # several batches of the users read whole
+    monkeypatch.setattr(funnels, "_SEEK_FROM_ACTIONS", 0)  # these users have few actions: seek anyway
 
-    def whole(*args):
-        return 1, None
+    def whole(*args):  # _worth_seeking's no: every user read whole
+        return False
 
     day = 86400 * 10**6
     bounds = [filters(), filters(users=("u1", "u2", "u3", "u40")), filters(types=("view", "click")),
@@ -235,25 +237,81 @@ def test_sqlite_seeks_answer_as_the_whole_read_does(tmp_path, monkeypatch):
               filters(start=Bound(1538352000000000 + 2 * day, False)),
               filters(end=Bound(1538352000000000 + 20 * day, False), users=("u5", "u6")),
               filters(gaps=((1538352000000000 + day, 1538352000000000 + 5 * day),))]
-    checked = settled = 0
+    checked = settled = mixed = 0
     for texts in (["VIEW", "NAVIGATE", "CLICK"], ["NAVIGATE", "VIEW"], ["click", "scroll", "view", "navigate"]):
         for within in (1, 10**6, 3600 * 10**6, 3 * day, funnels.DEFAULT_WITHIN_US):
             for given in bounds:
                 used.clear()
+                whole_read.clear()
                 got = funnel(store, given, steps(*texts), within)
                 settled += bool(used)
+                # some users settled by the seeks, some read whole
+                mixed += bool(whole_read) and sum(whole_read) < len(given["users"] or range(60))
                 with monkeypatch.context() as m:
-                    m.setattr(funnels, "_seeked", whole)
+                    m.setattr(funnels, "_worth_seeking", whole)
                     want = funnel(store, given, steps(*texts), within)
                 assert got == want, (texts, within, given)
                 checked += bool(got) and got[-1]["users"] < got[0]["users"]
     assert settled == 3 * 5 * len(bounds)  # every case went by the seeks
+    assert mixed > 20
     assert checked > 30
     # an action with nanoseconds in the filters: the whole read, as before
     ingest_sessions(store, [session("u1", "ns", ("2018-10-02T00:00:00.000000001Z", "VIEW"))])
     used.clear()
     got = funnel(store, filters(), steps("VIEW", "NAVIGATE"))
     with monkeypatch.context() as m:
-        m.setattr(funnels, "_seeked", whole)
+        m.setattr(funnels, "_worth_seeking", whole)
         assert got == funnel(store, filters(), steps("VIEW", "NAVIGATE"))
+    store.close()
+
+
+def test_a_funnel_reads_one_state_of_the_database(tmp_path, monkeypatch):
+    # Actions with nanoseconds committed by another writer while a funnel
+    # runs (between its seeks and its reading of a user whole): the funnel
+    # answers as before them, in one unit (they once mixed nanoseconds into
+    # microseconds, or raised a TypeError past 100,000 of them).
+    from openhouse_cli.analytics import funnels
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+
+    path = str(tmp_path / "race.db")
+    store = open_store(path)
+    # A: its first attempt ends at the 1 s window; the second completes in 0.5 s
+    ingest_sessions(store, [session("A", "a", ("2018-10-01T00:00:00Z", "VIEW"), ("2018-10-01T00:00:02Z", "NAVIGATE"),
+                                    ("2018-10-01T00:00:10Z", "VIEW"), ("2018-10-01T00:00:10.5Z", "NAVIGATE"))])
+    want = funnel(store, filters(), steps("VIEW", "NAVIGATE"), 10**6)
+    assert users(want) == [1, 1] and want[1]["medianSecondsFromPrevious"] == 0.5
+    grouped, other = funnels._grouped, open_store(path)
+
+    def commit_first(*args):
+        ingest_sessions(other, [session("A", "late", ("2018-10-01T00:00:20.000000001Z", "VIEW"),
+                                        ("2018-10-01T00:00:20.000000002Z", "NAVIGATE"))])
+        return grouped(*args)
+
+    monkeypatch.setattr(funnels, "_grouped", commit_first)
+    monkeypatch.setattr(funnels, "_SEEK_FROM_ACTIONS", 0)
+    assert funnel(store, filters(), steps("VIEW", "NAVIGATE"), 10**6) == want
+    monkeypatch.setattr(funnels, "_grouped", grouped)
+    after = funnel(store, filters(), steps("VIEW", "NAVIGATE"), 10**6)  # now with them: row by row
+    assert users(after) == [1, 1] and after[1]["medianSecondsFromPrevious"] == 0.5
+    other.close()
+    store.close()
+
+
+def test_nanoseconds_come_from_the_filters_index_and_a_database_without_their_index(tmp_path):
+    # Where no action has nanoseconds, the partial index answers at once; a
+    # database from before it (a reader does not add it) is read as before
+    from openhouse_cli.analytics.source import any_nanoseconds, nanoseconds
+    from openhouse_cli.ingest import ingest_sessions
+    from openhouse_cli.store import open_store
+
+    store = open_store(str(tmp_path / "ns.db"))
+    ingest_sessions(store, [session("a", "s", ("2018-10-01T00:00:00Z", "VIEW"), ("2018-10-01T00:00:01Z", "VIEW"))])
+    assert not any_nanoseconds(store) and nanoseconds(store, filters()) == {}
+    ingest_sessions(store, [session("b", "s", ("2018-10-01T00:00:00.000000007Z", "VIEW"))])
+    assert any_nanoseconds(store)
+    assert list(nanoseconds(store, filters()).values()) == [7]
+    assert nanoseconds(store, filters(users=("a",))) == {}
+    store.execute("DROP INDEX actions_ns")
+    assert any_nanoseconds(store) and list(nanoseconds(store, filters()).values()) == [7]
     store.close()

@@ -26,6 +26,7 @@ SQL_WORDS = re.compile(
 ALLOWED = {
     "store/sqlite.py": {
         "index": "a name from schema.SECONDARY_INDEXES",
+        "', '.join('?' * (1 + len(INDEXES)))": "one placeholder a name of the schema's table and indexes",
         "columns": "a column list from schema.SECONDARY_INDEXES",
         "sql": "SQLiteStore.execute: its callers' SQL, each checked where it is built",
     },
@@ -81,6 +82,7 @@ ALLOWED = {
     },
     "analytics/source.py": {
         "sql": "its callers' SQL, each checked in the analytics module that builds it",
+        "clauses": "query.filter_clauses' fragments, each built (and checked) there",
     },
     "analytics/counts.py": {
         "sql": "filtered(): query.build_query's SELECT of fixed column lists",
@@ -139,9 +141,20 @@ ALLOWED = {
     "analytics/funnels.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "mask": "steps.mask_sql: CASE over steps.step_sql fragments, values as placeholders",
-        "where": "' WHERE m > 0', '' or ' WHERE type_key IN (' placeholders ')': literals",
+        "where": "' WHERE m > 0', '' or ' WHERE type_key IN (' placeholders ')': literals; in _seeked"
+                 " '' or ' AND ' and source.conditions (query.filter_clauses' fragments)",
         "', '.join('?' * len(wanted))": "placeholders only, one a step's type",
         "ids": "'group_concat(id)' or 'NULL': literals",
+        "', '.join('?' * len(keys))": "placeholders only, one a step's type",
+        "', '.join('?' * len(known))": "placeholders only, one a --user value",
+        "f\" AND user_id IN ({', '.join('?' * len(known))})\" if known else ''": "a literal and placeholders",
+        "after": "'' or ' AND utc_us >= p.sN', N an integer ohlog counts",
+        "seek('')": "_seeked's seek(): literals and the fragments above",
+        "seek(f' AND utc_us >= p.s{k - 1}')": "_seeked's seek(): literals and the fragments above",
+        "k": "a step's number, an integer ohlog counts",
+        "k - 1": "a step's number, an integer ohlog counts",
+        "', '.join(parts)": "_seeked's CTEs, built from the fragments above",
+        "len(keys)": "the number of steps, an integer",
     },
     "analytics/paths.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
@@ -177,6 +190,8 @@ ALLOWED = {
         "value_sql": "'json_extract(properties, ?)' or 'ohlog_value(properties, ?)': literals",
         "guard": "a fragment built in _comparison (checked here)",
         "sql": "build_query's result / _comparison's fragment, built from the above",
+        "['type_key = ?', *other]": "a literal and filter_clauses' fragments (checked here)",
+        "arm": "build_query's one-type SELECT's conditions, built from the above",
     },
 }
 

@@ -1,5 +1,6 @@
 """The schema: migrations.py's history against schema.py's description, and m003's re-keying."""
 
+import json
 import sqlite3
 
 import sqlite_utils
@@ -109,3 +110,35 @@ def test_backup_migrates_an_old_database_first(tmp_path, run_ohlog):
         applied = [r[0] for r in sqlite3.connect(db_file).execute(
             "SELECT name FROM _sqlite_migrations ORDER BY rowid")]
         assert tuple(applied) == schema.MIGRATIONS
+
+
+def test_a_reader_does_without_the_nanoseconds_index_and_the_next_writer_adds_it(tmp_path, run_ohlog):
+    # m006 only speeds funnels up: a reader of a database from before it
+    # reads it as it is (a read-only file, or one an older writer holds, stays
+    # readable), and the next writer adds it
+    path = tmp_path / "pre_m006.db"
+    docs = tmp_path / "docs.ndjson"
+    docs.write_text(json.dumps({"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28.000000005Z", "type": "VIEW", "properties": {"viewedId": "v"}},
+        {"time": "2018-10-18T21:37:29Z", "type": "NAVIGATE", "properties": {"pageFrom": "a", "pageTo": "b"}}]}) + "\n")
+    assert run_ohlog("ingest", "--db", path, docs).returncode == 0
+    conn = sqlite3.connect(path)
+    conn.execute(f"DROP INDEX {schema.NS_INDEX}")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_nanoseconds_index'")
+    conn.commit()
+    conn.close()
+
+    def recorded():
+        return [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+
+    for command in (["funnel", "VIEW", "NAVIGATE"], ["query"], ["stats"]):
+        result = run_ohlog(*command, "--db", path, "--json")
+        assert result.returncode == 0, result.stderr
+        assert tuple(recorded()) == schema.MIGRATIONS[:-1]
+    found = json.loads(run_ohlog("funnel", "VIEW", "NAVIGATE", "--db", path, "--json").stdout)
+    assert [s["users"] for s in found["steps"]] == [1, 1]
+    assert found["steps"][1]["medianSecondsFromPrevious"] == 0.999999995
+    assert run_ohlog("ingest", "--db", path, docs).returncode == 0
+    assert tuple(recorded()) == schema.MIGRATIONS
+    assert sqlite3.connect(path).execute(
+        f"SELECT count(*) FROM actions INDEXED BY {schema.NS_INDEX} WHERE {schema.NS_INDEX_WHERE}").fetchone() == (1,)

@@ -16,7 +16,7 @@ import itertools
 import operator
 from typing import Any
 
-from .source import conditions, fetch, filtered, nanoseconds, span
+from .source import conditions, fetch, filtered, nanoseconds, one, snapshot, span
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -39,21 +39,24 @@ def funnel(store, filters: dict, steps: list[Step], within_us: int = DEFAULT_WIT
     disjoint = order == "ordered" and len(set(keys)) == len(keys)
     if disjoint:
         walk = _ordered_lists
-    unit, users = 1, None
-    if store.engine == "sqlite" and not any(step.where for step in steps):
-        if disjoint and not filters.get("sessions") and not filters.get("where"):
-            unit, users = _seeked(store, filters, keys, within_us)
+    with snapshot(store):  # every read below sees the same actions
+        unit, users = 1, None
+        if store.engine == "sqlite" and not any(step.where for step in steps):
+            extra = nanoseconds(store, filters)
+            if extra == {} and disjoint and not filters.get("sessions") and not filters.get("where") \
+                    and _worth_seeking(store, keys):
+                unit, users = 1000, _seeked(store, filters, keys, within_us)
+            elif extra is not None:  # else too many actions with nanoseconds: read row by row
+                unit, users = _grouped(store, filters, keys, order == "strict", disjoint, extra)
         if users is None:
-            unit, users = _grouped(store, filters, keys, order == "strict", disjoint)
-    if users is None:
-        users = _streamed(store, filters, steps, order, disjoint)
-    for events in users:
-        seen = True
-        times = _furthest(walk(events, len(steps), within_us * 1000 // unit), len(steps))
-        for k in range(len(times)):
-            reach[k] += 1
-            if k:
-                gaps[k].append((times[k] - times[k - 1]) * unit / 1e9)
+            users = _streamed(store, filters, steps, order, disjoint)
+        for events in users:
+            seen = True
+            times = _furthest(walk(events, len(steps), within_us * 1000 // unit), len(steps))
+            for k in range(len(times)):
+                reach[k] += 1
+                if k:
+                    gaps[k].append((times[k] - times[k - 1]) * unit / 1e9)
     if not seen and span(store, filters) is None:
         return []  # no action matches the filters: empty, as every analysis is
     # actions matched but no step did: each step with 0 users, in every order
@@ -90,17 +93,15 @@ def _streamed(store, filters, steps, order, disjoint):
             yield events
 
 
-def _grouped(store, filters, keys, everything, disjoint):
+def _grouped(store, filters, keys, everything, disjoint, extra):
     """As _streamed, for steps that are types alone, on SQLite: a row per user
     and type from the index on (user_id, type_key, utc_us), its times (and ids)
     joined as text, so there is no sort and no Python row per action.
     ``everything``: every action, not only those of the steps' types (strict).
     ``disjoint``: each user as a list a step of its actions' instants instead.
+    ``extra``: the filtered actions' nanoseconds (source.nanoseconds).
     Returns the nanoseconds in a unit of the instants (1000 for microseconds,
     when no action has nanoseconds) and the users."""
-    extra = nanoseconds(store, filters)
-    if extra is None:  # many actions with nanoseconds: read row by row
-        return 1, None
     # ids order actions at the same instant: needed unless the steps are
     # disjoint lists of instants and no action has nanoseconds
     micro = disjoint and not extra
@@ -122,39 +123,53 @@ def _grouped(store, filters, keys, everything, disjoint):
 # Users whose first attempt the seeks cannot settle are read as _grouped
 # reads everyone, this many at a time (each a parameter of the query)
 _FALLBACK_BATCH = 500
+# Seeks pay where users have many actions of the steps' types (one seek a step
+# replaces reading them); where they have a few, reading them is as cheap
+_SEEK_FROM_ACTIONS = 32
+
+
+def _worth_seeking(store, keys) -> bool:
+    """Whether the steps' types have at least _SEEK_FROM_ACTIONS actions a
+    user on average (all time, from the summaries: a few thousand rows)."""
+    found = one(store, f"SELECT sum(actions), count(DISTINCT user_id) FROM summary_user_types"
+                f" WHERE type_key IN ({', '.join('?' * len(keys))})", keys)
+    return bool(found and found[1] and found[0] >= _SEEK_FROM_ACTIONS * found[1])
 
 
 def _seeked(store, filters, keys, within_us):
-    """As _grouped for ordered steps of distinct types (``disjoint``), most
+    """As _grouped for ordered steps of distinct types (``disjoint``) when no
+    filtered action has nanoseconds (the seeks read microseconds), most
     users by a few index seeks instead of reading their actions: a user's
     first attempt is the first step-1 action, then for each step the first
-    action of its type at or after the step before, each found by one seek on
-    (user_id, type_key, utc_us). When that attempt reaches every step, or
-    runs out of a step's actions (no later attempt then goes further), it is
-    the user's answer, given to the walk as one-instant lists so that the
-    walk decides exactly as before. A user whose first attempt ends at the
-    window, where a later one might go further, is read whole (_grouped).
-    Only when no filtered action has nanoseconds: the seeks hold microseconds."""
-    extra = nanoseconds(store, filters)
-    if extra is None or extra:
-        return 1, None
-    where, params = conditions(store, filters)
+    action of its type at or after the step before, each the first entry of
+    a range of (user_id, type_key, utc_us) that the filters' conditions
+    accept. When that attempt reaches every step, or runs out of a step's
+    actions (no later attempt then goes further), it is the user's answer,
+    given to the walk as one-instant lists so that the walk decides exactly
+    as before. A user whose first attempt ends at the window, where a later
+    one might go further, is read whole (_grouped). The users are those of
+    the step-1 type in summary_user_types (exact, as every summary is)."""
+    # the users are given once, to the list of users; each seek is one user's
+    where, params = conditions(store, {**filters, "users": ()})
     where = f" AND {where}" if where else ""
     known = filters.get("users")
     parts = ["u AS MATERIALIZED (SELECT DISTINCT user_id FROM summary_user_types WHERE type_key = ?"
              + (f" AND user_id IN ({', '.join('?' * len(known))})" if known else "") + ")"]
     values: list = [keys[0], *(known or ())]
-    seek = ("(SELECT min(utc_us) FROM actions INDEXED BY actions_user_type_time"
-            " WHERE user_id = p.user_id AND type_key = ?{}" + where + ")")
-    parts.append(f"t1 AS MATERIALIZED (SELECT p.user_id, {seek.format('')} AS s1 FROM u p)")
+
+    def seek(after: str) -> str:
+        return ("(SELECT min(utc_us) FROM actions INDEXED BY actions_user_type_time"
+                f" WHERE user_id = p.user_id AND type_key = ?{after}{where})")
+
+    parts.append(f"t1 AS MATERIALIZED (SELECT p.user_id, {seek('')} AS s1 FROM u p)")
     values += [keys[0], *params]
     for k in range(2, len(keys) + 1):
-        parts.append(f"t{k} AS MATERIALIZED (SELECT p.*, {seek.format(f' AND utc_us >= p.s{k - 1}')}"
+        parts.append(f"t{k} AS MATERIALIZED (SELECT p.*, {seek(f' AND utc_us >= p.s{k - 1}')}"
                      f" AS s{k} FROM t{k - 1} p)")
         values += [keys[k - 1], *params]
     found = fetch(store, f"WITH {', '.join(parts)} SELECT * FROM t{len(keys)} WHERE s1 IS NOT NULL",
                   values)
-    return 1000, _settled(store, filters, keys, found, within_us)
+    return _settled(store, filters, keys, found, within_us)
 
 
 def _settled(store, filters, keys, found, within_us):
@@ -176,7 +191,7 @@ def _settled(store, filters, keys, found, within_us):
             unsettled.append(user)
     for i in range(0, len(unsettled), _FALLBACK_BATCH):
         batch = unsettled[i:i + _FALLBACK_BATCH]
-        yield from _grouped(store, {**filters, "users": batch}, keys, False, True)[1]
+        yield from _grouped(store, {**filters, "users": batch}, keys, False, True, {})[1]
 
 
 def _users(rows, keys, masks, extra, disjoint):

@@ -9,12 +9,13 @@ numbers only, CASE instead of boolean values.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import OhlogError
-from ..query import build_query
+from ..query import build_query, filter_clauses
 from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, NS_INDEX, NS_INDEX_WHERE, SECONDARY_INDEXES
 from ..store import as_store
 
@@ -47,8 +48,8 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
 def conditions(store, filters: dict) -> tuple[str, list]:
     """The filters' conditions alone (``AND``-ed, or ``""``), to add to a query of one's own."""
     filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
-    sql, params = build_query("id", engine=store.engine, order=None, **filters)
-    return (sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""), params
+    clauses, params, _, _ = filter_clauses(engine=store.engine, **filters)
+    return " AND ".join(clauses), params
 
 
 def fetch(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()
@@ -139,18 +140,44 @@ def _fetch_postgres(store, sql, params, escaped):
 
 def nanoseconds(store, filters: dict, most: int = 100_000) -> dict[int, int] | None:
     """``{id: ns}`` of the filtered actions whose time has nanoseconds beyond
-    the microsecond (rare; the indexes hold microseconds only), from SQLite's
-    partial index of them (its condition leads the WHERE, so SQLite reads only
-    those); None if there are more than ``most`` (memory stays small)."""
-    if store.engine == "sqlite":
-        sql, params = conditions(store, filters)
-        sql = (f"SELECT id, ns FROM actions INDEXED BY {NS_INDEX} WHERE {NS_INDEX_WHERE}"
-               + (f" AND {sql}" if sql else "") + " LIMIT ?")
-    else:
-        sql, params = filtered(store, "id, ns", filters)
-        sql = f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?"
-    found = dict(fetch(store, sql, [*params, most + 1]))
+    the microsecond (rare; the indexes hold microseconds only), read through
+    the filters' own index; None if there are more than ``most`` (memory
+    stays small). On SQLite, a database none of whose actions has any (their
+    partial index is empty) answers at once."""
+    if store.engine == "sqlite" and not any_nanoseconds(store):
+        return {}
+    sql, params = filtered(store, "id, ns", filters)
+    found = dict(fetch(store, f"SELECT id, ns FROM ({sql}) a WHERE ns != 0 LIMIT ?",
+                       [*params, most + 1]))
     return None if len(found) > most else found
+
+
+def any_nanoseconds(store) -> bool:
+    """Whether any action (SQLite) has nanoseconds, from their partial index,
+    which holds only those: True for a database that predates the index
+    (a reader does not add it; the next writer does)."""
+    indexed = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", [NS_INDEX])
+    if not indexed or not indexed[0]:
+        return True
+    found = one(store, f"SELECT EXISTS (SELECT 1 FROM actions INDEXED BY {NS_INDEX} WHERE {NS_INDEX_WHERE})")
+    return bool(found and found[0])
+
+
+@contextlib.contextmanager
+def snapshot(store) -> Iterator[None]:
+    """Reads inside that all see one state of the database: on SQLite a read
+    transaction (unless the caller holds one); PostgreSQL's reads are as the
+    caller's connection makes them."""
+    conn = store.conn if store.engine == "sqlite" else None
+    if conn is None or conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def one(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()) -> tuple | None:

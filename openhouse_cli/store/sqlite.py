@@ -15,7 +15,8 @@ import time
 
 from .. import rollups
 from ..errors import NoDatabase, OhlogError
-from ..schema import INDEXES, INSERT, MIGRATIONS, MIGRATIONS_TABLE, SECONDARY_INDEXES
+from ..schema import (INDEXES, INSERT, MIGRATIONS, MIGRATIONS_TABLE, NS_INDEX,
+                      READER_OPTIONAL_MIGRATIONS, SECONDARY_INDEXES)
 
 # Writers wait this long for each other's transactions instead of failing
 # with "database is locked"; one input is one transaction, so be generous.
@@ -227,7 +228,8 @@ def open_for_query(path) -> sqlite3.Connection:
             raise OhlogError(f"Cannot open database {path}: {ex}") from None
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
-    if len(found) == 1 + len(INDEXES) and not _pending_migrations(conn):
+    if {"actions", *INDEXES} - found <= {NS_INDEX} and not [
+            name for name in _pending_migrations(conn) if name not in READER_OPTIONAL_MIGRATIONS]:
         return conn
     tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
     conn.close()
