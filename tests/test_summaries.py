@@ -9,6 +9,8 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from openhouse_cli import rollups, schema
 from openhouse_cli.analytics import Clock, active, count, stats, summaries
 from openhouse_cli.copy import copy_actions
@@ -568,4 +570,43 @@ def test_tallies_that_meet_days_already_counted_keep_the_days_exact(tmp_path):
         assert_summaries_exact(store)
     assert store.execute("SELECT users FROM summary_day_users WHERE day = ? AND type_key = ''",
                          (edge - 1,)).fetchone()[0] == 2  # a and c, counted once each
+    store.close()
+
+
+@pytest.mark.parametrize("held_max", [1, 3, 40_000])
+def test_tallies_held_to_the_commit_keep_the_summaries_exact(tmp_path, monkeypatch, held_max):
+    """The writer holds a user's types and blocks of days from the tallies
+    until it commits (or holds rollups._HELD_MAX keys): in one transaction,
+    the same keys come back write after write, a write that meets a duplicate
+    is counted from the table meanwhile, and a rolled back transaction leaves
+    nothing of what it held. Recounted from the actions after each commit."""
+    monkeypatch.setattr(rollups, "_HELD_MAX", held_max)
+    store = open_store(str(tmp_path / "a.db"))
+    writer = store.writer("test")
+    edge = 17546
+    first = _day_rows([("a", "Click", edge, 1), ("a", "view", edge - 1, 2), ("b", "Click", edge + 3, 0)])
+    writer.begin()
+    assert writer.write(first, [rollups.tally(first)]) == 3
+    writer.rollback()  # nothing held survives it
+    assert_summaries_exact(store)
+    writes = [
+        first,
+        _day_rows([("a", "CLICK", edge, 5), ("a", "Click", edge + 1, 5), ("b", "Click", edge + 3, 7)]),
+        # a duplicate of the first write: this write is counted from the table
+        first[:1] + _day_rows([("a", "Click", edge, 8), ("c", "view", edge - 1, 0), ("b", "nav", edge + 4, 0)]),
+        _day_rows([("c", "view", edge - 1, 3), ("c", "Click", edge - 1, 4), ("a", "Click", edge, 9),
+                   ("b", "nav", edge + 4, 1), ("a", "view", edge - 62, 0)]),
+    ]
+    writer.begin()
+    for rows in writes:
+        writer.write(rows, [rollups.tally(rows)])
+    writer.commit()
+    assert_summaries_exact(store)
+    writer.begin()  # a second transaction meets the days the first wrote
+    again = _day_rows([("c", "view", edge - 1, 5), ("d", "view", edge - 1, 0), ("a", "nav", edge, 0)])
+    assert writer.write(again, [rollups.tally(again)]) == 3
+    writer.commit()
+    assert_summaries_exact(store)
+    assert store.execute("SELECT users FROM summary_day_users WHERE day = ? AND type_key = ''",
+                         (edge - 1,)).fetchone()[0] == 3  # a, c and d
     store.close()
