@@ -232,8 +232,7 @@ class Held:
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write what is held (in key order), and hold nothing."""
-        conn.executemany(_UPSERT["summary_user_types"],
-                         sorted(key + (n,) for key, n in self.user_types.items()))
+        conn.executemany(_UPSERT_USER_TYPES, sorted(key + (n,) for key, n in self.user_types.items()))
         seen = _SEEN.days = []
         bits = sorted(key + (b,) for key, b in self.bits.items())
         try:
@@ -269,6 +268,7 @@ _UPSERT = {table: (f"INSERT INTO {table} ({key}, actions) VALUES ({', '.join('?'
            for table, (key, _, at) in TABLES.items()}
 # The function is called only where a bit was set already (rare in a new
 # database: the same user and day in two chunks); it returns 0
+_UPSERT_USER_TYPES = _UPSERT["summary_user_types"]
 _SEEN_DAYS = "ohlog_seen_days"
 _ADD_BITS_ROWS = ("INSERT INTO summary_user_day_bits (type_key, user_id, block, bits) VALUES (?, ?, ?, ?)"
                   " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits"
