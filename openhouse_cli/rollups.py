@@ -39,9 +39,10 @@ after it add exactly the rows it inserted (dedupe already applied: only
 inserted rows exist). Ingest's writes come with their rows already counted
 by key (``tally``, worked out by the validating worker on the other core);
 a write that inserted every one of its rows adds that count instead
-(``add_tally``), which spares the writer, ingest's critical path, grouping
-its rows again. A write that met a duplicate is counted from the table as
-above. A delete subtracts the rows it is about to remove (``subtract``).
+(``Held``, ``add_tally``), which spares the writer, ingest's critical path,
+grouping its rows again; the keys that come back chunk after chunk (a
+user's types and blocks of days) are held to the commit and written once.
+A write that met a duplicate is counted from the table as above. A delete subtracts the rows it is about to remove (``subtract``).
 Either way the summaries change in the actions' transaction: a rollback or
 a kill leaves both as they were.
 
@@ -232,6 +233,8 @@ class Held:
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write what is held (in key order), and hold nothing."""
+        if not self.day_users:  # nothing held (every tally has days)
+            return
         conn.executemany(_UPSERT_USER_TYPES, sorted(key + (n,) for key, n in self.user_types.items()))
         seen = _SEEN.days = []
         bits = sorted(key + (b,) for key, b in self.bits.items())
