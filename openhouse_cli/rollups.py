@@ -21,12 +21,17 @@ thousand rows instead of the user hours:
 * ``summary_day_users``: distinct users and actions by UTC day and type key
   ('' any).
 
-Both change from the same counts as the other summaries (the worker's
-tally, or the delta grouped from the table), in SQL: on adding, each
-(type, user, day) whose bit was not yet set adds a user to its day, then the
-bits are OR-ed in; on subtracting, a typed (type, user, day) with no hour
-left in the user hours, and then an any-type one with no typed bit left
-that day, clears its bit and takes a user from its day.
+Both change from the same rows as the other summaries. From the delta
+grouped from the table, in SQL: on adding, each (type, user, day) whose bit
+was not yet set adds a user to its day, then the bits are OR-ed in; on
+subtracting, a typed (type, user, day) with no hour left in the user hours,
+and then an any-type one with no typed bit left that day, clears its bit and
+takes a user from its day. From the worker's tally (``add_tally``): its
+rows are already each block's bits and each day's users and actions,
+counting every user as new; one upsert ORs the bits in and calls back to
+Python for the few bits that were set already, whose users are taken back
+before the days are added. So the writer runs no GROUP BY, temporary table
+or lookup a row.
 
 SQLite: every writer holds the write lock (BEGIN IMMEDIATE) and rowids rise
 within a transaction, so ``since(conn)`` before a write and ``add(conn, id)``
@@ -34,9 +39,10 @@ after it add exactly the rows it inserted (dedupe already applied: only
 inserted rows exist). Ingest's writes come with their rows already counted
 by key (``tally``, worked out by the validating worker on the other core);
 a write that inserted every one of its rows adds that count instead
-(``add_tally``), which spares the writer, ingest's critical path, grouping
-its rows again. A write that met a duplicate is counted from the table as
-above. A delete subtracts the rows it is about to remove (``subtract``).
+(``Held``, ``add_tally``), which spares the writer, ingest's critical path,
+grouping its rows again; the keys that come back chunk after chunk (a
+user's types and blocks of days) are held to the commit and written once.
+A write that met a duplicate is counted from the table as above. A delete subtracts the rows it is about to remove (``subtract``).
 Either way the summaries change in the actions' transaction: a rollback or
 a kill leaves both as they were.
 
@@ -63,6 +69,7 @@ Nothing depends on transaction ids, so it holds on Citus' shards too
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from itertools import chain, repeat
@@ -124,11 +131,12 @@ def since(conn) -> int:
 def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     """``rows`` (schema.COLUMNS order) counted for each summary: a list of
     ``(key..., actions)`` tuples for each table of ``TABLES``, in its order and
-    with its key's columns, then the days' ``(type_key, user_id, shifted day,
-    actions)`` (type key '' for any type): what ``add_tally`` takes. Worked out
-    by the validating worker, on the other core, so that the writer only
-    upserts. Python's ``//`` floors, as the SQL's shifted division does.
-    (Counter over zipped columns counts without a Python step a row.)"""
+    with its key's columns, then the days' two (``_day_tally``): what
+    ``add_tally`` takes. Worked out by the validating worker, on the other
+    core, so that the writer only upserts. Python's ``//`` floors, as the
+    SQL's shifted division does. (Counter over zipped columns counts without
+    a Python step a row.) Each list is sorted by key, so that the writer's
+    upserts walk each summary's B-tree in order."""
     slots = list(map(floordiv, map(_UTC_US, rows), repeat(SLOT_US)))
     hours = list(map(floordiv, map(_UTC_US, rows), repeat(HOUR_US)))
     days = list(map(floordiv, map(_SHIFT_US.__add__, map(_UTC_US, rows)), repeat(DAY_US)))
@@ -140,10 +148,28 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
         "summary_user_types": Counter(zip(kinds, spellings, users)),
         "summary_sessions": Counter(zip(users, sessions)),
     }
-    by_day = Counter(zip(kinds, users, days))
-    by_day.update(zip(repeat(""), users, days))
-    return (*([key + (n,) for key, n in counted[table].items()] for table in TABLES),
-            [key + (n,) for key, n in by_day.items()])
+    return (*(sorted(key + (n,) for key, n in counted[table].items()) for table in TABLES),
+            *_day_tally(kinds, users, days))
+
+
+def _day_tally(kinds: list, users: list, days: list) -> tuple[list[tuple], list[tuple]]:
+    """The days summaries' rows for the worker's tally, already grouped: the
+    ``(type_key, user_id, block, bits)`` of summary_user_day_bits (each
+    (type, user, day) of the rows as its bit, type '' for any type), and the
+    ``(day, type_key, users, actions)`` of summary_day_users, counting every
+    user as new to its day: ``add_tally`` takes back the ones the database
+    already had."""
+    triples = set(zip(kinds, users, days))
+    triples.update(zip(repeat(""), users, days))
+    bits: dict[tuple, int] = {}
+    for kind, user, day in triples:
+        key = (kind, user, day // DAY_BITS)
+        bits[key] = bits.get(key, 0) | 1 << day % DAY_BITS
+    day_users = Counter((day, kind) for kind, _, day in triples)
+    day_actions = Counter(zip(days, kinds))
+    day_actions.update(zip(days, repeat("")))
+    return (sorted(key + (b,) for key, b in bits.items()),
+            sorted((day - SHIFT_DAYS, kind, n, day_actions[day, kind]) for (day, kind), n in day_users.items()))
 
 
 _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) for name in (
@@ -152,22 +178,116 @@ _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) fo
 
 def add_tally(conn: sqlite3.Connection, tallies: Sequence[tuple[list[tuple], ...]]) -> None:
     """Add the ``tally`` of each chunk of rows that were all just inserted to the summaries."""
-    for i, sql in enumerate(_UPSERT.values()):
-        conn.executemany(sql, chain.from_iterable(t[i] for t in tallies))
-    days: Counter = Counter()  # one row a (type, user, day): each new bit counts one user
-    for t in tallies:
-        for kind, user, day, n in t[-1]:
-            days[kind, user, day] += n
-    conn.execute(_DAYS_TABLE)
-    conn.execute("DELETE FROM temp.ohlog_days")
-    conn.executemany("INSERT INTO temp.ohlog_days VALUES (?, ?, ?, ?)",
-                     [key + (n,) for key, n in days.items()])
-    _add_days(conn)
+    held = Held()
+    held.add(conn, tallies)
+    held.flush(conn)
+
+
+# Keys a Held gathers before it writes them (about 10 MB of Python tuples)
+_HELD_MAX = 40_000
+
+
+class Held:
+    """The worker's tallies of one writer's transaction (``tally``), for the
+    summaries whose keys come back chunk after chunk: a user's types and
+    blocks of days (in a new database 4.5 and 3.4 times as many rows over the
+    chunks as keys). Those are gathered here and written by ``flush``: at
+    the commit, or once _HELD_MAX keys are held; the others are upserted at
+    once. The writer holds the write lock until it commits, so no one else
+    changes the summaries meanwhile, and a rollback or a kill leaves nothing
+    of them behind, as of the actions.
+
+    Each tally counts every user as new to each of its days; a bit already
+    held, or already in the database when ``flush`` ORs the bits in (found by
+    _seen_days), takes its user back from its day.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.user_types: Counter = Counter()
+        self.bits: dict[tuple, int] = {}
+        self.day_users: dict[tuple, list[int]] = {}  # (day, type_key): [users, actions]
+
+    def add(self, conn: sqlite3.Connection, tallies: Sequence[tuple[list[tuple], ...]]) -> None:
+        for i, sql in enumerate(_UPSERT.values()):
+            if i != _USER_TYPES:
+                conn.executemany(sql, chain.from_iterable(t[i] for t in tallies))
+        user_types, bits, day_users = self.user_types, self.bits, self.day_users
+        for t in tallies:
+            for kind, spelling, user, n in t[_USER_TYPES]:
+                user_types[kind, spelling, user] += n
+            for day, kind, users, actions in t[-1]:
+                counts = day_users.setdefault((day, kind), [0, 0])
+                counts[0] += users
+                counts[1] += actions
+            for kind, user, block, new in t[-2]:
+                key = (kind, user, block)
+                old = bits.get(key, 0)
+                if old & new:
+                    _take_back(day_users, kind, block, old & new)
+                bits[key] = old | new
+        if len(user_types) + len(bits) >= _HELD_MAX:
+            self.flush(conn)
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write what is held (in key order), and hold nothing."""
+        if not self.day_users:  # nothing held (every tally has days)
+            return
+        conn.executemany(_UPSERT_USER_TYPES, sorted(key + (n,) for key, n in self.user_types.items()))
+        seen = _SEEN.days = []
+        bits = sorted(key + (b,) for key, b in self.bits.items())
+        try:
+            conn.executemany(_ADD_BITS_ROWS, bits)
+        except sqlite3.OperationalError as ex:
+            if _SEEN_DAYS not in str(ex):
+                raise
+            # A connection's first days: the function is registered once (a new
+            # name: no prepared statement is invalidated)
+            conn.create_function(_SEEN_DAYS, 3, _seen_days)
+            conn.executemany(_ADD_BITS_ROWS, bits)
+        _SEEN.days = []
+        for kind, block, already in seen:
+            _take_back(self.day_users, kind, block, already)
+        conn.executemany(_ADD_DAY_USERS_ROWS, sorted(key + tuple(counts) for key, counts in self.day_users.items()))
+        self.clear()
+
+
+_USER_TYPES = list(TABLES).index("summary_user_types")
+
+
+def _take_back(day_users: dict[tuple, list[int]], kind: str, block: int, already: int) -> None:
+    """Each bit of ``already`` (days of ``block`` on which the user was counted
+    before) takes a user from its day of ``kind``."""
+    while already:
+        bit = already & -already
+        day_users[block * DAY_BITS + bit.bit_length() - 1 - SHIFT_DAYS, kind][0] -= 1
+        already ^= bit
 
 
 _UPSERT = {table: (f"INSERT INTO {table} ({key}, actions) VALUES ({', '.join('?' * (at.count(',') + 2))})"
                    f" ON CONFLICT ({key}) DO UPDATE SET actions = actions + excluded.actions")
            for table, (key, _, at) in TABLES.items()}
+# The function is called only where a bit was set already (rare in a new
+# database: the same user and day in two chunks); it returns 0
+_UPSERT_USER_TYPES = _UPSERT["summary_user_types"]
+_SEEN_DAYS = "ohlog_seen_days"
+_ADD_BITS_ROWS = ("INSERT INTO summary_user_day_bits (type_key, user_id, block, bits) VALUES (?, ?, ?, ?)"
+                  " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits"
+                  f" | CASE WHEN bits & excluded.bits THEN {_SEEN_DAYS}(excluded.type_key, excluded.block,"
+                  " bits & excluded.bits) ELSE 0 END")
+_ADD_DAY_USERS_ROWS = ("INSERT INTO summary_day_users (day, type_key, users, actions) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT (day, type_key) DO UPDATE SET users = users + excluded.users,"
+                       " actions = actions + excluded.actions")
+# Each thread's notes of the statement it runs (the function runs in the
+# thread that steps the statement; a server's threads may write at once)
+_SEEN = threading.local()
+
+
+def _seen_days(kind: str, block: int, already: int) -> int:
+    _SEEN.days.append((kind, block, already))
+    return 0
 
 
 def _apply(conn: sqlite3.Connection, delta: str, params: tuple, drop_empty: bool) -> None:

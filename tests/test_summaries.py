@@ -9,6 +9,8 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from openhouse_cli import rollups, schema
 from openhouse_cli.analytics import Clock, active, count, stats, summaries
 from openhouse_cli.copy import copy_actions
@@ -514,13 +516,97 @@ def test_the_tally_counts_as_the_summaries_sql_groups():
     def sql(expr, utc_us):
         return conn.execute(f"SELECT {expr.replace('utc_us', '?')}", (utc_us,) * expr.count("utc_us")).fetchone()[0]
 
-    slots, user_hours, user_types, sessions, days = rollups.tally(rows)
+    slots, user_hours, user_types, sessions, bits, day_users = rollups.tally(rows)
     assert dict((t[:-1], t[-1]) for t in slots) == Counter((sql(rollups.SLOT_SQL, r[3]), r[8], r[7]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in user_hours) == Counter(
         (sql(rollups.HOUR_SQL, r[3]), r[8], r[0]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in user_types) == Counter((r[8], r[7], r[0]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in sessions) == Counter((r[0], r[1]) for r in rows)
     shifted = f"(({rollups.SLOT_SQL}) + {rollups.SHIFT_DAYS * 96}) / 96"
-    expected_days = Counter((r[8], r[0], sql(shifted, r[3])) for r in rows)
-    expected_days.update(("", r[0], sql(shifted, r[3])) for r in rows)
-    assert dict((t[:-1], t[-1]) for t in days) == expected_days
+    triples = {(r[8], r[0], sql(shifted, r[3])) for r in rows} | {("", r[0], sql(shifted, r[3])) for r in rows}
+    expected_bits: Counter = Counter()
+    for kind, user, day in triples:
+        expected_bits[kind, user, day // schema.DAY_BITS] |= 1 << day % schema.DAY_BITS
+    assert dict((t[:-1], t[-1]) for t in bits) == expected_bits
+    actions = Counter((sql(shifted, r[3]) - rollups.SHIFT_DAYS, kind) for r in rows for kind in (r[8], ""))
+    users = Counter((day - rollups.SHIFT_DAYS, kind) for kind, _, day in triples)
+    assert {t[:2]: t[2:] for t in day_users} == {k: (users[k], actions[k]) for k in actions}
+    # each list is sorted by key, for the writer's upserts
+    assert all(part == sorted(part) for part in (slots, user_hours, user_types, sessions, bits, day_users))
+
+
+def _day_rows(spec):
+    """Rows (schema.COLUMNS order) for ``(user, type, day, hour)`` tuples, days counted from 1970."""
+    return [(user, "s-" + user, "t", day * 86400 * 10**6 + hour * 3600 * 10**6, 0, 0, 0, kind, kind.casefold(),
+             "{}", f"{user}{kind}{day}{hour}".encode()) for user, kind, day, hour in spec]
+
+
+def test_tallies_that_meet_days_already_counted_keep_the_days_exact(tmp_path):
+    """The worker counts every user as new to each day of its chunk; the writer
+    takes back the ones whose bit was set already: by an earlier write, by an
+    earlier chunk of the same write, for one type or for any type, in the same
+    block of days or on both sides of a block's edge, some bits of a block set
+    and some not. Recounted from the actions after each write."""
+    edge = 17546  # 2018-01-15: bit 0 of its block; 17545 the last bit of the one before
+    writes = [
+        [_day_rows([("a", "Click", edge, 1), ("a", "view", edge - 1, 2), ("b", "Click", edge + 3, 0)])],
+        # again on the same days (and new ones beside them), by another type, other hours
+        [_day_rows([("a", "CLICK", edge, 5), ("a", "Click", edge + 1, 5), ("b", "nav", edge + 3, 7)])],
+        # two chunks in one write, meeting each other and the database
+        [_day_rows([("c", "view", edge - 1, 1), ("a", "view", edge - 1, 9), ("b", "Click", edge - 62, 1)]),
+         _day_rows([("c", "view", edge - 1, 3), ("c", "Click", edge - 1, 4), ("b", "Click", edge - 62, 2),
+                    ("a", "view", edge + 61, 0), ("a", "view", edge - 3, 0)])],
+        # before 1970, where the days are negative
+        [_day_rows([("d", "Click", -1, 23), ("d", "Click", -1, 0), ("a", "view", -62, 0)])],
+        [_day_rows([("d", "view", -1, 3), ("a", "view", -62, 5), ("a", "view", -63, 5)])],
+    ]
+    store = open_store(str(tmp_path / "a.db"))
+    writer = store.writer("test")
+    for chunks in writes:
+        writer.begin()
+        rows = [row for chunk in chunks for row in chunk]
+        assert writer.write(rows, [rollups.tally(chunk) for chunk in chunks]) == len(rows)
+        writer.commit()
+        assert_summaries_exact(store)
+    assert store.execute("SELECT users FROM summary_day_users WHERE day = ? AND type_key = ''",
+                         (edge - 1,)).fetchone()[0] == 2  # a and c, counted once each
+    store.close()
+
+
+@pytest.mark.parametrize("held_max", [1, 3, 40_000])
+def test_tallies_held_to_the_commit_keep_the_summaries_exact(tmp_path, monkeypatch, held_max):
+    """The writer holds a user's types and blocks of days from the tallies
+    until it commits (or holds rollups._HELD_MAX keys): in one transaction,
+    the same keys come back write after write, a write that meets a duplicate
+    is counted from the table meanwhile, and a rolled back transaction leaves
+    nothing of what it held. Recounted from the actions after each commit."""
+    monkeypatch.setattr(rollups, "_HELD_MAX", held_max)
+    store = open_store(str(tmp_path / "a.db"))
+    writer = store.writer("test")
+    edge = 17546
+    first = _day_rows([("a", "Click", edge, 1), ("a", "view", edge - 1, 2), ("b", "Click", edge + 3, 0)])
+    writer.begin()
+    assert writer.write(first, [rollups.tally(first)]) == 3
+    writer.rollback()  # nothing held survives it
+    assert_summaries_exact(store)
+    writes = [
+        first,
+        _day_rows([("a", "CLICK", edge, 5), ("a", "Click", edge + 1, 5), ("b", "Click", edge + 3, 7)]),
+        # a duplicate of the first write: this write is counted from the table
+        first[:1] + _day_rows([("a", "Click", edge, 8), ("c", "view", edge - 1, 0), ("b", "nav", edge + 4, 0)]),
+        _day_rows([("c", "view", edge - 1, 3), ("c", "Click", edge - 1, 4), ("a", "Click", edge, 9),
+                   ("b", "nav", edge + 4, 1), ("a", "view", edge - 62, 0)]),
+    ]
+    writer.begin()
+    for rows in writes:
+        writer.write(rows, [rollups.tally(rows)])
+    writer.commit()
+    assert_summaries_exact(store)
+    writer.begin()  # a second transaction meets the days the first wrote
+    again = _day_rows([("c", "view", edge - 1, 5), ("d", "view", edge - 1, 0), ("a", "nav", edge, 0)])
+    assert writer.write(again, [rollups.tally(again)]) == 3
+    writer.commit()
+    assert_summaries_exact(store)
+    assert store.execute("SELECT users FROM summary_day_users WHERE day = ? AND type_key = ''",
+                         (edge - 1,)).fetchone()[0] == 3  # a, c and d
+    store.close()

@@ -262,6 +262,7 @@ class Writer:
         self.conn = conn
         self.name = name
         self.bulk = False
+        self.held = rollups.Held()  # the worker's tallies of summaries, written at the commit
 
     def _run(self, fn, *args):
         try:
@@ -272,6 +273,7 @@ class Writer:
             ) from None
 
     def begin(self) -> None:
+        self.held.clear()
         self._run(self.conn.execute, "BEGIN IMMEDIATE")
         # Into an empty table, building the secondary indexes once at the end
         # is much faster than growing them row by row. It happens inside the
@@ -293,12 +295,13 @@ class Writer:
         before = self._run(rollups.since, self.conn)
         inserted = self._run(self.conn.executemany, INSERT, rows).rowcount
         if inserted == len(rows) and tally is not None:
-            self._run(rollups.add_tally, self.conn, tally)
+            self._run(self.held.add, self.conn, tally)
         elif inserted:
             self._run(rollups.add, self.conn, before)
         return inserted
 
     def commit(self) -> None:
+        self._run(self.held.flush, self.conn)
         if self.bulk:
             # Let SQLite's sorter use the other core for the index builds
             self._run(self.conn.execute, "PRAGMA threads = 2")
@@ -307,5 +310,6 @@ class Writer:
         self._run(self.conn.execute, "COMMIT")
 
     def rollback(self) -> None:
+        self.held.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
