@@ -135,8 +135,9 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     ``add_tally`` takes. Worked out by the validating worker, on the other
     core, so that the writer only upserts. Python's ``//`` floors, as the
     SQL's shifted division does. (Counter over zipped columns counts without
-    a Python step a row.) Each list is sorted by key, so that the writer's
-    upserts walk each summary's B-tree in order."""
+    a Python step a row.) The lists are left unsorted: sorting them cost the
+    worker, now the longer of ingest's two paths, and saved the writer's
+    upserts no instructions (measured with callgrind)."""
     slots = list(map(floordiv, map(_UTC_US, rows), repeat(SLOT_US)))
     hours = list(map(floordiv, map(_UTC_US, rows), repeat(HOUR_US)))
     days = list(map(floordiv, map(_SHIFT_US.__add__, map(_UTC_US, rows)), repeat(DAY_US)))
@@ -148,7 +149,7 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
         "summary_user_types": Counter(zip(kinds, spellings, users)),
         "summary_sessions": Counter(zip(users, sessions)),
     }
-    return (*(sorted(key + (n,) for key, n in counted[table].items()) for table in TABLES),
+    return (*([key + (n,) for key, n in counted[table].items()] for table in TABLES),
             *_day_tally(kinds, users, days))
 
 
@@ -168,8 +169,8 @@ def _day_tally(kinds: list, users: list, days: list) -> tuple[list[tuple], list[
     day_users = Counter((day, kind) for kind, _, day in triples)
     day_actions = Counter(zip(days, kinds))
     day_actions.update(zip(days, repeat("")))
-    return (sorted(key + (b,) for key, b in bits.items()),
-            sorted((day - SHIFT_DAYS, kind, n, day_actions[day, kind]) for (day, kind), n in day_users.items()))
+    return ([key + (b,) for key, b in bits.items()],
+            [(day - SHIFT_DAYS, kind, n, day_actions[day, kind]) for (day, kind), n in day_users.items()])
 
 
 _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) for name in (
