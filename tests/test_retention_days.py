@@ -13,7 +13,7 @@ from openhouse_cli.ingest import ingest_sessions
 from openhouse_cli.store import open_store
 from openhouse_cli.times import parse_zone
 
-from .test_analytics_fixtures import filters, session
+from .test_analytics_fixtures import filters, make_store, session  # noqa: F401
 from .test_summaries import bounded
 
 Z = parse_zone("UTC")  # bounds as UTC instants (without a zone they are users' wall clocks)
@@ -33,18 +33,13 @@ EARLY = [
 
 
 @pytest.fixture
-def make(tmp_path):
-    opened = []
+def engine():
+    return "sqlite"  # the day summaries are SQLite's
 
-    def make(docs):
-        store = open_store(str(tmp_path / f"r{len(opened)}.db"))
-        opened.append(store)
-        ingest_sessions(store, docs)
-        return store
 
-    yield make
-    for store in opened:
-        store.close()
+@pytest.fixture
+def make(make_store):
+    return make_store
 
 
 def both(store, f, **options):
