@@ -182,5 +182,5 @@ def m005_user_day_bits(db):
 def m006_nanoseconds_index(db):
     # Actions whose time has digits beyond the microsecond are rare. A partial
     # index of them, empty when there are none, tells an analysis at once
-    # which they are: finding out had meant reading every action's ns.
+    # whether there are any: finding out had meant reading every action's ns.
     db.execute("CREATE INDEX actions_ns ON actions (ns) WHERE ns != 0")

@@ -26,7 +26,7 @@ grouped from the table, in SQL: on adding, each (type, user, day) whose bit
 was not yet set adds a user to its day, then the bits are OR-ed in; on
 subtracting, a typed (type, user, day) with no hour left in the user hours,
 and then an any-type one with no typed bit left that day, clears its bit and
-takes a user from its day. From the worker's tally (``add_tally``): its
+takes a user from its day. From the worker's tally (``Held``): its
 rows are already each block's bits and each day's users and actions,
 counting every user as new; one upsert ORs the bits in and calls back to
 Python for the few bits that were set already, whose users are taken back
@@ -39,7 +39,7 @@ after it add exactly the rows it inserted (dedupe already applied: only
 inserted rows exist). Ingest's writes come with their rows already counted
 by key (``tally``, worked out by the validating worker on the other core);
 a write that inserted every one of its rows adds that count instead
-(``Held``, ``add_tally``), which spares the writer, ingest's critical path,
+(``Held``), which spares the writer, ingest's critical path,
 grouping its rows again; the keys that come back chunk after chunk (a
 user's types and blocks of days) are held to the commit and written once.
 A write that met a duplicate is counted from the table as above. A delete subtracts the rows it is about to remove (``subtract``).
@@ -132,7 +132,7 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     """``rows`` (schema.COLUMNS order) counted for each summary: a list of
     ``(key..., actions)`` tuples for each table of ``TABLES``, in its order and
     with its key's columns, then the days' two (``_day_tally``): what
-    ``add_tally`` takes. Worked out by the validating worker, on the other
+    ``Held.add`` takes. Worked out by the validating worker, on the other
     core, so that the writer only upserts. Python's ``//`` floors, as the
     SQL's shifted division does. (Counter over zipped columns counts without
     a Python step a row.) The lists are left unsorted: sorting them cost the
@@ -158,7 +158,7 @@ def _day_tally(kinds: list, users: list, days: list) -> tuple[list[tuple], list[
     ``(type_key, user_id, block, bits)`` of summary_user_day_bits (each
     (type, user, day) of the rows as its bit, type '' for any type), and the
     ``(day, type_key, users, actions)`` of summary_day_users, counting every
-    user as new to its day: ``add_tally`` takes back the ones the database
+    user as new to its day: ``Held`` takes back the ones the database
     already had."""
     triples = set(zip(kinds, users, days))
     triples.update(zip(repeat(""), users, days))
@@ -175,13 +175,6 @@ def _day_tally(kinds: list, users: list, days: list) -> tuple[list[tuple], list[
 
 _UTC_US, _TYPE_KEY, _TYPE, _USER, _SESSION = (itemgetter(COLUMNS.index(name)) for name in (
     "utc_us", "type_key", "type", "user_id", "session_id"))
-
-
-def add_tally(conn: sqlite3.Connection, tallies: Sequence[tuple[list[tuple], ...]]) -> None:
-    """Add the ``tally`` of each chunk of rows that were all just inserted to the summaries."""
-    held = Held()
-    held.add(conn, tallies)
-    held.flush(conn)
 
 
 # Keys a Held gathers before it writes them (about 10 MB of Python tuples)
@@ -270,10 +263,10 @@ def _take_back(day_users: dict[tuple, list[int]], kind: str, block: int, already
 _UPSERT = {table: (f"INSERT INTO {table} ({key}, actions) VALUES ({', '.join('?' * (at.count(',') + 2))})"
                    f" ON CONFLICT ({key}) DO UPDATE SET actions = actions + excluded.actions")
            for table, (key, _, at) in TABLES.items()}
-# The function is called only where a bit was set already (rare in a new
-# database: the same user and day in two chunks); it returns 0
 _UPSERT_USER_TYPES = _UPSERT["summary_user_types"]
 _SEEN_DAYS = "ohlog_seen_days"
+# The function is called only where a bit was set already (rare in a new
+# database: the same user and day in two chunks); it returns 0
 _ADD_BITS_ROWS = ("INSERT INTO summary_user_day_bits (type_key, user_id, block, bits) VALUES (?, ?, ?, ?)"
                   " ON CONFLICT (type_key, user_id, block) DO UPDATE SET bits = bits | excluded.bits"
                   f" | CASE WHEN bits & excluded.bits THEN {_SEEN_DAYS}(excluded.type_key, excluded.block,"

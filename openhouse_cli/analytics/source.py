@@ -34,8 +34,7 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
     an index that covers them (a fraction of the table's bytes), else the
     table itself, in order (never an index and then each row from it, which
     it would choose for a GROUP BY)."""
-    filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
-    sql, params = build_query(columns, engine=store.engine, order=None, **filters)
+    sql, params = build_query(columns, engine=store.engine, order=None, **_unpaged(filters))
     if " WHERE " not in sql and " INDEXED BY " in sql:
         wanted = {c.strip() for c in columns.split(",")}
         covering = [name for name, held in _COVERING.items() if wanted <= held]
@@ -47,9 +46,13 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
 
 def conditions(store, filters: dict) -> tuple[str, list]:
     """The filters' conditions alone (``AND``-ed, or ``""``), to add to a query of one's own."""
-    filters = {k: v for k, v in filters.items() if k not in ("limit", "order")}
-    clauses, params, _, _ = filter_clauses(engine=store.engine, **filters)
+    clauses, params, _, _ = filter_clauses(engine=store.engine, **_unpaged(filters))
     return " AND ".join(clauses), params
+
+
+def _unpaged(filters: dict) -> dict:
+    """The filters without an order and a limit, which analyses set themselves."""
+    return {k: v for k, v in filters.items() if k not in ("limit", "order")}
 
 
 def fetch(store, sql: str, params: Sequence[Any] = (), *, escaped: Sequence[int] = ()

@@ -363,33 +363,18 @@ def users_days(store, filters: dict, clock: Clock, groups: list[list[str]]
         " AND block BETWEEN ? AND ? ORDER BY user_id, block", [key, first_block, last_block]))
         for key in keys]
     first, last = lo - SHIFT_DAYS + shift, hi - SHIFT_DAYS + shift
-    if len(keys) == 1:  # every group has that key or none
-        return first, last, _of_one_key(reads[0], [bool(g) for g in groups], first_block,
-                                        lo % DAY_BITS, hi - lo + 1)
     # One read a key, each in its primary key's (user, block) order; merged by
     # user in Python, whose string order is SQLite's BINARY one (UTF-8 keeps
     # code point order), so a user's rows come together
     streams = [_tagged(i, rows) for i, rows in enumerate(reads)]
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
     of_group = [[keys.index(k) for k in group] for group in groups]
-    return first, last, _by_user(heapq.merge(*streams, key=itemgetter(0)), of_group, len(keys),
-                                 first_block, lo % DAY_BITS, hi - lo + 1)
+    return first, last, _by_user(merged, of_group, len(keys), first_block, lo % DAY_BITS, hi - lo + 1)
 
 
 def _tagged(i: int, rows):
     for user, block, bits in rows:
         yield user, i, block, bits
-
-
-def _of_one_key(rows, has: list[bool], first_block: int, skip: int, days: int):
-    """``_by_user`` for one key: ``(user, days)`` from ``(user, block, bits)`` rows
-    in user order."""
-    full = (1 << days) - 1
-    for user, found in groupby(rows, key=itemgetter(0)):
-        value = 0
-        for _, block, bits in found:
-            value |= bits << (DAY_BITS * (block - first_block))
-        value = value >> skip & full
-        yield user, [value if h else 0 for h in has]
 
 
 def _by_user(rows, where: list[list[int]], keys: int, first_block: int, skip: int, days: int):
