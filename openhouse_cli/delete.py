@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from . import rollups
+from . import rollups, spans
 from .errors import OhlogError
 from .query import _execute, count_actions
 from .store import as_store
@@ -65,7 +65,9 @@ def _delete_sqlite(store, filters):
         try:
             ids = [row[0] for row in _execute(store, "id", filters)]
             rollups.subtract(conn, ids)  # in this transaction: a failure undoes both
+            touched = spans.sessions_of(conn, ids)
             deleted = conn.executemany("DELETE FROM actions WHERE id = ?", [(i,) for i in ids]).rowcount
+            spans.rebuild(conn, touched)
             conn.execute("COMMIT")
             return max(deleted, 0)
         except BaseException:

@@ -187,6 +187,8 @@ def exact_loads(text: str) -> Any:
         # The commonest properties, an object of strings, read alike by both
         # parsers (no number to lose): no need to look for long runs of digits,
         # which costs more than the parse
+        if type(value) is str:  # no number in it to lose
+            return value
         if type(value) is dict:
             for item in value.values():
                 if type(item) is not str:

@@ -184,3 +184,60 @@ def m006_nanoseconds_index(db):
     # index of them, empty when there are none, tells an analysis at once
     # whether there are any: finding out had meant reading every action's ns.
     db.execute("CREATE INDEX actions_ns ON actions (ns) WHERE ns != 0")
+
+
+@migrations()
+def m007_session_spans(db):
+    # Each session's span, kept in the writers' transactions from here on
+    # (spans.py), built here from the actions already stored, a session at a
+    # time in the order ``sessions`` reads them (ties at one instant by id).
+    # Pages: the first NAVIGATE's pageFrom, or its pageTo, that is not null
+    # (with its instant), and the last NAVIGATE's pageTo (JSON text).
+    # gap_ns: the longest pause between consecutive actions, capped at a day.
+    import json
+
+    day_ns = 86400 * 10**9
+    db.execute("CREATE TABLE summary_session_spans (user_id TEXT NOT NULL, session_id TEXT NOT NULL,"
+               " first_us INTEGER NOT NULL, first_ns INTEGER NOT NULL, last_us INTEGER NOT NULL,"
+               " last_ns INTEGER NOT NULL, start_time TEXT NOT NULL, end_time TEXT NOT NULL,"
+               " actions INTEGER NOT NULL, pages INTEGER NOT NULL, clicks INTEGER NOT NULL,"
+               " gap_ns INTEGER NOT NULL, first_page TEXT, first_page_us INTEGER, first_page_ns INTEGER,"
+               " last_page TEXT, last_page_us INTEGER, last_page_ns INTEGER,"
+               " PRIMARY KEY (user_id, session_id)) WITHOUT ROWID")
+
+    def page_json(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def flush(span):
+        if span is not None:
+            db.execute("INSERT INTO summary_session_spans VALUES"
+                       " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*span[:12], *span[12], *span[13]))
+
+    span = None  # a list: the columns, with the two pages as triples
+    for user, session, time, utc_us, ns, kind, properties in db.execute(
+            "SELECT user_id, session_id, time, utc_us, ns, type_key,"
+            " CASE WHEN type_key = 'navigate' THEN properties END"
+            " FROM actions ORDER BY user_id, session_id, utc_us, ns, id"):
+        if span is None or span[0] != user or span[1] != session:
+            flush(span)
+            span = [user, session, utc_us, ns, utc_us, ns, time, time, 0, 0, 0, 0,
+                    (None, None, None), (None, None, None)]
+        else:
+            pause = (utc_us - span[4]) * 1000 + ns - span[5]
+            span[11] = min(max(span[11], pause), day_ns)
+            span[4], span[5], span[7] = utc_us, ns, time
+        span[8] += 1
+        if kind in ("view", "navigate"):
+            span[9] += 1
+        elif kind == "click":
+            span[10] += 1
+        if properties is not None:
+            props = json.loads(properties)
+            if isinstance(props, dict):
+                if span[12][0] is None:
+                    page = props.get("pageFrom", props.get("pageTo"))
+                    if page is not None:
+                        span[12] = (page_json(page), utc_us, ns)
+                if "pageTo" in props:
+                    span[13] = (page_json(props["pageTo"]), utc_us, ns)
+    flush(span)

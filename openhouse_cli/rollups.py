@@ -75,6 +75,7 @@ from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import floordiv, itemgetter
 
+from . import spans
 from .schema import COLUMNS, DAY_BITS, SUMMARIES
 
 SLOT_US = 15 * 60 * 1_000_000
@@ -131,8 +132,8 @@ def since(conn) -> int:
 def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     """``rows`` (schema.COLUMNS order) counted for each summary: a list of
     ``(key..., actions)`` tuples for each table of ``TABLES``, in its order and
-    with its key's columns, then the days' two (``_day_tally``): what
-    ``Held.add`` takes. Worked out by the validating worker, on the other
+    with its key's columns, then the days' two (``_day_tally``), then the
+    sessions' spans (``spans.spans``): what ``Held.add`` takes. Worked out by the validating worker, on the other
     core, so that the writer only upserts. Python's ``//`` floors, as the
     SQL's shifted division does. (Counter over zipped columns counts without
     a Python step a row.) The lists are left unsorted: sorting them cost the
@@ -150,7 +151,7 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
         "summary_sessions": Counter(zip(users, sessions)),
     }
     return (*([key + (n,) for key, n in counted[table].items()] for table in TABLES),
-            *_day_tally(kinds, users, days))
+            *_day_tally(kinds, users, days), spans.spans(rows))
 
 
 def _day_tally(kinds: list, users: list, days: list) -> tuple[list[tuple], list[tuple]]:
@@ -212,16 +213,18 @@ class Held:
         for t in tallies:
             for kind, spelling, user, n in t[_USER_TYPES]:
                 user_types[kind, spelling, user] += n
-            for day, kind, users, actions in t[-1]:
+            for day, kind, users, actions in t[_DAY_USERS]:
                 counts = day_users.setdefault((day, kind), [0, 0])
                 counts[0] += users
                 counts[1] += actions
-            for kind, user, block, new in t[-2]:
+            for kind, user, block, new in t[_BITS]:
                 key = (kind, user, block)
                 old = bits.get(key, 0)
                 if old & new:
                     _take_back(day_users, kind, block, old & new)
                 bits[key] = old | new
+        # In the order written: of two spans of a session, the later one's rows come after
+        conn.executemany(spans.UPSERT, chain.from_iterable(t[_SPANS] for t in tallies))
         if len(user_types) + len(bits) >= _HELD_MAX:
             self.flush(conn)
 
@@ -249,6 +252,7 @@ class Held:
 
 
 _USER_TYPES = list(TABLES).index("summary_user_types")
+_BITS, _DAY_USERS, _SPANS = len(TABLES), len(TABLES) + 1, len(TABLES) + 2  # the rest of a tally
 
 
 def _take_back(day_users: dict[tuple, list[int]], kind: str, block: int, already: int) -> None:
@@ -379,6 +383,7 @@ def _add_days(conn: sqlite3.Connection) -> None:
 def add(conn: sqlite3.Connection, after_id: int) -> None:
     """Add the actions inserted since ``since`` returned ``after_id`` to the summaries."""
     _apply(conn, _DELTA_ADD, (1, after_id), False)
+    spans.add(conn, after_id)
 
 
 def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:

@@ -18,12 +18,13 @@ MIGRATIONS = (
     "m004_summaries",
     "m005_user_day_bits",
     "m006_nanoseconds_index",
+    "m007_session_spans",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 # Migrations that a reader does without (the next writer applies them): what
 # they add only speeds some reads up, and a database a reader cannot write,
 # or one that a writer holds, stays readable without them
-READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index",)
+READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index", "m007_session_spans")
 
 # The columns ingest writes, in the order validate.session_rows builds them.
 COLUMNS = (
@@ -69,6 +70,14 @@ DAY_SUMMARIES = {
     "summary_day_users": ("day, type_key", "users, actions"),
 }
 DAY_BITS = 62  # days a block: the integer stays positive in SQLite's signed 64 bits
+
+# Each session's span (spans.py), kept on SQLite only, keyed by (user_id, session_id)
+SPANS = "summary_session_spans"
+SPANS_COLUMNS = (
+    "user_id", "session_id", "first_us", "first_ns", "last_us", "last_ns", "start_time", "end_time",
+    "actions", "pages", "clicks", "gap_ns", "first_page", "first_page_us", "first_page_ns",
+    "last_page", "last_page_us", "last_page_ns",
+)
 
 INSERT = "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
     TABLE, ", ".join(COLUMNS), ", ".join("?" for _ in COLUMNS)

@@ -111,6 +111,7 @@ ALLOWED = {
         "last": "the last block number: an integer ohlog computes from day numbers",
     },
     "rollups.py": {
+        "spans.UPSERT": "a module constant of spans.py, built from literals and schema names at import",
         "key": "TABLES' key columns: schema.SUMMARIES' literals",
         "holds_rows": "_HOLDS_ROWS_POSTGRES: SELECT EXISTS over TABLES' names, built at import",
         "upsert if conn.execute(holds_rows).fetchone()[0] else insert":
@@ -168,6 +169,21 @@ ALLOWED = {
     "analytics/sessions.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "order": "one of two ORDER BY column lists: literals",
+        "clauses or 'true'": "source.conditions(): query.filter_clauses' conditions, placeholders for values",
+    },
+    "spans.py": {
+        "', '.join(SPANS_COLUMNS)": "schema.SPANS_COLUMNS, the spans table's column names",
+        "', '.join('?' * len(SPANS_COLUMNS))": "one placeholder a column",
+        "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
+        "_before('excluded.last', 'last')": "_before over literal column prefixes",
+        "_before('excluded.first_page', 'first_page')": "_before over literal column prefixes",
+        "_before('excluded.last_page', 'last_page')": "_before over literal column prefixes",
+        "_distance('last', 'excluded.first')": "_distance over literal column prefixes",
+        "_distance('excluded.last', 'first')": "_distance over literal column prefixes",
+        "_take(_EARLIER, ('first_us', 'first_ns', 'start_time'))": "_take over literals",
+        "_take(_LATER, ('last_us', 'last_ns', 'end_time'))": "_take over literals",
+        "_take(_EARLIER_PAGE, ('first_page', 'first_page_us', 'first_page_ns'))": "_take over literals",
+        "_take(_LATER_PAGE, ('last_page', 'last_page_us', 'last_page_ns'))": "_take over literals",
     },
     "analytics/steps.py": {
         "clause": "query._where_clause / store.postgres.where_clause: placeholders for values",

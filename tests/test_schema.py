@@ -134,11 +134,11 @@ def test_a_reader_does_without_the_nanoseconds_index_and_the_next_writer_adds_it
     for command in (["funnel", "VIEW", "NAVIGATE"], ["query"], ["stats"]):
         result = run_ohlog(*command, "--db", path, "--json")
         assert result.returncode == 0, result.stderr
-        assert tuple(recorded()) == schema.MIGRATIONS[:-1]
+        assert sorted(recorded()) == sorted(set(schema.MIGRATIONS) - {"m006_nanoseconds_index"})
     found = json.loads(run_ohlog("funnel", "VIEW", "NAVIGATE", "--db", path, "--json").stdout)
     assert [s["users"] for s in found["steps"]] == [1, 1]
     assert found["steps"][1]["medianSecondsFromPrevious"] == 0.999999995
     assert run_ohlog("ingest", "--db", path, docs).returncode == 0
-    assert tuple(recorded()) == schema.MIGRATIONS
+    assert sorted(recorded()) == sorted(schema.MIGRATIONS)
     assert sqlite3.connect(path).execute(
         f"SELECT count(*) FROM actions INDEXED BY {schema.NS_INDEX} WHERE {schema.NS_INDEX_WHERE}").fetchone() == (1,)

@@ -76,6 +76,58 @@ def assert_summaries_exact(store):
         for table, (key, value) in schema.DAY_SUMMARIES.items():
             kept = [tuple(r) for r in store.execute(f"SELECT {key}, {value} FROM {table} ORDER BY {key}")]
             assert kept == recomputed_days(store, table), table
+        assert_spans_exact(store)
+
+
+DAY_NS = 86400 * 10**9
+
+
+def recomputed_spans(store):
+    """Each session's span worked out from its actions in the order sessions reads
+    them (time, then id), with no help from spans.py: ``{key: (columns, longest pause)}``."""
+    found = {}
+    for user, session, time_, utc_us, ns, kind, props in store.execute(
+            "SELECT user_id, session_id, time, utc_us, ns, type_key, properties FROM actions"
+            " ORDER BY user_id, session_id, utc_us, ns, id"):
+        at = utc_us * 10**9 // 10**6 + ns
+        if (user, session) not in found:
+            found[user, session] = {"first": (utc_us, ns, time_), "at": [], "actions": 0, "pages": 0,
+                                    "clicks": 0, "first_page": None, "last_page": None}
+        span = found[user, session]
+        span["at"].append(at)
+        span["last"] = (utc_us, ns, time_)
+        span["actions"] += 1
+        span["pages"] += kind in ("view", "navigate")
+        span["clicks"] += kind == "click"
+        if kind == "navigate":
+            props = json.loads(props)
+            page = props.get("pageFrom", props.get("pageTo"))
+            if span["first_page"] is None and page is not None:
+                span["first_page"] = (page, utc_us, ns)
+            if "pageTo" in props:
+                span["last_page"] = (props["pageTo"], utc_us, ns)
+    return {key: ((*s["first"][:2], *s["last"][:2], s["first"][2], s["last"][2], s["actions"], s["pages"],
+                   s["clicks"], *(s["first_page"] or (None,) * 3), *(s["last_page"] or (None,) * 3)),
+                  max([b - a for a, b in zip(s["at"], s["at"][1:])], default=0))
+            for key, s in found.items()}
+
+
+def assert_spans_exact(store):
+    """The sessions' spans (SQLite) hold exactly what their actions say; each
+    kept pause bound is at least the longest pause (a day at most) and at most the span."""
+    kept = {}
+    for row in store.execute(f"SELECT {', '.join(schema.SPANS_COLUMNS)} FROM {schema.SPANS}"):
+        row = list(row)
+        for page in (12, 15):
+            if row[page] is not None:
+                row[page] = json.loads(row[page])
+        kept[row[0], row[1]] = (tuple(row[2:11] + row[12:]), row[11])
+    expected = recomputed_spans(store)
+    assert {k: v[0] for k, v in kept.items()} == {k: v[0] for k, v in expected.items()}
+    for key, (columns, bound) in kept.items():
+        longest = expected[key][1]
+        span_ns = (columns[2] - columns[0]) * 1000 + columns[3] - columns[1]
+        assert min(longest, DAY_NS) <= bound <= min(span_ns, DAY_NS), key
 
 
 def recomputed_days(store, table):
@@ -516,7 +568,7 @@ def test_the_tally_counts_as_the_summaries_sql_groups():
     def sql(expr, utc_us):
         return conn.execute(f"SELECT {expr.replace('utc_us', '?')}", (utc_us,) * expr.count("utc_us")).fetchone()[0]
 
-    slots, user_hours, user_types, sessions, bits, day_users = rollups.tally(rows)
+    slots, user_hours, user_types, sessions, bits, day_users, _ = rollups.tally(rows)
     assert dict((t[:-1], t[-1]) for t in slots) == Counter((sql(rollups.SLOT_SQL, r[3]), r[8], r[7]) for r in rows)
     assert dict((t[:-1], t[-1]) for t in user_hours) == Counter(
         (sql(rollups.HOUR_SQL, r[3]), r[8], r[0]) for r in rows)

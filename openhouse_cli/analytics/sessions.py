@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import array
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any
 
 from ..fields import exact_loads
 from ..query import build_query
-from .source import fetch, fetch_batches, filtered
+from ..schema import SPANS
+from .source import conditions, fetch, fetch_batches, filtered, one
 
 DAY_NS = 86400 * 10**9
 _NAVIGATE = "'navigate'"  # a constant, the same escaped or not
@@ -60,8 +62,11 @@ def stream_sessions(store, filters: dict, split_us: int | None = None,
     session's first action; such a session keeps its first action's sessionId.
     Memory holds one user's sessions at a time.
     """
+    found_sessions = _from_spans(store, filters, split_us)
+    if found_sessions is None:
+        found_sessions = _sessions(store, filters, split_us)
     pending: list[_Session] = []
-    for found in _sessions(store, filters, split_us):
+    for found in found_sessions:
         if pending and pending[0].user != found.user:
             yield from _flush(pending, summary)
             pending = []
@@ -122,6 +127,94 @@ def _sessions(store, filters, split_us) -> Iterator[_Session]:
     if user is not None:
         yield _Session(user, session, start, end, first_ns, last_ns, actions, pages, clicks,
                        first_page, last_page)
+
+
+class _Span(_Session):
+    """A client session's span: with the bound on its longest pause, and
+    whether it has a last page (which may be null)."""
+    __slots__ = ("gap", "has_last_page")
+    gap: int
+    has_last_page: bool
+
+
+def _from_spans(store, filters, split_us) -> Iterator[_Session] | None:
+    """The sessions from the spans kept at ingest (spans.py), user by user;
+    None where they cannot answer: on PostgreSQL, in a database that
+    predates them, or with a filter that can cut a session (only --user and
+    --session select whole sessions).
+
+    Each client session is a span. With ``split_us``, a user's spans are
+    chained in time order, a new session wherever that long passes between
+    two; a user whose sessions would be cut inside a span (a pause of that
+    length in it, a day since its session began, or two spans that overlap
+    in time) has their actions read instead, as before."""
+    if store.engine != "sqlite" or any(value for name, value in filters.items()
+                                       if name not in ("users", "sessions", "limit", "order")):
+        return None
+    kept = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [SPANS])
+    if not kept or not kept[0]:
+        return None
+    clauses, params = conditions(store, {"users": filters.get("users"), "sessions": filters.get("sessions")})
+    rows = fetch_batches(store, f"SELECT user_id, session_id, start_time, end_time, first_us, first_ns,"
+                         f" last_us, last_ns, actions, pages, clicks, gap_ns, first_page, last_page"
+                         f" FROM {SPANS} WHERE {clauses or 'true'} ORDER BY user_id", params)
+    return _chained(store, filters, rows, split_us)
+
+
+def _chained(store, filters, batches, split_us) -> Iterator[_Session]:
+    split_ns = split_us * 1000 if split_us else None
+    user: object = _BEFORE_ANY
+    spans: list[_Span] = []
+    for rows in itertools.chain(batches, [[(None,) * 14]]):  # a last row of no user
+        for (row_user, session, start, end, first_us, first_ns, last_us, last_ns, actions, pages,
+             clicks, gap_ns, first_page, last_page) in rows:
+            if row_user != user:
+                if split_ns is None:
+                    yield from spans
+                else:
+                    yield from _split(store, filters, user, spans, split_us)
+                if row_user is None:
+                    return
+                user, spans = row_user, []
+            span = _Span(row_user, session, start, end, first_us * 1000 + first_ns,
+                         last_us * 1000 + last_ns, actions, pages, clicks,
+                         None if first_page is None else exact_loads(first_page),
+                         None if last_page is None else exact_loads(last_page))
+            span.gap, span.has_last_page = gap_ns, last_page is not None
+            spans.append(span)
+
+
+_BEFORE_ANY = object()  # the user before the first row
+
+
+def _split(store, filters, user, spans, split_us) -> Iterator[_Session]:
+    """One user's sessions split by ``split_us`` of inactivity, from their
+    spans (their actions read instead if a cut falls inside one)."""
+    split_ns = split_us * 1000
+    spans.sort(key=lambda s: s.first_ns)
+    chained: list[_Session] = []
+    for span in spans:
+        if span.gap >= split_ns or span.last_ns - span.first_ns >= DAY_NS or (
+                chained and span.first_ns <= chained[-1].last_ns):
+            yield from _sessions(store, {**filters, "users": [user]}, split_us)
+            return
+        current = chained[-1] if chained else None
+        if current is None or span.first_ns - current.last_ns >= split_ns or (
+                span.first_ns - current.first_ns >= DAY_NS):
+            chained.append(span)
+            continue
+        if span.last_ns - current.first_ns >= DAY_NS:  # the day ends inside this span
+            yield from _sessions(store, {**filters, "users": [user]}, split_us)
+            return
+        current.end, current.last_ns = span.end, span.last_ns
+        current.actions += span.actions
+        current.pages += span.pages
+        current.clicks += span.clicks
+        if current.first_page is None:
+            current.first_page = span.first_page
+        if span.has_last_page:
+            current.last_page = span.last_page
+    yield from chained
 
 
 class Summary:

@@ -1,0 +1,169 @@
+"""Each session's span, kept beside the actions on SQLite: what lets
+``ohlog sessions`` read one row a session instead of every action.
+
+``summary_session_spans`` (schema.SPANS) has a row for each (user, session):
+its first and last instants and their time strings, its actions, pages
+(VIEW and NAVIGATE) and clicks, its first and last page with the instant of
+the NAVIGATE each came from, and ``gap_ns``, a bound on the longest pause
+between two of its consecutive actions. Ties at one instant go by id, as
+``sessions`` orders them: of two writes, the later one's rows come after.
+
+It changes in the writers' transactions, with the other summaries
+(rollups.py): from the validating worker's ``spans`` of each chunk, or from
+the rows a write inserted, read back by id. Two spans of one session merge
+exactly, except the gap: the merged bound is the larger bound, or the
+distance between the two spans if they do not overlap (a pause in the
+merged actions lies within one span's own pause, or between the spans).
+So the bound never falls below the true longest pause, which is all that
+``sessions`` needs: a span whose bound is under the split cannot be cut.
+A delete builds the spans of the sessions it touched again from what remains.
+Bounds are capped at a day: ``sessions`` reads a longer span's actions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from itertools import chain, compress, repeat
+import contextlib
+import operator
+from operator import itemgetter
+
+from .fields import exact_dumps, exact_loads
+from .schema import COLUMNS, SPANS, SPANS_COLUMNS
+
+DAY_NS = 86400 * 10**9
+
+_USER, _SESSION, _TIME, _UTC_US, _NS, _TYPE_KEY, _PROPERTIES = (
+    itemgetter(COLUMNS.index(name)) for name in (
+        "user_id", "session_id", "time", "utc_us", "ns", "type_key", "properties"))
+
+
+def spans(rows: Sequence[Sequence]) -> list[tuple]:
+    """The span (SPANS_COLUMNS order) of each session among ``rows``
+    (schema.COLUMNS order), rows given in the order they are inserted.
+
+    Run by the validating worker on every chunk: a session's rows mostly come
+    together and in time order (a document), so they are taken a run at a
+    time, with C-level steps within it, and sorted only when out of order."""
+    n = len(rows)
+    keys = list(zip(map(_USER, rows), map(_SESSION, rows)))
+    kinds = list(map(_TYPE_KEY, rows))
+    ats = list(map(operator.add, map(operator.mul, map(_UTC_US, rows), repeat(1000)), map(_NS, rows)))
+    starts = list(compress(range(n), map(operator.ne, keys, [None, *keys[:-1]])))
+    runs: dict[tuple, list[range]] = {}
+    for start, end in zip(starts, [*starts[1:], n]):
+        runs.setdefault(keys[start], []).append(range(start, end))
+    found = []
+    for (user, session), ranges in runs.items():
+        order: Sequence[int]
+        if len(ranges) == 1:
+            order = ranges[0]
+            times, counted = ats[order.start:order.stop], kinds[order.start:order.stop]
+        else:
+            order = list(chain.from_iterable(ranges))
+            times, counted = [ats[i] for i in order], [kinds[i] for i in order]
+        if not all(map(operator.le, times, times[1:])):
+            order = sorted(order, key=ats.__getitem__)  # stable: ties stay in row order
+            times, counted = [ats[i] for i in order], [kinds[i] for i in order]
+        first, last = rows[order[0]], rows[order[-1]]
+        gap = min(max(map(operator.sub, times[1:], times[:-1]), default=0), DAY_NS)
+        navigates = counted.count("navigate")
+        first_page = last_page = None
+        if navigates:
+            first_page, last_page = _pages(rows, order, counted)
+        found.append((user, session, _UTC_US(first), _NS(first), _UTC_US(last), _NS(last),
+                      _TIME(first), _TIME(last), len(order), counted.count("view") + navigates,
+                      counted.count("click"), gap,
+                      *(first_page or (None, None, None)), *(last_page or (None, None, None))))
+    return found
+
+
+def _pages(rows: Sequence[Sequence], order: Sequence[int], kinds: list[str]
+           ) -> tuple[tuple | None, tuple | None]:
+    """``(first, last)``, each ``(JSON text, utc_us, ns)`` or None: the pages
+    of the NAVIGATE rows among ``rows[i] for i in order`` (time order; their
+    type keys ``kinds``). The first is the first ``pageFrom`` (or ``pageTo``
+    where it has none) that is not null; the last, the last ``pageTo``."""
+    first = last = None
+    at = -1
+    with contextlib.suppress(ValueError):  # no NAVIGATE left
+        while first is None:
+            at = kinds.index("navigate", at + 1)
+            props = exact_loads(_PROPERTIES(rows[order[at]]))
+            if isinstance(props, dict):
+                page = props.get("pageFrom", props.get("pageTo"))
+                if page is not None:
+                    first = (exact_dumps(page).decode(), _UTC_US(rows[order[at]]), _NS(rows[order[at]]))
+    backwards = kinds[::-1]
+    at = -1
+    with contextlib.suppress(ValueError):
+        while last is None:
+            at = backwards.index("navigate", at + 1)
+            row = rows[order[len(kinds) - 1 - at]]
+            props = exact_loads(_PROPERTIES(row))
+            if isinstance(props, dict) and "pageTo" in props:
+                last = (exact_dumps(props["pageTo"]).decode(), _UTC_US(row), _NS(row))
+    return first, last
+
+
+def _before(a: str, b: str) -> str:
+    """SQL: the instant named by columns ``a``_us, ``a``_ns comes before ``b``'s."""
+    return f"({a}_us, {a}_ns) < ({b}_us, {b}_ns)"
+
+
+def _distance(a: str, b: str) -> str:
+    """SQL: nanoseconds from instant ``a`` to the later ``b``, 0 if ``b`` is not
+    later, capped at a day (no product overflows)."""
+    return (f"CASE WHEN {b}_us - {a}_us >= 86400000000 THEN {DAY_NS} WHEN {b}_us < {a}_us THEN 0"
+            f" ELSE max(({b}_us - {a}_us) * 1000 + {b}_ns - {a}_ns, 0) END")
+
+
+def _take(condition: str, columns: Sequence[str]) -> str:
+    return ", ".join(f"{c} = CASE WHEN {condition} THEN excluded.{c} ELSE {c} END" for c in columns)
+
+
+_EARLIER = _before("excluded.first", "first")
+_LATER = f"NOT {_before('excluded.last', 'last')}"  # at the same instant, the later write
+_EARLIER_PAGE = (f"excluded.first_page_us IS NOT NULL AND (first_page_us IS NULL"
+                 f" OR {_before('excluded.first_page', 'first_page')})")
+_LATER_PAGE = (f"excluded.last_page_us IS NOT NULL AND (last_page_us IS NULL"
+               f" OR NOT {_before('excluded.last_page', 'last_page')})")
+# Every expression reads the row as it was before this update
+UPSERT = (
+    f"INSERT INTO {SPANS} ({', '.join(SPANS_COLUMNS)}) VALUES ({', '.join('?' * len(SPANS_COLUMNS))})"
+    " ON CONFLICT (user_id, session_id) DO UPDATE SET"
+    f" gap_ns = max(gap_ns, excluded.gap_ns, {_distance('last', 'excluded.first')},"
+    f" {_distance('excluded.last', 'first')}),"
+    " actions = actions + excluded.actions, pages = pages + excluded.pages,"
+    " clicks = clicks + excluded.clicks,"
+    f" {_take(_EARLIER, ('first_us', 'first_ns', 'start_time'))},"
+    f" {_take(_LATER, ('last_us', 'last_ns', 'end_time'))},"
+    f" {_take(_EARLIER_PAGE, ('first_page', 'first_page_us', 'first_page_ns'))},"
+    f" {_take(_LATER_PAGE, ('last_page', 'last_page_us', 'last_page_ns'))}"
+)
+
+_ROWS = f"SELECT {', '.join(COLUMNS)} FROM actions"
+
+
+def add(conn: sqlite3.Connection, after_id: int) -> None:
+    """Add the actions inserted since ``rollups.since`` returned ``after_id``."""
+    rows = conn.execute(f"{_ROWS} WHERE id > ? ORDER BY id", (after_id,)).fetchall()
+    conn.executemany(UPSERT, spans(rows))
+
+
+def sessions_of(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple]:
+    """The (user, session) keys of the actions ``ids`` (before they are deleted)."""
+    import orjson
+
+    return conn.execute("SELECT DISTINCT user_id, session_id FROM actions WHERE id IN"
+                        " (SELECT value FROM json_each(?))", (orjson.dumps(list(ids)).decode(),)).fetchall()
+
+
+def rebuild(conn: sqlite3.Connection, keys: Iterable[tuple]) -> None:
+    """The spans of sessions ``keys`` again, from their actions now (after a delete)."""
+    for user, session in keys:
+        conn.execute(f"DELETE FROM {SPANS} WHERE user_id = ? AND session_id = ?", (user, session))
+        rows = conn.execute(f"{_ROWS} WHERE session_id = ? AND user_id = ? ORDER BY id",
+                            (session, user)).fetchall()
+        conn.executemany(UPSERT, spans(rows))
