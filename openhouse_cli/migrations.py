@@ -191,10 +191,14 @@ def m007_session_spans(db):
     # Each session's span, kept in the writers' transactions from here on
     # (spans.py), built here from the actions already stored, a session at a
     # time in the order ``sessions`` reads them (ties at one instant by id).
-    # Pages: the first NAVIGATE's pageFrom, or its pageTo, that is not null
-    # (with its instant), and the last NAVIGATE's pageTo (JSON text).
+    # Pages (JSON text): the first NAVIGATE's pageFrom, or its pageTo, that
+    # is not null (with its instant), and the last NAVIGATE's pageTo.
     # gap_ns: the longest pause between consecutive actions, capped at a day.
+    # path: the page path (JSON list): the first NAVIGATE's pageFrom, then
+    # each pageTo, consecutive repeats collapsed, pages not strings as JSON.
     import json
+
+    import orjson
 
     day_ns = 86400 * 10**9
     db.execute("CREATE TABLE summary_session_spans (user_id TEXT NOT NULL, session_id TEXT NOT NULL,"
@@ -202,18 +206,26 @@ def m007_session_spans(db):
                " last_ns INTEGER NOT NULL, start_time TEXT NOT NULL, end_time TEXT NOT NULL,"
                " actions INTEGER NOT NULL, pages INTEGER NOT NULL, clicks INTEGER NOT NULL,"
                " gap_ns INTEGER NOT NULL, first_page TEXT, first_page_us INTEGER, first_page_ns INTEGER,"
-               " last_page TEXT, last_page_us INTEGER, last_page_ns INTEGER,"
+               " last_page TEXT, last_page_us INTEGER, last_page_ns INTEGER, path TEXT,"
                " PRIMARY KEY (user_id, session_id)) WITHOUT ROWID")
 
-    def page_json(value):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    def as_json(value):
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # an integer beyond 64 bits
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def visit(path, page):
+        page = page if isinstance(page, str) else as_json(page)
+        if not path or path[-1] != page:
+            path.append(page)
 
     def flush(span):
         if span is not None:
-            db.execute("INSERT INTO summary_session_spans VALUES"
-                       " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*span[:12], *span[12], *span[13]))
+            db.execute("INSERT INTO summary_session_spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?, ?, ?)", (*span[:12], *span[12], *span[13], as_json(span[14])))
 
-    span = None  # a list: the columns, with the two pages as triples
+    span = None  # a list: the columns, with the two pages as triples and the path a list
     for user, session, time, utc_us, ns, kind, properties in db.execute(
             "SELECT user_id, session_id, time, utc_us, ns, type_key,"
             " CASE WHEN type_key = 'navigate' THEN properties END"
@@ -221,7 +233,7 @@ def m007_session_spans(db):
         if span is None or span[0] != user or span[1] != session:
             flush(span)
             span = [user, session, utc_us, ns, utc_us, ns, time, time, 0, 0, 0, 0,
-                    (None, None, None), (None, None, None)]
+                    (None, None, None), (None, None, None), []]
         else:
             pause = (utc_us - span[4]) * 1000 + ns - span[5]
             span[11] = min(max(span[11], pause), day_ns)
@@ -237,7 +249,11 @@ def m007_session_spans(db):
                 if span[12][0] is None:
                     page = props.get("pageFrom", props.get("pageTo"))
                     if page is not None:
-                        span[12] = (page_json(page), utc_us, ns)
+                        span[12] = (as_json(page), utc_us, ns)
                 if "pageTo" in props:
-                    span[13] = (page_json(props["pageTo"]), utc_us, ns)
+                    span[13] = (as_json(props["pageTo"]), utc_us, ns)
+                if not span[14] and "pageFrom" in props:
+                    visit(span[14], props["pageFrom"])
+                if "pageTo" in props:
+                    visit(span[14], props["pageTo"])
     flush(span)

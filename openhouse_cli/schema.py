@@ -76,7 +76,7 @@ SPANS = "summary_session_spans"
 SPANS_COLUMNS = (
     "user_id", "session_id", "first_us", "first_ns", "last_us", "last_ns", "start_time", "end_time",
     "actions", "pages", "clicks", "gap_ns", "first_page", "first_page_us", "first_page_ns",
-    "last_page", "last_page_us", "last_page_ns",
+    "last_page", "last_page_us", "last_page_ns", "path",
 )
 
 INSERT = "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(

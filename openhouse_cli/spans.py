@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 from itertools import chain, compress, repeat
 import contextlib
 import operator
@@ -33,6 +34,7 @@ from .fields import exact_dumps, exact_loads
 from .schema import COLUMNS, SPANS, SPANS_COLUMNS
 
 DAY_NS = 86400 * 10**9
+NO_PATH = "[]"  # the path of a session without a page (of NAVIGATE actions)
 
 _USER, _SESSION, _TIME, _UTC_US, _NS, _TYPE_KEY, _PROPERTIES = (
     itemgetter(COLUMNS.index(name)) for name in (
@@ -70,41 +72,64 @@ def spans(rows: Sequence[Sequence]) -> list[tuple]:
         gap = min(max(map(operator.sub, times[1:], times[:-1]), default=0), DAY_NS)
         navigates = counted.count("navigate")
         first_page = last_page = None
+        path = NO_PATH
         if navigates:
-            first_page, last_page = _pages(rows, order, counted)
+            first_page, last_page, path = _pages(rows, order, counted)
         found.append((user, session, _UTC_US(first), _NS(first), _UTC_US(last), _NS(last),
                       _TIME(first), _TIME(last), len(order), counted.count("view") + navigates,
                       counted.count("click"), gap,
-                      *(first_page or (None, None, None)), *(last_page or (None, None, None))))
+                      *(first_page or (None, None, None)), *(last_page or (None, None, None)), path))
     return found
 
 
 def _pages(rows: Sequence[Sequence], order: Sequence[int], kinds: list[str]
-           ) -> tuple[tuple | None, tuple | None]:
-    """``(first, last)``, each ``(JSON text, utc_us, ns)`` or None: the pages
-    of the NAVIGATE rows among ``rows[i] for i in order`` (time order; their
-    type keys ``kinds``). The first is the first ``pageFrom`` (or ``pageTo``
-    where it has none) that is not null; the last, the last ``pageTo``."""
+           ) -> tuple[tuple | None, tuple | None, str]:
+    """``(first, last, path)`` of the NAVIGATE rows among ``rows[i] for i in
+    order`` (time order; their type keys ``kinds``). ``first`` and ``last``
+    are each ``(JSON text, utc_us, ns)`` or None: the first ``pageFrom`` (or
+    ``pageTo`` where it has none) that is not null, and the last ``pageTo``.
+    ``path`` is ``page_path``'s, as JSON text."""
     first = last = None
+    navigates = []
     at = -1
     with contextlib.suppress(ValueError):  # no NAVIGATE left
-        while first is None:
+        while True:
             at = kinds.index("navigate", at + 1)
-            props = exact_loads(_PROPERTIES(rows[order[at]]))
-            if isinstance(props, dict):
+            row = rows[order[at]]
+            props = exact_loads(_PROPERTIES(row))
+            if not isinstance(props, dict):
+                continue
+            navigates.append(props)
+            if first is None:
                 page = props.get("pageFrom", props.get("pageTo"))
                 if page is not None:
-                    first = (exact_dumps(page).decode(), _UTC_US(rows[order[at]]), _NS(rows[order[at]]))
-    backwards = kinds[::-1]
-    at = -1
-    with contextlib.suppress(ValueError):
-        while last is None:
-            at = backwards.index("navigate", at + 1)
-            row = rows[order[len(kinds) - 1 - at]]
-            props = exact_loads(_PROPERTIES(row))
-            if isinstance(props, dict) and "pageTo" in props:
+                    first = (exact_dumps(page).decode(), _UTC_US(row), _NS(row))
+            if "pageTo" in props:
                 last = (exact_dumps(props["pageTo"]).decode(), _UTC_US(row), _NS(row))
-    return first, last
+    return first, last, exact_dumps(page_path(navigates)).decode()
+
+
+def page_path(navigates: Iterable[Any]) -> list[str]:
+    """A session's page path (``ohlog paths``), from its NAVIGATE actions'
+    properties in time order: the first one's ``pageFrom``, then each
+    ``pageTo``, consecutive repeats collapsed; a page that is not a string
+    as its JSON text."""
+    pages: list[str] = []
+    for props in navigates:
+        if not isinstance(props, dict):
+            continue
+        if not pages and "pageFrom" in props:
+            _visit(pages, props["pageFrom"])
+        if "pageTo" in props:
+            _visit(pages, props["pageTo"])
+    return pages
+
+
+def _visit(pages: list[str], page: Any) -> None:
+    if not isinstance(page, str):
+        page = exact_dumps(page).decode()
+    if not pages or pages[-1] != page:
+        pages.append(page)
 
 
 def _before(a: str, b: str) -> str:
@@ -140,7 +165,9 @@ UPSERT = (
     f" {_take(_EARLIER, ('first_us', 'first_ns', 'start_time'))},"
     f" {_take(_LATER, ('last_us', 'last_ns', 'end_time'))},"
     f" {_take(_EARLIER_PAGE, ('first_page', 'first_page_us', 'first_page_ns'))},"
-    f" {_take(_LATER_PAGE, ('last_page', 'last_page_us', 'last_page_ns'))}"
+    f" {_take(_LATER_PAGE, ('last_page', 'last_page_us', 'last_page_ns'))},"
+    # Two parts of one session's path: kept only if one of them has no page
+    f" path = CASE WHEN excluded.path = '{NO_PATH}' THEN path WHEN path = '{NO_PATH}' THEN excluded.path END"
 )
 
 _ROWS = f"SELECT {', '.join(COLUMNS)} FROM actions"

@@ -159,6 +159,7 @@ ALLOWED = {
     },
     "analytics/paths.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
+        "where": "source.conditions(): query.filter_clauses' conditions, placeholders for values, or 'true'",
     },
     "analytics/retention.py": {
         "sql": "filtered(): query.build_query's SELECT of fixed column names",

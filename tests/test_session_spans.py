@@ -11,9 +11,10 @@ import random
 import pytest
 
 from openhouse_cli import rollups, schema
+from openhouse_cli.analytics import paths
 from openhouse_cli.analytics.sessions import stream_sessions
 from openhouse_cli.delete import delete_actions
-from openhouse_cli.ingest import ingest_input
+from openhouse_cli.ingest import ingest_input, ingest_sessions
 from openhouse_cli.store import open_store
 from openhouse_cli.times import Bound
 from openhouse_cli.validate import session_rows
@@ -23,6 +24,7 @@ from .test_summaries import assert_spans_exact
 
 # The module (the package's ``sessions`` is its function of that name)
 sessions_module = importlib.import_module("openhouse_cli.analytics.sessions")
+paths_module = importlib.import_module("openhouse_cli.analytics.paths")
 SECOND = 10**6  # microseconds
 SPLITS = [None, 1, SECOND, 1799 * SECOND, 1800 * SECOND, 1801 * SECOND, 3 * 3600 * SECOND,
           86400 * SECOND - 1, 86400 * SECOND, 3 * 86400 * SECOND]
@@ -79,14 +81,28 @@ def answers(store, given, split_us, monkeypatch, from_spans):
         return list(stream_sessions(store, given, split_us))
 
 
+def path_answers(store, given, monkeypatch, from_spans, **options):
+    with monkeypatch.context() as patch:
+        if not from_spans:
+            patch.setattr(paths_module, "_kept_paths", lambda *args: None)
+        return paths(store, given, top=10**9, **options)
+
+
 def assert_same_sessions(store, monkeypatch):
+    """sessions and paths answer alike from the spans and from the actions."""
     users = sorted({u for (u,) in store.execute("SELECT user_id FROM actions")})
     ids = sorted({s for (s,) in store.execute("SELECT session_id FROM actions")})
     for given in (filters(), filters(users=users[:2]), filters(sessions=ids[:5]),
-                  filters(users=users[1:3], sessions=ids[3:12])):
+                  filters(users=users[1:3], sessions=ids[3:12]), filters(types=["navigate", "view"])):
         for split in SPLITS:
             expected = answers(store, given, split, monkeypatch, False)
             assert answers(store, given, split, monkeypatch, True) == expected, (given, split)
+        for start, steps in ((None, 5), (None, 1), ("b", 2), ("c", 50), ("zzz", 5)):
+            expected = path_answers(store, given, monkeypatch, False, start=start, steps=steps)
+            assert path_answers(store, given, monkeypatch, True, start=start, steps=steps) == expected
+            with monkeypatch.context() as patch:  # the paths' texts counted a few at a time
+                patch.setattr(paths_module, "_DISTINCT_TEXTS", 2)
+                assert path_answers(store, given, monkeypatch, True, start=start, steps=steps) == expected
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -270,4 +286,28 @@ def test_cuts_at_the_edges_of_spans_and_inside_them(tmp_path, monkeypatch):
     assert day[1][2] == _stamp(BASE + (130 * 11 + 45) * 60 * SECOND, 0, 0)
     pages = [(s["firstPage"], s["lastPage"]) for s in found[1800 * SECOND] if s["userId"] == "page"]
     assert pages == [("a", None)]
+    store.close()
+
+
+def test_paths_of_sessions_written_twice_are_read_from_their_actions(tmp_path, monkeypatch):
+    """A session two writes each brought pages of keeps no path; paths reads
+    its NAVIGATE actions (those of its user only: another user has a session
+    of the same id), and the rest from the spans."""
+    def nav(user, session, minute, *pages):
+        return {"userId": user, "sessionId": session, "actions": [
+            {"time": f"2018-10-18T10:{minute + i:02d}:00Z", "type": "NAVIGATE",
+             "properties": {"pageFrom": a, "pageTo": b}} for i, (a, b) in enumerate(zip(pages, pages[1:]))]}
+    store = open_store(str(tmp_path / "a.db"))
+    first = [nav(f"u{i}", "s", 0, "home", "list", "item") for i in range(25)]
+    ingest_sessions(store, first + [nav("x", "s", 0, "home", "cart")])
+    ingest_sessions(store, [nav("u3", "s", 30, "item", "cart", "pay"), nav("u4", "s", 40, "pay", "done")])
+    unknown = store.execute(f"SELECT user_id FROM {schema.SPANS} WHERE path IS NULL ORDER BY 1").fetchall()
+    assert unknown == [("u3",), ("u4",)]
+    found = path_answers(store, filters(), monkeypatch, True, steps=10)
+    assert found == path_answers(store, filters(), monkeypatch, False, steps=10)
+    assert found == [{"path": ["home", "list", "item"], "sessions": 23},
+                     {"path": ["home", "cart"], "sessions": 1},
+                     {"path": ["home", "list", "item", "cart", "pay"], "sessions": 1},
+                     # a later NAVIGATE's pageFrom is not on the path: only the first one's
+                     {"path": ["home", "list", "item", "done"], "sessions": 1}]
     store.close()

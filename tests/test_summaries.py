@@ -106,10 +106,25 @@ def recomputed_spans(store):
                 span["first_page"] = (page, utc_us, ns)
             if "pageTo" in props:
                 span["last_page"] = (props["pageTo"], utc_us, ns)
+            span.setdefault("navigates", []).append(props)
     return {key: ((*s["first"][:2], *s["last"][:2], s["first"][2], s["last"][2], s["actions"], s["pages"],
                    s["clicks"], *(s["first_page"] or (None,) * 3), *(s["last_page"] or (None,) * 3)),
-                  max([b - a for a, b in zip(s["at"], s["at"][1:])], default=0))
+                  max([b - a for a, b in zip(s["at"], s["at"][1:])], default=0),
+                  page_path(s.get("navigates", [])))
             for key, s in found.items()}
+
+
+def page_path(navigates):
+    """ohlog paths' path of one session, from its NAVIGATE properties in time order."""
+    pages = []
+    for props in navigates:
+        for name in (["pageFrom"] if not pages else []) + ["pageTo"]:
+            if isinstance(props, dict) and name in props:
+                page = (props[name] if isinstance(props[name], str)
+                        else json.dumps(props[name], ensure_ascii=False, separators=(",", ":")))
+                if not pages or pages[-1] != page:
+                    pages.append(page)
+    return pages
 
 
 def assert_spans_exact(store):
@@ -118,13 +133,15 @@ def assert_spans_exact(store):
     kept = {}
     for row in store.execute(f"SELECT {', '.join(schema.SPANS_COLUMNS)} FROM {schema.SPANS}"):
         row = list(row)
-        for page in (12, 15):
+        for page in (12, 15, 18):
             if row[page] is not None:
                 row[page] = json.loads(row[page])
-        kept[row[0], row[1]] = (tuple(row[2:11] + row[12:]), row[11])
+        kept[row[0], row[1]] = (tuple(row[2:11] + row[12:18]), row[11], row[18])
     expected = recomputed_spans(store)
     assert {k: v[0] for k, v in kept.items()} == {k: v[0] for k, v in expected.items()}
-    for key, (columns, bound) in kept.items():
+    for key, (columns, bound, path) in kept.items():
+        # A path is exact, or None where two writes each brought pages of the session
+        assert path is None or path == expected[key][2], key
         longest = expected[key][1]
         span_ns = (columns[2] - columns[0]) * 1000 + columns[3] - columns[1]
         assert min(longest, DAY_NS) <= bound <= min(span_ns, DAY_NS), key
