@@ -142,3 +142,30 @@ def test_a_reader_does_without_the_nanoseconds_index_and_the_next_writer_adds_it
     assert sorted(recorded()) == sorted(schema.MIGRATIONS)
     assert sqlite3.connect(path).execute(
         f"SELECT count(*) FROM actions INDEXED BY {schema.NS_INDEX} WHERE {schema.NS_INDEX_WHERE}").fetchone() == (1,)
+
+
+def test_a_database_a_newer_ohlog_upgraded_is_read_but_not_written(tmp_path, run_ohlog):
+    # A newer ohlog's migration keeps data (a summary) this one would not
+    # update: writing would leave it disagreeing with the actions, silently
+    path = tmp_path / "newer.db"
+    docs = tmp_path / "docs.ndjson"
+    docs.write_text(json.dumps({"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28Z", "type": "VIEW", "properties": {"viewedId": "v"}}]}) + "\n")
+    assert run_ohlog("ingest", "--db", path, docs).returncode == 0
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                 " VALUES ('ohlog', 'm999_from_the_future', '2030-01-01')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for command in (["ingest", docs], ["delete", "--user", "u", "--yes"]):
+        result = run_ohlog(*command, "--db", path)
+        err = result.stderr.decode()
+        assert result.returncode == 1, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "newer ohlog" in err and "m999_from_the_future" in err
+    assert path.read_bytes() == before
+    for command in (["query"], ["stats"], ["sessions"]):
+        result = run_ohlog(*command, "--db", path, "--json")
+        assert result.returncode == 0, result.stderr
+    assert json.loads(run_ohlog("stats", "--db", path, "--json").stdout)["actions"] == 1

@@ -66,6 +66,7 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         _refuse_other_programs(conn, path)
+        _refuse_newer(conn, path)
         return _prepare(conn, busy_timeout=busy_timeout)
     except sqlite3.DatabaseError as ex:
         raise OhlogError(f"Cannot open database {path}: {ex}") from None
@@ -247,12 +248,28 @@ def open_for_query(path) -> sqlite3.Connection:
 
 def _pending_migrations(conn):
     """The migrations ``conn``'s database has not recorded (read-only)."""
+    applied = _recorded_migrations(conn)
+    return [name for name in MIGRATIONS if name not in applied]
+
+
+def _recorded_migrations(conn) -> set[str]:
     try:
-        applied = {name for (name,) in conn.execute(
+        return {name for (name,) in conn.execute(
             f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = 'ohlog'")}
     except sqlite3.OperationalError:  # no record at all
-        applied = set()
-    return [name for name in MIGRATIONS if name not in applied]
+        return set()
+
+
+def _refuse_newer(conn, path) -> None:
+    """Close ``conn`` and refuse to write to a database that a newer ohlog has
+    migrated: this one would not keep that one's summaries, which would then
+    silently disagree with the actions. Reading it is fine."""
+    unknown = sorted(_recorded_migrations(conn) - set(MIGRATIONS))
+    if unknown:
+        conn.close()
+        raise OhlogError(f"{path} was upgraded by a newer ohlog (migration {unknown[-1]}, unknown"
+                         " to this one), which keeps data this one would not: upgrade ohlog to write"
+                         " to it (reading it works)")
 
 
 class Writer:
