@@ -219,7 +219,8 @@ def test_a_missing_database_is_not_created(tmp_path, via_env, run_ohlog, monkeyp
     monkeypatch.setenv("OHLOG_DB", str(path))
     result = run_ohlog("query", *([] if via_env else ["--db", path]), "--json")
     assert (result.returncode, result.stdout) == (1, b"")
-    assert result.stderr.decode() == f"Error: No database found at {path}\n"
+    assert result.stderr.decode() == (f"Error: No database found at {path}: ingest logs into it first"
+                                      f" (ohlog ingest FILE --db {path})\n")
     assert not path.exists() and not list(tmp_path.glob("nothing-here*"))
 
 
@@ -237,7 +238,8 @@ def test_a_database_that_is_not_ohlogs_is_left_untouched(tmp_path, run_ohlog, ki
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     result = run_ohlog("query", "--db", path, "--json")
     assert (result.returncode, result.stdout) == (1, b"")
-    assert result.stderr.decode() == (f"Error: No database found at {path} (the file is empty)\n" if kind == "empty"
+    assert result.stderr.decode() == (f"Error: No database found at {path} (the file is empty): ingest logs into it first"
+                                       f" (ohlog ingest FILE --db {path})\n" if kind == "empty"
                                       else f"Error: {path} is not an ohlog database: it has no actions table\n")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]

@@ -213,7 +213,8 @@ def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, comman
     if kind == "empty file":
         expected = (f"Error: No database found at {path}: give an existing one, or add --create to"
                     " start a new one" if command == "serve" else
-                    f"Error: No database found at {path} (the file is empty)")
+                    f"Error: No database found at {path} (the file is empty): ingest logs into it first"
+                    f" (ohlog ingest FILE --db {path})")
     elif kind == "directory":  # --db takes no directory, in every command
         expected = f"Error: Invalid value for '-d' / '--db': File '{path}' is a directory."
     else:

@@ -122,7 +122,8 @@ def test_cli_refusals_leave_everything(target, run_ohlog, args, message):
 def test_cli_refuses_a_missing_database_and_creates_none(run_ohlog, tmp_path, dry_run):
     missing = tmp_path / "typo.db"
     result = run_ohlog("delete", "--db", missing, "--user", "a", "--yes", *dry_run)
-    assert (result.returncode, result.stderr.decode()) == (1, f"Error: No database found at {missing}\n")
+    assert (result.returncode, result.stderr.decode()) == (1, f"Error: No database found at {missing}:"
+                                                              f" ingest logs into it first (ohlog ingest FILE --db {missing})\n")
     assert not missing.exists()
 
 

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from ..errors import OhlogError
+from ..errors import NoDatabase, OhlogError
 
 # Exit codes (README "Exit codes"): 1 is an error, 2 bad usage (click's own).
 EXIT_REJECTED = 3  # --on-error skip finished, but some records were rejected
@@ -38,6 +38,11 @@ def open_target(db, *, readonly=False, create=None):
         return open_store(target, create=create, readonly=readonly)
     except BadURL as ex:  # a usage error: exit 2, naming the option
         raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
+    except NoDatabase as ex:  # with the next step
+        import shlex
+
+        raise click.ClickException(f"{ex}: ingest logs into it first"
+                                   f" (ohlog ingest FILE --db {shown(shlex.quote(str(target)))})") from None
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None
 
