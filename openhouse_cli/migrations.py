@@ -244,7 +244,10 @@ def m007_session_spans(db):
         elif kind == "click":
             span[10] += 1
         if properties is not None:
-            props = json.loads(properties)
+            try:
+                props = json.loads(properties)
+            except (ValueError, RecursionError):  # not JSON (a library caller's raw row): no page
+                props = None
             if isinstance(props, dict):
                 if span[12][0] is None:
                     page = props.get("pageFrom", props.get("pageTo"))

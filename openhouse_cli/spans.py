@@ -91,22 +91,39 @@ def _pages(rows: Sequence[Sequence], order: Sequence[int], kinds: list[str]
     ``path`` is ``page_path``'s, as JSON text."""
     first = last = None
     navigates = []
-    at = -1
-    with contextlib.suppress(ValueError):  # no NAVIGATE left
-        while True:
-            at = kinds.index("navigate", at + 1)
-            row = rows[order[at]]
-            props = exact_loads(_PROPERTIES(row))
-            if not isinstance(props, dict):
-                continue
+    at = kinds.index("navigate")  # the caller saw one
+    while True:
+        row = rows[order[at]]
+        props = _properties(row)
+        if isinstance(props, dict):
             navigates.append(props)
             if first is None:
                 page = props.get("pageFrom", props.get("pageTo"))
                 if page is not None:
-                    first = (exact_dumps(page).decode(), _UTC_US(row), _NS(row))
+                    first = (_json(page), _UTC_US(row), _NS(row))
             if "pageTo" in props:
-                last = (exact_dumps(props["pageTo"]).decode(), _UTC_US(row), _NS(row))
-    return first, last, exact_dumps(page_path(navigates)).decode()
+                last = (props, row)  # written out once, at the end
+        try:
+            at = kinds.index("navigate", at + 1)
+        except ValueError:  # no NAVIGATE left
+            break
+    if last is not None:
+        props, row = last
+        last = (_json(props["pageTo"]), _UTC_US(row), _NS(row))
+    return first, last, _json(page_path(navigates))
+
+
+def _properties(row: Sequence) -> Any:
+    """A row's properties, or None where they are not JSON (only a library
+    caller's raw rows can hold such text): a page is never read from them."""
+    try:
+        return exact_loads(_PROPERTIES(row))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _json(value: Any) -> str:
+    return exact_dumps(value).decode()
 
 
 def page_path(navigates: Iterable[Any]) -> list[str]:

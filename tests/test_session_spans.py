@@ -311,3 +311,30 @@ def test_paths_of_sessions_written_twice_are_read_from_their_actions(tmp_path, m
                      # a later NAVIGATE's pageFrom is not on the path: only the first one's
                      {"path": ["home", "list", "item", "done"], "sessions": 1}]
     store.close()
+
+
+def test_properties_that_are_not_json_give_no_page_and_lose_none_after_them(tmp_path, monkeypatch):
+    """A library caller's raw rows may hold properties that are not JSON: such
+    a NAVIGATE gives no page (as one whose properties are not an object), and
+    the pages after it are kept; writing them and building the spans of an
+    older database with them both work."""
+    rows = session_rows(_doc("u", "s", "2018-10-18T10:00:00Z", "2018-10-18T10:01:00Z", "2018-10-18T10:02:00Z",
+                             kind="NAVIGATE", properties={"pageFrom": "a", "pageTo": "b"}), "doc")
+    props = schema.COLUMNS.index("properties")
+    bad = [b'{"pageFrom":"a","pageTo":', b"[" * 5000 + b"]" * 5000]
+    rows = [(*row[:props], text, *row[props + 1:]) for row, text in zip(rows, [*bad, rows[2][props]])]
+    rows[-1] = (*rows[-1][:props], b'{"pageFrom":"c","pageTo":"d"}', *rows[-1][props + 1:])
+    store = open_store(str(tmp_path / "a.db"))
+    writer = store.writer("test")
+    for tally in ([rollups.tally(rows)], None):  # the worker's way, then read back from the table
+        writer.begin()
+        writer.write(rows, tally)
+        writer.rollback() if tally else writer.commit()
+    span = store.execute(f"SELECT first_page, last_page, path FROM {schema.SPANS}").fetchall()
+    assert span == [('"c"', '"d"', '["c","d"]')]
+    store.execute(f"DROP TABLE {schema.SPANS}")
+    store.execute(f"DELETE FROM {schema.MIGRATIONS_TABLE} WHERE name = 'm007_session_spans'")
+    store.close()
+    store = open_store(str(tmp_path / "a.db"))  # a writer builds the spans again (m007)
+    assert store.execute(f"SELECT first_page, last_page, path FROM {schema.SPANS}").fetchall() == span
+    store.close()
