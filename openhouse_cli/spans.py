@@ -89,7 +89,8 @@ def _pages(rows: Sequence[Sequence], order: Sequence[int], kinds: list[str]
     are each ``(JSON text, utc_us, ns)`` or None: the first ``pageFrom`` (or
     ``pageTo`` where it has none) that is not null, and the last ``pageTo``.
     ``path`` is ``page_path``'s, as JSON text."""
-    first = last = None
+    first = None
+    last_seen: tuple[dict, Sequence] | None = None
     navigates = []
     at = kinds.index("navigate")  # the caller saw one
     while True:
@@ -102,13 +103,14 @@ def _pages(rows: Sequence[Sequence], order: Sequence[int], kinds: list[str]
                 if page is not None:
                     first = (_json(page), _UTC_US(row), _NS(row))
             if "pageTo" in props:
-                last = (props, row)  # written out once, at the end
+                last_seen = (props, row)  # written out once, at the end
         try:
             at = kinds.index("navigate", at + 1)
         except ValueError:  # no NAVIGATE left
             break
-    if last is not None:
-        props, row = last
+    last = None
+    if last_seen is not None:
+        props, row = last_seen
         last = (_json(props["pageTo"]), _UTC_US(row), _NS(row))
     return first, last, _json(page_path(navigates))
 
@@ -204,10 +206,18 @@ def sessions_of(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple]:
                         " (SELECT value FROM json_each(?))", (orjson.dumps(list(ids)).decode(),)).fetchall()
 
 
-def rebuild(conn: sqlite3.Connection, keys: Iterable[tuple]) -> None:
-    """The spans of sessions ``keys`` again, from their actions now (after a delete)."""
-    for user, session in keys:
-        conn.execute(f"DELETE FROM {SPANS} WHERE user_id = ? AND session_id = ?", (user, session))
-        rows = conn.execute(f"{_ROWS} WHERE session_id = ? AND user_id = ? ORDER BY id",
-                            (session, user)).fetchall()
-        conn.executemany(UPSERT, spans(rows))
+_REBUILD_BATCH = 500  # sessions a query
+
+
+def rebuild(conn: sqlite3.Connection, keys: Sequence[tuple]) -> None:
+    """The spans of sessions ``keys`` again, from their actions now (after a
+    delete), a batch of sessions a query."""
+    for start in range(0, len(keys), _REBUILD_BATCH):
+        batch = keys[start:start + _REBUILD_BATCH]
+        conn.executemany(f"DELETE FROM {SPANS} WHERE user_id = ? AND session_id = ?", batch)
+        wanted = set(batch)
+        ids = sorted({session for _, session in batch})
+        rows = conn.execute(f"{_ROWS} WHERE session_id IN ({', '.join('?' * len(ids))}) ORDER BY id",
+                            ids).fetchall()
+        # Only these users' sessions of those ids
+        conn.executemany(UPSERT, spans([row for row in rows if (_USER(row), _SESSION(row)) in wanted]))

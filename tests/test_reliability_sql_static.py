@@ -170,12 +170,14 @@ ALLOWED = {
     "analytics/sessions.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",
         "order": "one of two ORDER BY column lists: literals",
-        "clauses or 'true'": "source.conditions(): query.filter_clauses' conditions, placeholders for values",
+        "where": "source.conditions(): query.filter_clauses' conditions, placeholders for values, or 'true'",
+        "DAY_NS // 1000": "an integer constant: microseconds a day",
     },
     "spans.py": {
         "', '.join(SPANS_COLUMNS)": "schema.SPANS_COLUMNS, the spans table's column names",
         "', '.join('?' * len(SPANS_COLUMNS))": "one placeholder a column",
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",
+        "', '.join('?' * len(ids))": "one placeholder a session id",
         "_before('excluded.last', 'last')": "_before over literal column prefixes",
         "_before('excluded.first_page', 'first_page')": "_before over literal column prefixes",
         "_before('excluded.last_page', 'last_page')": "_before over literal column prefixes",

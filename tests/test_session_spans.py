@@ -25,6 +25,7 @@ from .test_summaries import assert_spans_exact
 # The module (the package's ``sessions`` is its function of that name)
 sessions_module = importlib.import_module("openhouse_cli.analytics.sessions")
 paths_module = importlib.import_module("openhouse_cli.analytics.paths")
+spans_module = importlib.import_module("openhouse_cli.spans")
 SECOND = 10**6  # microseconds
 SPLITS = [None, 1, SECOND, 1799 * SECOND, 1800 * SECOND, 1801 * SECOND, 3 * 3600 * SECOND,
           86400 * SECOND - 1, 86400 * SECOND, 3 * 86400 * SECOND]
@@ -97,6 +98,10 @@ def assert_same_sessions(store, monkeypatch):
         for split in SPLITS:
             expected = answers(store, given, split, monkeypatch, False)
             assert answers(store, given, split, monkeypatch, True) == expected, (given, split)
+            with monkeypatch.context() as patch:  # the spans whatever their cuts, users read two at a time
+                patch.setattr(sessions_module, "_HELD_USERS", 2)
+                patch.setattr(sessions_module, "_CUT_SHARE", 2)
+                assert answers(store, given, split, monkeypatch, True) == expected, (given, split)
         for start, steps in ((None, 5), (None, 1), ("b", 2), ("c", 50), ("zzz", 5)):
             expected = path_answers(store, given, monkeypatch, False, start=start, steps=steps)
             assert path_answers(store, given, monkeypatch, True, start=start, steps=steps) == expected
@@ -124,7 +129,9 @@ def test_spans_answer_as_the_actions_do_through_ingest_duplicates_and_deletes(tm
     assert counts.duplicates > 0 and counts.inserted > 0
     assert_spans_exact(store)
     assert_same_sessions(store, monkeypatch)
-    # Deleting actions from the middle, the ends and the whole of sessions
+    # Deleting actions from the middle, the ends and the whole of sessions (their spans
+    # built again two sessions a query)
+    monkeypatch.setattr(spans_module, "_REBUILD_BATCH", 2)
     times = [Bound(t, True) for (t,) in store.execute("SELECT utc_us FROM actions ORDER BY utc_us")]
     delete_actions(store, users=["u1"], start=times[len(times) // 3], end=times[len(times) // 2])
     delete_actions(store, users=["u2"])
@@ -192,6 +199,7 @@ def test_spans_answer_without_reading_actions_and_only_the_cut_user_is_read(tmp_
     original = sessions_module._sessions
     monkeypatch.setattr(sessions_module, "_sessions",
                         lambda store, given, split: read.append(given["users"]) or original(store, given, split))
+    monkeypatch.setattr(sessions_module, "_CUT_SHARE", 0.5)  # one span in three holds a cut
     found = list(stream_sessions(store, filters(), 1800 * SECOND))
     assert [(s["userId"], s["sessionId"], s["actions"]) for s in found] == [
         ("a", "1", 3), ("b", "3", 1), ("b", "3", 1)]
@@ -199,6 +207,10 @@ def test_spans_answer_without_reading_actions_and_only_the_cut_user_is_read(tmp_
     read.clear()
     assert [s["actions"] for s in stream_sessions(store, filters(), None)] == [2, 1, 2]
     assert read == []
+    # Where more spans than that share hold a cut, every action is read at once
+    monkeypatch.setattr(sessions_module, "_CUT_SHARE", 0.3)
+    assert list(stream_sessions(store, filters(), 1800 * SECOND)) == found
+    assert read == [()]
     store.close()
 
 
@@ -266,6 +278,7 @@ def test_cuts_at_the_edges_of_spans_and_inside_them(tmp_path, monkeypatch):
     writer.commit()
     assert_spans_exact(store)
     found, read = {}, []
+    monkeypatch.setattr(sessions_module, "_CUT_SHARE", 2)  # the spans, however many hold cuts
     original = sessions_module._sessions
     for split in (1800 * SECOND, 3 * 3600 * SECOND):
         with monkeypatch.context() as patch:
@@ -273,8 +286,8 @@ def test_cuts_at_the_edges_of_spans_and_inside_them(tmp_path, monkeypatch):
                           read.append((split_us, *given["users"])) or original(store, given, split_us))
             found[split] = answers(store, filters(), split, monkeypatch, True)
         assert found[split] == answers(store, filters(), split, monkeypatch, False)
-    # Only the users with a cut inside a client session had their actions read
-    assert read == [(1800 * SECOND, "day"), (1800 * SECOND, "even"), (3 * 3600 * SECOND, "day")]
+    # Only the users with a cut inside a client session had their actions read, together
+    assert read == [(1800 * SECOND, "day", "even"), (3 * 3600 * SECOND, "day")]
     even = [(s["sessionId"], s["actions"]) for s in found[3 * 3600 * SECOND] if s["userId"] == "even"]
     assert even == [("e00", 36), ("e12", 6)]
     exact = [(s["sessionId"], s["actions"]) for s in found[1800 * SECOND] if s["userId"] == "exact"]

@@ -155,25 +155,37 @@ def _from_spans(store, filters, split_us) -> Iterator[_Session] | None:
     if not kept or not kept[0]:
         return None
     clauses, params = conditions(store, {"users": filters.get("users"), "sessions": filters.get("sessions")})
+    where = clauses or "true"
+    if split_us:
+        # Where many spans hold a cut, most users' actions would be read: all of them are, at once
+        cut = one(store, f"SELECT count(*), count(*) FILTER (WHERE gap_ns >= ? OR last_us - first_us"
+                  f" >= {DAY_NS // 1000}) FROM {SPANS} WHERE {where}", [split_us * 1000, *params])
+        if not cut or cut[1] > _CUT_SHARE * cut[0]:
+            return None
     rows = fetch_batches(store, f"SELECT user_id, session_id, start_time, end_time, first_us, first_ns,"
                          f" last_us, last_ns, actions, pages, clicks, gap_ns, first_page, last_page"
-                         f" FROM {SPANS} WHERE {clauses or 'true'} ORDER BY user_id", params)
+                         f" FROM {SPANS} WHERE {where} ORDER BY user_id", params)
     return _chained(store, filters, rows, split_us)
+
+
+_CUT_SHARE = 0.1
 
 
 def _chained(store, filters, batches, split_us) -> Iterator[_Session]:
     split_ns = split_us * 1000 if split_us else None
     user: object = _BEFORE_ANY
     spans: list[_Span] = []
+    held = _Held(store, filters, split_us)
     for rows in itertools.chain(batches, [[(None,) * 14]]):  # a last row of no user
         for (row_user, session, start, end, first_us, first_ns, last_us, last_ns, actions, pages,
              clicks, gap_ns, first_page, last_page) in rows:
             if row_user != user:
                 if split_ns is None:
                     yield from spans
-                else:
-                    yield from _split(store, filters, user, spans, split_us)
+                elif user is not _BEFORE_ANY:
+                    yield from held.add(user, _split(spans, split_ns))
                 if row_user is None:
+                    yield from held.release()
                     return
                 user, spans = row_user, []
             span = _Span(row_user, session, start, end, first_us * 1000 + first_ns,
@@ -185,27 +197,51 @@ def _chained(store, filters, batches, split_us) -> Iterator[_Session]:
 
 
 _BEFORE_ANY = object()  # the user before the first row
+_HELD_USERS = 500  # users whose sessions wait for one read of those among them the spans cannot split
 
 
-def _split(store, filters, user, spans, split_us) -> Iterator[_Session]:
-    """One user's sessions split by ``split_us`` of inactivity, from their
-    spans (their actions read instead if a cut falls inside one)."""
-    split_ns = split_us * 1000
+class _Held:
+    """Users' sessions in order, some from their spans and some (None) still
+    to be read from their actions: those are read together, one query for
+    up to _HELD_USERS users, where one query each cost more than reading
+    every action when most users need it."""
+
+    def __init__(self, store, filters, split_us):
+        self.store, self.filters, self.split_us = store, filters, split_us
+        self.users: list[tuple[Any, list[_Session] | None]] = []
+
+    def add(self, user, found: list[_Session] | None) -> Iterator[_Session]:
+        self.users.append((user, found))
+        if len(self.users) >= _HELD_USERS:
+            yield from self.release()
+
+    def release(self) -> Iterator[_Session]:
+        wanted = [user for user, found in self.users if found is None]
+        read: dict[Any, list[_Session]] = {}
+        if wanted:
+            for session in _sessions(self.store, {**self.filters, "users": wanted}, self.split_us):
+                read.setdefault(session.user, []).append(session)
+        for user, found in self.users:
+            yield from read.get(user, []) if found is None else found
+        self.users = []
+
+
+def _split(spans: list[_Span], split_ns: int) -> list[_Session] | None:
+    """One user's sessions split by ``split_ns`` of inactivity, from their
+    spans; None if a cut could fall inside one (their actions are read then)."""
     spans.sort(key=lambda s: s.first_ns)
     chained: list[_Session] = []
     for span in spans:
         if span.gap >= split_ns or span.last_ns - span.first_ns >= DAY_NS or (
                 chained and span.first_ns <= chained[-1].last_ns):
-            yield from _sessions(store, {**filters, "users": [user]}, split_us)
-            return
+            return None
         current = chained[-1] if chained else None
         if current is None or span.first_ns - current.last_ns >= split_ns or (
                 span.first_ns - current.first_ns >= DAY_NS):
             chained.append(span)
             continue
         if span.last_ns - current.first_ns >= DAY_NS:  # the day ends inside this span
-            yield from _sessions(store, {**filters, "users": [user]}, split_us)
-            return
+            return None
         current.end, current.last_ns = span.end, span.last_ns
         current.actions += span.actions
         current.pages += span.pages
@@ -214,7 +250,7 @@ def _split(store, filters, user, spans, split_us) -> Iterator[_Session]:
             current.first_page = span.first_page
         if span.has_last_page:
             current.last_page = span.last_page
-    yield from chained
+    return chained
 
 
 class Summary:
