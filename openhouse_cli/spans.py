@@ -26,7 +26,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 from itertools import chain, compress, repeat
-import contextlib
 import operator
 from operator import itemgetter
 

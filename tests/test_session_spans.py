@@ -351,3 +351,25 @@ def test_properties_that_are_not_json_give_no_page_and_lose_none_after_them(tmp_
     store = open_store(str(tmp_path / "a.db"))  # a writer builds the spans again (m007)
     assert store.execute(f"SELECT first_page, last_page, path FROM {schema.SPANS}").fetchall() == span
     store.close()
+
+
+def test_an_older_ohlogs_writes_send_sessions_and_paths_to_the_actions(tmp_path, monkeypatch):
+    """An ohlog from before the spans keeps summary_sessions but not the spans:
+    after its writes they disagree, and sessions and paths read the actions."""
+    store = open_store(str(tmp_path / "a.db"))
+    ingest_sessions(store, documents(5, n=30))
+    docs = documents(6, n=10)
+    rows = [row for number, doc in enumerate(docs, 1) for row in session_rows(doc, f"doc {number}")]
+    with monkeypatch.context() as patch:  # a writer that does not know the spans
+        patch.setattr(spans_module, "add", lambda conn, after_id: None)
+        writer = store.writer("old")
+        writer.begin()
+        assert writer.write(rows, None) == len(rows)
+        writer.commit()
+    kept = {(u, s): n for u, s, n in store.execute(f"SELECT user_id, session_id, actions FROM {schema.SPANS}")}
+    counted = {(u, s): n for u, s, n in store.execute("SELECT user_id, session_id, actions FROM summary_sessions")}
+    assert kept != counted
+    for split in (None, 1800 * SECOND):
+        assert answers(store, filters(), split, monkeypatch, True) == answers(store, filters(), split, monkeypatch, False)
+    assert path_answers(store, filters(), monkeypatch, True) == path_answers(store, filters(), monkeypatch, False)
+    store.close()

@@ -14,7 +14,7 @@ import orjson
 from ..fields import exact_dumps, exact_loads
 from ..schema import SPANS, type_key
 from ..spans import page_path
-from .source import conditions, fetch, fetch_batches, filtered, one
+from .source import fetch, fetch_batches, filtered, one, spans_where
 
 # Sessions whose path the spans do not hold (two writes each brought pages
 # of it) are read from their actions, this many a query; past a tenth of the
@@ -61,18 +61,12 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
 
 def _kept_paths(store, filters: dict) -> Iterator[tuple[list[str], int]] | None:
     """Each session's path, with how many sessions have it, from the spans
-    kept at ingest (spans.py); None where they cannot answer: on PostgreSQL,
-    in a database that predates them, with a filter that can cut a session
-    (only --user and --session select whole sessions; --type is NAVIGATE
-    here), or where many sessions' paths are not held."""
-    if store.engine != "sqlite" or any(value for name, value in filters.items()
-                                       if name not in ("users", "sessions", "types", "limit", "order")):
+    kept at ingest (spans.py); None where they cannot answer
+    (source.spans_where) or where many sessions' paths are not held."""
+    found = spans_where(store, filters, also=("types",))  # only NAVIGATE is read here
+    if found is None:
         return None
-    kept = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [SPANS])
-    if not kept or not kept[0]:
-        return None
-    clauses, params = conditions(store, {"users": filters.get("users"), "sessions": filters.get("sessions")})
-    where = clauses or "true"
+    where, params = found
     counts = one(store, f"SELECT count(*), count(*) FILTER (WHERE path IS NULL) FROM {SPANS} WHERE {where}",
                  params)
     if not counts or counts[1] > _UNKNOWN_SHARE * counts[0]:

@@ -11,7 +11,7 @@ from typing import Any
 from ..fields import exact_loads
 from ..query import build_query
 from ..schema import SPANS
-from .source import conditions, fetch, fetch_batches, filtered, one
+from .source import fetch, fetch_batches, filtered, one, spans_where
 
 DAY_NS = 86400 * 10**9
 _NAVIGATE = "'navigate'"  # a constant, the same escaped or not
@@ -139,23 +139,17 @@ class _Span(_Session):
 
 def _from_spans(store, filters, split_us) -> Iterator[_Session] | None:
     """The sessions from the spans kept at ingest (spans.py), user by user;
-    None where they cannot answer: on PostgreSQL, in a database that
-    predates them, or with a filter that can cut a session (only --user and
-    --session select whole sessions).
+    None where they cannot answer (source.spans_where).
 
     Each client session is a span. With ``split_us``, a user's spans are
     chained in time order, a new session wherever that long passes between
     two; a user whose sessions would be cut inside a span (a pause of that
     length in it, a day since its session began, or two spans that overlap
     in time) has their actions read instead, as before."""
-    if store.engine != "sqlite" or any(value for name, value in filters.items()
-                                       if name not in ("users", "sessions", "limit", "order")):
+    found = spans_where(store, filters)
+    if found is None:
         return None
-    kept = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [SPANS])
-    if not kept or not kept[0]:
-        return None
-    clauses, params = conditions(store, {"users": filters.get("users"), "sessions": filters.get("sessions")})
-    where = clauses or "true"
+    where, params = found
     if split_us:
         # Where many spans hold a cut, most users' actions would be read: all of them are, at once
         cut = one(store, f"SELECT count(*), count(*) FILTER (WHERE gap_ns >= ? OR last_us - first_us"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import OhlogError
 from ..query import build_query, filter_clauses
-from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, NS_INDEX, NS_INDEX_WHERE, SECONDARY_INDEXES
+from ..schema import DEDUPE_COLUMNS, DEDUPE_INDEX, NS_INDEX, NS_INDEX_WHERE, SECONDARY_INDEXES, SPANS
 from ..store import as_store
 
 
@@ -42,6 +42,28 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
                 else " NOT INDEXED")
         sql = sql.split(" INDEXED BY ", 1)[0] + hint
     return sql, params
+
+
+def spans_where(store, filters: dict, also: tuple[str, ...] = ()) -> tuple[str, list] | None:
+    """``(where, params)`` selecting the session spans (spans.py) of the
+    filtered sessions, or None where the spans cannot answer: on PostgreSQL,
+    in a database that predates them, with a filter that can cut a session
+    (only --user and --session select whole sessions; ``also`` names the
+    filters the caller allows besides), or where an older ohlog has written
+    since (it keeps ``summary_sessions`` but not the spans: their sessions
+    and actions then differ, and the actions answer instead)."""
+    if store.engine != "sqlite" or any(value for name, value in filters.items()
+                                       if name not in ("users", "sessions", "limit", "order", *also)):
+        return None
+    kept = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [SPANS])
+    if not kept or not kept[0]:
+        return None
+    totals = [one(store, f"SELECT count(*), coalesce(sum(actions), 0) FROM {table}")
+              for table in ("summary_sessions", SPANS)]
+    if totals[0] != totals[1]:
+        return None
+    clauses, params = conditions(store, {"users": filters.get("users"), "sessions": filters.get("sessions")})
+    return clauses or "true", params
 
 
 def conditions(store, filters: dict) -> tuple[str, list]:
