@@ -83,6 +83,7 @@ ALLOWED = {
     "analytics/source.py": {
         "sql": "its callers' SQL, each checked in the analytics module that builds it",
         "clauses": "query.filter_clauses' fragments, each built (and checked) there",
+        "table": "one of two literal table names: summary_sessions or schema.SPANS",
     },
     "analytics/counts.py": {
         "sql": "filtered(): query.build_query's SELECT of fixed column lists",
