@@ -373,3 +373,56 @@ def test_an_older_ohlogs_writes_send_sessions_and_paths_to_the_actions(tmp_path,
         assert answers(store, filters(), split, monkeypatch, True) == answers(store, filters(), split, monkeypatch, False)
     assert path_answers(store, filters(), monkeypatch, True) == path_answers(store, filters(), monkeypatch, False)
     store.close()
+
+
+def _committing_before(monkeypatch, module, name, path, docs):
+    """Make ``module.name`` commit ``docs`` from another connection first (once)."""
+    original = getattr(module, name)
+    pending = [docs]
+
+    def committing(*args, **kwargs):
+        if pending:
+            other = open_store(str(path))
+            ingest_sessions(other, pending.pop())
+            other.close()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, committing)
+
+
+def test_paths_and_split_sessions_read_one_state_while_a_writer_commits(tmp_path, monkeypatch):
+    """paths reads the kept paths, then the actions of sessions whose path is
+    not kept; sessions --split reads the spans, then some users' actions. A
+    commit in between (another process's ingest) must not show in either:
+    it had counted a session twice (a new-user review's case)."""
+    def nav(user, session, minute, *pages):
+        return {"userId": user, "sessionId": session, "actions": [
+            {"time": f"2018-10-18T10:{minute + i:02d}:00Z", "type": "NAVIGATE",
+             "properties": {"pageFrom": a, "pageTo": b}} for i, (a, b) in enumerate(zip(pages, pages[1:]))]}
+    path = tmp_path / "a.db"
+    store = open_store(str(path))
+    ingest_sessions(store, [nav(f"u{i}", "s", 0, "home", "list", "item") for i in range(25)])
+    ingest_sessions(store, [nav("u3", "s", 30, "item", "cart")])  # u3's path is not kept
+    # u0's session also gains a page: its path is no longer kept either
+    later = [nav("u0", "s", 40, "item", "done"), nav("u9", "t", 0, "home", "pay", "done")]
+    before = paths(store, filters(), top=100)
+    _committing_before(monkeypatch, paths_module, "fetch", path, later)  # between the two reads
+    assert paths(store, filters(), top=100) == before
+    assert sum(p["sessions"] for p in paths(store, filters(), top=100)) == 26  # the commit (u9), seen now
+
+    # sessions --split: u1 and u2 pause 40 minutes inside their session (read from
+    # their actions); the commit adds to u2 and to a user the spans read later
+    store2 = open_store(str(tmp_path / "b.db"))
+    gap = [{"userId": u, "sessionId": "s", "actions": [
+        {"time": t, "type": "SCROLL", "properties": {}} for t in ("2018-10-18T10:00:00Z", "2018-10-18T10:40:00Z")]}
+        for u in ("u1", "u2")]
+    ingest_sessions(store2, gap + [nav("u8", "s", 0, "home", "list")])
+    before = list(stream_sessions(store2, filters(), 1800 * SECOND))
+    more = [{"userId": "u2", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T10:41:00Z", "type": "SCROLL", "properties": {}}]}, nav("u9", "s", 0, "a", "b")]
+    monkeypatch.setattr(sessions_module, "_CUT_SHARE", 2)
+    _committing_before(monkeypatch, sessions_module, "_sessions", tmp_path / "b.db", more)
+    assert list(stream_sessions(store2, filters(), 1800 * SECOND)) == before
+    assert len(list(stream_sessions(store2, filters(), 1800 * SECOND))) == len(before) + 1
+    store.close()
+    store2.close()

@@ -14,7 +14,7 @@ import orjson
 from ..fields import exact_dumps, exact_loads
 from ..schema import SPANS, type_key
 from ..spans import page_path
-from .source import fetch, fetch_batches, filtered, one, spans_where
+from .source import fetch, fetch_batches, filtered, one, snapshot, spans_where
 
 # Sessions whose path the spans do not hold (two writes each brought pages
 # of it) are read from their actions, this many a query; past a tenth of the
@@ -40,15 +40,16 @@ def paths(store, filters: dict, *, start: str | None = None, steps: int = 5,
     # Each page's text once (a session's pages are new strings each time):
     # a path kept as a key then holds shared pages, not copies of its own
     known: dict[str, str] = {}
-    whole = _kept_paths(store, filters)
-    for pages, sessions in _read_paths(store, filters) if whole is None else whole:
-        path = _cut(pages, start, steps)
-        if path:
-            counted = counter.get(path)
-            if counted is None:
-                counter[tuple(known.setdefault(page, page) for page in path)] = sessions
-            else:
-                counter[path] = counted + sessions
+    with snapshot(store):  # the kept paths and the sessions read from actions: one state
+        whole = _kept_paths(store, filters)
+        for pages, sessions in _read_paths(store, filters) if whole is None else whole:
+            path = _cut(pages, start, steps)
+            if path:
+                counted = counter.get(path)
+                if counted is None:
+                    counter[tuple(known.setdefault(page, page) for page in path)] = sessions
+                else:
+                    counter[path] = counted + sessions
     # The top paths are those counted at least as often as the top-th;
     # only they need the tie-break by path (its JSON text)
     chosen = list(counter.items())

@@ -11,7 +11,7 @@ from typing import Any
 from ..fields import exact_loads
 from ..query import build_query
 from ..schema import SPANS
-from .source import fetch, fetch_batches, filtered, one, spans_where
+from .source import fetch, fetch_batches, filtered, one, snapshot, spans_where
 
 DAY_NS = 86400 * 10**9
 _NAVIGATE = "'navigate'"  # a constant, the same escaped or not
@@ -60,18 +60,22 @@ def stream_sessions(store, filters: dict, split_us: int | None = None,
     user's actions cut wherever that long passes without an action (a gap
     of exactly ``split_us`` cuts) and when 24 hours have passed since the
     session's first action; such a session keeps its first action's sessionId.
-    Memory holds one user's sessions at a time.
+    Memory holds one user's sessions at a time (from the spans with a split,
+    those of up to _HELD_USERS users). Every read sees one state of the
+    database (a read transaction), as the spans and some users' actions may
+    both be read.
     """
-    found_sessions = _from_spans(store, filters, split_us)
-    if found_sessions is None:
-        found_sessions = _sessions(store, filters, split_us)
-    pending: list[_Session] = []
-    for found in found_sessions:
-        if pending and pending[0].user != found.user:
-            yield from _flush(pending, summary)
-            pending = []
-        pending.append(found)
-    yield from _flush(pending, summary)
+    with snapshot(store):
+        found_sessions = _from_spans(store, filters, split_us)
+        if found_sessions is None:
+            found_sessions = _sessions(store, filters, split_us)
+        pending: list[_Session] = []
+        for found in found_sessions:
+            if pending and pending[0].user != found.user:
+                yield from _flush(pending, summary)
+                pending = []
+            pending.append(found)
+        yield from _flush(pending, summary)
 
 
 def _flush(pending, summary):
