@@ -33,6 +33,10 @@ Python for the few bits that were set already, whose users are taken back
 before the days are added. So the writer runs no GROUP BY, temporary table
 or lookup a row.
 
+The sessions' spans (``spans.py``, SQLite only) change with them: from
+the worker's tally, or from a write's rows read back by id; a delete
+builds the spans of the sessions it touched again.
+
 SQLite: every writer holds the write lock (BEGIN IMMEDIATE) and rowids rise
 within a transaction, so ``since(conn)`` before a write and ``add(conn, id)``
 after it add exactly the rows it inserted (dedupe already applied: only
@@ -133,8 +137,9 @@ def tally(rows: Sequence[Sequence]) -> tuple[list[tuple], ...]:
     """``rows`` (schema.COLUMNS order) counted for each summary: a list of
     ``(key..., actions)`` tuples for each table of ``TABLES``, in its order and
     with its key's columns, then the days' two (``_day_tally``), then the
-    sessions' spans (``spans.spans``): what ``Held.add`` takes. Worked out by the validating worker, on the other
-    core, so that the writer only upserts. Python's ``//`` floors, as the
+    sessions' spans (``spans.spans``): what ``Held.add`` takes. Worked out
+    by the validating worker, on the other core, so that the writer only
+    upserts. Python's ``//`` floors, as the
     SQL's shifted division does. (Counter over zipped columns counts without
     a Python step a row.) The lists are left unsorted: sorting them cost the
     worker, now the longer of ingest's two paths, and saved the writer's

@@ -4,8 +4,9 @@
 ``summary_session_spans`` (schema.SPANS) has a row for each (user, session):
 its first and last instants and their time strings, its actions, pages
 (VIEW and NAVIGATE) and clicks, its first and last page with the instant of
-the NAVIGATE each came from, and ``gap_ns``, a bound on the longest pause
-between two of its consecutive actions. Ties at one instant go by id, as
+the NAVIGATE each came from, its page path (``page_path``, what ``ohlog
+paths`` counts), and ``gap_ns``, a bound on the longest pause between two
+of its consecutive actions. Ties at one instant go by id, as
 ``sessions`` orders them: of two writes, the later one's rows come after.
 
 It changes in the writers' transactions, with the other summaries
@@ -16,18 +17,20 @@ distance between the two spans if they do not overlap (a pause in the
 merged actions lies within one span's own pause, or between the spans).
 So the bound never falls below the true longest pause, which is all that
 ``sessions`` needs: a span whose bound is under the split cannot be cut.
+Two paths merge only where one of them is empty; otherwise the path is
+unknown (NULL) and ``paths`` reads that session's actions.
 A delete builds the spans of the sessions it touched again from what remains.
 Bounds are capped at a day: ``sessions`` reads a longer span's actions.
 """
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
 from itertools import chain, compress, repeat
-import operator
 from operator import itemgetter
+from typing import Any
 
 from .fields import exact_dumps, exact_loads
 from .schema import COLUMNS, SPANS, SPANS_COLUMNS
@@ -145,7 +148,7 @@ def page_path(navigates: Iterable[Any]) -> list[str]:
 
 def _visit(pages: list[str], page: Any) -> None:
     if not isinstance(page, str):
-        page = exact_dumps(page).decode()
+        page = _json(page)
     if not pages or pages[-1] != page:
         pages.append(page)
 
@@ -158,7 +161,7 @@ def _before(a: str, b: str) -> str:
 def _distance(a: str, b: str) -> str:
     """SQL: nanoseconds from instant ``a`` to the later ``b``, 0 if ``b`` is not
     later, capped at a day (no product overflows)."""
-    return (f"CASE WHEN {b}_us - {a}_us >= 86400000000 THEN {DAY_NS} WHEN {b}_us < {a}_us THEN 0"
+    return (f"CASE WHEN {b}_us - {a}_us >= {DAY_NS // 1000} THEN {DAY_NS} WHEN {b}_us < {a}_us THEN 0"
             f" ELSE max(({b}_us - {a}_us) * 1000 + {b}_ns - {a}_ns, 0) END")
 
 

@@ -86,7 +86,6 @@ def _kept(store, filters, where, params, unknown) -> Iterator[tuple[list[str], i
         if rows is not None:
             texts.update(map(itemgetter(0), rows))
         if len(texts) >= _DISTINCT_TEXTS or rows is None:
-            texts.pop(None, None)
             for text, sessions in texts.items():
                 yield orjson.loads(text), sessions  # a list of strings: read exactly by orjson
             texts.clear()

@@ -261,7 +261,7 @@ def sessions(store, filters, fmt, zone, split):
 
     summary = Summary()
     rows = stream_sessions(store, filters, split, summary)
-    if fmt == "json":  # streamed: memory holds one user's sessions
+    if fmt == "json":  # streamed: memory holds a user's sessions (up to 500 users' with --split)
         return render.write_json_stream(sys.stdout, "sessions", rows,
                                         lambda: {"summary": summary.result()})
     if fmt == "ndjson":
