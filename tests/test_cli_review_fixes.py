@@ -4,6 +4,7 @@ twice to ingest."""
 
 import os
 import socket
+import sqlite3
 import subprocess
 
 import pytest
@@ -160,11 +161,13 @@ def test_a_file_may_still_be_named_twice_and_with_stdin(run_ohlog, tmp_path):
 
 # An empty file, a device, a FIFO or a directory as the database (found from outside:
 # delete and serve turned an empty file into a database; a device gave "disk I/O
-# error" and left a -journal file beside it)
+# error" and left a -journal file beside it). And a SQLite file without a table
+# (another tool's, emptied): every reader and delete wrote ohlog's tables into it.
 
 NOT_CREATING = {
     "query": ["query"], "stats": ["stats"], "delete --dry-run": ["delete", "--user", "x", "--dry-run"],
     "delete": ["delete", "--user", "x", "--yes"], "serve": ["serve", "--port", "0"],
+    "count": ["count"], "timeline": ["timeline", "--user", "x"],
 }
 CREATING = {"ingest": ["ingest", "EXAMPLE"], "serve --create": ["serve", "--port", "0", "--create"]}
 
@@ -173,6 +176,12 @@ def make_odd(tmp_path, kind):
     path = tmp_path / "odd.db"
     if kind == "empty file":
         path.write_bytes(b"")
+    elif kind == "SQLite file without a table":
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("DROP TABLE t")
+        conn.commit()
+        conn.close()
     elif kind == "directory":
         path.mkdir()
     elif kind == "FIFO":
@@ -193,27 +202,29 @@ def run_on(path, args, tmp_path):
 
 @pytest.mark.parametrize("command,kind", [
     (command, kind) for command in [*NOT_CREATING, *CREATING]
-    for kind in ["empty file", "directory", "FIFO", "character device"]
+    for kind in ["empty file", "SQLite file without a table", "directory", "FIFO", "character device"]
     # (serve --create serves an empty file as a new database, as it should: until stopped)
-    if (command, kind) != ("serve --create", "empty file")])
+    if (command, kind) not in {("serve --create", "empty file"), ("serve --create", "SQLite file without a table")}])
 def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, command):
     (tmp_path / "sample.json").write_bytes(open(os.path.join(os.path.dirname(__file__), "..", "examples",
                                                              "sample_log.json"), "rb").read())
     work = tmp_path / "w"
     work.mkdir()
     path = make_odd(work, kind)
+    before = path.read_bytes() if path.is_file() else None
     args = {**NOT_CREATING, **CREATING}[command]
     result = run_on(path, args, work)
-    if kind == "empty file" and command in CREATING:
+    if kind in ("empty file", "SQLite file without a table") and command in CREATING:
         # an empty file is a new database to a command that creates one, as ingest makes one
         assert result.returncode == 0
         return
     assert result.returncode in (1, 2)
     what = {"directory": "a directory", "FIFO": "a FIFO", "character device": "a character device"}
-    if kind == "empty file":
+    if kind in ("empty file", "SQLite file without a table"):
+        why = "the file is empty" if kind == "empty file" else "the file holds no tables"
         expected = (f"Error: No database found at {path}: give an existing one, or add --create to"
                     " start a new one" if command == "serve" else
-                    f"Error: No database found at {path} (the file is empty): ingest logs into it first"
+                    f"Error: No database found at {path} ({why}): ingest logs into it first"
                     f" (ohlog ingest FILE --db {path})")
     elif kind == "directory":  # --db takes no directory, in every command
         expected = f"Error: Invalid value for '-d' / '--db': File '{path}' is a directory."
@@ -221,5 +232,5 @@ def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, comman
         expected = f"Error: Cannot open database {path}: it is {what[kind]}"
     assert error_line(result) == expected
     assert sorted(p.name for p in work.iterdir()) == ["odd.db"]  # no -journal, -wal or -shm beside it
-    if kind == "empty file":
-        assert path.stat().st_size == 0
+    if before is not None:
+        assert path.read_bytes() == before

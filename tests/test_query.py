@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -271,6 +272,30 @@ def test_open_for_query_creates_nothing(tmp_path):
     with pytest.raises(NoDatabase, match=f"^No database found at {path}$"):
         open_for_query(path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_file_without_a_table_is_no_database_to_readers_and_stays_as_it_was(tmp_path):
+    from openhouse_cli.store.sqlite import holds_no_database, open_conn
+
+    path = tmp_path / "other tool's.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("DROP TABLE t")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    assert holds_no_database(path)
+    with pytest.raises(NoDatabase, match=r"^No database found at .* \(the file holds no tables\)$"):
+        open_for_query(path)
+    with pytest.raises(NoDatabase, match=r"\(the file holds no tables\)$"):
+        open_conn(path, create=False)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other tool's.db"]
+    # A writer that creates makes it a database, and then it is one
+    ingest_sessions(open_db(path), MIXED)
+    assert not holds_no_database(path)
+    assert len(list(query_actions(open_for_query(path)))) == 9
 
 
 def test_open_for_query_is_read_only_and_leaves_an_empty_file_alone(tmp_path):

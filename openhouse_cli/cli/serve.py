@@ -59,11 +59,11 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
         click.echo("Warning: --public-post does nothing without --token (or $OHLOG_TOKEN): "
                    "every request is already accepted without one", err=True)
     from ..store import is_url
-    from ..store.sqlite import is_empty_file
+    from ..store.sqlite import holds_no_database
 
     path = db_path(db)
     # a misspelt --db would serve (and fill) a new empty file: only on request
-    new = not is_url(path) and (not path.exists() or is_empty_file(path))
+    new = not is_url(path) and (not path.exists() or holds_no_database(path))
     if new and not create:
         raise click.ClickException(f"No database found at {path}: give an existing one, "
                                    "or add --create to start a new one")

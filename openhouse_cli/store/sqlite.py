@@ -65,7 +65,7 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        _refuse_other_programs(conn, path)
+        _refuse_other_programs(conn, path, create)
         _refuse_newer(conn, path)
         return _prepare(conn, busy_timeout=busy_timeout)
     except sqlite3.DatabaseError as ex:
@@ -97,12 +97,36 @@ def is_empty_file(path) -> bool:
     return stat.S_ISREG(found.st_mode) and found.st_size == 0
 
 
-def _refuse_other_programs(conn, path) -> None:
+def holds_no_database(path) -> bool:
+    """Whether ``path`` is a regular file that is no database yet: empty, or
+    a SQLite file without a single table (what a reader refuses as such)."""
+    if is_empty_file(path):
+        return True
+    if not os.path.isfile(path):
+        return False
+    from urllib.parse import quote
+
+    try:
+        conn = sqlite3.connect("file:" + quote(os.path.abspath(path)) + "?mode=ro", uri=True)
+        try:
+            return not conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not SQLite, or unreadable: opening it will say so
+        return False
+
+
+def _refuse_other_programs(conn, path, create=True) -> None:
     """Close ``conn`` and refuse its database if it is another program's: tables
     of its own, and neither an actions table nor ohlog's record of migrations.
-    Checked before anything is written (even the switch to WAL), so such a
-    file is left exactly as it was, as a reader and PostgreSQL leave one."""
+    Without ``create``, a file with no table at all is no database yet (as an
+    empty file is), so it is not made one. Checked before anything is written
+    (even the switch to WAL), so such a file is left exactly as it was, as a
+    reader and PostgreSQL leave one."""
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables and not create:
+        conn.close()
+        raise NoDatabase(f"No database found at {path} (the file holds no tables)")
     if not tables or "actions" in tables or _pending_migrations(conn) != list(MIGRATIONS):
         return
     conn.close()
@@ -236,6 +260,11 @@ def open_for_query(path) -> sqlite3.Connection:
     conn.close()
     if is_empty_file(path):  # what a reader sees while ingest creates one
         raise NoDatabase(f"No database found at {path} (the file is empty)")
+    if not tables:
+        # A SQLite file with nothing in it (another tool's, or one ingest is
+        # just creating) is no database yet, as an empty file is: a reader
+        # must not write ohlog's tables into it
+        raise NoDatabase(f"No database found at {path} (the file holds no tables)")
     if "actions" not in found and tables:  # another program's database: leave it be
         raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
     # An older ohlog's database, or a new one whose creator is still migrating
