@@ -3,6 +3,8 @@
 import pytest
 
 from openhouse_cli.analytics import Clock, active, count, stats
+from openhouse_cli.ingest import ingest_sessions
+from openhouse_cli.query import query_actions
 from openhouse_cli.times import parse_zone, parse_time_spec, resolve_range
 
 from .test_analytics_fixtures import engine, filters, make_store, session  # noqa: F401
@@ -35,6 +37,26 @@ def test_stats_counts_types_case_folded_in_their_commonest_spelling(make_store):
     assert found["perDay"] == [{"day": "2018-10-01", "actions": 3}, {"day": "2018-10-02", "actions": 1},
                                {"day": "2018-10-03", "actions": 1}]
     assert found["bytes"] > 0
+
+
+def test_first_and_last_at_a_shared_instant_are_the_first_and_last_ingested_as_query_has_them(make_store):
+    # Three actions at the last instant (one written on another clock, one in
+    # a later ingest) and two at the first: ohlog's order is instant, then
+    # ingestion; the last is the last ingested, as `query` ends and `sessions` ends
+    store = make_store([
+        session("u1", "s1", ("2018-10-01T10:00:00Z", "CLICK"), ("2018-10-03T00:30:00Z", "VIEW"),
+                ("2018-10-03T06:00:00+05:30", "VIEW")),
+        session("u2", "s1", ("2018-10-01T12:00:00+02:00", "CLICK")),
+    ])
+    ingest_sessions(store, [session("u3", "s9", ("2018-10-02T14:30:00-10:00", "NAVIGATE"))])
+    for given in (filters(), filters(users=("u1", "u3")), filters(types=("view", "navigate"))):
+        found = stats(store, given)
+        in_order = [a["time"] for a in query_actions(store, **given)]
+        assert (found["first"], found["last"]) == (in_order[0], in_order[-1])
+    assert stats(store, filters())["first"] == "2018-10-01T10:00:00Z"
+    assert stats(store, filters())["last"] == "2018-10-02T14:30:00-10:00"
+    assert stats(store, filters(users=("u1",)))["last"] == "2018-10-03T06:00:00+05:30"
+    assert stats(store, filters(users=("u2",)))["last"] == "2018-10-01T12:00:00+02:00"
 
 
 def test_empty_results_are_empty_lists(make_store):

@@ -76,9 +76,19 @@ def spellings(store, filters: dict) -> dict[str, str]:
 
 
 def _edge_time(store, filters, order):
-    sql, params = build_query("time", engine=store.engine,
-                              **{**filters, "order": order, "limit": 1})
+    """The time of the first (``asc``) or last (``desc``) filtered action in
+    ohlog's order: by instant, and at one instant by ingestion. So the last
+    is the latest instant's last-ingested action, as query and sessions have
+    it (a descending query keeps ties in ingestion order: its first row at
+    that instant is the first ingested)."""
+    columns = "time" if order == "asc" else "utc_us, ns"
+    sql, params = build_query(columns, engine=store.engine, **{**filters, "order": order, "limit": 1})
     row = one(store, sql, params)
+    if row is None or order == "asc":
+        return row[0] if row else None
+    sql, params = build_query("id, time, utc_us, ns", engine=store.engine, **{**filters, "order": None})
+    row = one(store, f"SELECT time FROM ({sql}) a WHERE utc_us = ? AND ns = ? ORDER BY id DESC LIMIT 1",
+              [*params, *row])
     return row[0] if row else None
 
 
