@@ -107,6 +107,40 @@ def test_cohorts_in_a_zone(make_store):
         {"cohort": "2018-10-01", "users": 1, "retained": [1, 1]}]
 
 
+def test_on_each_users_own_clock_the_cohort_is_the_first_actions_period_not_the_earliest(make_store):
+    # Worked by hand, days on each action's own clock (--local):
+    # a: 11-05 01:00+14:00 (11-04 11:00Z) first, then 11-04 20:00-12:00 (11-05 08:00Z):
+    #    cohort 11-05; the later action's day 11-04 comes before it, so no return.
+    # b: two actions at one microsecond on two clocks; 11-05 01:00+01:00 is a
+    #    nanosecond earlier than 11-04 23:00-01:00: cohort 11-05.
+    # c: two at one instant to the nanosecond: the first ingested (day 11-04) decides.
+    # The data's last local day is 11-05, so period 11-06 has not begun.
+    store = make_store([
+        session("a", "s", ("2018-11-05T01:00:00+14:00", "VIEW"), ("2018-11-04T20:00:00-12:00", "VIEW")),
+        session("b", "s", ("2018-11-04T23:00:00.000000002-01:00", "VIEW"),
+                ("2018-11-05T01:00:00.000000001+01:00", "VIEW")),
+        session("c", "s", ("2018-11-04T01:30:00+01:00", "VIEW"), ("2018-11-03T23:30:00-01:00", "VIEW")),
+    ])
+    assert retention(store, filters(), unit="day", periods=3, clock=Clock(local=True)) == [
+        {"cohort": "2018-11-04", "users": 1, "retained": [1, 0, None]},
+        {"cohort": "2018-11-05", "users": 2, "retained": [2, None, None]},
+    ]
+    # --born picks the first action matching it, in the same order
+    assert retention(store, filters(users=("a",)), unit="day", periods=2, clock=Clock(local=True),
+                     born=parse_step("VIEW")) == [{"cohort": "2018-11-05", "users": 1, "retained": [1, None]}]
+
+
+def test_periods_follow_time_in_zones_and_not_on_each_users_own_clock():
+    from openhouse_cli.analytics.retention import _in_time_order
+
+    year_1867 = (-3228595200000000, -3225916800000000)  # October 1867: Sitka's clocks went back a day
+    for zone in ("UTC", "America/New_York", "America/Sitka", "America/Santiago", "Asia/Beirut"):
+        for unit in ("day", "week", "month"):
+            assert _in_time_order(Clock.of(parse_zone(zone)), unit, (0, 2_000_000_000_000_000))
+            assert _in_time_order(Clock.of(parse_zone(zone)), unit, year_1867)
+    assert not _in_time_order(Clock(local=True), "day", (0, 1))
+
+
 def test_no_actions_no_cohorts(weekly):
     assert retention(weekly, filters(users=("nobody",))) == []
 

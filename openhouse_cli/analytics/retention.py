@@ -71,31 +71,65 @@ def _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, bor
             sql, params = step_sql(step, store.engine)
             conditions.append(f"CASE WHEN {sql} THEN {bit} ELSE 0 END")
             condition_params += params
-    needed = ["user_id", "local_us" if clock.local else "utc_us"]
+    needed = ["user_id", "utc_us", "ns", "id"] + ["local_us"] * clock.local
     steps = [s for s in (born, back) if s is not None]
     needed += ["type_key"] * bool(steps) + ["properties"] * any(s.where for s in steps)
     sql, params = filtered(store, ", ".join(needed), filters)
+    actions = (f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m,"
+               f" utc_us AS u, ns AS n, id AS i FROM ({sql}) a")
     # One read: each user's distinct (period, which steps matched) pairs, a
-    # user at a time; the cohorts and returns are counted from them here.
-    actions = f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m FROM ({sql}) a"
-    pairs = fetch(store, f"SELECT DISTINCT user_id, b, m FROM ({actions}) x WHERE m > 0 "
-                  "ORDER BY user_id", condition_params + params)
+    # user at a time, each with its first instant; the cohorts and returns are
+    # counted from them here. A cohort is the period of the user's first
+    # action matching --born (instant, then ingestion), not their earliest
+    # period: on each user's own clock (--local), or in a zone whose clocks go
+    # back over midnight, a later action can fall in an earlier period.
+    ordered = _in_time_order(clock, unit, utc_span)
+    # (In a zone whose periods follow time, the earliest period is the first
+    # action's: the instants need not be read)
+    pairs = fetch(store, f"SELECT DISTINCT user_id, b, m, 0 FROM ({actions}) x WHERE m > 0 ORDER BY user_id"
+                  if ordered else f"SELECT user_id, b, m, min(u) FROM ({actions}) x WHERE m > 0"
+                  " GROUP BY user_id, b, m ORDER BY user_id", condition_params + params)
     sizes: collections.Counter = collections.Counter()
     counts: collections.Counter = collections.Counter()
-    for _, found in itertools.groupby(pairs, key=operator.itemgetter(0)):
-        born_in, back_in = None, set()  # a period once, whichever steps its actions matched
-        for _, b, m in found:
-            if m & 1 and (born_in is None or b < born_in):
-                born_in = b
-            if m & 2:
-                back_in.add(b)
-        if born_in is None:
-            continue
+
+    def add(born_in, back_in):
         sizes[born_in] += 1
         for b in back_in:
             if born_in < b < born_in + periods:
                 counts[(born_in, b - born_in)] += 1
+
+    tied = []  # users whose first --born microsecond falls in two periods (two clocks)
+    for user, found in itertools.groupby(pairs, key=operator.itemgetter(0)):
+        born_at: dict[int, int] = {}  # each period's first --born instant
+        back_in = set()  # a period once, whichever steps its actions matched
+        for _, b, m, at in found:
+            if m & 1:
+                born_at[b] = min(at, born_at.get(b, at))
+            if m & 2:
+                back_in.add(b)
+        if not born_at:
+            continue
+        first = min(born_at.values())
+        if ordered or list(born_at.values()).count(first) == 1:
+            add(min(born_at) if ordered else min(born_at, key=born_at.__getitem__), back_in)
+        else:
+            tied.append((user, first, back_in))
+    for user, first, back_in in tied:  # the nanoseconds, then ingestion, decide
+        add(next(iter(fetch(store, f"SELECT b FROM ({actions}) x WHERE m IN (1, 3) AND user_id = ?"
+                            " AND u = ? ORDER BY n, i LIMIT 1",
+                            [*condition_params, *params, user, first])))[0], back_in)
     return sizes, counts
+
+
+def _in_time_order(clock: Clock, unit: str, utc_span: tuple[int, int]) -> bool:
+    """Whether no action over ``utc_span`` falls in an earlier period than one
+    before it: true of a zone unless its clocks go back over a period's
+    start there; not of each user's own clock (--local)."""
+    if clock.local:
+        return False
+    changes = buckets.transitions(clock.zone, *utc_span)
+    return all(buckets.bucket(unit, at + offset) >= buckets.bucket(unit, at - 1 + before)
+               for (_, before), (at, offset) in zip(changes, changes[1:]))
 
 
 def _from_days(store, filters, clock, unit, periods, born, back):
