@@ -90,7 +90,10 @@ def parse_where(spec: str) -> Where:
         match = _OPERATOR_RE.search(text)
         key = text[:match.start()].rstrip() if match else ""
     if not match:
-        raise _malformed(spec)
+        # Unquoted, KEY>VALUE on a command line is KEY with its output sent to
+        # a file named VALUE: the shell took the operator
+        raise FilterError(f"{_malformed(spec)}: no operator (a shell takes an unquoted > or < for"
+                          " a redirection: quote the condition, as 'KEY>VALUE')")
     op, text = match.group(), text[match.end():].strip()
     if not key:
         raise _malformed(spec, f"no property name before {op}")

@@ -188,7 +188,9 @@ CALENDAR = "or today, yesterday, this-week, last-week, this-month or last-month"
                         "0<=x<=9223372036854775807."),
     (["-n", "ten"], "Invalid value for '-n' / '--limit': 'ten' is not a valid integer range."),
     (["--where", "locationX"], "Invalid value for '--where': expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, "
-                               "KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'locationX'"),
+                               "KEY>=VALUE, KEY<VALUE or KEY<=VALUE, got 'locationX': no operator (a shell"
+                               " takes an unquoted > or < for a redirection: quote the condition, as"
+                               " 'KEY>VALUE')"),
     (["--where", "ok>true"], "Invalid value for '--where': only = and != work with true, false and null, got '>'"),
     (["--tz", "Mars/Olympus"], "Invalid value for '--tz': unknown time zone 'Mars/Olympus': "
                                "expected an IANA name such as America/Denver, or UTC"),

@@ -16,6 +16,9 @@ from openhouse_cli.store import open_store
 from .conftest import OHLOG
 
 FORMS = "expected KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE or KEY<=VALUE"
+# `--where locationX>1900` unquoted: the shell leaves `locationX` and writes a file named 1900
+NO_OPERATOR = ("no operator (a shell takes an unquoted > or < for a redirection: quote the condition,"
+               " as 'KEY>VALUE')")
 DENVER = ["2018-03-11T01:59:30-07:00", "2018-03-11T03:00:00-06:00", "2018-03-11T03:30:00-06:00",
           "2018-11-04T01:30:00-06:00", "2018-11-04T01:45:00-06:00", "2018-11-04T01:15:00-07:00",
           "2018-11-04T01:30:00-07:00"]
@@ -71,7 +74,7 @@ def test_bytes_that_are_not_utf8_are_a_usage_error(denver_db, option, value):
                                      "(5,000 characters)"),
     (["--where", "locationX=>1900"], f"Invalid value for '--where': => is not an operator: {FORMS}, "
                                      "got 'locationX=>1900'"),
-    (["--where", "locationX 1900"], f"Invalid value for '--where': {FORMS}, got 'locationX 1900'"),
+    (["--where", "locationX 1900"], f"Invalid value for '--where': {FORMS}, got 'locationX 1900': {NO_OPERATOR}"),
     (["--where", "locationX>="], "Invalid value for '--where': no value after >= (write \"\" for "
                                  f"empty text): {FORMS}, got 'locationX>='"),
     (["--start", "2018-07", "--end", "2018-06"],
