@@ -220,8 +220,23 @@ def _explain_session(doc, location):
     for key in ("userId", "sessionId"):
         value = doc.get(key)
         if type(value) is not str or not value:
-            raise InvalidInput(location, key, _wrong(doc, key, "a non-empty string"))
-    raise InvalidInput(location, "actions", _wrong(doc, "actions", "a non-empty list of actions"))
+            raise InvalidInput(location, key, _wrong(doc, key, "a non-empty string") + _which_shape(doc))
+    raise InvalidInput(location, "actions", _wrong(doc, "actions", "a non-empty list of actions")
+                       + _which_shape(doc))
+
+
+def _which_shape(doc):
+    """What a record that is not a session document is, when it is one of
+    ohlog's own outputs or a bare action: users feed those back in."""
+    if "actions" not in doc and "time" in doc and "type" in doc:
+        return ("; this is one action, as ohlog query prints them, not a session document"
+                " (ohlog copy moves actions between databases)")
+    actions = doc.get("actions")
+    if "userId" not in doc and type(actions) is list and actions and type(actions[0]) is dict \
+            and "userId" in actions[0]:
+        return ("; this is ohlog query --json output, not a session document"
+                " (ohlog copy moves actions between databases)")
+    return ""
 
 
 def _explain_action(action, index, location):

@@ -165,18 +165,31 @@ def test_tz_help_says_it_sets_the_buckets_clock_where_there_are_buckets(command,
     assert "--tz ZONE Read times without an offset" in text
 
 
+@pytest.mark.parametrize("command", [["query"], ["count"], ["sessions"], ["stats"], ["timeline", "--user", "u1"],
+                                     ["paths"], ["active"], ["retention"], ["funnel", "VIEW", "CLICK"]])
+def test_a_type_filter_that_no_action_has_is_named_by_every_command(run_ohlog, db, command):
+    # A typo in --type (found from outside: query and count answered nothing, silently)
+    result = run_ohlog(*command, "--type", "CLIK", "--type", "click", "--type", "Nope", "--db", db, "--nl")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines() == [
+        "Warning: no action has the type 'CLIK' (ohlog stats lists the types)",
+        "Warning: no action has the type 'Nope' (ohlog stats lists the types)"]
+    result = run_ohlog(*command, "--type", "click", "--type", "VIEW", "--db", db, "--nl")
+    assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
+
+
 def test_a_step_of_no_stored_type_is_named_and_empty_tables_say_why(run_ohlog, db):
     # A typo in a STEP gives zeros: stderr names the type that no action has
     result = run_ohlog("funnel", "VIEW", "NAVGATE", "--db", db, "--json")
     assert result.returncode == 0
     assert result.stderr.decode() == ("Warning: no action has the type 'NAVGATE'"
-                                      " (`ohlog stats` lists the types)\n")
+                                      " (ohlog stats lists the types)\n")
     assert [s["users"] for s in json.loads(result.stdout)["steps"]] == [2, 0]
     result = run_ohlog("funnel", "view", "Click:locationX>=0", "--db", db, "--json")
     assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
     result = run_ohlog("retention", "--born", "CLIK", "--return", "NAVIGATE", "--db", db, "--table")
     assert result.stderr.decode().splitlines() == [
-        "Warning: no action has the type 'CLIK' (`ohlog stats` lists the types)"]
+        "Warning: no action has the type 'CLIK' (ohlog stats lists the types)"]
     # actions match, but none is a --born action, no path reaches the page, or none is NAVIGATE
     assert "No matching action is a --born action (CLIK)." in result.stdout.decode()
     result = run_ohlog("paths", "--from", "nowhere", "--db", db, "--table")

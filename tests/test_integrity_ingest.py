@@ -203,6 +203,18 @@ MISSING = {
     "a rejects line": ({"ohlog_error": "f:1:2: invalid JSON", "ohlog_raw": "{oops"},
                        "a line --rejects wrote for input that was not JSON: "
                        "replace the whole line with its ohlog_raw text, fixed"),
+    # ohlog's own output fed back in (found from outside), and a bare action
+    "query --nl": ({"userId": "u", "sessionId": "s", "time": "2018-01-01T00:00:00Z", "type": "A",
+                    "properties": {}},
+                   "actions: missing (expected a non-empty list of actions); this is one action, as ohlog"
+                   " query prints them, not a session document (ohlog copy moves actions between databases)"),
+    "a bare action": ({"time": "2018-01-01T00:00:00Z", "type": "A", "properties": {}},
+                      "userId: missing (expected a non-empty string); this is one action, as ohlog query"
+                      " prints them, not a session document (ohlog copy moves actions between databases)"),
+    "query --json": ({"actions": [{"userId": "u", "sessionId": "s", "time": "2018-01-01T00:00:00Z",
+                                   "type": "A", "properties": {}}]},
+                     "userId: missing (expected a non-empty string); this is ohlog query --json output, not"
+                     " a session document (ohlog copy moves actions between databases)"),
 }
 
 

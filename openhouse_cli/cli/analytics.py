@@ -10,7 +10,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import (db_option, filter_options, format_options, open_target, plural, pop_filters,
-                     pop_format)
+                     pop_format, warn_unknown_types)
 
 NO_MATCH = "No matching actions."
 HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
@@ -33,6 +33,7 @@ def analysis(fn=None, *, check=None, buckets=False):
             check(filters)
         store = open_target(db, readonly=True)
         try:
+            warn_unknown_types(store, filters["types"])
             fn(store, filters, fmt, clock_zone, **options)
         except OhlogError as ex:
             # imported here, not with the command: `ohlog query` need not load the analyses
@@ -114,17 +115,8 @@ def _clock(zone, local=False):
 
 
 def _warn_unknown_types(store, steps):
-    """Say on stderr which steps name a type that no stored action has (a typo
-    gives zeros otherwise, with nothing to say why)."""
-    from ..analytics.source import fetch
-    from ..query import build_query
-
-    for step in dict.fromkeys(s for s in steps if s is not None):
-        sql, params = build_query("1", engine=store.engine, types=(step.key,), order=None, limit=1)
-        if not list(fetch(store, sql, params)):
-            kind = step.text.split(":", 1)[0].strip()
-            click.echo(f"Warning: no action has the type {kind!r} (`ohlog stats` lists the types)",
-                       err=True)
+    """Say on stderr which steps name a type that no stored action has."""
+    warn_unknown_types(store, [s.text.split(":", 1)[0].strip() for s in steps if s is not None])
 
 
 def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None, empty=NO_MATCH):

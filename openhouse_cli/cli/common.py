@@ -198,6 +198,17 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
+def warn_unknown_types(store, types) -> None:
+    """Say on stderr which of ``types`` (names as given) no stored action has:
+    a typo otherwise gives an empty answer with nothing to say why."""
+    from ..query import build_query
+
+    for kind in dict.fromkeys(types):
+        sql, params = build_query("1", engine=store.engine, types=(kind,), order=None, limit=1)
+        if store.execute(sql, params).fetchone() is None:
+            click.echo(f"Warning: no action has the type {kind!r} (ohlog stats lists the types)", err=True)
+
+
 # ---------------------------------------------------------------------------
 # Output flags
 
