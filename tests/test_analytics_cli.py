@@ -102,6 +102,10 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["funnel", "A", "B", "--within", "2 weeks"], "expected a duration such as 90s, 30m, 2h, 14d"),
     (["funnel", "A", "B", "--within", "0d"], "more than 0"),
     (["sessions", "--split", "30"], "expected a duration such as"),
+    # (too long for a 64-bit number of microseconds: was a traceback)
+    (["sessions", "--split", "999999999w"], "a duration must be at most 10,000 years, got '999999999w'"),
+    (["funnel", "A", "B", "--within", "99999999999999999999d"], "at most 10,000 years"),
+    (["sessions", "--split", "3660001d"], "at most 10,000 years"),
     (["retention", "--born", "VIEW:"], "expected TYPE or TYPE:KEY=VALUE"),
     (["timeline"], "Give --session S or --user U"),
     (["count", "--start", "2018-10-18T25"], "hour must be in 0..23"),

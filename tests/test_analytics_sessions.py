@@ -88,6 +88,21 @@ def test_split_sessions_end_at_24_hours(make_store):
     assert found[0]["durationSeconds"] == 23 * 3600 + 40 * 60
 
 
+def test_any_split_of_two_days_or_more_cuts_where_two_days_do(make_store):
+    # Pauses of 36 h and 50 h: past the 24 hours, so every split of two days
+    # or more cuts both, up to the longest duration taken (was an overflow)
+    from openhouse_cli.analytics import funnel, parse_duration, parse_step
+
+    store = make_store([session("u", "c", ("2018-10-01T00:00:00Z", "VIEW"), ("2018-10-02T12:00:00Z", "CLICK"),
+                                ("2018-10-04T14:00:00Z", "VIEW"))])
+    longest = parse_duration("3660000d")
+    cut = [[s["start"] for s in sessions(store, filters(), split)["sessions"]]
+           for split in (2 * 24 * 60 * MIN, 3 * 24 * 60 * MIN, longest)]
+    assert cut == [["2018-10-01T00:00:00Z", "2018-10-02T12:00:00Z", "2018-10-04T14:00:00Z"]] * 3
+    steps = [parse_step("VIEW"), parse_step("CLICK")]
+    assert [s["users"] for s in funnel(store, filters(), steps, within_us=longest)] == [1, 1]
+
+
 def test_no_sessions(make_store):
     store = make_store([session("u", "s", ("2018-10-01T10:00:00Z", "VIEW"))])
     assert sessions(store, filters(users=("x",))) == {

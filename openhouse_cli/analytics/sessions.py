@@ -65,6 +65,11 @@ def stream_sessions(store, filters: dict, split_us: int | None = None,
     database (a read transaction), as the spans and some users' actions may
     both be read.
     """
+    if split_us is not None:
+        # A pause of two days is past the 24 hours that cut a session anyway:
+        # any longer split cuts where that one does (and stays a 64-bit number
+        # of nanoseconds in SQL)
+        split_us = min(split_us, 2 * DAY_NS // 1000)
     with snapshot(store):
         found_sessions = _from_spans(store, filters, split_us)
         if found_sessions is None:

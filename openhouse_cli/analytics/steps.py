@@ -18,7 +18,10 @@ from ..schema import type_key
 
 STEP_FORMS = "TYPE or TYPE:KEY=VALUE (also !=, >, >=, <, <=), such as NAVIGATE:pageTo=checkout"
 DURATION_FORMS = "a duration such as 90s, 30m, 2h, 14d or 1w (or 1h30m)"
-_DURATION_RE = re.compile(r"(?:\d{1,9}[smhdw])+")
+_DURATION_RE = re.compile(r"(?:\d+[smhdw])+")
+# Longer than any two instants ohlog stores can be apart (years 1 to 9999),
+# and a 64-bit number of microseconds in SQL, on both engines
+_MAX_DURATION_S = 10_000 * 366 * 86400
 _PART_RE = re.compile(r"(\d+)([smhdw])")
 _UNIT_US = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -57,6 +60,8 @@ def parse_duration(text: str) -> int:
     seconds = sum(int(n) * _UNIT_US[unit] for n, unit in _PART_RE.findall(spec))
     if seconds <= 0:
         raise StepError(f"a duration must be more than 0, got {text!r}")
+    if seconds > _MAX_DURATION_S:
+        raise StepError(f"a duration must be at most 10,000 years, got {text!r}")
     return seconds * 1_000_000
 
 
