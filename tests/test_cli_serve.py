@@ -375,7 +375,7 @@ def test_errors_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # the serve extra is not installed
     result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--create"])
     assert (result.exit_code, result.stderr) == (
-        1, f"Created a new database at {tmp_path / 'x.db'}\nError: ohlog serve needs the server extra: pip install 'ohlog[serve]'\n")
+        1, f"Created a new database at {tmp_path / 'x.db'}\nError: ohlog serve needs the server extra: pip install '.[serve]' in ohlog's checkout\n")
 
 
 def test_a_missing_sqlite_database_is_refused_unless_create(run_ohlog, tmp_path, monkeypatch):

@@ -142,7 +142,7 @@ def serve(db, *, host="127.0.0.1", port=5000, token=None, max_body=DEFAULT_MAX_B
     try:
         import uvicorn
     except ImportError:
-        raise OhlogError("ohlog serve needs the server extra: pip install 'ohlog[serve]'") from None
+        raise OhlogError("ohlog serve needs the server extra: pip install '.[serve]' in ohlog's checkout") from None
     from ..paths import db_path
 
     db = db_path(db)

@@ -28,7 +28,7 @@ from ..errors import OhlogError
 from ..schema import COLUMNS
 from .urls import URL_PREFIXES, BadURL, is_url, mask  # noqa: F401 (their home before urls.py)
 
-INSTALL_HINT = "PostgreSQL stores need psycopg: pip install 'ohlog[postgres]'"
+INSTALL_HINT = "PostgreSQL stores need psycopg: pip install '.[postgres]' in ohlog's checkout"
 
 _ESCAPE = "\ufffe"
 
