@@ -116,6 +116,23 @@ def test_weeks_start_on_monday_and_months_are_zero_filled(make_store):
         ("2018-10", 2), ("2018-11", 0), ("2018-12", 1), ("2019-01", 1)]
 
 
+def test_hours_at_the_ends_of_the_calendar_in_zones_a_day_away(make_store):
+    # 0001-01-01T00:00+14:00 is 0000-12-31T10:00Z; 9999-12-31T23:00-12:00 is
+    # 10000-01-01T11:00Z. Worked by hand: Etc/GMT+12 is UTC-12, Etc/GMT-14
+    # UTC+14; in year 0 Kiritimati, New York and Kolkata keep local mean time
+    # (-10:29:20, -4:56:02, +5:53:28). Zones that put year 0's wall clock a
+    # day out were bucketed on UTC (found by a red-team review).
+    store = make_store([session("u0", "s", ("0001-01-01T00:00:00+14:00", "A")),
+                        session("u9", "s", ("9999-12-31T23:00:00-12:00", "A"))])
+    for user, expected in [
+        ("u0", {"Etc/GMT+12": "0000-12-30T22", "Pacific/Kiritimati": "0000-12-30T23",
+                "America/New_York": "0000-12-31T05", "Asia/Kolkata": "0000-12-31T15", "UTC": "0000-12-31T10"}),
+        ("u9", {"Etc/GMT+12": "9999-12-31T23", "Etc/GMT-14": "10000-01-02T01", "UTC": "10000-01-01T11"})]:
+        for zone, hour in expected.items():
+            assert [g["hour"] for g in count(store, filters(users=(user,)), ["hour"],
+                                             Clock.of(parse_zone(zone)))] == [hour]
+
+
 def test_day_buckets_in_a_zone_follow_its_dst_changes(make_store):
     store = make_store([session("u", "s",
                                 ("2018-11-04T06:30:00Z", "A"),  # 00:30 MDT on 11-04

@@ -52,9 +52,11 @@ class Clock(NamedTuple):
 
 def offset_us(zone, utc_us: int) -> int:
     """The zone's UTC offset at the instant ``utc_us``, in microseconds."""
-    # At the edges of datetime's years (1 to 9999) the zone's wall clock may
-    # fall outside them: the offset a day further in is the same one there
-    for shift in (0, DAY, -DAY):
+    # At the edges of datetime's years (1 to 9999) the instant or the zone's
+    # wall clock may fall outside them (an instant in year 0 is a day out,
+    # its wall clock up to a day more): the offset two days further in is the
+    # same one there
+    for shift in (0, DAY, -DAY, 2 * DAY, -2 * DAY):
         try:
             moment = _EPOCH + timedelta(microseconds=utc_us + shift)
             delta = moment.astimezone(zone).utcoffset()
