@@ -182,6 +182,40 @@ def test_a_type_filter_that_no_action_has_is_named_by_every_command(run_ohlog, d
     assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
 
 
+def test_a_retention_table_leaves_out_the_periods_that_would_fold_its_numbers(tmp_path, run_ohlog):
+    # Found from outside: 20 periods at 80 columns folded every rate over
+    # several lines. Users active on many days: a rate in every period.
+    import os
+    import subprocess
+
+    from .conftest import OHLOG
+
+    docs = [session(u, "s", *[(f"2018-10-{d:02d}T12:00:00Z", "VIEW") for d in range(first, 31, step)])
+            for u, first, step in (("a", 1, 1), ("b", 1, 2), ("c", 2, 3))]
+    path = tmp_path / "log.ndjson"
+    path.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    db = tmp_path / "r.db"
+    assert run_ohlog("ingest", "--db", db, path).returncode == 0
+    full = ohlog_json(run_ohlog, "retention", "--unit", "day", "--periods", "25", "--db", db)["cohorts"]
+    for width in (60, 80, 120):
+        result = subprocess.run([OHLOG, "retention", "--unit", "day", "--periods", "25", "--db", str(db), "--table"],
+                                capture_output=True, env={**os.environ, "COLUMNS": str(width)}, timeout=60)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.decode().splitlines()
+        assert max(map(len, lines)) <= width
+        shown = len(lines[0].split()) - 2  # Cohort, Users, then the periods
+        assert 3 <= shown < 25
+        assert lines[-1].startswith(f"Periods {shown} to 24 left out at this width") or \
+            lines[-2].startswith(f"Periods {shown} to 24 left out at this width")
+        # each cohort on one line, its rates whole: what the JSON says, as percentages
+        for cohort, line in zip(full, lines[2:2 + len(full)]):
+            rates = [f"{100 * n / cohort['users']:.1f}%" for n in cohort["retained"][:shown] if n is not None]
+            assert line.split() == [cohort["cohort"], str(cohort["users"]), *rates]
+    wide = subprocess.run([OHLOG, "retention", "--unit", "day", "--periods", "25", "--db", str(db), "--table"],
+                          capture_output=True, env={**os.environ, "COLUMNS": "400"}, timeout=60)
+    assert "left out" not in wide.stdout.decode() and len(wide.stdout.decode().splitlines()[0].split()) == 27
+
+
 def test_a_step_of_no_stored_type_is_named_and_empty_tables_say_why(run_ohlog, db):
     # A typo in a STEP gives zeros: stderr names the type that no action has
     result = run_ohlog("funnel", "VIEW", "NAVGATE", "--db", db, "--json")

@@ -401,7 +401,33 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
     # No cohort while actions match: none of them is a --born action
     empty = (f"No matching action is a --born action ({render.visible(born.text)})."
              if not rows and born is not None and span(store, filters) is not None else NO_MATCH)
-    _emit(fmt, "cohorts", rows, header, cells, styles=styles, empty=empty)
+    note = _fit_periods(fmt, header, cells, styles) if rows else ""
+    _emit(fmt, "cohorts", rows, header, cells, styles=styles, empty=empty, note=note)
+
+
+def _fit_periods(fmt, header, cells, styles) -> str:
+    """Leave out the last periods' columns (in place) that a table would only
+    fit by folding its numbers, and say so: many periods at 80 columns
+    folded every rate over several lines, unreadable."""
+    from ..analytics import render
+    from ..table import terminal_width, width_of
+
+    def squeezed(shown):  # some cell would wrap or fold
+        sizes = render.widths(width, header[:shown], [row[:shown] for row in cells])[0]
+        return any(width_of(cell) > size for row in cells for cell, size in zip(row, sizes))
+
+    width = terminal_width(sys.stdout)
+    shown = len(header)
+    while fmt == "table" and width is not None and shown > 3 and squeezed(shown):
+        shown -= 1
+    if shown == len(header):
+        return ""
+    first, last = shown - 2, len(header) - 3
+    del header[shown:]
+    for row in (*cells, *styles):
+        del row[shown:]
+    periods = f"Period {first}" if first == last else f"Periods {first} to {last}"
+    return f"{periods} left out at this width: widen the terminal, or use --json or --csv."
 
 
 @cli.command()
