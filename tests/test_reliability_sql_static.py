@@ -169,6 +169,7 @@ ALLOWED = {
         "sql": "filtered(): query.build_query's SELECT of fixed column names",
         "bucket": "buckets.bucket_sql: column names and integers ohlog computes",
         "' + '.join(conditions)": "'1', '2', or CASE over steps.step_sql (placeholders)",
+        "instants": "'' or a literal list of column aliases",
         "actions": "the SELECT built from the above",
     },
     "analytics/sessions.py": {

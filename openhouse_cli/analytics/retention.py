@@ -71,21 +71,22 @@ def _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, bor
             sql, params = step_sql(step, store.engine)
             conditions.append(f"CASE WHEN {sql} THEN {bit} ELSE 0 END")
             condition_params += params
-    needed = ["user_id", "utc_us", "ns", "id"] + ["local_us"] * clock.local
+    # One read: each user's distinct (period, which steps matched) pairs, a
+    # user at a time; the cohorts and returns are counted from them here. A
+    # cohort is the period of the user's first action matching --born
+    # (instant, then ingestion). In a zone whose periods follow time that is
+    # the earliest such period; on each user's own clock (--local), or in a
+    # zone whose clocks go back over a period's start, a later action can fall
+    # in an earlier period, so each pair's first instant is read too (and its
+    # nanoseconds and id where two periods share one microsecond).
+    ordered = _in_time_order(clock, unit, utc_span)
+    needed = ["user_id", "local_us" if clock.local else "utc_us"]
+    instants = "" if ordered else ", utc_us AS u, ns AS n, id AS i"
+    needed += [] if ordered else ["utc_us", "ns", "id"]
     steps = [s for s in (born, back) if s is not None]
     needed += ["type_key"] * bool(steps) + ["properties"] * any(s.where for s in steps)
-    sql, params = filtered(store, ", ".join(needed), filters)
-    actions = (f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m,"
-               f" utc_us AS u, ns AS n, id AS i FROM ({sql}) a")
-    # One read: each user's distinct (period, which steps matched) pairs, a
-    # user at a time, each with its first instant; the cohorts and returns are
-    # counted from them here. A cohort is the period of the user's first
-    # action matching --born (instant, then ingestion), not their earliest
-    # period: on each user's own clock (--local), or in a zone whose clocks go
-    # back over midnight, a later action can fall in an earlier period.
-    ordered = _in_time_order(clock, unit, utc_span)
-    # (In a zone whose periods follow time, the earliest period is the first
-    # action's: the instants need not be read)
+    sql, params = filtered(store, ", ".join(dict.fromkeys(needed)), filters)
+    actions = f"SELECT user_id, {bucket} AS b, {' + '.join(conditions)} AS m{instants} FROM ({sql}) a"
     pairs = fetch(store, f"SELECT DISTINCT user_id, b, m, 0 FROM ({actions}) x WHERE m > 0 ORDER BY user_id"
                   if ordered else f"SELECT user_id, b, m, min(u) FROM ({actions}) x WHERE m > 0"
                   " GROUP BY user_id, b, m ORDER BY user_id", condition_params + params)
@@ -109,9 +110,12 @@ def _from_actions(store, filters, clock, utc_span, wall_span, unit, periods, bor
                 back_in.add(b)
         if not born_at:
             continue
+        if ordered:
+            add(min(born_at), back_in)
+            continue
         first = min(born_at.values())
-        if ordered or list(born_at.values()).count(first) == 1:
-            add(min(born_at) if ordered else min(born_at, key=born_at.__getitem__), back_in)
+        if list(born_at.values()).count(first) == 1:
+            add(min(born_at, key=born_at.__getitem__), back_in)
         else:
             tied.append((user, first, back_in))
     for user, first, back_in in tied:  # the nanoseconds, then ingestion, decide

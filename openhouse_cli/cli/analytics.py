@@ -417,8 +417,10 @@ def _fit_periods(fmt, header, cells, styles) -> str:
         return any(width_of(cell) > size for row in cells for cell, size in zip(row, sizes))
 
     width = terminal_width(sys.stdout)
+    if fmt != "table" or width is None:  # (no limit: a pipe without $COLUMNS)
+        return ""
     shown = len(header)
-    while fmt == "table" and width is not None and shown > 3 and squeezed(shown):
+    while shown > 3 and squeezed(shown):
         shown -= 1
     if shown == len(header):
         return ""

@@ -104,10 +104,8 @@ def holds_no_database(path) -> bool:
         return True
     if not os.path.isfile(path):
         return False
-    from urllib.parse import quote
-
     try:
-        conn = sqlite3.connect("file:" + quote(os.path.abspath(path)) + "?mode=ro", uri=True)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
         try:
             return not conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         finally:
@@ -224,6 +222,12 @@ def _connect_read_only(uri):
     return conn, found
 
 
+def _read_only_uri(path) -> str:
+    from urllib.parse import quote
+
+    return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+
+
 def open_for_query(path) -> sqlite3.Connection:
     """Open the database at ``path`` read-only for queries; NoDatabase if missing.
 
@@ -234,9 +238,7 @@ def open_for_query(path) -> sqlite3.Connection:
     if not os.path.exists(path):
         raise NoDatabase(f"No database found at {path}")
     _refuse_non_files(path)
-    from urllib.parse import quote
-
-    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    uri = _read_only_uri(path)
     try:
         conn, found = _connect_read_only(uri)
     except sqlite3.OperationalError as ex:
@@ -265,7 +267,7 @@ def open_for_query(path) -> sqlite3.Connection:
         # just creating) is no database yet, as an empty file is: a reader
         # must not write ohlog's tables into it
         raise NoDatabase(f"No database found at {path} (the file holds no tables)")
-    if "actions" not in found and tables:  # another program's database: leave it be
+    if "actions" not in found:  # another program's database: leave it be
         raise OhlogError(f"{path} is not an ohlog database: it has no actions table")
     # An older ohlog's database, or a new one whose creator is still migrating
     # it (open_db waits for its lock, and then has nothing left to do)
