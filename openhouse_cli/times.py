@@ -319,6 +319,10 @@ def parse_time_spec(text, *, relative=False, now_us=None):
     text = (text or "").strip()
     if relative:
         match = _RELATIVE_RE.fullmatch(text)
+        if match and match[2] == "M":
+            # Minutes or months? Other tools read a capital M either way
+            raise TimeError(f"'M' could be minutes or months: write {match[1]}m for minutes or"
+                            f" {match[1]}mo for months, got {text!r}")
         if match:
             if now_us is None:
                 now_us = _time.time_ns() // 1000

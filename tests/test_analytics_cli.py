@@ -102,6 +102,11 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["funnel", "A", "B", "--within", "2 weeks"], "expected a duration such as 90s, 30m, 2h, 14d"),
     (["funnel", "A", "B", "--within", "0d"], "more than 0"),
     (["sessions", "--split", "30"], "expected a duration such as"),
+    # A capital M: minutes to some tools, months to others (was read as minutes)
+    (["sessions", "--split", "30M"], "'M' could be minutes or months: write m for minutes, got '30M'"),
+    (["funnel", "A", "B", "--within", "1h30M"], "'M' could be minutes or months"),
+    (["count", "--since", "3M"], "'M' could be minutes or months: write 3m for minutes or 3mo for months"),
+    (["query", "--since", "3M"], "'M' could be minutes or months"),
     # (too long for a 64-bit number of microseconds: was a traceback)
     (["sessions", "--split", "999999999w"], "a duration must be at most 10,000 years, got '999999999w'"),
     (["funnel", "A", "B", "--within", "99999999999999999999d"], "at most 10,000 years"),
@@ -223,6 +228,12 @@ def test_a_step_of_no_stored_type_is_named_and_empty_tables_say_why(run_ohlog, d
     assert result.stderr.decode() == ("Warning: no action has the type 'NAVGATE'"
                                       " (ohlog stats lists the types)\n")
     assert [s["users"] for s in json.loads(result.stdout)["steps"]] == [2, 0]
+    # Named again in --type, in a step, in another case: still one warning (found from outside)
+    result = run_ohlog("funnel", "VIEW", "NAVGATE", "navgate:pageTo=x", "--type", "Navgate", "--type", "view",
+                       "--db", db, "--json")
+    assert result.returncode == 0
+    assert result.stderr.decode() == ("Warning: no action has the type 'Navgate'"
+                                      " (ohlog stats lists the types)\n")
     result = run_ohlog("funnel", "view", "Click:locationX>=0", "--db", db, "--json")
     assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
     result = run_ohlog("retention", "--born", "CLIK", "--return", "NAVIGATE", "--db", db, "--table")

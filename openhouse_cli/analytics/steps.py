@@ -54,7 +54,11 @@ def parse_step(text: str) -> Step:
 
 def parse_duration(text: str) -> int:
     """Microseconds in ``30m``, ``2h``, ``14d``, ``1h30m``; StepError naming the form."""
-    spec = (text or "").strip().lower()
+    spec = (text or "").strip()
+    if re.search(r"\dM(?![Oo])", spec):
+        # Minutes or months? Other tools read a capital M either way
+        raise StepError(f"'M' could be minutes or months: write m for minutes, got {text!r}")
+    spec = spec.lower()
     if not _DURATION_RE.fullmatch(spec):
         raise StepError(f"expected {DURATION_FORMS}, got {text!r}")
     seconds = sum(int(n) * _UNIT_US[unit] for n, unit in _PART_RE.findall(spec))

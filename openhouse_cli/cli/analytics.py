@@ -33,7 +33,10 @@ def analysis(fn=None, *, check=None, buckets=False):
             check(filters)
         store = open_target(db, readonly=True)
         try:
-            warn_unknown_types(store, filters["types"])
+            # The types of the filters and of the steps (funnel's, retention's), each named once
+            steps = [*options.get("steps", ()), options.get("born"), options.get("back")]
+            warn_unknown_types(store, [*filters["types"], *(s.text.split(":", 1)[0].strip()
+                                                            for s in steps if s is not None)])
             fn(store, filters, fmt, clock_zone, **options)
         except OhlogError as ex:
             # imported here, not with the command: `ohlog query` need not load the analyses
@@ -113,10 +116,6 @@ def _clock(zone, local=False):
 
     return Clock.of(zone, local)
 
-
-def _warn_unknown_types(store, steps):
-    """Say on stderr which steps name a type that no stored action has."""
-    warn_unknown_types(store, [s.text.split(":", 1)[0].strip() for s in steps if s is not None])
 
 
 def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None, empty=NO_MATCH):
@@ -347,7 +346,6 @@ def funnel(store, filters, fmt, zone, steps, within, order):
     """
     from ..analytics import funnel as run, render
 
-    _warn_unknown_types(store, steps)
     rows = run(store, filters, steps, within, order.lower())
     largest = max((r["users"] for r in rows), default=0)
     # In any order, row k counts the users who did k of the steps, whichever:
@@ -384,7 +382,6 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
     from ..analytics import render, retention as run
     from ..analytics.source import span
 
-    _warn_unknown_types(store, [born, back])
     rows = run(store, filters, unit=unit.lower(), periods=periods, born=born, back=back,
                clock=_clock(zone, local))
     header = [("Cohort", "left"), ("Users", "right")] + [(str(p), "right") for p in range(periods)]

@@ -202,8 +202,12 @@ def warn_unknown_types(store, types) -> None:
     """Say on stderr which of ``types`` (names as given) no stored action has:
     a typo otherwise gives an empty answer with nothing to say why."""
     from ..query import build_query
+    from ..schema import type_key
 
-    for kind in dict.fromkeys(types):
+    named: dict[str, str] = {}  # one warning a type, however often and in whatever case it is named
+    for kind in types:
+        named.setdefault(type_key(kind), kind)
+    for kind in named.values():
         sql, params = build_query("1", engine=store.engine, types=(kind,), order=None, limit=1)
         if store.execute(sql, params).fetchone() is None:
             click.echo(f"Warning: no action has the type {kind!r} (ohlog stats lists the types)", err=True)
