@@ -50,6 +50,32 @@ def test_json_in_a_pipe(run_ohlog, db):
     assert found["summary"]["sessions"] == 2 and found["sessions"][1]["bounce"] is False
 
 
+def test_limit_shows_the_first_rows_and_says_so(run_ohlog, db):
+    # count: the first groups in the order shown (by actions, descending)
+    assert ohlog_json(run_ohlog, "count", "--db", db, "--by", "type", "--limit", "2") == {"groups": [
+        {"type": "VIEW", "actions": 3, "users": 2}, {"type": "CLICK", "actions": 1, "users": 1}]}
+    table = run_ohlog("count", "--db", db, "--by", "day", "--limit", "1", "--table").stdout.decode()
+    assert "2018-10-01" in table and "2018-10-02" not in table
+    assert table.splitlines()[-1] == "The first 1 of 3 groups shown (--limit)."
+    # sessions: the first sessions; the summary still counts both
+    found = ohlog_json(run_ohlog, "sessions", "--db", db, "--limit", "1")
+    assert [(s["userId"], s["sessionId"]) for s in found["sessions"]] == [("a", "s1")]
+    assert found["summary"] == {"sessions": 2, "medianSeconds": 150.5, "p90Seconds": 300.0, "bounceRate": 0.0}
+    lines = run_ohlog("sessions", "--db", db, "--limit", "1", "--nl").stdout.decode().splitlines()
+    assert [json.loads(line)["sessionId"] for line in lines] == ["s1"]
+    table = run_ohlog("sessions", "--db", db, "--limit", "0", "--table").stdout.decode()
+    assert table.splitlines()[-2:] == ["2 sessions, median 2m30s, p90 5m00s, bounce rate 0.0%",
+                                       "None of 2 sessions shown (--limit 0)."]
+    # timeline: the first steps
+    found = ohlog_json(run_ohlog, "timeline", "--db", db, "--user", "a", "--limit", "2")["actions"]
+    assert [(a["type"], a["gapSeconds"]) for a in found] == [("VIEW", None), ("CLICK", 62.0)]
+    table = run_ohlog("timeline", "--db", db, "--user", "a", "--limit", "0", "--table").stdout.decode()
+    assert table.splitlines()[-1] == "No action shown (--limit 0)."
+    # without a limit, nothing is cut and no note is added
+    table = run_ohlog("count", "--db", db, "--by", "day", "--table").stdout.decode()
+    assert "2018-10-03" in table and "--limit" not in table
+
+
 def test_nl_and_csv(run_ohlog, db):
     result = run_ohlog("sessions", "--db", db, "--nl")
     lines = [json.loads(line) for line in result.stdout.decode().splitlines()]

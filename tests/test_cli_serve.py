@@ -267,17 +267,23 @@ def test_schemathesis_finds_no_server_error(api):
 def test_schemathesis_long_run(tmp_path, target):
     with serving(tmp_path, db=target) as api:
         api.request("POST", "/api/log", SAMPLE.read_bytes(), JSON)
-        run_schemathesis(api, "examples,coverage,fuzzing,stateful", examples=300)
+        # Fuzzing's negative data includes query values of another JSON type
+        # (sessionId=0 as a number), which on the wire are the text "0", a
+        # valid sessionId: the server rightly answers 200, and the check
+        # calls that a schema violation accepted. The coverage phase above
+        # (the default run's test too) still checks that invalid data is refused.
+        run_schemathesis(api, "examples,coverage,fuzzing,stateful", examples=300,
+                         exclude=("negative_data_rejection",))
 
 
-def run_schemathesis(api, phases, examples):
+def run_schemathesis(api, phases, examples, exclude=()):
     # Every check but positive_data_acceptance: the schema cannot say everything
     # the validation checks (impossible dates, offsets beyond ±14:00), so
     # schema-valid sessions may rightly get 400.
     result = subprocess.run(
         [str(pathlib.Path(sys.executable).parent / "schemathesis"), "run",
          f"http://127.0.0.1:{api.port}/openapi.json", "--checks", "all",
-         "--exclude-checks", "positive_data_acceptance", "--phases", phases,
+         "--exclude-checks", ",".join(("positive_data_acceptance", *exclude)), "--phases", phases,
          "-n", str(examples), "--workers", "1",
          "--seed", "1", "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=600,

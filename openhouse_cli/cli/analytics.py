@@ -3,6 +3,7 @@
 and writes what it returns: a table with a chart on a terminal, JSON in a pipe."""
 
 import functools
+import itertools
 import sys
 
 import click
@@ -17,13 +18,14 @@ HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Ho
            "week": "Week", "month": "Month"}
 
 
-def analysis(fn=None, *, check=None, buckets=False):
+def analysis(fn=None, *, check=None, buckets=False, step_options=()):
     """The shared options (--db, the filters, the formats) and the run: ``check``
     the filters (usage errors come before the database is opened), open the store
     read-only, turn library errors into one-line messages, quiet on a closed pipe.
-    ``buckets``: the command counts by day, week or hour, on --tz's clock."""
+    ``buckets``: the command counts by day, week or hour, on --tz's clock.
+    ``step_options``: the options (or argument) that hold STEPs."""
     if fn is None:
-        return functools.partial(analysis, check=check, buckets=buckets)
+        return functools.partial(analysis, check=check, buckets=buckets, step_options=step_options)
     @functools.wraps(fn)
     def run(db, **options):
         fmt = pop_format(options)
@@ -33,8 +35,8 @@ def analysis(fn=None, *, check=None, buckets=False):
             check(filters)
         store = open_target(db, readonly=True)
         try:
-            # The types of the filters and of the steps (funnel's, retention's), each named once
-            steps = [*options.get("steps", ()), options.get("born"), options.get("back")]
+            # The types of the filters and of the steps, each named once
+            steps = [step for name in step_options for step in _as_list(options[name])]
             warn_unknown_types(store, [*filters["types"], *(s.text.split(":", 1)[0].strip()
                                                             for s in steps if s is not None)])
             fn(store, filters, fmt, clock_zone, **options)
@@ -61,9 +63,39 @@ def analysis(fn=None, *, check=None, buckets=False):
     return run
 
 
+def _as_list(value):
+    """An option's STEPs: a list of them (the callbacks' for several), one, or None."""
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
 def local_option(fn):
     return click.option("--local", is_flag=True,
                         help="Buckets on each user's own clock, as logged (not --tz's)")(fn)
+
+
+def limit_option(what, also=""):
+    return click.option("-n", "--limit", type=click.IntRange(0, 2**63 - 1), metavar="N",
+                        help=f"Show at most N {what} (the first, in the order shown){also}")
+
+
+def _first(rows, limit):
+    """The first ``limit`` of ``rows`` (all without a limit). The rest are
+    still read, unseen, for what counts them as they pass (sessions' summary)."""
+    if limit is None:
+        yield from rows
+        return
+    count = 0
+    for row in rows:
+        if count < limit:
+            yield row
+        count += 1
+
+
+def _limited_note(shown, total, what):
+    if shown >= total:
+        return ""
+    return f"The first {shown:,} of {plural(total, what)} shown (--limit)." if shown else \
+        f"None of {plural(total, what)} shown (--limit 0)."
 
 
 def _steps(values, name):
@@ -183,7 +215,8 @@ def _stats_note(found):
                    "default: type). A time series is zero-filled when crossed with nothing "
                    "or type only; by user, session or prop:KEY only groups with actions show")
 @local_option
-def count(store, filters, fmt, zone, dims, local):
+@limit_option("groups")
+def count(store, filters, fmt, zone, dims, local, limit):
     """Actions and distinct users by type, user, session, time bucket or property.
 
     A session is its user's: session groups show userId and sessionId. A
@@ -195,17 +228,21 @@ def count(store, filters, fmt, zone, dims, local):
         ohlog count --by type
         ohlog count --by day --by type --tz America/Denver
         ohlog count --by prop:pageTo --type navigate --json
+        ohlog count --by user --limit 10
     """
     from ..analytics import count as run, render
     from ..analytics.counts import output_keys
 
-    groups = run(store, filters, dims, _clock(zone, local))
+    found = run(store, filters, dims, _clock(zone, local))
+    groups = found if limit is None else found[:limit]
     names = output_keys(dims)
     largest = max((g["actions"] for g in groups), default=0)
     _emit(fmt, "groups", groups,
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
           [[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
-           render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups])
+           render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups],
+          note=_limited_note(len(groups), len(found), "group"),
+          empty=_limited_note(0, len(found), "group") or NO_MATCH)
 
 
 @cli.command()
@@ -238,7 +275,8 @@ def active(store, filters, fmt, zone, by, local):
 @click.option("--split", callback=_duration_option, metavar="GAP",
               help="Split each user's actions at this much inactivity (30m), and at 24 h, "
                    "instead of by sessionId")
-def sessions(store, filters, fmt, zone, split):
+@limit_option("sessions", "; the summary still counts every session")
+def sessions(store, filters, fmt, zone, split, limit):
     """One row a session: start, end, duration, actions, pages, bounce; and a summary.
 
     \b
@@ -246,12 +284,13 @@ def sessions(store, filters, fmt, zone, split):
         ohlog sessions
         ohlog sessions --split 30m --json
         ohlog sessions --user ABC123XYZ --table
+        ohlog sessions --limit 20
     """
     from ..analytics import render
     from ..analytics.sessions import Summary, stream_sessions
 
     summary = Summary()
-    rows = stream_sessions(store, filters, split, summary)
+    rows = _first(stream_sessions(store, filters, split, summary), limit)
     if fmt == "json":  # streamed: memory holds a user's sessions (up to 500 users' with --split)
         return render.write_json_stream(sys.stdout, "sessions", rows,
                                         lambda: {"summary": summary.result()})
@@ -265,12 +304,15 @@ def sessions(store, filters, fmt, zone, split):
     note = (f"{plural(result['sessions'], 'session')}, median {render.seconds(result['medianSeconds'])}, "
             f"p90 {render.seconds(result['p90Seconds'])}, "
             f"bounce rate {render.percent(result['bounceRate'])}")
+    if len(rows) < result["sessions"]:
+        note += f"\n{_limited_note(len(rows), result['sessions'], 'session')}"
     _emit(fmt, "sessions", rows,
           [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
            ("Actions", "right"), ("Pages", "left"), ("Bounce", "nowrap")],
           [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
             render.seconds(r["durationSeconds"]), render.number(r["actions"]),
-            _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note)
+            _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note,
+          empty=note if result["sessions"] else NO_MATCH)
 
 
 SESSION_KEYS = ("userId", "sessionId", "start", "end", "durationSeconds", "actions", "firstPage",
@@ -292,7 +334,8 @@ def _one_journey(filters):
 
 @cli.command()
 @analysis(check=_one_journey)
-def timeline(store, filters, fmt, zone):
+@limit_option("actions")
+def timeline(store, filters, fmt, zone, limit):
     """A user's or session's actions step by step, with the time since the previous one.
 
     \b
@@ -301,7 +344,11 @@ def timeline(store, filters, fmt, zone):
         ohlog timeline --user u-denver --json
     """
     from ..analytics import render, timeline as run
-    actions = list(run(store, filters))
+    found = run(store, filters)
+    try:
+        actions = list(found if limit is None else itertools.islice(found, limit))
+    finally:
+        found.close()  # its read ends here, with or without a limit
     # Whose each journey is, when there are several (a session id two users
     # share, or --user given twice): each starts its own gaps
     ids = [key for key in ("userId", "sessionId") if len({a[key] for a in actions}) > 1]
@@ -312,7 +359,7 @@ def timeline(store, filters, fmt, zone):
           [[render.visible(a[key]) for key in ids]
            + [("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
               render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
-           for a in actions])
+           for a in actions], empty="No action shown (--limit 0)." if limit == 0 else NO_MATCH)
 
 
 def _details(properties):
@@ -328,7 +375,7 @@ def _details(properties):
 
 
 @cli.command()
-@analysis
+@analysis(step_options=("steps",))
 @click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]", callback=_funnel_steps)
 @click.option("--within", callback=_duration_option, default="14d", show_default=True,
               metavar="DURATION", help="Every step within this time of step 1")
@@ -361,7 +408,7 @@ def funnel(store, filters, fmt, zone, steps, within, order):
 
 
 @cli.command()
-@analysis(buckets=True)
+@analysis(buckets=True, step_options=("born", "back"))
 @click.option("--unit", type=click.Choice(["day", "week", "month"], case_sensitive=False),
               default="week", show_default=True, help="The length of a cohort and a period")
 @click.option("--periods", type=click.IntRange(1, 1000), default=8, show_default=True,
