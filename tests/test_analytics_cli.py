@@ -76,6 +76,49 @@ def test_limit_shows_the_first_rows_and_says_so(run_ohlog, db):
     assert "2018-10-03" in table and "--limit" not in table
 
 
+@pytest.mark.parametrize("command", [["stats"], ["count", "--by", "day", "--by", "prop:pageTo"], ["active"],
+                                     ["active", "--by", "week"], ["sessions"], ["timeline", "--user", "a"],
+                                     ["funnel", "VIEW", "CLICK"], ["retention", "--periods", "2"], ["paths"]])
+def test_csv_has_the_same_header_with_or_without_rows(run_ohlog, db, command):
+    # Found from outside: with no row, the header was the table's ("Day,Actions,Users,")
+    def header(*args):
+        result = run_ohlog(*command, "--db", db, "--csv", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.decode().splitlines()
+
+    found, none = header("--date", "2018-10-01", "--tz", "UTC"), header("--date", "2000-01-01", "--tz", "UTC")
+    assert len(found) > 1 and len(none) == 1
+    assert none[0] == found[0]
+
+
+def test_a_bound_on_each_actions_clock_beside_utc_days_is_warned_about(run_ohlog, tmp_path):
+    # Found from outside: `active --date 2018-10-18` showed no user on the
+    # 18th, since the date read each action's clock (-06:00) and the days were UTC's
+    path = tmp_path / "log.ndjson"
+    path.write_text(json.dumps(session("u", "s", ("2018-10-18T21:37:28-06:00", "VIEW"))) + "\n")
+    db = tmp_path / "z.db"
+    assert run_ohlog("ingest", "--db", db, path).returncode == 0
+    warning = ("Warning: --date without an offset reads each action's own clock, and the days here are"
+               " UTC's: add --tz UTC (or a zone) to read both on one clock")
+    for command, local in ((["active"], True), (["count", "--by", "day"], True), (["stats"], False),
+                           (["retention"], True)):
+        result = run_ohlog(*command, "--date", "2018-10-18", "--db", db, "--json")
+        assert result.returncode == 0
+        assert result.stderr.decode() == warning + (", or --local to count on each user's own" if local else "") + "\n"
+        for fix in (["--tz", "UTC"], ["--tz", "America/Denver"], *([["--local"]] if local else [])):
+            assert run_ohlog(*command, "--date", "2018-10-18", *fix, "--db", db, "--json").stderr == b""
+    assert ohlog_json(run_ohlog, "active", "--date", "2018-10-18", "--local", "--db", db)["days"] == [
+        {"day": "2018-10-18", "dau": 1, "wau": 1, "mau": 1}]
+    result = run_ohlog("active", "--since", "2018-10-18", "--until", "2018-10-19T00:00Z", "--db", db, "--json")
+    assert result.stderr.decode().startswith("Warning: --since without an offset reads")  # --until has one
+    result = run_ohlog("count", "--by", "week", "--start", "2018-10-18", "--end", "2018-10-19", "--db", db, "--json")
+    assert result.stderr.decode().startswith("Warning: --start and --end without an offset read each")
+    # No days, no warning: an instant, a count by type, sessions
+    for args in (["active", "--since", "2018-10-18T00:00Z"], ["count", "--by", "type", "--date", "2018-10-18"],
+                 ["sessions", "--date", "2018-10-18"]):
+        assert run_ohlog(*args, "--db", db, "--json").stderr == b""
+
+
 def test_nl_and_csv(run_ohlog, db):
     result = run_ohlog("sessions", "--db", db, "--nl")
     lines = [json.loads(line) for line in result.stdout.decode().splitlines()]

@@ -22,7 +22,8 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
     """The shared options (--db, the filters, the formats) and the run: ``check``
     the filters (usage errors come before the database is opened), open the store
     read-only, turn library errors into one-line messages, quiet on a closed pipe.
-    ``buckets``: the command counts by day, week or hour, on --tz's clock.
+    ``buckets``: the command counts by day, week or hour, on --tz's clock (a
+    function of the options: whether this run does).
     ``step_options``: the options (or argument) that hold STEPs."""
     if fn is None:
         return functools.partial(analysis, check=check, buckets=buckets, step_options=step_options)
@@ -30,6 +31,9 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
     def run(db, **options):
         fmt = pop_format(options)
         clock_zone = options["tz"]
+        # The options that gave the start and the end
+        bounds = [[name for name in names if options[name]]
+                  for names in (("date", "start", "since"), ("date", "end", "until"))]
         filters = pop_filters(options)
         if check:
             check(filters)
@@ -40,6 +44,9 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
             warn_unknown_types(store, [*filters["types"], *(s.text.split(":", 1)[0].strip()
                                                             for s in steps if s is not None)])
             fn(store, filters, fmt, clock_zone, **options)
+            if buckets and (buckets is True or buckets(options)):
+                # After the answer, so that an error stays one line
+                _warn_two_clocks(filters, bounds, clock_zone, options.get("local"), "local" in options)
         except OhlogError as ex:
             # imported here, not with the command: `ohlog query` need not load the analyses
             from ..analytics.counts import SeriesTooLong
@@ -61,6 +68,28 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
             param.help = ("Read times without an offset, and count hours, days, weeks and "
                           "months, in this zone (IANA name or UTC; default UTC)")
     return run
+
+
+def _warn_two_clocks(filters, bounds, zone, local, has_local) -> None:
+    """Say so when the bounds and the buckets read different clocks: a bound
+    without an offset reads each action's own clock, the buckets UTC's. (A day
+    asked for with --date would otherwise show no action, and its actions
+    count on other days.)"""
+    if zone is not None or local:
+        return
+    names = list(dict.fromkeys(f"--{name}" for bound, given in zip((filters["start"], filters["end"]), bounds)
+                               if bound is not None and not bound.instant for name in given))
+    if names:
+        click.echo(f"Warning: {' and '.join(names)} without an offset"
+                   f" {'read' if len(names) > 1 else 'reads'} each action's own clock, and the"
+                   " days here are UTC's: add --tz UTC (or a zone) to read both on one clock"
+                   + (", or --local to count on each user's own" if has_local else ""), err=True)
+
+
+def _counts_by_time(options) -> bool:
+    from ..analytics.buckets import UNITS
+
+    return any(dim in UNITS for dim in options["dims"])
 
 
 def _as_list(value):
@@ -150,8 +179,9 @@ def _clock(zone, local=False):
 
 
 
-def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=None, empty=NO_MATCH):
-    """Write ``items`` (dicts) as ``fmt``: JSON ``{name: items}``, one a line, CSV, or a table."""
+def _emit(fmt, name, items, columns, cells, *, keys, note="", styles=None, csv_rows=None, empty=NO_MATCH):
+    """Write ``items`` (dicts) as ``fmt``: JSON ``{name: items}``, one a line, CSV, or a table.
+    ``keys``: an item's keys, the CSV header also when there is no item."""
     from ..analytics import render
 
     if fmt == "json":
@@ -159,7 +189,7 @@ def _emit(fmt, name, items, columns, cells, *, note="", styles=None, csv_rows=No
     elif fmt == "ndjson":
         render.write_ndjson(sys.stdout, items)
     elif fmt == "csv":
-        keys = list(items[0]) if items else [c for c, _ in columns]
+        keys = list(items[0]) if items else keys
         render.write_csv(sys.stdout, keys, csv_rows if csv_rows is not None else
                          ([item.get(k) for k in keys] for item in items))
     else:
@@ -185,9 +215,9 @@ def stats(store, filters, fmt, zone):
     if fmt == "ndjson":
         return render.write_ndjson(sys.stdout, [found])
     largest = max((t["actions"] for t in found["types"]), default=0)
-    _emit(fmt, "types", found["types"], [("Type", "left"), ("Actions", "right"),
+    _emit(fmt, "types", found["types"], keys=["type", "actions", "users"], columns=[("Type", "left"), ("Actions", "right"),
                                           ("Users", "right"), ("", "left")],
-          [[render.visible(t["type"]), render.number(t["actions"]), render.number(t["users"]),
+          cells=[[render.visible(t["type"]), render.number(t["actions"]), render.number(t["users"]),
             render.Bar(t["actions"], largest)] for t in found["types"]],
           note=_stats_note(found))
 
@@ -208,7 +238,7 @@ def _stats_note(found):
 
 
 @cli.command()
-@analysis(buckets=True)
+@analysis(buckets=_counts_by_time)
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
               shell_complete=_complete_by,
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
@@ -237,9 +267,9 @@ def count(store, filters, fmt, zone, dims, local, limit):
     groups = found if limit is None else found[:limit]
     names = output_keys(dims)
     largest = max((g["actions"] for g in groups), default=0)
-    _emit(fmt, "groups", groups,
+    _emit(fmt, "groups", groups, keys=[*names, "actions", "users"], columns=
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
-          [[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
+          cells=[[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
            render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups],
           note=_limited_note(len(groups), len(found), "group"),
           empty=_limited_note(0, len(found), "group") or NO_MATCH)
@@ -264,9 +294,9 @@ def active(store, filters, fmt, zone, by, local):
     by = by.lower()
     rows = run(store, filters, _clock(zone, local), by)
     largest = max((r["mau"] for r in rows), default=0)
-    _emit(fmt, by + "s", rows, [(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
+    _emit(fmt, by + "s", rows, keys=[by, "dau", "wau", "mau"], columns=[(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
                                 ("MAU", "right"), ("DAU", "left")],
-          [[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
+          cells=[[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
             render.Bar(r["dau"], largest)] for r in rows])
 
 
@@ -306,10 +336,10 @@ def sessions(store, filters, fmt, zone, split, limit):
             f"bounce rate {render.percent(result['bounceRate'])}")
     if len(rows) < result["sessions"]:
         note += f"\n{_limited_note(len(rows), result['sessions'], 'session')}"
-    _emit(fmt, "sessions", rows,
+    _emit(fmt, "sessions", rows, keys=list(SESSION_KEYS), columns=
           [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Duration", "right"),
            ("Actions", "right"), ("Pages", "left"), ("Bounce", "nowrap")],
-          [[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
+          cells=[[render.visible(r["userId"]), render.visible(r["sessionId"]), render.visible(r["start"]),
             render.seconds(r["durationSeconds"]), render.number(r["actions"]),
             _pages(r), "yes" if r["bounce"] else ""] for r in rows], note=note,
           empty=note if result["sessions"] else NO_MATCH)
@@ -354,9 +384,10 @@ def timeline(store, filters, fmt, zone, limit):
     ids = [key for key in ("userId", "sessionId") if len({a[key] for a in actions}) > 1]
     headers = {"userId": ("User", "left"), "sessionId": ("Session", "left")}
     _emit(fmt, "actions", actions,
-          [headers[key] for key in ids]
+          keys=["userId", "sessionId", "time", "type", "properties", "gapSeconds"],
+          columns=[headers[key] for key in ids]
           + [("Gap", "right"), ("Time", "nowrap"), ("Type", "left"), ("Properties", "left")],
-          [[render.visible(a[key]) for key in ids]
+          cells=[[render.visible(a[key]) for key in ids]
            + [("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
               render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
            for a in actions], empty="No action shown (--limit 0)." if limit == 0 else NO_MATCH)
@@ -400,9 +431,10 @@ def funnel(store, filters, fmt, zone, steps, within, order):
     names = ([f"{k} of {len(rows)} steps" for k in range(1, len(rows) + 1)]
              if order.lower() == "any" else [render.visible(r["step"]) for r in rows])
     _emit(fmt, "steps", rows,
-          [("Steps done" if order.lower() == "any" else "Step", "left"), ("Users", "right"),
+          keys=["step", "users", "conversion", "fromPrevious", "medianSecondsFromPrevious"],
+          columns=[("Steps done" if order.lower() == "any" else "Step", "left"), ("Users", "right"),
            ("Conversion", "right"), ("From previous", "right"), ("Median time", "right"), ("", "left")],
-          [[name, render.number(r["users"]), render.percent(r["conversion"]),
+          cells=[[name, render.number(r["users"]), render.percent(r["conversion"]),
             render.percent(r["fromPrevious"]), render.seconds(r["medianSecondsFromPrevious"]),
             render.Bar(r["users"], largest)] for name, r in zip(names, rows)])
 
@@ -446,7 +478,8 @@ def retention(store, filters, fmt, zone, unit, periods, born, back, local):
     empty = (f"No matching action is a --born action ({render.visible(born.text)})."
              if not rows and born is not None and span(store, filters) is not None else NO_MATCH)
     note = _fit_periods(fmt, header, cells, styles) if rows else ""
-    _emit(fmt, "cohorts", rows, header, cells, styles=styles, empty=empty, note=note)
+    _emit(fmt, "cohorts", rows, header, cells, keys=["cohort", "users", "retained"], styles=styles,
+          empty=empty, note=note)
 
 
 def _fit_periods(fmt, header, cells, styles) -> str:
@@ -503,6 +536,7 @@ def paths(store, filters, fmt, zone, from_page, steps, top):
     if not rows and span(store, filters) is not None:  # actions match, but no path does
         empty = ("No matching NAVIGATE actions." if from_page is None
                  else f"No session's path reaches {render.visible(from_page)}.")
-    _emit(fmt, "paths", rows, [("Path", "left"), ("Sessions", "right"), ("", "left")],
-          [[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
+    _emit(fmt, "paths", rows, keys=["path", "sessions"],
+          columns=[("Path", "left"), ("Sessions", "right"), ("", "left")],
+          cells=[[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
             render.Bar(r["sessions"], largest)] for r in rows], empty=empty)
