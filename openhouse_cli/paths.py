@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import sys
 
 import click
@@ -9,6 +10,9 @@ import click
 from .errors import OhlogError
 
 DEFAULT_FILENAME = "ohlog.db"
+# A scheme and "//", or SQLite's own "file:" URIs (which SQLite would open as
+# a URI, another file than the one named)
+_OTHER_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|file:", re.IGNORECASE)
 
 
 def db_path(explicit=None):
@@ -21,6 +25,12 @@ def db_path(explicit=None):
     if given:
         if isinstance(given, str) and given.startswith(("postgresql://", "postgres://")):
             return given
+        if isinstance(given, str) and _OTHER_URL.match(given):
+            # Read as a path, mysql://h/db became the file mysql:/h/db
+            raise click.BadParameter(
+                f"{given!r} is a URL ohlog cannot use: give a SQLite file's path, or a"
+                " postgresql:// URL (a file whose name looks like a URL: ./NAME)",
+                param_hint="'--db' / $OHLOG_DB")
         return pathlib.Path(given)
     return default_path()
 

@@ -234,3 +234,63 @@ def test_an_odd_file_as_the_database_is_refused_untouched(tmp_path, kind, comman
     assert sorted(p.name for p in work.iterdir()) == ["odd.db"]  # no -journal, -wal or -shm beside it
     if before is not None:
         assert path.read_bytes() == before
+
+
+# A new user's findings: --db given as another kind of URL, or a name that
+# SQLite itself reads as a URI; readers leaving the WAL's files behind
+
+
+@pytest.mark.parametrize("db", ["file:abc.db", "FILE:abc.db?mode=ro", "mysql://x/y", "sqlite:///x.db"])
+@pytest.mark.parametrize("command", [["ingest", str(SAMPLE)], ["stats"], ["query"],
+                                     ["delete", "--yes", "--user", "u"]])
+def test_a_db_url_ohlog_cannot_use_is_a_usage_error_creating_nothing(run_ohlog, tmp_path, db, command):
+    result = subprocess.run([OHLOG, *command, "--db", db], cwd=tmp_path, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert error_line(result) == (f"Error: Invalid value for '--db' / $OHLOG_DB: {db!r} is a URL ohlog cannot"
+                                  " use: give a SQLite file's path, or a postgresql:// URL (a file whose name"
+                                  " looks like a URL: ./NAME)")
+    assert list(tmp_path.iterdir()) == []
+    result = subprocess.run([OHLOG, *command], cwd=tmp_path, capture_output=True, timeout=60,
+                            env={**os.environ, "OHLOG_DB": db})
+    assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_file_named_like_a_sqlite_uri_is_that_file(run_ohlog, tmp_path):
+    # Was: SQLite opened "file:abc.db" as a URI, so the actions went to abc.db
+    # (and readers of file:abc.db found an empty file)
+    result = subprocess.run([OHLOG, "ingest", "--db", "./file:abc.db", str(SAMPLE)], cwd=tmp_path,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file:abc.db"]
+    assert (tmp_path / "file:abc.db").stat().st_mode & 0o777 == 0o600
+    result = subprocess.run([OHLOG, "count", "--db", "./file:abc.db", "--csv"], cwd=tmp_path,
+                            capture_output=True, timeout=60)
+    assert result.stdout.decode().splitlines() == ["type,actions,users", "CLICK,1,1", "NAVIGATE,1,1", "VIEW,1,1"]
+
+
+@pytest.mark.parametrize("command", [["stats"], ["query"], ["count", "--by", "day"], ["sessions"],
+                                     ["paths"], ["timeline", "--user", "ABC123XYZ"]])
+def test_a_reader_leaves_no_wal_files_behind(run_ohlog, tmp_path, command):
+    # Found by a new user: after ingest had closed (and removed them), every
+    # read-only command made the -wal and -shm files again and left them
+    db = tmp_path / "a.db"
+    assert run_ohlog("ingest", "--db", db, SAMPLE).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
+    before = db.read_bytes()
+    result = run_ohlog(*command, "--db", db, "--json")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
+    assert db.read_bytes() == before  # nothing written
+
+
+def test_a_reader_still_cannot_write(tmp_path):
+    from openhouse_cli.store import open_store
+
+    db = tmp_path / "a.db"
+    open_store(db).close()
+    store = open_store(db, readonly=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only|attempt to write"):
+            store.execute("DELETE FROM actions")
+    finally:
+        store.close()

@@ -258,7 +258,6 @@ def count(store, filters, fmt, zone, dims, local, limit):
         ohlog count --by type
         ohlog count --by day --by type --tz America/Denver
         ohlog count --by prop:pageTo --type navigate --json
-        ohlog count --by user --limit 10
     """
     from ..analytics import count as run, render
     from ..analytics.counts import output_keys
@@ -312,9 +311,8 @@ def sessions(store, filters, fmt, zone, split, limit):
     \b
     Examples:
         ohlog sessions
-        ohlog sessions --split 30m --json
-        ohlog sessions --user ABC123XYZ --table
-        ohlog sessions --limit 20
+        ohlog sessions --user ABC123XYZ --json
+        ohlog sessions --split 30m --limit 20 --table
     """
     from ..analytics import render
     from ..analytics.sessions import Summary, stream_sessions

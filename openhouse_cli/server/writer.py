@@ -3,6 +3,7 @@
 import asyncio
 import collections
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -152,7 +153,7 @@ def _is_busy(ex):
 
 def _checkpoints(path, writer):
     """Copy the WAL back into the database every CHECKPOINT_EVERY_S, while ``writer`` lives."""
-    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(os.path.abspath(path), timeout=60, isolation_level=None, check_same_thread=False)
     checkpointed = 0
     try:
         while True:

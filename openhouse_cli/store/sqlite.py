@@ -62,8 +62,9 @@ def open_conn(path, *, create=True, busy_timeout=BUSY_TIMEOUT_S) -> sqlite3.Conn
         # What a reader calls no database: a command that must not create one does not start one here
         raise NoDatabase(f"No database found at {path} (the file is empty)")
     try:
+        # Absolute: SQLite opens a name that begins "file:" as a URI, another file
         conn = sqlite3.connect(
-            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            os.path.abspath(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         _refuse_other_programs(conn, path, create)
         _refuse_newer(conn, path)
@@ -212,6 +213,7 @@ def open_store(path, *, create: bool = True, readonly: bool = False) -> SQLiteSt
 
 def _connect_read_only(uri):
     conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
     found = {
         name
         for (name,) in conn.execute(
@@ -239,6 +241,11 @@ def open_for_query(path) -> sqlite3.Connection:
         raise NoDatabase(f"No database found at {path}")
     _refuse_non_files(path)
     uri = _read_only_uri(path)
+    if os.access(path, os.W_OK):
+        # Read-write but query-only: as the last connection to close, it
+        # removes the WAL's -wal and -shm files, which a read-only one leaves
+        # behind (for every reader of a database ingest had closed)
+        uri = uri.replace("?mode=ro", "?mode=rw")
     try:
         conn, found = _connect_read_only(uri)
     except sqlite3.OperationalError as ex:
