@@ -20,6 +20,7 @@ from typing import Any
 from . import rollups, spans
 from .errors import OhlogError
 from .query import _execute, count_actions
+from .schema import DELETES
 from .store import as_store
 
 # The filters that narrow what is deleted; at least one is required
@@ -68,6 +69,8 @@ def _delete_sqlite(store, filters):
             touched = spans.sessions_of(conn, ids)
             deleted = conn.executemany("DELETE FROM actions WHERE id = ?", [(i,) for i in ids]).rowcount
             spans.rebuild(conn, touched)
+            if ids:  # for followers: the ids above this are taken again (follow.py)
+                conn.execute(f"INSERT INTO {DELETES} (top) SELECT coalesce(max(id), 0) FROM actions")
             conn.execute("COMMIT")
             return max(deleted, 0)
         except BaseException:

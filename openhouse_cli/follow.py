@@ -11,9 +11,15 @@ What "new" means differs by engine:
   highest seen are exactly the new ones. ``PRAGMA data_version`` says, for
   the price of a pragma, whether anyone committed since the last look, so an
   idle follower does next to nothing. SQLite reuses the highest ids after
-  ``ohlog delete`` removes the newest rows: the follower notices that the
-  row it last saw at the top has gone and re-reads the ids above the
-  recently printed ones (``_RECENT`` of them are remembered).
+  ``ohlog delete`` removes the newest rows, and a new row's id is then one
+  above the highest row left. Each delete records that id (schema.DELETES),
+  so the follower, seeing that the row it last saw at the top has gone,
+  re-reads the rows above the lowest of those recorded since its last look
+  (or its last top, if lower): every new row is above it, every old row left
+  at or below it. A delete not recorded there (another program's) is
+  bounded instead by the highest row the follower knew of that is still
+  there (the recently printed ones, ``_RECENT`` of them, and rows at 1, 2,
+  4, 8, ... ids below the top); either way the printed rows are left out.
 * PostgreSQL assigns ids at insert, and transactions commit out of id
   order, so "id above the last seen" could miss a row committed late with a
   smaller id. Each look reads, in one snapshot, the matching rows above a
@@ -42,6 +48,7 @@ from . import query as _query
 from .errors import OhlogError
 from .fields import COLUMNS
 from .output import batches as in_batches
+from .schema import DELETES
 from .store import Store, as_store
 
 POLL_S = {"sqlite": 0.25, "postgresql": 0.5}  # new actions show within a second
@@ -140,6 +147,8 @@ class _SQLiteFollower:
         self.top = 0  # the highest id seen, and its row's fingerprint
         self.top_fp = None
         self.recent: dict[int, bytes] = {}  # printed id -> fingerprint
+        self.anchors: dict[int, bytes] = {}  # rows below the top, further and further apart
+        self.last_delete = 0  # the last delete recorded at the last look
         self.version = None
         self.limit: int | None = None
 
@@ -167,6 +176,18 @@ class _SQLiteFollower:
         row = self.conn.execute(
             "SELECT id, fingerprint FROM actions ORDER BY id DESC LIMIT 1").fetchone()
         self.top, self.top_fp = row if row else (0, None)
+        self.last_delete = self._deletes_since(0)[0] or 0
+        # The rows at or below 1, 2, 4, ... ids under the top: one of them is
+        # likely to outlive a delete, and bounds where new rows can be (_look)
+        self.anchors = {}
+        distance = 1
+        while self.top - distance > 0:
+            row = self.conn.execute("SELECT id, fingerprint FROM actions WHERE id <= ?"
+                                    " ORDER BY id DESC LIMIT 1", (self.top - distance,)).fetchone()
+            if row is None:
+                break
+            self.anchors[row[0]] = row[1]
+            distance = max(distance * 2, self.top - row[0] + 1)
 
     def _remember(self, batch):
         for row in batch:
@@ -221,13 +242,40 @@ class _SQLiteFollower:
                                   (self.top,)).fetchone()
         if self.top and (found is None or found[0] != self.top_fp):
             # A delete took the newest rows, and their ids may be taken again:
-            # re-read above the recently printed rows, leaving out those printed
-            floor = min(self.recent, default=1) - 1
+            # every new row is above the highest old row left, so re-read
+            # above the highest one known to be left, leaving out those printed
+            last, lowest = self._deletes_since(self.last_delete)
+            floor = min(self.top, lowest) if last is not None else self._highest_left()
             skip = self.recent
         sql, params = _new_rows_sql("sqlite", self.filters, _ABOVE["sqlite"])
         rows = [row for row in self._run(sql, [floor, *params]) if skip.get(row[0]) != row[1]]
         self._mark_top()
         return self._remember(rows)
+
+
+    def _deletes_since(self, after: int) -> tuple[int | None, int | None]:
+        """The last delete recorded after ``after`` and the lowest top left by
+        those; (None, None) if none (or a database from before m008)."""
+        try:
+            found = self.conn.execute(f"SELECT max(id), min(top) FROM {DELETES} WHERE id > ?",
+                                      (after,)).fetchone()
+        except sqlite3.OperationalError:  # no such table yet: its migration is a writer's
+            return None, None
+        return found[0], found[1]
+
+    def _highest_left(self) -> int:
+        """The highest id among the rows remembered (printed, or anchors) that
+        is still the same row; 0 if none is."""
+        known = {**self.anchors, **self.recent}
+        ids = sorted(known, reverse=True)
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start:start + _BATCH]
+            left = [i for i, fingerprint in self.conn.execute(
+                "SELECT id, fingerprint FROM actions WHERE id IN (SELECT value FROM json_each(?))",
+                ("[" + ",".join(map(str, batch)) + "]",)) if known[i] == fingerprint]
+            if left:
+                return max(left)
+        return 0
 
 
 class _PostgresFollower:

@@ -260,3 +260,11 @@ def m007_session_spans(db):
                 if "pageTo" in props:
                     visit(span[14], props["pageTo"])
     flush(span)
+
+
+@migrations()
+def m008_deletes(db):
+    # A row for each delete from here on: the highest id left after it
+    # (delete.py). SQLite gives new rows the ids above that again; a follower
+    # that missed the delete learns from here where the new rows begin.
+    db.execute("CREATE TABLE deletes (id INTEGER PRIMARY KEY, top INTEGER NOT NULL)")

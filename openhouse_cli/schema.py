@@ -19,12 +19,16 @@ MIGRATIONS = (
     "m005_user_day_bits",
     "m006_nanoseconds_index",
     "m007_session_spans",
+    "m008_deletes",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 # Migrations that a reader does without (the next writer applies them): what
 # they add only speeds some reads up, and a database a reader cannot write,
 # or one that a writer holds, stays readable without them
-READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index", "m007_session_spans")
+READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index", "m007_session_spans", "m008_deletes")
+# SQLite: after each ``ohlog delete``, the highest id left (m008): SQLite takes
+# the ids above it again, and a follower must know they are new (follow.py)
+DELETES = "deletes"
 
 # The columns ingest writes, in the order validate.session_rows builds them.
 COLUMNS = (

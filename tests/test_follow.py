@@ -81,6 +81,79 @@ def test_sqlite_ids_taken_again_after_a_delete_are_new(tmp_path):
     assert users_and_i(next(gen)) == [("c", 30), ("c", 31)]
 
 
+def test_sqlite_new_rows_below_every_printed_id_after_a_delete_are_found(tmp_path):
+    # Found from outside: the delete took every printed row and all below
+    # them, so the next ingest's ids (1..4) were under the lowest printed id,
+    # where the follower no longer looked: they never showed
+    from openhouse_cli.delete import delete_actions
+
+    path = tmp_path / "under.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("other", 20)])
+    ingest_sessions(writer, [session("alice", 3, start=100)])
+    gen = following(open_store(path, readonly=True), users=["alice"])
+    assert users_and_i(next(gen)) == [("alice", 100), ("alice", 101), ("alice", 102)]
+    assert delete_actions(writer, users=["alice", "other"]) == 23
+    ingest_sessions(writer, [session("alice", 4, start=200)])
+    assert users_and_i(next(gen)) == [("alice", 200), ("alice", 201), ("alice", 202), ("alice", 203)]
+    # a delete that leaves rows below: the new ones still come, the old ones left do not
+    ingest_sessions(writer, [session("bob", 5, start=300)])
+    assert delete_actions(writer, users=["bob"]) == 5
+    ingest_sessions(writer, [session("alice", 1, start=400)])
+    assert users_and_i(next(gen)) == [("alice", 400)]
+    gen.close()
+
+
+def test_sqlite_a_delete_beyond_the_remembered_ids_still_finds_new_rows(tmp_path, monkeypatch):
+    # -n N remembers the newest _RECENT ids; a delete of more than that at the
+    # top left new rows under all of them (found from outside at 120,000 rows)
+    import openhouse_cli.follow as follow_module
+    from openhouse_cli.delete import delete_actions
+
+    monkeypatch.setattr(follow_module, "_RECENT", 4)
+    path = tmp_path / "many.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("keep", 10)])
+    ingest_sessions(writer, [session("gone", 30, start=100)])
+    gen = following(open_store(path, readonly=True), limit=1)
+    assert users_and_i(next(gen)) == [("gone", 129)]
+    assert delete_actions(writer, users=["gone"]) == 30
+    ingest_sessions(writer, [session("new", 3, start=200)])
+    # the ten rows of "keep" left are old: not printed; the three new are
+    assert users_and_i(next(gen)) == [("new", 200), ("new", 201), ("new", 202)]
+    gen.close()
+
+
+def test_sqlite_a_delete_by_another_program_is_bounded_by_the_rows_left(tmp_path):
+    # Not recorded in schema.DELETES: the highest remembered row still there bounds the new ones
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("a", 2), session("b", 3, start=10)])
+    gen = following(open_store(path, readonly=True))
+    assert len(next(gen)) == 5
+    other = sqlite3.connect(path)
+    with other:
+        other.execute("DELETE FROM actions WHERE user_id = 'b'")
+    other.close()
+    ingest_sessions(writer, [session("c", 2, start=30)])
+    assert users_and_i(next(gen)) == [("c", 30), ("c", 31)]  # not a's again
+    gen.close()
+
+
+def test_each_delete_records_the_highest_id_left(tmp_path):
+    from openhouse_cli.delete import delete_actions
+    from openhouse_cli.schema import DELETES
+
+    store = open_store(tmp_path / "d.db")
+    ingest_sessions(store, [session("a", 2), session("b", 3, start=10)])
+    assert delete_actions(store, users=["b"]) == 3
+    assert delete_actions(store, users=["nobody"]) == 0  # nothing deleted: nothing recorded
+    assert delete_actions(store, users=["a"]) == 2
+    assert store.execute(f"SELECT id, top FROM {DELETES} ORDER BY id").fetchall() == [(1, 2), (2, 0)]
+
+
 # --limit N: the last N stored, in time order, then every new one (tail -n N -f)
 
 
