@@ -246,6 +246,46 @@ def test_count_by_property_keeps_json_types_apart(make_store):
     assert sorted(map(repr, (g["x"] for g in groups[1:]))) == sorted(map(repr, ["52", None, [1, 2]]))
 
 
+@pytest.mark.parametrize("first", ["bool", "number"])
+def test_count_by_property_keeps_booleans_apart_from_numbers(make_store, first):
+    # Found from outside: true and 1 (false and 0) were one group, labelled
+    # by whichever was ingested first
+    values = [True, True, 1, False, 0, 0, 0.0, 1.0]
+    if first == "number":
+        values.reverse()
+    store = make_store([session("u", "s", *[(f"2018-10-01T10:00:{i:02d}Z", "A", {"k": v})
+                                            for i, v in enumerate(values)])])
+    found = {(type(g["k"]).__name__, g["k"]): g["actions"] for g in count(store, filters(), ["prop:k"])}
+    # numbers of one value are one group (JSON has one number type), labelled as first read
+    number_one = ("int", 1) if first == "bool" else ("float", 1.0)
+    number_zero = ("int", 0) if first == "bool" else ("float", 0.0)
+    assert found == {("bool", True): 2, ("bool", False): 1, number_one: 2, number_zero: 3}
+
+
+def test_local_buckets_keep_every_bucket_the_data_reaches_under_instant_bounds(make_store):
+    # Found from outside: on users' own clocks, an instant bound that excluded
+    # no action still cut off the days (hours, periods) past its UTC wall time
+    from openhouse_cli.analytics import retention
+
+    store = make_store([session("a", "s", ("2018-01-01T23:00:00-10:00", "A"),
+                                ("2018-01-03T01:00:00+14:00", "B"))])
+    local = Clock(local=True)
+    everything = [("2018-01-01", 1), ("2018-01-02", 0), ("2018-01-03", 1)]
+    for start, end in ((None, None), (None, "2018-01-02T11:00:00Z"), ("2018-01-02T09:00:00Z", None),
+                       ("2018-01-02T09:00:00Z", "2018-01-02T11:00:00Z")):
+        bounds = bounded(start, end)
+        assert len(list(query_actions(store, **bounds))) == 2  # the bounds exclude nothing
+        assert [(d["day"], d["dau"]) for d in active(store, bounds, local)] == everything
+        assert [(g["day"], g["actions"]) for g in count(store, bounds, ["day"], local)] == everything
+        hours = [g["hour"] for g in count(store, bounds, ["hour"], local)]
+        assert (hours[0], hours[-1], len(hours)) == ("2018-01-01T23", "2018-01-03T01", 27)
+        assert retention(store, bounds, unit="day", periods=3, clock=local) == [
+            {"cohort": "2018-01-01", "users": 1, "retained": [1, 0, 1]}]
+    # on a zone's clock the bounds still set the series' ends, empty buckets included
+    assert [d["day"] for d in active(store, bounded("2017-12-31", "2018-01-04T23:00:00Z"))] == [
+        "2017-12-31", "2018-01-01", "2018-01-02", "2018-01-03", "2018-01-04"]
+
+
 def test_active_users_dau_wau_mau_windows(make_store):
     store = make_store([
         session("a", "s1", ("2018-10-01T12:00:00Z", "A"), ("2018-10-31T12:00:00Z", "A"),

@@ -97,6 +97,36 @@ def test_steps_with_a_property_condition(make_store):
     assert users(funnel(store, filters(), steps("VIEW", "NAVIGATE:pageTo!=checkout"))) == [2, 1]
 
 
+def test_a_type_holding_a_colon_is_a_step_in_double_quotes(make_store):
+    # Found from outside: a stored type such as "ns:view" could not be a step
+    from openhouse_cli.analytics import StepError
+
+    store = make_store([
+        session("a", "s", ("2018-10-01T00:00:00Z", "ns:view", {"x": 1}), ("2018-10-01T00:00:05Z", "NS:Click")),
+        session("b", "s", ("2018-10-01T00:00:00Z", "ns:view", {"x": 2})),
+        session("c", "s", ("2018-10-01T00:00:00Z", "ns", {"view:x": 1}), ("2018-10-01T00:00:05Z", "ns:click")),
+    ])
+    rows = funnel(store, filters(), steps('"ns:view"', '"ns:click"'))
+    assert [(r["step"], r["users"]) for r in rows] == [('"ns:view"', 2), ('"ns:click"', 1)]
+    assert parse_step('"ns:view":x=1') == parse_step('"NS:VIEW":x=1')._replace(text='"ns:view":x=1',
+                                                                                kind="ns:view")
+    assert parse_step('"ns:view":x=1').key == "ns:view" and parse_step('"a\\"b"').kind == 'a"b'
+    # unquoted, the first ':' still begins the condition: type "ns", key "view:x"
+    assert parse_step("ns:view:x=1").key == "ns" and parse_step("ns:view:x=1").where is not None
+    if property_steps_supported(store):
+        assert users(funnel(store, filters(), steps('"ns:view":x=1', '"ns:click"'))) == [1, 1]
+        assert users(funnel(store, filters(), steps("ns:view:x=1", '"ns:click"'))) == [1, 1]  # c's
+    for bad, message in (("ns:view", "a type holding ':' is written in double quotes: '\"ns:view\"'"),
+                         ('"ns:view', "expected a type in double quotes"),
+                         ('"ns:view"x=1', "then nothing or :KEY=VALUE"), ('""', "no type before"),
+                         ('5', None)):
+        if message is None:
+            assert parse_step(bad).key == "5"  # not a quoted type: a type
+            continue
+        with pytest.raises(StepError, match=message.replace("(", "\\(").replace('"', '"')):
+            parse_step(bad)
+
+
 def test_no_matching_actions_gives_no_steps(shop):
     assert funnel(shop, filters(users=("nobody",)), steps("VIEW", "CLICK")) == []
     rows = funnel(shop, filters(users=("C",)), steps("VIEW", "CLICK"))

@@ -311,7 +311,9 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
 
 
 def _hashable(value):
-    return _FrozenJSON(value) if isinstance(value, (dict, list)) else value
+    # A boolean too: to Python True == 1 and False == 0, one dict key, where
+    # JSON has two types (found from outside: true and 1 were one group)
+    return _FrozenJSON(value) if isinstance(value, (dict, list, bool)) else value
 
 
 class _FrozenJSON:
@@ -341,11 +343,16 @@ def _fill_range(wall_span, unit, clock, filters, option, utc_span=None):
     start, end = filters.get("start"), filters.get("end")
     if unit == "hour":
         return _fill_hours(wall_span, clock, start, end, utc_span)
-    lo, hi = (buckets.bucket(unit, us) for us in wall_span)
+    first, last = (buckets.bucket(unit, us) for us in wall_span)
+    lo, hi = first, last
     if start is not None:
         lo = buckets.bucket(unit, buckets.wall_us(clock, start.us) if start.instant else start.us)
     if end is not None:
         hi = buckets.bucket(unit, buckets.wall_us(clock, end.us) if end.instant else end.us)
+    if clock.local:
+        # An instant bound falls at a different wall time on each user's
+        # clock: the buckets the data reaches stay in (found from outside)
+        lo, hi = min(lo, first), max(hi, last)
     _check_length(unit, hi - lo + 1, buckets.label(unit, lo), buckets.label(unit, hi), option)
     return range(lo, hi + 1)
 
@@ -356,8 +363,9 @@ def _fill_hours(wall_span, clock, start, end, utc_span):
         if bound is None:
             continue
         us = bound.us
-        if clock.local and bound.instant:  # an instant on users' own clocks: read as wall time
-            us = buckets.wall_us(clock, us)
+        if clock.local and bound.instant:  # an instant on users' own clocks: read as wall time,
+            us = buckets.wall_us(clock, us)  # never cutting off an hour the data reaches
+            us = min(us, lo) if at_lo else max(us, hi)
         elif not clock.local and not bound.instant:  # a wall-clock bound, read on the zone's clock
             us -= buckets.offset_us(clock.zone, us)
         lo, hi = (us, hi) if at_lo else (lo, us)

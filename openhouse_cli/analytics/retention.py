@@ -45,7 +45,10 @@ def retention(store, filters: dict, *, unit: str = "week", periods: int = DEFAUL
         last_wall = last_day * buckets.DAY
     end = filters.get("end")
     if end is not None:
-        last_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
+        end_wall = buckets.wall_us(clock, end.us) if end.instant else end.us
+        # An instant falls at a different wall time on each user's clock: a
+        # period the data reaches is never after it (found from outside)
+        last_wall = max(end_wall, last_wall) if clock.local and end.instant else end_wall
     rows = []
     for cohort in sorted(sizes):
         retained: list[int | None] = [sizes[cohort]]

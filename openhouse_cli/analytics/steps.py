@@ -34,22 +34,49 @@ class Step(NamedTuple):
     text: str  # as given, for display
     key: str  # the type's case-folded form
     where: Where | None
+    kind: str = ""  # the type as given
 
 
 def parse_step(text: str) -> Step:
-    """``TYPE`` or ``TYPE:KEY=VALUE`` as a Step; StepError naming the form if malformed."""
+    """``TYPE`` or ``TYPE:KEY=VALUE`` as a Step; StepError naming the form if malformed.
+    A type holding ``:`` is written as a JSON string: ``"ns:view"``, ``"ns:view":x=1``."""
     if not isinstance(text, str) or not text.strip():
         raise StepError(f"expected {STEP_FORMS}, got {text!r}")
-    kind, sep, condition = text.strip().partition(":")
-    if not kind.strip():
+    given = text.strip()
+    if given.startswith('"'):
+        kind, sep, condition = _quoted_type(given, text)
+    else:
+        kind, sep, condition = given.partition(":")
+        kind = kind.strip()
+    if not kind:
         raise StepError(f"no type before ':': expected {STEP_FORMS}, got {text!r}")
     where = None
     if sep:
         try:
             where = parse_where(condition)
         except FilterError:
-            raise StepError(f"expected {STEP_FORMS}, got {text!r}") from None
-    return Step(text.strip(), type_key(kind.strip()), where)
+            hint = (f" (a type holding ':' is written in double quotes: '\"{given}\"')"
+                    if not given.startswith('"') and not _OPERATOR.search(condition) else "")
+            raise StepError(f"expected {STEP_FORMS}, got {text!r}{hint}") from None
+    return Step(given, type_key(kind), where, kind)
+
+
+_OPERATOR = re.compile(r"[=<>]")
+
+
+def _quoted_type(given: str, text: str) -> tuple[str, str, str]:
+    """The type a step gives as a JSON string, and what follows it, as ``str.partition`` would."""
+    import json
+
+    try:
+        kind, end = json.JSONDecoder().raw_decode(given)
+    except ValueError:
+        kind, end = None, 0
+    rest = given[end:]
+    if not isinstance(kind, str) or (rest and not rest.startswith(":")):
+        raise StepError(f"expected a type in double quotes as a JSON string, then nothing or"
+                        f" :KEY=VALUE, got {text!r}")
+    return kind, rest[:1], rest[1:]
 
 
 def parse_duration(text: str) -> int:
