@@ -92,6 +92,24 @@ def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_p
         "name them to ingest them")
 
 
+def test_a_directory_follows_links_to_directories_and_reads_each_once(tmp_path, run_ohlog):
+    # Found from outside: a linked directory's logs went unread, without a word
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    (logs / "sub").mkdir(parents=True)
+    archive.mkdir()
+    write_ndjson(logs / "today.json", [session(1, 1)])
+    write_ndjson(archive / "old.json", [session(2, 2)])
+    (logs / "archive").symlink_to("../archive")
+    (logs / "again").symlink_to("../archive")  # the same directory twice: read once
+    (logs / "sub" / "up").symlink_to("..")  # a loop back up the tree
+    db = tmp_path / "o.db"
+    result = run_ohlog("ingest", "--db", db, logs)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines()[-1].startswith(
+        "2 inputs, 2 sessions: 3 actions inserted, 0 duplicates, 0 rejected")
+    assert count(db) == 3
+
+
 @pytest.mark.parametrize("odd", ["broken link", "fifo", "unreadable directory"])
 def test_a_directory_with_a_log_it_cannot_read_is_refused_before_anything_is_stored(tmp_path, run_ohlog, odd):
     """A log file's name that is not a readable file (a dangling link, a FIFO)

@@ -163,7 +163,16 @@ def _log_files(directory):
         # os.walk skips a directory it cannot list unless told: its files would go unread
         raise click.UsageError(f"Cannot read directory {shown(error.filename)}: {error.strerror}")
 
-    for top, dirs, files in os.walk(directory, onerror=unreadable):
+    # Symbolic links to directories are followed, as those to files are (found
+    # from outside: their logs went unread without a word); a directory
+    # reached twice (a link back up the tree, or two links to one place) is read once
+    visited = set()
+    for top, dirs, files in os.walk(directory, onerror=unreadable, followlinks=True):
+        here = os.stat(top)
+        if (here.st_dev, here.st_ino) in visited:
+            dirs[:] = []
+            continue
+        visited.add((here.st_dev, here.st_ino))
         for name in sorted(dirs):
             if name.startswith("."):
                 hidden.append((os.path.join(top, name), True))
