@@ -116,6 +116,24 @@ def run(db, *args, **env):
                           env={**environ, **env})
 
 
+def test_text_that_wraps_between_words_folds_before_ids():
+    # Found by a new user: at 80 columns the sessions table split 9-character
+    # ids (ABC12/3XYZ) while the pages could have wrapped instead
+    columns = [("User", "left"), ("Session", "left"), ("Start", "nowrap"), ("Pages", "left")]
+    rows = [["ABC123XYZ", "XYZ456ABC", "2018-10-18T21:37:28-06:00", "communities → inventory"],
+            ["u-mumbai", "s-2", "2018-10-19T09:07:28+05:30", "home → inventory"]]
+    lines = draw(rows, columns, {"COLUMNS": "60"})
+    assert max(map(width_of, lines)) <= 60
+    assert lines[2].split()[:3] == ["ABC123XYZ", "XYZ456ABC", "2018-10-18T21:37:28-06:00"]
+    assert lines[3].split() == ["inventory"] and lines[4].split()[:2] == ["u-mumbai", "s-2"]
+    # narrower, the gaps close to one space before anything folds
+    assert draw(rows, columns, {"COLUMNS": "64"})[2] == (
+        "ABC123XYZ XYZ456ABC 2018-10-18T21:37:28-06:00 communities →")
+    # with no words to wrap, ids fold as before, down to 8
+    rows = [[r[0], r[1], r[2], "x"] for r in rows]
+    assert draw(rows, columns, {"COLUMNS": "49"})[2].split()[:2] == ["ABC123XY", "XYZ456AB"]
+
+
 def test_sessions_table_in_a_pipe_keeps_each_session_on_one_line(long_ids_db):
     result = run(long_ids_db, "sessions")
     assert result.returncode == 0, result.stderr

@@ -147,8 +147,9 @@ class Bar(NamedTuple):
 # padding; a table too wide for the width drops the padding (2).
 GAP = 3
 # How a table too wide gives way, in turn: (kind of column, narrowest, at least its header)
-_STAGES = (("bar", 8, False), ("text", 8, True), ("bar", 1, False), ("text", 1, True),
-           ("fixed", 1, True), ("text", 1, False), ("fixed", 1, False))
+_STAGES = (("gap", 2, False), ("bar", 8, False), ("gap", 1, False), ("words", 8, True), ("words", 1, True),
+           ("text", 8, True), ("bar", 1, False), ("text", 1, True), ("fixed", 1, True),
+           ("words", 1, False), ("text", 1, False), ("fixed", 1, False))
 
 
 def table(stdout, columns: list[tuple[str, str]], rows: Iterable[list], *, title: str = "",
@@ -254,8 +255,9 @@ def widths(width: int, columns: list[tuple[str, str]],
     too, and the gap between columns.
 
     Numbers and times ("right", "nowrap") keep their width; when the table is
-    too wide the gaps narrow, the bars shrink first (down to 8), then the
-    widest text columns fold (down to 8, never under their header), then as
+    too wide the gaps narrow, the bars shrink first (down to 8), the gaps
+    narrow again, then the widest text columns fold (those that wrap between
+    words first, down to their header, then ids down to 8), then as
     _STAGES says: no column is ever dropped, and a bar never wraps."""
     from ..table import width_of as cell_len
 
@@ -269,13 +271,20 @@ def widths(width: int, columns: list[tuple[str, str]],
         else:
             kinds.append("text" if justify == "left" else "fixed")
             sizes.append(max([headers[-1]] + [cell_len(c) for c in cells]) or 1)
+    # Text that wraps between words (pages, properties) folds before text
+    # that cannot (ids): a folded id is the hardest cell to read
+    for j, (header, _) in enumerate(columns):
+        if kinds[j] == "text" and any(" " in str(row[j]) for row in rows):
+            kinds[j] = "words"
     gap = GAP
     excess = sum(sizes) + gap * (len(sizes) - 1) - width
-    if excess > 0:
-        gap -= 1
-        excess -= len(sizes) - 1
     folded = False
     for kind, narrowest, keep_header in _STAGES:
+        if kind == "gap":  # narrower gaps, before any text folds
+            while excess > 0 and gap > narrowest:
+                gap -= 1
+                excess -= len(sizes) - 1
+            continue
         while excess > 0:
             floors = {j: max(narrowest, headers[j] if keep_header else 1)
                       for j, k in enumerate(kinds) if k == kind}
