@@ -149,6 +149,18 @@ def open_for_completion(target: Any) -> Any:
 def complete_option(ctx: Any, param: Any, incomplete: str) -> list:
     """click's ``shell_complete`` for the filter options: values from the
     database --db (or $OHLOG_DB) names; none, quietly, on any failure."""
+    return _complete(ctx, lambda store: lookup(store, param.name, incomplete))
+
+
+def complete_step(ctx: Any, param: Any, incomplete: str) -> list:
+    """click's ``shell_complete`` for a STEP (funnel's, --born, --return): the
+    stored types, as --type completes them (a condition is the user's to type)."""
+    if ":" in incomplete:
+        return []
+    return _complete(ctx, lambda store: lookup(store, "types", incomplete))
+
+
+def _complete(ctx: Any, values_of: Any) -> list:
     from click.shell_completion import CompletionItem
 
     try:
@@ -158,13 +170,22 @@ def complete_option(ctx: Any, param: Any, incomplete: str) -> list:
         if store is None:
             return []
         try:
-            values = lookup(store, param.name, incomplete)
+            values = values_of(store)
         finally:
             store.close()
     except Exception:  # noqa: BLE001: a prompt shows no tracebacks, whatever failed
         return []
     # A control character (a newline) would break the shell's protocol, or drive the terminal
     return [CompletionItem(v) for v in values if not _CONTROL.search(v)]
+
+
+_KEYS_SAMPLE = 1000  # the newest actions whose property keys --by prop: offers
+_KEYS_SQL = {
+    "sqlite": ("SELECT DISTINCT j.key FROM (SELECT properties FROM actions ORDER BY id DESC LIMIT ?) a,"
+               " json_each(a.properties) j ORDER BY 1 LIMIT ?"),
+    "postgresql": ("SELECT DISTINCT k FROM (SELECT properties FROM actions ORDER BY id DESC LIMIT ?) a,"
+                   " jsonb_object_keys(a.properties::jsonb) k ORDER BY 1 LIMIT ?"),
+}
 
 
 def complete_zone(ctx: Any, param: Any, incomplete: str) -> list:
@@ -185,12 +206,23 @@ def complete_zone(ctx: Any, param: Any, incomplete: str) -> list:
 
 
 def complete_dimension(ctx: Any, param: Any, incomplete: str) -> list:
-    """click's ``shell_complete`` for count's --by: the dimensions, and ``prop:``
-    for a property (its KEY is the user's to type)."""
+    """click's ``shell_complete`` for count's --by: the dimensions, and
+    ``prop:KEY`` for the property keys of the newest actions stored (or
+    ``prop:`` alone, when there are none to read)."""
     from click.shell_completion import CompletionItem
 
     from .analytics.buckets import UNITS
 
-    choices = ["type", "user", "session", *UNITS, "prop:"]
-    return [CompletionItem(c, type="plain" if c != "prop:" else "nospace")
-            for c in choices if c.startswith(incomplete.lower())]
+    choices = [c for c in ("type", "user", "session", *UNITS) if c.startswith(incomplete.lower())]
+    if "prop:".startswith(incomplete.lower()[:5]):
+        keys = _complete(ctx, _property_keys) if incomplete.lower().startswith("p") else []
+        props = [f"prop:{k.value}" for k in keys if f"prop:{k.value}".startswith(incomplete)]
+        choices += props or (["prop:"] if "prop:".startswith(incomplete.lower()) else [])
+    # Plain items: click's bash, zsh and fish scripts drop any other kind
+    return [CompletionItem(c) for c in choices]
+
+
+def _property_keys(store: Any) -> list[str]:
+    engine = getattr(store, "engine", "sqlite")
+    return [k for (k,) in store.execute(_KEYS_SQL[engine], (_KEYS_SAMPLE, LIMIT)).fetchall()
+            if isinstance(k, str) and not any(c.isspace() for c in k)]

@@ -199,6 +199,8 @@ def test_postgresql(pg_db_url):
         assert lookup(store, "types", "C") == ["CLICK"]
     finally:
         store.close()
+    assert complete(["ohlog", "count", "--db", pg_db_url, "--by", "prop:"]).splitlines() == [
+        "plain,prop:locationX", "plain,prop:locationY", "plain,prop:pageFrom", "plain,prop:pageTo"]
     words = ["ohlog", "query", "--db", pg_db_url, "--user", "a"]
     # a value with a control character (NUL) is not offered: the protocol is lines
     assert complete(words).splitlines() == ["plain,a", "plain,a%", "plain,ab",
@@ -226,7 +228,24 @@ def test_zones_and_dimensions_complete(tmp_path):
     assert "plain,UTC\n" in complete(["ohlog", "stats", "--tz", "U"], env=env)
     assert complete(["ohlog", "active", "--tz", "Nowhere/"], env=env).strip() == ""
     assert complete(["ohlog", "count", "--by", "h"], env=env) == "plain,hour\n"
-    assert complete(["ohlog", "count", "--by", "pr"], env=env) == "nospace,prop:\n"
+    # plain items: click's shell scripts drop any other kind (found by a new user)
+    assert complete(["ohlog", "count", "--by", "pr"], env=env) == "plain,prop:\n"
     assert complete(["ohlog", "count", "--by", ""], env=env).splitlines() == [
         "plain,type", "plain,user", "plain,session", "plain,hour", "plain,day", "plain,week",
-        "plain,month", "nospace,prop:"]
+        "plain,month", "plain,prop:"]
+
+
+def test_property_keys_and_step_types_complete_from_the_database(sqlite_db):
+    env = {"OHLOG_DB": str(sqlite_db)}
+    # the keys of the newest actions' properties
+    assert complete(["ohlog", "count", "--by", "pr"], env=env).splitlines() == [
+        "plain,prop:locationX", "plain,prop:locationY", "plain,prop:pageFrom", "plain,prop:pageTo"]
+    assert complete(["ohlog", "count", "--by", "prop:page"], env=env).splitlines() == [
+        "plain,prop:pageFrom", "plain,prop:pageTo"]
+    assert complete(["ohlog", "count", "--by", "prop:nothing"], env=env).strip() == ""
+    # a STEP, --born and --return: the stored types, as --type offers them
+    assert complete(["ohlog", "funnel", "CLICK", "nav"], env=env) == complete(
+        ["ohlog", "count", "--type", "nav"], env=env) == "plain,navigate\n"
+    assert complete(["ohlog", "retention", "--born", "CL"], env=env) == "plain,CLICK\n"
+    assert complete(["ohlog", "retention", "--return", "str"], env=env) == "plain,straße\n"
+    assert complete(["ohlog", "funnel", "NAVIGATE:page"], env=env).strip() == ""  # a condition: the user's

@@ -75,6 +75,7 @@ ALLOWED = {
         "indexed": "'' or ' INDEXED BY ' and an index of complete.COLUMNS (checked likewise)",
         "upper": "'' or ' AND ' column ' < ?' (the checked column)",
         "sql": "distinct_with_prefix's two statements, built from the names above",
+        "_KEYS_SQL[engine]": "one of two constant statements, chosen by the store's engine",
     },
     # The analyses wrap query.build_query's filtered SELECT in SQL of their own;
     # user input reaches them only as bound parameters (steps, filters, --periods).

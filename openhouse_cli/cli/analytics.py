@@ -165,6 +165,12 @@ def _by_option(ctx, param, values):
         raise click.BadParameter(str(ex)) from None
 
 
+def _complete_step(ctx, param, incomplete):
+    from ..complete import complete_step
+
+    return complete_step(ctx, param, incomplete)
+
+
 def _complete_by(ctx, param, incomplete):
     from ..complete import complete_dimension
 
@@ -404,7 +410,8 @@ def _details(properties):
 
 @cli.command()
 @analysis(step_options=("steps",))
-@click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]", callback=_funnel_steps)
+@click.argument("steps", nargs=-1, metavar="STEP STEP [STEP...]", callback=_funnel_steps,
+                shell_complete=_complete_step)
 @click.option("--within", callback=_duration_option, default="14d", show_default=True,
               metavar="DURATION", help="Every step within this time of step 1")
 @click.option("--order", type=click.Choice(["ordered", "strict", "any"], case_sensitive=False),
@@ -442,9 +449,9 @@ def funnel(store, filters, fmt, zone, steps, within, order):
               default="week", show_default=True, help="The length of a cohort and a period")
 @click.option("--periods", type=click.IntRange(1, 1000), default=8, show_default=True,
               help="Periods to show, period 0 included")
-@click.option("--born", callback=_step_option, metavar="STEP",
+@click.option("--born", callback=_step_option, metavar="STEP", shell_complete=_complete_step,
               help="A user's cohort is the period of their first such action (default: any)")
-@click.option("--return", "back", callback=_step_option, metavar="STEP",
+@click.option("--return", "back", callback=_step_option, metavar="STEP", shell_complete=_complete_step,
               help="The action that counts as coming back (default: any)")
 @local_option
 def retention(store, filters, fmt, zone, unit, periods, born, back, local):
