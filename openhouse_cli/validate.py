@@ -236,7 +236,18 @@ def _which_shape(doc):
             and "userId" in actions[0]:
         return ("; this is ohlog query --json output, not a session document"
                 " (ohlog copy moves actions between databases)")
+    if "userId" not in doc:
+        for key, value in doc.items():
+            if type(value) is list and value and type(value[0]) is dict and "userId" in value[0] \
+                    and "actions" in value[0]:
+                # An export that wraps the sessions: {"sessions": [...]}
+                return (f"; the sessions are in this object's {key!r} list: feed them one a line,"
+                        f" jq -c '.[{_json_text(key)}][]' FILE | ohlog ingest -")
     return ""
+
+
+def _json_text(text):
+    return orjson.dumps(text).decode()
 
 
 def _explain_action(action, index, location):

@@ -92,6 +92,26 @@ def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_p
         "name them to ingest them")
 
 
+def test_a_database_given_as_an_input_is_refused_before_anything_is_stored(tmp_path, run_ohlog):
+    # Found by a new user (the sqlite-utils habit, database last): it was read
+    # as a log, "not valid UTF-8", after the inputs before it were stored
+    log = tmp_path / "log.json"
+    write_ndjson(log, [session(1, 2)])
+    db, target = tmp_path / "other.db", tmp_path / "o.db"
+    assert run_ohlog("ingest", "--db", db, log).returncode == 0
+    assert run_ohlog("ingest", "--db", target, "-", input=b"").returncode == 0  # a database, empty
+    for args in ([log, db], [db], [log, target]):
+        result = run_ohlog("ingest", "--db", target, *args)
+        assert result.returncode == 2
+        name = args[-1]
+        assert result.stderr.decode().splitlines()[-1] == (
+            f"Error: {name} is a SQLite database, not a log: name the database with --db {name}"
+            " (ohlog copy moves actions from one database to another)")
+        assert count(target) == 0
+    empty = run_ohlog("ingest", "--db", target, "-", input=b"\n")
+    assert empty.stderr.decode().splitlines()[0] == "Warning: standard input holds no records"
+
+
 def test_a_directory_follows_links_to_directories_and_reads_each_once(tmp_path, run_ohlog):
     # Found from outside: a linked directory's logs went unread, without a word
     logs, archive = tmp_path / "logs", tmp_path / "archive"

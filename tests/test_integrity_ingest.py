@@ -215,6 +215,10 @@ MISSING = {
                                    "type": "A", "properties": {}}]},
                      "userId: missing (expected a non-empty string); this is ohlog query --json output, not"
                      " a session document (ohlog copy moves actions between databases)"),
+    # An export that wraps the sessions (found by a new user)
+    "wrapped sessions": ({"exported": "2018", "data": [{"userId": "u", "sessionId": "s", "actions": [1]}]},
+                         "userId: missing (expected a non-empty string); the sessions are in this object's"
+                         """ 'data' list: feed them one a line, jq -c '.["data"][]' FILE | ohlog ingest -"""),
 }
 
 

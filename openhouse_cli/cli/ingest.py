@@ -51,6 +51,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         raise click.UsageError("--rejects needs --on-error skip")
     inputs, skipped = _expand_inputs(paths)
     _read_once(inputs)
+    _no_databases(inputs)
     console = _console(quiet)
     for note in skipped:
         console.print(note, highlight=False, soft_wrap=True, markup=False)
@@ -86,8 +87,8 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
                 )
             total.add(counts)
             if not counts.sessions and not counts.rejected:
-                console.print(f"Warning: {shown(name)} holds no records", highlight=False,
-                              soft_wrap=True, markup=False)
+                console.print(f"Warning: {'standard input' if name == '-' else shown(name)} holds"
+                              " no records", highlight=False, soft_wrap=True, markup=False)
     except (IngestFailed, StoreFailed) as ex:
         total.add(ex.counts)
         _stored_before(console, total, started)
@@ -236,6 +237,27 @@ def _read_once(inputs):
                          else f"is the same stream as {label(seen[key])}")
                 raise click.UsageError(f"{label(name)} {again}: a stream can be read only once")
             seen[key] = name
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _no_databases(inputs):
+    """UsageError, before anything is stored, if an input is a SQLite database
+    (sqlite-utils takes the database first: ``ohlog ingest log.json ohlog.db``
+    read the database as a log, after the logs before it were stored)."""
+    for name in inputs:
+        if name == "-" or not os.path.isfile(name):
+            continue
+        try:
+            with open(name, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+        except OSError:
+            continue  # reading it will say why
+        if head == _SQLITE_HEADER:
+            raise click.UsageError(
+                f"{shown(name)} is a SQLite database, not a log: name the database with --db"
+                f" {shown(name)} (ohlog copy moves actions from one database to another)")
 
 
 def _stored_before(console, total, started):
