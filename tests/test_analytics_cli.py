@@ -181,6 +181,8 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["funnel", "A", "B", "--within", "99999999999999999999d"], "at most 10,000 years"),
     (["sessions", "--split", "3660001d"], "at most 10,000 years"),
     (["retention", "--born", "VIEW:"], "expected TYPE or TYPE:KEY=VALUE"),
+    # named as given (was "--back", the parameter's name inside)
+    (["retention", "--return", "VIEW:x"], "Error: Invalid value for '--return': expected TYPE or"),
     (["timeline"], "Give --session S or --user U"),
     (["count", "--start", "2018-10-18T25"], "hour must be in 0..23"),
 ])
@@ -243,7 +245,7 @@ def test_tz_help_says_it_sets_the_buckets_clock_where_there_are_buckets(command,
     assert "--tz ZONE Read times without an offset" in text
 
 
-@pytest.mark.parametrize("command", [["query"], ["count"], ["sessions"], ["stats"], ["timeline", "--user", "u1"],
+@pytest.mark.parametrize("command", [["query"], ["count"], ["sessions"], ["stats"], ["timeline", "--user", "a"],
                                      ["paths"], ["active"], ["retention"], ["funnel", "VIEW", "CLICK"]])
 def test_a_type_filter_that_no_action_has_is_named_by_every_command(run_ohlog, db, command):
     # A typo in --type (found from outside: query and count answered nothing, silently)
@@ -254,6 +256,21 @@ def test_a_type_filter_that_no_action_has_is_named_by_every_command(run_ohlog, d
         "Warning: no action has the type 'Nope' (ohlog stats lists the types)"]
     result = run_ohlog(*command, "--type", "click", "--type", "VIEW", "--db", db, "--nl")
     assert result.returncode == 0 and result.stderr == b""  # any spelling of a stored type
+
+
+@pytest.mark.parametrize("command", [["query"], ["count"], ["sessions"], ["timeline"], ["active"],
+                                     ["delete", "--dry-run"]])
+def test_a_user_or_session_that_no_action_has_is_named(run_ohlog, db, command):
+    # Found by a new user: --user abc (stored as ABC) answered nothing, silently
+    result = run_ohlog(*command, "--user", "A", "--user", "a", "--user", "nobody", "--session", "S1",
+                       "--session", "s1", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.decode().splitlines() if line.startswith("Warning")] == [
+        "Warning: no action has the user 'A' (user ids match exactly, case included)",
+        "Warning: no action has the user 'nobody' (user ids match exactly, case included)",
+        "Warning: no action has the session 'S1' (session ids match exactly, case included)"]
+    result = run_ohlog(*command, "--user", "a", "--session", "s1", "--db", db)
+    assert b"Warning" not in result.stderr
 
 
 def test_a_retention_table_leaves_out_the_periods_that_would_fold_its_numbers(tmp_path, run_ohlog):

@@ -227,11 +227,13 @@ def test_bars_shrink_and_columns_stay_in_a_narrow_table():
     assert widths(200, columns, rows) == ([21, 5, 10, BAR_WIDTH], False, 3)
     # 50: the gaps narrow to 2 (66 wide), then the bar gives its 16 extra characters
     assert widths(50, columns, rows) == ([21, 5, 10, 8], False, 2)
-    # 40: then the step column folds by the 10 still over
-    assert widths(40, columns, rows) == ([11, 5, 10, 8], False, 2)
-    # 20: everything narrowed to its header, then the numbers fold too
-    sizes, folded, gap = widths(20, columns, rows)
-    assert folded and gap == 2 and sum(sizes) + 6 <= 20 and min(sizes) >= 1
+    # 40: then the gaps narrow to 1, and the step column (words) folds by the 7 still over
+    assert widths(40, columns, rows) == ([14, 5, 10, 8], False, 1)
+    # 20: everything narrowed to its header, the text and the bar below it
+    assert widths(20, columns, rows) == ([1, 5, 10, 1], False, 1)
+    # 16: then the numbers fold too
+    sizes, folded, gap = widths(16, columns, rows)
+    assert folded and gap == 1 and sum(sizes) + 3 <= 16 and min(sizes) >= 1
 
 
 def test_actions_ten_thousand_years_apart_are_answered_at_once(make_store):

@@ -41,7 +41,8 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
         try:
             # The types of the filters and of the steps, each named once
             steps = [step for name in step_options for step in _as_list(options[name])]
-            warn_unknown_types(store, [*filters["types"], *(s.kind for s in steps if s is not None)])
+            warn_unknown_types(store, [*filters["types"], *(s.kind for s in steps if s is not None)],
+                               filters["users"], filters["sessions"])
             fn(store, filters, fmt, clock_zone, **options)
             if buckets and (buckets is True or buckets(options)):
                 # After the answer, so that an error stays one line
@@ -142,7 +143,7 @@ def _funnel_steps(ctx, param, values):
 
 
 def _step_option(ctx, param, value):
-    return None if value is None else _steps([value], f"--{param.name}")[0]
+    return None if value is None else _steps([value], f"'{param.opts[0]}'")[0]
 
 
 def _duration_option(ctx, param, value):
@@ -299,7 +300,7 @@ def active(store, filters, fmt, zone, by, local):
     rows = run(store, filters, _clock(zone, local), by)
     largest = max((r["mau"] for r in rows), default=0)
     _emit(fmt, by + "s", rows, keys=[by, "dau", "wau", "mau"], columns=[(by.title(), "left"), ("DAU", "right"), ("WAU", "right"),
-                                ("MAU", "right"), ("DAU", "left")],
+                                ("MAU", "right"), ("", "left")],
           cells=[[r[by], render.number(r["dau"]), render.number(r["wau"]), render.number(r["mau"]),
             render.Bar(r["dau"], largest)] for r in rows])
 

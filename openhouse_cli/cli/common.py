@@ -198,19 +198,25 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
-def warn_unknown_types(store, types) -> None:
-    """Say on stderr which of ``types`` (names as given) no stored action has:
-    a typo otherwise gives an empty answer with nothing to say why."""
+def warn_unknown_types(store, types, users=(), sessions=()) -> None:
+    """Say on stderr which of ``types`` (names as given), ``users`` and
+    ``sessions`` no stored action has: a typo otherwise gives an empty answer
+    with nothing to say why. Each is one index seek."""
     from ..query import build_query
     from ..schema import type_key
 
     named: dict[str, str] = {}  # one warning a type, however often and in whatever case it is named
     for kind in types:
         named.setdefault(type_key(kind), kind)
-    for kind in named.values():
-        sql, params = build_query("1", engine=store.engine, types=(kind,), order=None, limit=1)
+    wanted = [("types", kind, f"the type {kind!r} (ohlog stats lists the types)") for kind in named.values()]
+    wanted += [("users", user, f"the user {shown(repr(user))} (user ids match exactly, case"
+                " included)") for user in dict.fromkeys(users)]
+    wanted += [("sessions", session, f"the session {shown(repr(session))} (session ids match"
+                " exactly, case included)") for session in dict.fromkeys(sessions)]
+    for name, value, what in wanted:
+        sql, params = build_query("1", engine=store.engine, **{name: (value,)}, order=None, limit=1)
         if store.execute(sql, params).fetchone() is None:
-            click.echo(f"Warning: no action has the type {kind!r} (ohlog stats lists the types)", err=True)
+            click.echo(f"Warning: no action has {what}", err=True)
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import Refused, db_option, filter_options, format_options, open_target, \
-    plural, pop_filters
+    plural, pop_filters, warn_unknown_types
 
 
 @cli.command()
@@ -46,6 +46,7 @@ def delete(db, dry_run, yes, vacuum, **options):
                       "without asking")
     store = open_target(db, readonly=dry_run, create=False)  # nothing to delete from a typo
     try:
+        warn_unknown_types(store, filters["types"], filters["users"], filters["sessions"])
         if dry_run:
             if fmt:
                 from ..output import render
