@@ -246,6 +246,31 @@ def test_count_by_property_keeps_json_types_apart(make_store):
     assert sorted(map(repr, (g["x"] for g in groups[1:]))) == sorted(map(repr, ["52", None, [1, 2]]))
 
 
+def test_count_by_a_json_pointer_reads_nested_values_as_where_does(make_store):
+    # Found by a new user: prop:/extra/nested/0 was taken as a top-level key
+    # named so, and every action fell into the null group
+    from openhouse_cli.analytics import parse_dimensions
+
+    store = make_store([session("u", "s",
+                                ("2018-10-01T10:00:00Z", "A", {"extra": {"nested": [7, 8]}}),
+                                ("2018-10-01T10:00:01Z", "A", {"extra": {"nested": [7]}}),
+                                ("2018-10-01T10:00:02Z", "A", {"extra": {"nested": []}}),
+                                ("2018-10-01T10:00:03Z", "A", {"/extra/nested/0": 5}),
+                                ("2018-10-01T10:00:04Z", "A", {"a/b": {"~": "x"}}))])
+    found = {g["/extra/nested/0"]: g["actions"] for g in count(store, filters(), ["prop:/extra/nested/0"])}
+    assert found == {7: 2, None: 3}
+    assert [(g["/extra/nested/1"], g["actions"]) for g in count(store, filters(), ["prop:/extra/nested/1"])] == [
+        (None, 4), (8, 1)]
+    # ~1 is /, ~0 is ~: the top-level key "/extra/nested/0" and the key "a/b"
+    assert {g["/~1extra~1nested~10"]: g["actions"] for g in count(store, filters(), ["prop:/~1extra~1nested~10"])} \
+        == {5: 1, None: 4}
+    assert {g["/a~1b/~0"]: g["actions"] for g in count(store, filters(), ["prop:/a~1b/~0"])} == {"x": 1, None: 4}
+    # the same actions as --where with that pointer finds
+    assert count(store, filters(where=["/extra/nested/0=7"]), ["type"])[0]["actions"] == 2
+    with pytest.raises(ValueError, match="write ~ as ~0 and / as ~1"):
+        parse_dimensions(["prop:/a~2"])
+
+
 @pytest.mark.parametrize("first", ["bool", "number"])
 def test_count_by_property_keeps_booleans_apart_from_numbers(make_store, first):
     # Found from outside: true and 1 (false and 0) were one group, labelled

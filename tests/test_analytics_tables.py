@@ -184,3 +184,20 @@ def test_a_funnel_in_any_order_labels_its_rows_by_steps_done(tmp_path):
     ordered = subprocess.run([OHLOG, "funnel", "CLICK", "VIEW", "--db", str(db), "--table"],
                              capture_output=True, env=environ)
     assert ordered.stdout.decode().splitlines()[2].startswith("CLICK ")
+
+
+def test_property_groups_never_look_alike_in_a_table(tmp_path):
+    # Found by a new user: 52 and "52" (null and "") were two groups with the same label
+    from openhouse_cli.cli.analytics import _property_labels
+
+    assert _property_labels([52, "52", None, "null", "", "x y", True, "true", [1], "[1]", 1.5]) == [
+        "52", '"52"', "null", '"null"', "", "x y", "true", '"true"', "[1]", '"[1]"', "1.5"]
+    assert _property_labels(["home", "cart", None]) == ["home", "cart", "null"]  # text as it is
+    doc = {"userId": "u", "sessionId": "s", "actions": [
+        {"time": f"2018-01-01T00:00:0{i}Z", "type": "A", "properties": props}
+        for i, props in enumerate([{"k": 52}, {"k": "52"}, {}, {"k": "k"}])]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    db = tmp_path / "p.db"
+    subprocess.run([OHLOG, "ingest", "--db", str(db), str(tmp_path / "p.json")], check=True, capture_output=True)
+    lines = run(db, "count", "--by", "prop:k").stdout.decode().splitlines()
+    assert sorted(line.split()[0] for line in lines[2:]) == ['"52"', "52", "k", "null"]

@@ -184,6 +184,10 @@ def parse_dimensions(values) -> list[str]:
         if lowered.startswith("prop:"):
             if not value[5:]:
                 raise DimensionError("--by prop:KEY needs a property name after prop:")
+            try:
+                property_path(value[5:])
+            except OhlogError as ex:  # a JSON Pointer's ~ written otherwise than ~0 or ~1
+                raise DimensionError(f"--by {value}: {ex}") from None
             dim = "prop:" + value[5:]
         elif lowered in DIMENSIONS:
             dim = lowered
@@ -292,6 +296,7 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
     text = f"SELECT user_id, session_id, type_key, {bucket}, properties FROM ({sql}) a"
     counts: dict[tuple, list] = {}
     missing = object()
+    paths = {dim: property_path(dim[5:]) for dim in dims if dim.startswith("prop:")}
     for user, session, key, number, properties in fetch(store, text, params, escaped=(0, 1, 2)):
         values = {"type": key, "user": user, "session": session}
         props = exact_loads(properties)
@@ -302,12 +307,35 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
             elif dim == unit:
                 group.append(number)
             else:
-                value = props.get(dim[5:], missing) if isinstance(props, dict) else missing
+                value = _at(props, paths[dim], missing)
                 group.append(None if value is missing else _hashable(value))
         entry = counts.setdefault(tuple(group), [0, set()])
         entry[0] += 1
         entry[1].add(user)
     return {key: (n, len(users)) for key, (n, users) in counts.items()}
+
+
+def property_path(name: str) -> tuple:
+    """The keys leading to prop:NAME's value: a top-level key taken literally,
+    or, for a NAME that starts with ``/``, a JSON Pointer, as ``--where`` reads them."""
+    from ..query import parse_pointer
+
+    return parse_pointer(name) if name.startswith("/") else (name,)
+
+
+def _at(value, path, missing):
+    """The value at ``path`` (keys; a key of digits also indexes an array), or ``missing``."""
+    for key in path:
+        if isinstance(value, dict):
+            value = value.get(key, missing)
+        elif isinstance(value, list) and key.isdigit() and key.isascii() and (key == "0" or key[0] != "0"):
+            index = int(key)
+            value = value[index] if index < len(value) else missing
+        else:
+            return missing
+        if value is missing:
+            return missing
+    return value
 
 
 def _hashable(value):

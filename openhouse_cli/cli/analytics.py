@@ -2,8 +2,10 @@
 ``retention`` and ``paths``. Each parses its options, calls openhouse_cli.analytics
 and writes what it returns: a table with a chart on a terminal, JSON in a pipe."""
 
+import collections
 import functools
 import itertools
+import json
 import sys
 
 import click
@@ -272,12 +274,28 @@ def count(store, filters, fmt, zone, dims, local, limit):
     groups = found if limit is None else found[:limit]
     names = output_keys(dims)
     largest = max((g["actions"] for g in groups), default=0)
+    labels = {n: _property_labels([g[n] for g in groups]) for n, d in zip(names, dims) if d.startswith("prop:")}
     _emit(fmt, "groups", groups, keys=[*names, "actions", "users"], columns=
           [(HEADERS.get(n, n), "left") for n in names] + [("Actions", "right"), ("Users", "right"), ("", "left")],
-          cells=[[render.visible(g[n]) for n in names] + [render.number(g["actions"]),
-           render.number(g["users"]), render.Bar(g["actions"], largest)] for g in groups],
+          cells=[[labels[n][i] if n in labels else render.visible(g[n]) for n in names] + [render.number(g["actions"]),
+           render.number(g["users"]), render.Bar(g["actions"], largest)] for i, g in enumerate(groups)],
           note=_limited_note(len(groups), len(found), "group"),
           empty=_limited_note(0, len(found), "group") or NO_MATCH)
+
+
+def _property_labels(values) -> list[str]:
+    """A table's labels for property values: text as it is, other values as
+    JSON (null for none), and text that would look like another group's label
+    (52 and "52", null and "null") as JSON too, so that no two groups look alike."""
+    from ..analytics import render
+
+    def plain(value):
+        return "null" if value is None else render.visible(value)
+
+    distinct = {(type(v).__name__, json.dumps(v, sort_keys=True)): v for v in values}
+    shown = collections.Counter(plain(v) for v in distinct.values())
+    return [render.visible(json.dumps(v, ensure_ascii=False)) if isinstance(v, str) and shown[plain(v)] > 1
+            else plain(v) for v in values]
 
 
 @cli.command()
