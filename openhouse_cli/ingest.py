@@ -176,7 +176,8 @@ def reject_line(record, error):
 
     It is the record itself with the reason added under a key that ingest
     ignores: fix it and feed the rejects file straight back in. A record that
-    was not JSON at all is written as ``{"ohlog_error": ..., "ohlog_raw": TEXT}``;
+    was not JSON at all is written as ``{"ohlog_error": ..., "ohlog_raw": TEXT}``
+    (and its exact bytes in ``ohlog_raw_base64`` where they are not UTF-8);
     ingest says what such a line is if it is fed back unchanged.
     """
     reason = str(error)
@@ -192,8 +193,18 @@ def reject_line(record, error):
             spliced = _with_reason(record.raw, reason)
             if spliced is not None:
                 return spliced
-    raw = record.raw.decode("utf-8", "replace") if isinstance(record.raw, bytes) else record.raw
-    return orjson.dumps({"ohlog_error": reason, "ohlog_raw": raw}, default=str) + b"\n"
+    line = {"ohlog_error": reason, "ohlog_raw": record.raw}
+    if isinstance(record.raw, bytes):
+        try:
+            line["ohlog_raw"] = record.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            # JSON text cannot hold bytes that are not UTF-8: the text shows
+            # them as U+FFFD, and the exact bytes come beside it (found from outside)
+            import base64
+
+            line["ohlog_raw"] = record.raw.decode("utf-8", "replace")
+            line["ohlog_raw_base64"] = base64.b64encode(record.raw).decode("ascii")
+    return orjson.dumps(line, default=str) + b"\n"
 
 
 def rejects_conflict(rejects: str, inputs: list, database) -> str | None:

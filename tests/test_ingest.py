@@ -115,6 +115,21 @@ def test_syntax_error_reject_keeps_the_raw_text(db):
                                     "ohlog_raw": "{broken\n"}
 
 
+def test_a_reject_that_is_not_utf8_keeps_its_exact_bytes(db):
+    # Found from outside: the rejects file held U+FFFD for the bad bytes, so
+    # the line rebuilt from it was another line
+    import base64
+
+    lines = []
+    raw = b'{"userId": "u\xff", "sessionId": "s", "actions": []}\n'
+    data = io.BytesIO(json.dumps(session(1)).encode() + b"\n" + raw)
+    counts = ingest_input(db, data, "in", on_error="skip", on_reject=lambda r, e: lines.append(reject_line(r, e)))
+    assert counts.rejected == 1
+    found = json.loads(lines[0])
+    assert found["ohlog_raw"] == raw.decode("utf-8", "replace")
+    assert base64.b64decode(found["ohlog_raw_base64"]) == raw
+
+
 def test_batches_commit_separately(db):
     docs = [session(n) for n in range(1, 11)]
     docs[7]["userId"] = ""
