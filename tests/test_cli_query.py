@@ -109,8 +109,12 @@ def test_a_terminal_gets_a_table(sample_db):
 
 
 def test_json_is_the_default_in_a_pipe_and_empty_is_valid(run_ohlog, sample_db):
-    result = run_ohlog("query", "--db", sample_db, "--user", "nobody")
+    result = run_ohlog("query", "--db", sample_db, "--date", "2100-01-01")
     assert (result.returncode, result.stdout, result.stderr) == (0, b'{"actions": []}\n', b"")
+    # an id no action has answers the same, and says so on stderr
+    result = run_ohlog("query", "--db", sample_db, "--user", "nobody")
+    assert (result.returncode, result.stdout) == (0, b'{"actions": []}\n')
+    assert result.stderr == b"Warning: no action has the user 'nobody' (user ids match exactly, case included)\n"
 
 
 def test_order_limit_where_and_session(sample_db):
