@@ -294,3 +294,16 @@ def test_a_reader_still_cannot_write(tmp_path):
             store.execute("DELETE FROM actions")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("command", [["stats"], ["query"], ["count", "--by", "type"], ["sessions"]])
+def test_a_database_given_as_an_argument_is_told_to_take_db(run_ohlog, tmp_path, command):
+    # A new user's sqlite-utils habit: ohlog stats gen.db
+    db = tmp_path / "gen.db"
+    assert run_ohlog("ingest", "--db", db, SAMPLE).returncode == 0
+    result = subprocess.run([OHLOG, *command, "gen.db"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert error_line(result) == ("Error: Got unexpected extra argument (gen.db) (to read the database gen.db,"
+                                  " name it with --db gen.db)")
+    result = subprocess.run([OHLOG, *command, "nothing"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert error_line(result) == "Error: Got unexpected extra argument (nothing)"

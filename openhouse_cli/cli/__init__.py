@@ -6,10 +6,32 @@ machinery) are imported inside the commands that use them, so that
 ``ohlog query`` starts fast.
 """
 
+import os
+
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+class _Command(click.Command):
+    """A command whose stray argument that names a database file says how to
+    name it (sqlite-utils takes the database as an argument: ohlog stats x.db)."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # (click's parser consumes the list)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as ex:
+            stray = [a for a in given if not a.startswith("-") and a.endswith((".db", ".sqlite", ".sqlite3"))
+                     and os.path.isfile(a)]
+            if "unexpected extra argument" in ex.message and stray:
+                ex.message += f" (to read the database {stray[0]}, name it with --db {stray[0]})"
+            raise
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
              invoke_without_command=True)
 @click.version_option(package_name="ohlog")
 @click.pass_context
