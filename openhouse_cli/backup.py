@@ -166,8 +166,12 @@ def _upgrade(source):
 def _open_source(source):
     """A read-only connection to ``source``, also on read-only media."""
     uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
-    src = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+    # Read-write but query-only where it may, as the readers open it: the last
+    # connection to close removes the WAL's -wal and -shm files
+    mode = "?mode=rw" if os.access(source, os.W_OK) else "?mode=ro"
+    src = sqlite3.connect(uri.replace("?mode=ro", mode), uri=True, timeout=BUSY_TIMEOUT_S)
     try:
+        src.execute("PRAGMA query_only = ON")
         src.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return src
     except sqlite3.OperationalError:

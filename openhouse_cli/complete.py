@@ -154,10 +154,20 @@ def complete_option(ctx: Any, param: Any, incomplete: str) -> list:
 
 def complete_step(ctx: Any, param: Any, incomplete: str) -> list:
     """click's ``shell_complete`` for a STEP (funnel's, --born, --return): the
-    stored types, as --type completes them (a condition is the user's to type)."""
-    if ":" in incomplete:
+    stored types, as --type completes them, and those holding ``:`` (or
+    opening with ``"``) as the JSON string a STEP writes them as; a condition
+    is the user's to type."""
+    import json
+
+    if ":" in incomplete and not incomplete.startswith('"'):
         return []
-    return _complete(ctx, lambda store: lookup(store, "types", incomplete))
+    prefix = incomplete.removeprefix('"')
+
+    def offers(store):
+        return [json.dumps(kind, ensure_ascii=False) if ":" in kind or kind.startswith('"') else kind
+                for kind in lookup(store, "types", prefix)]
+
+    return _complete(ctx, offers)
 
 
 def _complete(ctx: Any, values_of: Any) -> list:
@@ -183,8 +193,9 @@ _KEYS_SAMPLE = 1000  # the newest actions whose property keys --by prop: offers
 _KEYS_SQL = {
     "sqlite": ("SELECT DISTINCT j.key FROM (SELECT properties FROM actions ORDER BY id DESC LIMIT ?) a,"
                " json_each(a.properties) j ORDER BY 1 LIMIT ?"),
+    # json, not jsonb: jsonb refuses text holding \u0000
     "postgresql": ("SELECT DISTINCT k FROM (SELECT properties FROM actions ORDER BY id DESC LIMIT ?) a,"
-                   " jsonb_object_keys(a.properties::jsonb) k ORDER BY 1 LIMIT ?"),
+                   " json_object_keys(a.properties::json) k ORDER BY 1 LIMIT ?"),
 }
 
 
@@ -216,10 +227,16 @@ def complete_dimension(ctx: Any, param: Any, incomplete: str) -> list:
     choices = [c for c in ("type", "user", "session", *UNITS) if c.startswith(incomplete.lower())]
     if "prop:".startswith(incomplete.lower()[:5]):
         keys = _complete(ctx, _property_keys) if incomplete.lower().startswith("p") else []
-        props = [f"prop:{k.value}" for k in keys if f"prop:{k.value}".startswith(incomplete)]
+        props = [f"prop:{_as_dimension(k.value)}" for k in keys]
+        props = [p for p in props if p.startswith(incomplete)]
         choices += props or (["prop:"] if "prop:".startswith(incomplete.lower()) else [])
     # Plain items: click's bash, zsh and fish scripts drop any other kind
     return [CompletionItem(c) for c in choices]
+
+
+def _as_dimension(key: str) -> str:
+    """A top-level key as prop: reads it: one that starts with / as a JSON Pointer to itself."""
+    return "/" + key.replace("~", "~0").replace("/", "~1") if key.startswith("/") else key
 
 
 def _property_keys(store: Any) -> list[str]:

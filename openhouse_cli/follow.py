@@ -16,8 +16,8 @@ What "new" means differs by engine:
   so the follower, seeing that the row it last saw at the top has gone,
   re-reads the rows above the lowest of those recorded since its last look
   (or its last top, if lower): every new row is above it, every old row left
-  at or below it. A delete not recorded there (another program's) is
-  bounded instead by the highest row the follower knew of that is still
+  at or below it. A delete not recorded there (another program's; seen too
+  when the row a recorded delete left at the top has gone) is bounded by the highest row the follower knew of that is still
   there (the recently printed ones, ``_RECENT`` of them, and rows at 1, 2,
   4, 8, ... ids below the top); either way the printed rows are left out.
 * PostgreSQL assigns ids at insert, and transactions commit out of id
@@ -176,7 +176,7 @@ class _SQLiteFollower:
         row = self.conn.execute(
             "SELECT id, fingerprint FROM actions ORDER BY id DESC LIMIT 1").fetchone()
         self.top, self.top_fp = row if row else (0, None)
-        self.last_delete = self._deletes_since(0)[0] or 0
+        self.last_delete = self._last_delete()
         # The rows at or below 1, 2, 4, ... ids under the top: one of them is
         # likely to outlive a delete, and bounds where new rows can be (_look)
         self.anchors = {}
@@ -237,21 +237,37 @@ class _SQLiteFollower:
         return self._read(self._look)
 
     def _look(self):
+        # SQLite takes the ids above the highest row left after a delete again.
+        # Each ohlog delete records that row: every old row left is at or
+        # below the lowest recorded since the last look, every new row above it
         floor, skip = self.top, {}
-        found = self.conn.execute("SELECT fingerprint FROM actions WHERE id = ?",
-                                  (self.top,)).fetchone()
-        if self.top and (found is None or found[0] != self.top_fp):
-            # A delete took the newest rows, and their ids may be taken again:
-            # every new row is above the highest old row left, so re-read
-            # above the highest one known to be left, leaving out those printed
-            last, lowest = self._deletes_since(self.last_delete)
-            floor = min(self.top, lowest) if last is not None else self._highest_left()
-            skip = self.recent
+        last, lowest = self._deletes_since(self.last_delete)
+        if last is not None:
+            floor = min(self.top, lowest)
+            if floor and not self._still_there(floor):
+                # that row has gone since: another program deleted too, and
+                # rows below it may be new: bounded as below, the printed left out
+                floor, skip = min(floor, self._highest_left()), self.recent
+        elif self.top and not self._still_there(self.top):
+            # the newest row gone, and no delete recorded (another program's):
+            # above the highest row known to be left, leaving out those printed
+            floor, skip = self._highest_left(), self.recent
         sql, params = _new_rows_sql("sqlite", self.filters, _ABOVE["sqlite"])
         rows = [row for row in self._run(sql, [floor, *params]) if skip.get(row[0]) != row[1]]
         self._mark_top()
         return self._remember(rows)
 
+    def _last_delete(self) -> int:
+        try:
+            return self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {DELETES}").fetchone()[0]
+        except sqlite3.OperationalError:  # no such table yet: its migration is a writer's
+            return 0
+
+    def _still_there(self, row_id: int) -> bool:
+        """Whether row ``row_id`` exists and, if remembered, is the same row."""
+        found = self.conn.execute("SELECT fingerprint FROM actions WHERE id = ?", (row_id,)).fetchone()
+        known = self.top_fp if row_id == self.top else self.recent.get(row_id, self.anchors.get(row_id))
+        return found is not None and (known is None or known == found[0])
 
     def _deletes_since(self, after: int) -> tuple[int | None, int | None]:
         """The last delete recorded after ``after`` and the lowest top left by

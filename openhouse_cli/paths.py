@@ -25,14 +25,20 @@ def db_path(explicit=None):
     if given:
         if isinstance(given, str) and given.startswith(("postgresql://", "postgres://")):
             return given
-        if isinstance(given, str) and _OTHER_URL.match(given):
-            # Read as a path, mysql://h/db became the file mysql:/h/db
-            raise click.BadParameter(
-                f"{given!r} is a URL ohlog cannot use: give a SQLite file's path, or a"
-                " postgresql:// URL (a file whose name looks like a URL: ./NAME)",
-                param_hint="'--db' / $OHLOG_DB")
+        refuse_other_urls(given)
         return pathlib.Path(given)
     return default_path()
+
+
+def refuse_other_urls(name) -> None:
+    """BadURL (a usage error) if ``name``, a database given as a path, is a
+    URL of another kind or a SQLite ``file:`` URI: read as a path,
+    mysql://h/db became the file mysql:/h/db, and SQLite opened file:x.db as x.db."""
+    from .store.urls import BadURL, is_url
+
+    if isinstance(name, str) and not is_url(name) and _OTHER_URL.match(name):
+        raise BadURL(f"{name!r} is a URL ohlog cannot use: give a SQLite file's path, or a"
+                     " postgresql:// URL (a file whose name looks like a URL: ./NAME)")
 
 
 def default_path():

@@ -201,3 +201,24 @@ def test_property_groups_never_look_alike_in_a_table(tmp_path):
     subprocess.run([OHLOG, "ingest", "--db", str(db), str(tmp_path / "p.json")], check=True, capture_output=True)
     lines = run(db, "count", "--by", "prop:k").stdout.decode().splitlines()
     assert sorted(line.split()[0] for line in lines[2:]) == ['"52"', "52", "k", "null"]
+
+
+def test_the_coloured_table_keeps_the_gap_it_was_fitted_to():
+    # Found by a review: widths() may narrow the gaps to one space, which rich
+    # (retention's shading, on a terminal) drew two wide, cutting cells short
+    import re
+
+    from openhouse_cli.analytics.render import widths
+
+    columns = [("Cohort", "left"), ("Users", "right")] + [(str(p), "right") for p in range(8)]
+    cells = [["2018-09-03", "5"] + ["100.0%", "40.0%", "20.0%", "0.0%", "60.0%", "40.0%", "20.0%", "0.0%"]]
+    styles = [["", ""] + ["on blue"] * 8]
+    for width in range(60, 100):
+        sizes, folded, gap = widths(width, columns, cells)
+        if any(width_of(c) > s for c, s in zip(cells[0], sizes)):
+            continue  # the command leaves out periods rather than fold (cli._fit_periods)
+        lines = [re.sub("\x1b\\[[0-9;]*m", "", line)
+                 for line in draw(cells, columns, {"COLUMNS": str(width)}, terminal=True, styles=styles)]
+        row = next(line for line in lines if line.startswith("2018"))
+        assert row.split() == cells[0], (width, gap, lines)
+        assert max(map(width_of, lines)) <= width

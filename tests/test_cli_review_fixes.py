@@ -307,3 +307,24 @@ def test_a_database_given_as_an_argument_is_told_to_take_db(run_ohlog, tmp_path,
                                   " name it with --db gen.db)")
     result = subprocess.run([OHLOG, *command, "nothing"], cwd=tmp_path, capture_output=True, timeout=60)
     assert error_line(result) == "Error: Got unexpected extra argument (nothing)"
+    # --db's own value is not the stray one (found by a review)
+    (tmp_path / "other.db").write_bytes((tmp_path / "gen.db").read_bytes())
+    result = subprocess.run([OHLOG, *command, "--db", "gen.db", "nothing"], cwd=tmp_path, capture_output=True,
+                            timeout=60)
+    assert error_line(result) == "Error: Got unexpected extra argument (nothing)"
+    result = subprocess.run([OHLOG, *command, "--db", "gen.db", "other.db"], cwd=tmp_path, capture_output=True,
+                            timeout=60)
+    assert error_line(result) == ("Error: Got unexpected extra argument (other.db) (to read the database"
+                                  " other.db, name it with --db other.db)")
+
+
+@pytest.mark.parametrize("args, hint", [(["copy", "mysql://a/b", "x.db"], "SRC"), (["copy", "a.db", "sqlite:///x.db"], "DEST"),
+                                        (["copy", "file:a.db", "x.db"], "SRC"), (["backup", "file:bk.db", "--db", "a.db"], "DEST")])
+def test_copy_and_backup_refuse_the_urls_db_refuses(run_ohlog, tmp_path, args, hint):
+    # Found by a review: SRC and DEST took mysql://h/db for the path mysql:/h/db
+    assert run_ohlog("ingest", "--db", tmp_path / "a.db", SAMPLE).returncode == 0
+    result = subprocess.run([OHLOG, *args], cwd=tmp_path, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert error_line(result).startswith(f"Error: Invalid value for '{hint}': ")
+    assert "is a URL ohlog cannot use" in error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]

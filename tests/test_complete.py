@@ -249,3 +249,27 @@ def test_property_keys_and_step_types_complete_from_the_database(sqlite_db):
     assert complete(["ohlog", "retention", "--born", "CL"], env=env) == "plain,CLICK\n"
     assert complete(["ohlog", "retention", "--return", "str"], env=env) == "plain,straße\n"
     assert complete(["ohlog", "funnel", "NAVIGATE:page"], env=env).strip() == ""  # a condition: the user's
+
+
+def test_completion_offers_what_the_option_reads_back(tmp_path):
+    # Found by a review: a key starting with / was offered as prop:/key (a
+    # JSON Pointer now), and a type holding ':' unquoted (refused as a STEP)
+    path = tmp_path / "odd.db"
+    ingest_sessions(open_db(path), [{"userId": "u", "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:00:00Z", "type": "ns:view", "properties": {"/slash": 1, "a~b": 2}},
+        {"time": "2018-10-18T21:00:01Z", "type": "nsplain", "properties": {}}]}])
+    env = {"OHLOG_DB": str(path)}
+    assert complete(["ohlog", "count", "--by", "prop:"], env=env).splitlines() == [
+        "plain,prop:/~1slash", "plain,prop:a~b"]
+    assert complete(["ohlog", "funnel", "VIEW", "ns"], env=env).splitlines() == [
+        'plain,"ns:view"', "plain,nsplain"]
+    # what was offered reads back: the key's actions, the type's
+    from openhouse_cli.analytics import count, parse_dimensions, parse_step
+    from openhouse_cli.store import open_store
+
+    store = open_store(path, readonly=True)
+    found = count(store, dict(users=(), sessions=(), types=(), where=(), start=None, end=None, gaps=()),
+                  parse_dimensions(["prop:/~1slash"]))
+    assert {g["/~1slash"]: g["actions"] for g in found} == {1: 1, None: 1}
+    assert parse_step('"ns:view"').key == "ns:view"
+    store.close()

@@ -142,6 +142,61 @@ def test_sqlite_a_delete_by_another_program_is_bounded_by_the_rows_left(tmp_path
     gen.close()
 
 
+def test_sqlite_an_ohlog_delete_and_another_programs_between_two_looks(tmp_path):
+    # Found by a review: ohlog's delete recorded id 8 left at the top, another
+    # program then deleted 6..8, and the next ingest's ids 6..8 went unprinted
+    import sqlite3
+
+    from openhouse_cli.delete import delete_actions
+
+    path = tmp_path / "mixed.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("a", 5), session("b", 3, start=10), session("c", 2, start=20)])
+    gen = following(open_store(path, readonly=True))
+    assert len(next(gen)) == 10
+    assert delete_actions(writer, users=["c"]) == 2  # records 8
+    other = sqlite3.connect(path)
+    with other:
+        other.execute("DELETE FROM actions WHERE user_id = 'b'")
+    other.close()
+    ingest_sessions(writer, [session("d", 3, start=30)])  # ids 6..8 again
+    assert users_and_i(next(gen)) == [("d", 30), ("d", 31), ("d", 32)]
+    # the other order: another program deletes the newest, new rows take
+    # their ids, then ohlog deletes an old row (recording the new top)
+    other = sqlite3.connect(path)
+    with other:
+        other.execute("DELETE FROM actions WHERE user_id = 'd'")
+    other.close()
+    ingest_sessions(writer, [session("e", 2, start=40)])  # ids 6, 7
+    assert delete_actions(writer, users=["a"]) == 5  # records 7
+    assert users_and_i(next(gen)) == [("e", 40), ("e", 41)]
+    gen.close()
+
+
+def test_sqlite_a_delete_then_the_same_last_action_again_is_followed(tmp_path):
+    # Found from outside: delete a batch, send it again corrected with its
+    # last action unchanged: that row came back at the same id with the same
+    # fingerprint, so the follower saw no delete and skipped the batch
+    from openhouse_cli.delete import delete_actions
+
+    path = tmp_path / "again.db"
+    writer = open_store(path)
+    ingest_sessions(writer, [session("a", 2), session("b", 3, start=10)])
+    gen = following(open_store(path, readonly=True))
+    assert len(next(gen)) == 5
+    for round_ in range(3):
+        assert delete_actions(writer, users=["b"]) == 3
+        fixed = session("b", 3, start=10)
+        for i, action in enumerate(fixed["actions"][:2]):
+            action["properties"]["round"] = round_
+        ingest_sessions(writer, [fixed])
+        # every action of the batch sent again is new, its unchanged last one too
+        batch = next(gen)
+        assert [(row[0], json.loads(row[4]).get("round")) for row in batch] == [
+            ("b", round_), ("b", round_), ("b", None)]
+    gen.close()
+
+
 def test_each_delete_records_the_highest_id_left(tmp_path):
     from openhouse_cli.delete import delete_actions
     from openhouse_cli.schema import DELETES

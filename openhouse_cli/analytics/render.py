@@ -230,8 +230,10 @@ def _rich_table(stdout, columns, rows, title, note, styles) -> None:
 
     console = Console(file=stdout, highlight=False)
     sizes, folded, gap = widths(console.width, columns, rows)
+    # SIMPLE_HEAD draws a space between columns, and padding one each side:
+    # 3; collapsed, 2; no padding, 1 (the gap widths() fitted the sizes to)
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title or None,
-                 title_justify="left", collapse_padding=gap < GAP)
+                 title_justify="left", collapse_padding=gap == 2, padding=(0, 0 if gap == 1 else 1))
     for (header, justify), width in zip(columns, sizes):
         grid.add_column(header, justify="right" if justify == "right" else "left",
                         width=width, no_wrap=justify != "left" and not folded,
@@ -273,7 +275,7 @@ def widths(width: int, columns: list[tuple[str, str]],
             sizes.append(max([headers[-1]] + [cell_len(c) for c in cells]) or 1)
     # Text that wraps between words (pages, properties) folds before text
     # that cannot (ids): a folded id is the hardest cell to read
-    for j, (header, _) in enumerate(columns):
+    for j in range(len(columns)):
         if kinds[j] == "text" and any(" " in str(row[j]) for row in rows):
             kinds[j] = "words"
     gap = GAP

@@ -7,6 +7,7 @@ machinery) are imported inside the commands that use them, so that
 """
 
 import os
+import re
 
 import click
 
@@ -16,13 +17,14 @@ class _Command(click.Command):
     name it (sqlite-utils takes the database as an argument: ohlog stats x.db)."""
 
     def parse_args(self, ctx, args):
-        given = list(args)  # (click's parser consumes the list)
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as ex:
-            stray = [a for a in given if not a.startswith("-") and a.endswith((".db", ".sqlite", ".sqlite3"))
-                     and os.path.isfile(a)]
-            if "unexpected extra argument" in ex.message and stray:
+            # The arguments click names as extra (not an option's value, such as --db's)
+            extra = re.fullmatch(r"Got unexpected extra arguments? \((.*)\)", ex.message)
+            stray = [a for a in extra[1].split(" ") if a.endswith((".db", ".sqlite", ".sqlite3"))
+                     and os.path.isfile(a)] if extra else []
+            if stray:
                 ex.message += f" (to read the database {stray[0]}, name it with --db {stray[0]})"
             raise
 

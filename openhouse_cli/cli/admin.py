@@ -6,7 +6,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import plural, shown
+from .common import checked_store_name, db_target, plural, shown
 
 
 @cli.command()
@@ -25,10 +25,9 @@ def backup(dest, db, force):
         ohlog backup ohlog-copy.db --force      # replace an older copy
     """
     from ..backup import backup_database
-    from ..paths import db_path
     from ..store import is_url, mask
 
-    source = db_path(db)
+    source = db_target(db)
     # SQLite's backup API copies files: a URL (from --db or $OHLOG_DB) would be taken for a path
     if is_url(source):
         raise click.BadParameter(
@@ -41,6 +40,7 @@ def backup(dest, db, force):
                                  "named -)", param_hint="'DEST'")
     if not dest:
         raise click.BadParameter("an empty path: give a file or a directory", param_hint="'DEST'")
+    checked_store_name(dest, "'DEST'")
     if is_url(dest):
         raise click.BadParameter(f"{shown(mask(dest))} is a PostgreSQL database, and backup writes a"
                                  " SQLite file: use ohlog copy SRC URL", param_hint="'DEST'")
@@ -86,6 +86,7 @@ def copy(src, dest, batch_size, quiet):
         if not value:
             raise click.BadParameter("an empty path: give a SQLite file or a postgresql:// URL",
                                      param_hint=hint)
+        checked_store_name(value, hint)
     try:  # usage errors first, before anything is opened
         for value, hint in ((src, "'SRC'"), (dest, "'DEST'")):
             if is_url(value):

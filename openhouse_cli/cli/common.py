@@ -26,11 +26,11 @@ def db_option(fn):
 def open_target(db, *, readonly=False, create=None):
     """The store --db names (created if missing, if ``create``: by default unless
     ``readonly``); ClickException if not."""
-    from ..paths import db_path, ensure_app_dir
+    from ..paths import ensure_app_dir
     from ..store import open_store
     from ..store.urls import BadURL
 
-    target = db_path(db)
+    target = db_target(db)
     create = not readonly if create is None else create
     try:
         if create:
@@ -45,6 +45,30 @@ def open_target(db, *, readonly=False, create=None):
                                    f" (ohlog ingest FILE --db {shown(shlex.quote(str(target)))})") from None
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None
+
+
+def db_target(db):
+    """The database --db (else $OHLOG_DB, else the default) names: a path or a
+    postgresql:// URL; a usage error for any other URL."""
+    from ..paths import db_path
+    from ..store.urls import BadURL
+
+    try:
+        return db_path(db)
+    except BadURL as ex:
+        raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
+
+
+def checked_store_name(name, param_hint):
+    """``name`` (copy's SRC or DEST, backup's DEST) as given; a usage error if it is a URL ohlog cannot use."""
+    from ..paths import refuse_other_urls
+    from ..store.urls import BadURL
+
+    try:
+        refuse_other_urls(name)
+    except BadURL as ex:
+        raise click.BadParameter(str(ex), param_hint=param_hint) from None
+    return name
 
 
 class Refused(click.ClickException):

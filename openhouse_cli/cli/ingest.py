@@ -8,7 +8,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import EXIT_REJECTED, Refused, db_option, open_target, plural, shown
+from .common import EXIT_REJECTED, Refused, db_option, db_target, open_target, plural, shown
 
 INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
 
@@ -44,7 +44,6 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         ohlog ingest - < examples/time_zones.json
     """
     from ..ingest import Counts, IngestFailed, StoreFailed, ingest_input, reject_line, rejects_conflict
-    from ..paths import db_path
     from ..progress import ingest_progress
 
     if rejects is not None and on_error != "skip":
@@ -55,7 +54,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     console = _console(quiet)
     for note in skipped:
         console.print(note, highlight=False, soft_wrap=True, markup=False)
-    path = db_path(db)
+    path = db_target(db)
     total = Counts()
     conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
     if conflict:

@@ -4,7 +4,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import db_option
+from .common import db_option, db_target
 
 
 def _origins(ctx, param, values):
@@ -49,7 +49,7 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
         ohlog serve --port 8080 --token "$OHLOG_TOKEN" --max-rows 1000
         curl -s -H 'Content-Type: application/json' --data @examples/sample_log.json localhost:5000/api/log
     """
-    from ..paths import db_path, ensure_app_dir
+    from ..paths import ensure_app_dir
     from ..server import exposure_warning, serve as run_server
 
     warning = exposure_warning(host, token)
@@ -61,7 +61,7 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
     from ..store import is_url
     from ..store.sqlite import holds_no_database
 
-    path = db_path(db)
+    path = db_target(db)
     # a misspelt --db would serve (and fill) a new empty file: only on request
     new = not is_url(path) and (not path.exists() or holds_no_database(path))
     if new and not create:
