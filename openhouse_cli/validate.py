@@ -214,9 +214,11 @@ def _other_name(obj, key):
 
 def _explain_session(doc, location):
     if "ohlog_raw" in doc and "ohlog_error" in doc and "userId" not in doc:
+        exact = (" (its exact bytes, which were not UTF-8, are in ohlog_raw_base64)"
+                 if "ohlog_raw_base64" in doc else "")
         raise InvalidInput(location, "", (
             "a line --rejects wrote for input that was not JSON: replace the whole line "
-            "with its ohlog_raw text, fixed"))
+            f"with its ohlog_raw text, fixed{exact}"))
     for key in ("userId", "sessionId"):
         value = doc.get(key)
         if type(value) is not str or not value:
@@ -240,14 +242,13 @@ def _which_shape(doc):
         for key, value in doc.items():
             if type(value) is list and value and type(value[0]) is dict and "userId" in value[0] \
                     and "actions" in value[0]:
-                # An export that wraps the sessions: {"sessions": [...]}
+                # An export that wraps the sessions: {"sessions": [...]}, or an array of such
+                import shlex
+
+                program = f"if type == \"array\" then .[] else . end | .[{orjson.dumps(key).decode()}][]"
                 return (f"; the sessions are in this object's {key!r} list: feed them one a line,"
-                        f" jq -c '.[{_json_text(key)}][]' FILE | ohlog ingest -")
+                        f" jq -c {shlex.quote(program)} FILE | ohlog ingest -")
     return ""
-
-
-def _json_text(text):
-    return orjson.dumps(text).decode()
 
 
 def _explain_action(action, index, location):

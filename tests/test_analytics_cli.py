@@ -70,7 +70,13 @@ def test_limit_shows_the_first_rows_and_says_so(run_ohlog, db):
     found = ohlog_json(run_ohlog, "timeline", "--db", db, "--user", "a", "--limit", "2")["actions"]
     assert [(a["type"], a["gapSeconds"]) for a in found] == [("VIEW", None), ("CLICK", 62.0)]
     table = run_ohlog("timeline", "--db", db, "--user", "a", "--limit", "0", "--table").stdout.decode()
-    assert table.splitlines()[-1] == "No action shown (--limit 0)."
+    assert table.splitlines()[-1] == "No action shown (--limit 0): actions match."
+    table = run_ohlog("timeline", "--db", db, "--user", "a", "--limit", "2", "--table").stdout.decode()
+    assert table.splitlines()[-1] == "The first 2 steps shown (--limit): more match."
+    table = run_ohlog("timeline", "--db", db, "--user", "a", "--limit", "3", "--table").stdout.decode()
+    assert "--limit" not in table  # all three shown
+    table = run_ohlog("timeline", "--db", db, "--user", "nobody", "--limit", "0", "--table").stdout.decode()
+    assert table.splitlines()[-1] == "No matching actions."
     # without a limit, nothing is cut and no note is added
     table = run_ohlog("count", "--db", db, "--by", "day", "--table").stdout.decode()
     assert "2018-10-03" in table and "--limit" not in table
@@ -98,10 +104,12 @@ def test_a_bound_on_each_actions_clock_beside_utc_days_is_warned_about(run_ohlog
     path.write_text(json.dumps(session("u", "s", ("2018-10-18T21:37:28-06:00", "VIEW"))) + "\n")
     db = tmp_path / "z.db"
     assert run_ohlog("ingest", "--db", db, path).returncode == 0
-    warning = ("Warning: --date without an offset reads each action's own clock, and the days here are"
-               " UTC's: add --tz UTC (or a zone) to read both on one clock")
-    for command, local in ((["active"], True), (["count", "--by", "day"], True), (["stats"], False),
-                           (["retention"], True)):
+    for command, local, unit in ((["active"], True, "days"), (["count", "--by", "day"], True, "days"),
+                                 (["stats"], False, "days"), (["retention"], True, "weeks"),
+                                 (["count", "--by", "hour"], True, "hours"),
+                                 (["retention", "--unit", "month"], True, "months")):
+        warning = (f"Warning: --date without an offset reads each action's own clock, and the {unit} here are"
+                   " UTC's: add --tz UTC (or a zone) to read both on one clock")
         result = run_ohlog(*command, "--date", "2018-10-18", "--db", db, "--json")
         assert result.returncode == 0
         assert result.stderr.decode() == warning + (", or --local to count on each user's own" if local else "") + "\n"

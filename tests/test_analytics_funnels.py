@@ -118,7 +118,7 @@ def test_a_type_holding_a_colon_is_a_step_in_double_quotes(make_store):
         assert users(funnel(store, filters(), steps("ns:view:x=1", '"ns:click"'))) == [1, 1]  # c's
     for bad, message in (("ns:view", "a type holding ':' is written in double quotes: '\"ns:view\"'"),
                          ('"ns:view', "expected a type in double quotes"),
-                         ('"ns:view"x=1', "then nothing or :KEY=VALUE"), ('""', "no type before"),
+                         ('"ns:view"x=1', "then nothing or :KEY=VALUE"), ('""', "an empty type"),
                          ('5', None)):
         if message is None:
             assert parse_step(bad).key == "5"  # not a quoted type: a type

@@ -191,7 +191,11 @@ def test_property_groups_never_look_alike_in_a_table(tmp_path):
     from openhouse_cli.cli.analytics import _property_labels
 
     assert _property_labels([52, "52", None, "null", "", "x y", True, "true", [1], "[1]", 1.5]) == [
-        "52", '"52"', "null", '"null"', "", "x y", "true", '"true"', "[1]", '"[1]"', "1.5"]
+        "52", '"52"', "null", '"null"', '""', "x y", "true", '"true"', "[1]", '"[1]"', "1.5"]
+    # text that holds quotes, or spaces at its ends, or nothing (found from outside)
+    labels = _property_labels(["52", '"52"', None, "null ", "", " ", 52])
+    assert labels == ['"52"', '"\\"52\\""', "null", '"null "', '""', '" "', "52"]
+    assert len(set(labels)) == len(labels)
     assert _property_labels(["home", "cart", None]) == ["home", "cart", "null"]  # text as it is
     doc = {"userId": "u", "sessionId": "s", "actions": [
         {"time": f"2018-01-01T00:00:0{i}Z", "type": "A", "properties": props}

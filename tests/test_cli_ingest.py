@@ -105,6 +105,8 @@ def test_a_database_given_as_an_input_is_refused_before_anything_is_stored(tmp_p
         assert result.returncode == 2
         name = args[-1]
         assert result.stderr.decode().splitlines()[-1] == (
+            f"Error: {name} is the database ingest writes to, not a log: name the logs to read"
+            if name == target else
             f"Error: {name} is a SQLite database, not a log: name the database with --db {name}"
             " (ohlog copy moves actions from one database to another)")
         assert count(target) == 0

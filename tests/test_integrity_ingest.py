@@ -218,7 +218,13 @@ MISSING = {
     # An export that wraps the sessions (found by a new user)
     "wrapped sessions": ({"exported": "2018", "data": [{"userId": "u", "sessionId": "s", "actions": [1]}]},
                          "userId: missing (expected a non-empty string); the sessions are in this object's"
-                         """ 'data' list: feed them one a line, jq -c '.["data"][]' FILE | ohlog ingest -"""),
+                         """ 'data' list: feed them one a line, jq -c 'if type == "array" then .[] else . end"""
+                         """ | .["data"][]' FILE | ohlog ingest -"""),
+    "a rejects line of bytes": ({"ohlog_error": "f:1: not valid UTF-8", "ohlog_raw": "\ufffd",
+                                 "ohlog_raw_base64": "/w=="},
+                                "a line --rejects wrote for input that was not JSON: replace the whole line"
+                                " with its ohlog_raw text, fixed (its exact bytes, which were not UTF-8, are in"
+                                " ohlog_raw_base64)"),
 }
 
 

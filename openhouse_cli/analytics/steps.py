@@ -16,7 +16,8 @@ from ..errors import OhlogError
 from ..query import FilterError, Where, parse_where
 from ..schema import type_key
 
-STEP_FORMS = "TYPE or TYPE:KEY=VALUE (also !=, >, >=, <, <=), such as NAVIGATE:pageTo=checkout"
+STEP_FORMS = ("TYPE or TYPE:KEY=VALUE (also !=, >, >=, <, <=), such as NAVIGATE:pageTo=checkout;"
+              ' a type holding ":" in double quotes, "ns:view"')
 DURATION_FORMS = "a duration such as 90s, 30m, 2h, 14d or 1w (or 1h30m)"
 _DURATION_RE = re.compile(r"(?:\d+[smhdw])+")
 # Longer than any two instants ohlog stores can be apart (years 1 to 9999),
@@ -34,7 +35,7 @@ class Step(NamedTuple):
     text: str  # as given, for display
     key: str  # the type's case-folded form
     where: Where | None
-    kind: str = ""  # the type as given
+    kind: str  # the type as given
 
 
 def parse_step(text: str) -> Step:
@@ -49,7 +50,8 @@ def parse_step(text: str) -> Step:
         kind, sep, condition = given.partition(":")
         kind = kind.strip()
     if not kind:
-        raise StepError(f"no type before ':': expected {STEP_FORMS}, got {text!r}")
+        what = "an empty type" if given.startswith('"') else "no type before ':'"
+        raise StepError(f"{what}: expected {STEP_FORMS}, got {text!r}")
     where = None
     if sep:
         try:

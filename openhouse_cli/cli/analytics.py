@@ -3,6 +3,7 @@
 and writes what it returns: a table with a chart on a terminal, JSON in a pipe."""
 
 import collections
+import contextlib
 import functools
 import itertools
 import json
@@ -48,7 +49,8 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
             fn(store, filters, fmt, clock_zone, **options)
             if buckets and (buckets is True or buckets(options)):
                 # After the answer, so that an error stays one line
-                _warn_two_clocks(filters, bounds, clock_zone, options.get("local"), "local" in options)
+                _warn_two_clocks(filters, bounds, clock_zone, options.get("local"), "local" in options,
+                                 _bucket_unit(options))
         except OhlogError as ex:
             # imported here, not with the command: `ohlog query` need not load the analyses
             from ..analytics.counts import SeriesTooLong
@@ -72,7 +74,7 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
     return run
 
 
-def _warn_two_clocks(filters, bounds, zone, local, has_local) -> None:
+def _warn_two_clocks(filters, bounds, zone, local, has_local, unit) -> None:
     """Say so when the bounds and the buckets read different clocks: a bound
     without an offset reads each action's own clock, the buckets UTC's. (A day
     asked for with --date would otherwise show no action, and its actions
@@ -84,8 +86,18 @@ def _warn_two_clocks(filters, bounds, zone, local, has_local) -> None:
     if names:
         click.echo(f"Warning: {' and '.join(names)} without an offset"
                    f" {'read' if len(names) > 1 else 'reads'} each action's own clock, and the"
-                   " days here are UTC's: add --tz UTC (or a zone) to read both on one clock"
+                   f" {unit}s here are UTC's: add --tz UTC (or a zone) to read both on one clock"
                    + (", or --local to count on each user's own" if has_local else ""), err=True)
+
+
+def _bucket_unit(options) -> str:
+    """The time unit a command counts by: active's --by, retention's --unit, count's time --by; else days."""
+    from ..analytics.buckets import UNITS
+
+    for name in ("by", "unit"):
+        if isinstance(options.get(name), str):
+            return options[name].lower()
+    return next((dim for dim in options.get("dims", ()) if dim in UNITS), "day")
 
 
 def _counts_by_time(options) -> bool:
@@ -250,8 +262,9 @@ def _stats_note(found):
 @click.option("--by", "dims", multiple=True, callback=_by_option, metavar="DIM",
               shell_complete=_complete_by,
               help="type, user, session, hour, day, week, month or prop:KEY (repeatable; "
-                   "default: type). A time series is zero-filled when crossed with nothing "
-                   "or type only; by user, session or prop:KEY only groups with actions show")
+                   "default: type; prop:/a/b is a JSON Pointer, as in --where). A time series is "
+                   "zero-filled when crossed with nothing or type only; by user, session or prop:KEY "
+                   "only groups with actions show")
 @local_option
 @limit_option("groups")
 def count(store, filters, fmt, zone, dims, local, limit):
@@ -292,10 +305,21 @@ def _property_labels(values) -> list[str]:
     def plain(value):
         return "null" if value is None else render.visible(value)
 
-    distinct = {(type(v).__name__, json.dumps(v, sort_keys=True)): v for v in values}
-    shown = collections.Counter(plain(v) for v in distinct.values())
-    return [render.visible(json.dumps(v, ensure_ascii=False)) if isinstance(v, str) and shown[plain(v)] > 1
-            else plain(v) for v in values]
+    def quoted(value):
+        return render.visible(json.dumps(value, ensure_ascii=False))
+
+    distinct = list({(type(v).__name__, json.dumps(v, sort_keys=True)): v for v in values}.values())
+    # Text is quoted if it looks like another label, or could once others are
+    # quoted (text holding quotes), or is blank or has spaces at its ends
+    shown = collections.Counter(plain(v) for v in distinct)
+    quoted_texts = {quoted(v) for v in distinct if isinstance(v, str)}
+    labels = {}
+    for v in distinct:
+        text = plain(v)
+        if isinstance(v, str) and (shown[text] > 1 or text in quoted_texts or text.strip() != text or not text):
+            text = quoted(v)
+        labels[json.dumps(v, sort_keys=True), type(v).__name__] = text
+    return [labels[json.dumps(v, sort_keys=True), type(v).__name__] for v in values]
 
 
 @cli.command()
@@ -342,16 +366,20 @@ def sessions(store, filters, fmt, zone, split, limit):
     from ..analytics.sessions import Summary, stream_sessions
 
     summary = Summary()
-    rows = _first(stream_sessions(store, filters, split, summary), limit)
-    if fmt == "json":  # streamed: memory holds a user's sessions (up to 500 users' with --split)
-        return render.write_json_stream(sys.stdout, "sessions", rows,
-                                        lambda: {"summary": summary.result()})
-    if fmt == "ndjson":
-        return render.write_ndjson(sys.stdout, rows)
-    if fmt == "csv":
-        return render.write_csv(sys.stdout, list(SESSION_KEYS), ([r[k] for k in SESSION_KEYS]
-                                                                  for r in rows))
-    rows = list(rows)
+    found = stream_sessions(store, filters, split, summary)
+    with contextlib.closing(found):  # its read ends here, all read or not
+        # Without a summary to print, the sessions after the limit need not be read
+        rows = (itertools.islice(found, limit) if limit is not None and fmt in ("ndjson", "csv")
+                else _first(found, limit))
+        if fmt == "json":  # streamed: memory holds a user's sessions (up to 500 users' with --split)
+            return render.write_json_stream(sys.stdout, "sessions", rows,
+                                            lambda: {"summary": summary.result()})
+        if fmt == "ndjson":
+            return render.write_ndjson(sys.stdout, rows)
+        if fmt == "csv":
+            return render.write_csv(sys.stdout, list(SESSION_KEYS), ([r[k] for k in SESSION_KEYS]
+                                                                      for r in rows))
+        rows = list(rows)
     result = summary.result()
     note = (f"{plural(result['sessions'], 'session')}, median {render.seconds(result['medianSeconds'])}, "
             f"p90 {render.seconds(result['p90Seconds'])}, "
@@ -398,9 +426,12 @@ def timeline(store, filters, fmt, zone, limit):
     from ..analytics import render, timeline as run
     found = run(store, filters)
     try:
-        actions = list(found if limit is None else itertools.islice(found, limit))
+        # One more than the limit: whether the table must say that some were left out
+        actions = list(found if limit is None else itertools.islice(found, limit + 1))
     finally:
         found.close()  # its read ends here, with or without a limit
+    more = limit is not None and len(actions) > limit
+    actions = actions[:limit] if more else actions
     # Whose each journey is, when there are several (a session id two users
     # share, or --user given twice): each starts its own gaps
     ids = [key for key in ("userId", "sessionId") if len({a[key] for a in actions}) > 1]
@@ -412,7 +443,9 @@ def timeline(store, filters, fmt, zone, limit):
           cells=[[render.visible(a[key]) for key in ids]
            + [("+" + render.seconds(a["gapSeconds"])) if a["gapSeconds"] is not None else "",
               render.visible(a["time"]), render.visible(a["type"]), _details(a["properties"])]
-           for a in actions], empty="No action shown (--limit 0)." if limit == 0 else NO_MATCH)
+           for a in actions],
+          note=f"The first {plural(len(actions), 'step')} shown (--limit): more match." if more else "",
+          empty="No action shown (--limit 0): actions match." if more else NO_MATCH)
 
 
 def _details(properties):
@@ -437,7 +470,7 @@ def _details(properties):
               default="ordered", show_default=True,
               help="Steps in order; in order with nothing between; or in any order")
 def funnel(store, filters, fmt, zone, steps, within, order):
-    """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE).
+    """How many users go on from each step to the next (STEP: TYPE or TYPE:KEY=VALUE; "ns:view" for a type holding :).
 
     \b
     Examples:

@@ -50,11 +50,11 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         raise click.UsageError("--rejects needs --on-error skip")
     inputs, skipped = _expand_inputs(paths)
     _read_once(inputs)
-    _no_databases(inputs)
     console = _console(quiet)
     for note in skipped:
         console.print(note, highlight=False, soft_wrap=True, markup=False)
     path = db_target(db)
+    _no_databases(inputs, path)
     total = Counts()
     conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
     if conflict:
@@ -241,7 +241,7 @@ def _read_once(inputs):
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def _no_databases(inputs):
+def _no_databases(inputs, target):
     """UsageError, before anything is stored, if an input is a SQLite database
     (sqlite-utils takes the database first: ``ohlog ingest log.json ohlog.db``
     read the database as a log, after the logs before it were stored)."""
@@ -254,6 +254,9 @@ def _no_databases(inputs):
         except OSError:
             continue  # reading it will say why
         if head == _SQLITE_HEADER:
+            if isinstance(target, os.PathLike) and os.path.exists(target) and os.path.samefile(name, target):
+                raise click.UsageError(f"{shown(name)} is the database ingest writes to, not a log:"
+                                       " name the logs to read")
             raise click.UsageError(
                 f"{shown(name)} is a SQLite database, not a log: name the database with --db"
                 f" {shown(name)} (ohlog copy moves actions from one database to another)")
