@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .store.sqlite import BUSY_TIMEOUT_S
+from .store.sqlite import BUSY_TIMEOUT_S, reader_uri
 from .errors import NoDatabase, OhlogError
 
 
@@ -166,10 +166,7 @@ def _upgrade(source):
 def _open_source(source):
     """A read-only connection to ``source``, also on read-only media."""
     uri = "file:" + quote(str(source.absolute())) + "?mode=ro"
-    # Read-write but query-only where it may, as the readers open it: the last
-    # connection to close removes the WAL's -wal and -shm files
-    mode = "?mode=rw" if os.access(source, os.W_OK) else "?mode=ro"
-    src = sqlite3.connect(uri.replace("?mode=ro", mode), uri=True, timeout=BUSY_TIMEOUT_S)
+    src = sqlite3.connect(reader_uri(source), uri=True, timeout=BUSY_TIMEOUT_S)  # as the readers open it
     try:
         src.execute("PRAGMA query_only = ON")
         src.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -13,13 +13,13 @@ What "new" means differs by engine:
   idle follower does next to nothing. SQLite reuses the highest ids after
   ``ohlog delete`` removes the newest rows, and a new row's id is then one
   above the highest row left. Each delete records that id (schema.DELETES),
-  so the follower, seeing that the row it last saw at the top has gone,
-  re-reads the rows above the lowest of those recorded since its last look
-  (or its last top, if lower): every new row is above it, every old row left
-  at or below it. A delete not recorded there (another program's; seen too
-  when the row a recorded delete left at the top has gone) is bounded by the highest row the follower knew of that is still
-  there (the recently printed ones, ``_RECENT`` of them, and rows at 1, 2,
-  4, 8, ... ids below the top); either way the printed rows are left out.
+  so at each look after one the follower re-reads the rows above the lowest
+  recorded since its last look (or its last top, if lower): every new row is
+  above it, every old row left at or below it. A delete not recorded there
+  (another program's; seen too when the row a recorded delete left has gone
+  since) is bounded by the highest row the follower knows is still there
+  (the recently printed ones, ``_RECENT`` of them, and rows at 1, 2, 4, 8,
+  ... ids below the top), the printed rows left out.
 * PostgreSQL assigns ids at insert, and transactions commit out of id
   order, so "id above the last seen" could miss a row committed late with a
   smaller id. Each look reads, in one snapshot, the matching rows above a
@@ -241,8 +241,8 @@ class _SQLiteFollower:
         # Each ohlog delete records that row: every old row left is at or
         # below the lowest recorded since the last look, every new row above it
         floor, skip = self.top, {}
-        last, lowest = self._deletes_since(self.last_delete)
-        if last is not None:
+        lowest = self._lowest_top_since(self.last_delete)
+        if lowest is not None:
             floor = min(self.top, lowest)
             if floor and not self._still_there(floor):
                 # that row has gone since: another program deleted too, and
@@ -269,15 +269,13 @@ class _SQLiteFollower:
         known = self.top_fp if row_id == self.top else self.recent.get(row_id, self.anchors.get(row_id))
         return found is not None and (known is None or known == found[0])
 
-    def _deletes_since(self, after: int) -> tuple[int | None, int | None]:
-        """The last delete recorded after ``after`` and the lowest top left by
-        those; (None, None) if none (or a database from before m008)."""
+    def _lowest_top_since(self, after: int) -> int | None:
+        """The lowest top left by the deletes recorded after ``after``; None
+        if none is (or the database is from before m008)."""
         try:
-            found = self.conn.execute(f"SELECT max(id), min(top) FROM {DELETES} WHERE id > ?",
-                                      (after,)).fetchone()
+            return self.conn.execute(f"SELECT min(top) FROM {DELETES} WHERE id > ?", (after,)).fetchone()[0]
         except sqlite3.OperationalError:  # no such table yet: its migration is a writer's
-            return None, None
-        return found[0], found[1]
+            return None
 
     def _highest_left(self) -> int:
         """The highest id among the rows remembered (printed, or anchors) that

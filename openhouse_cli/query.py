@@ -583,7 +583,7 @@ def _comparison(value_sql, type_sql, op, value, path):
 
 
 # What json_type and json_extract return for a top-level key, in Python
-_MISSING = object()
+MISSING = object()
 
 
 _INDEX_RE = re.compile(r"0|[1-9][0-9]*")  # a JSON Pointer array index
@@ -599,26 +599,28 @@ def _lookup(properties, spec):
     try:
         value = json.loads(properties)
     except (ValueError, TypeError):
-        return _MISSING
-    return _walk(value, _path(spec))
+        return MISSING
+    return value_at(value, _path(spec))
 
 
-def _walk(value, path):
+def value_at(value, path):
+    """The value at ``path`` (keys; a key of digits also indexes an array) in
+    the parsed JSON ``value``, or MISSING."""
     for key in path:
         if type(value) is dict:
-            value = value.get(key, _MISSING)
-            if value is _MISSING:
+            value = value.get(key, MISSING)
+            if value is MISSING:
                 return value
         elif type(value) is list and _INDEX_RE.fullmatch(key) and int(key) < len(value):
             value = value[int(key)]
         else:
-            return _MISSING
+            return MISSING
     return value
 
 
 def _python_type(properties, key):
     value = _lookup(properties, key)
-    if value is _MISSING:
+    if value is MISSING:
         return None
     if value is None or value is True or value is False:
         return json.dumps(value)
@@ -627,7 +629,7 @@ def _python_type(properties, key):
 
 def _python_value(properties, key):
     value = _lookup(properties, key)
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return None
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -658,9 +660,9 @@ def _python_match(properties, where):
     the rules SQLite's conditions follow (PostgreSQL's rows that hold NUL)."""
     key, op, value = where
     try:
-        found = _walk(json.loads(properties), (key,) if isinstance(key, str) else key)
+        found = value_at(json.loads(properties), (key,) if isinstance(key, str) else key)
     except (ValueError, TypeError):
-        found = _MISSING
+        found = MISSING
     if op == "!=":
         return not _python_match(properties, Where(key, "=", value))
     if value is None or value is True or value is False:

@@ -50,7 +50,7 @@ ALLOWED = {
                   "as the catalog writes it (pg_get_indexdef, pg_get_constraintdef)",
     },
     "cli/common.py": {
-        "sql": "warn_unknown_types: query.build_query's SQL, a type name only as a placeholder's value",
+        "sql": "warn_unknown: query.build_query's SQL, a type name only as a placeholder's value",
     },
     "copy.py": {
         "', '.join(COLUMNS)": "schema.COLUMNS, the column names",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import OhlogError
 from ..fields import exact_dumps, exact_loads
-from ..query import build_query
+from ..query import MISSING, build_query, value_at
 from . import buckets, summaries
 from .buckets import Clock
 from .source import fetch, filtered, one, span
@@ -295,7 +295,6 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
     bucket = buckets.key_sql(unit, clock, utc_span, wall_span, engine=store.engine) if unit else "0"
     text = f"SELECT user_id, session_id, type_key, {bucket}, properties FROM ({sql}) a"
     counts: dict[tuple, list] = {}
-    missing = object()
     paths = {dim: property_path(dim[5:]) for dim in dims if dim.startswith("prop:")}
     for user, session, key, number, properties in fetch(store, text, params, escaped=(0, 1, 2)):
         values = {"type": key, "user": user, "session": session}
@@ -307,8 +306,8 @@ def _count_in_python(store, filters, dims, clock, utc_span, wall_span):
             elif dim == unit:
                 group.append(number)
             else:
-                value = _at(props, paths[dim], missing)
-                group.append(None if value is missing else _hashable(value))
+                value = value_at(props, paths[dim])
+                group.append(None if value is MISSING else _hashable(value))
         entry = counts.setdefault(tuple(group), [0, set()])
         entry[0] += 1
         entry[1].add(user)
@@ -321,21 +320,6 @@ def property_path(name: str) -> tuple:
     from ..query import parse_pointer
 
     return parse_pointer(name) if name.startswith("/") else (name,)
-
-
-def _at(value, path, missing):
-    """The value at ``path`` (keys; a key of digits also indexes an array), or ``missing``."""
-    for key in path:
-        if isinstance(value, dict):
-            value = value.get(key, missing)
-        elif isinstance(value, list) and key.isdigit() and key.isascii() and (key == "0" or key[0] != "0"):
-            index = int(key)
-            value = value[index] if index < len(value) else missing
-        else:
-            return missing
-        if value is missing:
-            return missing
-    return value
 
 
 def _hashable(value):

@@ -14,7 +14,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import (db_option, filter_options, format_options, open_target, plural, pop_filters,
-                     pop_format, warn_unknown_types)
+                     pop_format, warn_unknown)
 
 NO_MATCH = "No matching actions."
 HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
@@ -44,7 +44,7 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
         try:
             # The types of the filters and of the steps, each named once
             steps = [step for name in step_options for step in _as_list(options[name])]
-            warn_unknown_types(store, [*filters["types"], *(s.kind for s in steps if s is not None)],
+            warn_unknown(store, [*filters["types"], *(s.kind for s in steps if s is not None)],
                                filters["users"], filters["sessions"])
             fn(store, filters, fmt, clock_zone, **options)
             if buckets and (buckets is True or buckets(options)):

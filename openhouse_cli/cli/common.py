@@ -51,24 +51,25 @@ def db_target(db):
     """The database --db (else $OHLOG_DB, else the default) names: a path or a
     postgresql:// URL; a usage error for any other URL."""
     from ..paths import db_path
-    from ..store.urls import BadURL
 
-    try:
-        return db_path(db)
-    except BadURL as ex:
-        raise click.BadParameter(str(ex), param_hint="'--db' / $OHLOG_DB") from None
+    return _usage_error_for_urls(db_path, db, "'--db' / $OHLOG_DB")
 
 
 def checked_store_name(name, param_hint):
     """``name`` (copy's SRC or DEST, backup's DEST) as given; a usage error if it is a URL ohlog cannot use."""
     from ..paths import refuse_other_urls
+
+    _usage_error_for_urls(refuse_other_urls, name, param_hint)
+    return name
+
+
+def _usage_error_for_urls(fn, name, param_hint):
     from ..store.urls import BadURL
 
     try:
-        refuse_other_urls(name)
-    except BadURL as ex:
+        return fn(name)
+    except BadURL as ex:  # a URL ohlog cannot use (paths.refuse_other_urls)
         raise click.BadParameter(str(ex), param_hint=param_hint) from None
-    return name
 
 
 class Refused(click.ClickException):
@@ -222,7 +223,7 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
-def warn_unknown_types(store, types, users=(), sessions=()) -> None:
+def warn_unknown(store, types, users=(), sessions=()) -> None:
     """Say on stderr which of ``types`` (names as given), ``users`` and
     ``sessions`` no stored action has: a typo otherwise gives an empty answer
     with nothing to say why. Each is one index seek."""

@@ -7,7 +7,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import Refused, db_option, filter_options, format_options, open_target, \
-    plural, pop_filters, warn_unknown_types
+    plural, pop_filters, warn_unknown
 
 
 @cli.command()
@@ -46,7 +46,7 @@ def delete(db, dry_run, yes, vacuum, **options):
                       "without asking")
     store = open_target(db, readonly=dry_run, create=False)  # nothing to delete from a typo
     try:
-        warn_unknown_types(store, filters["types"], filters["users"], filters["sessions"])
+        warn_unknown(store, filters["types"], filters["users"], filters["sessions"])
         if dry_run:
             if fmt:
                 from ..output import render

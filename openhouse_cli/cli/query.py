@@ -5,7 +5,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import (_zone_option, complete_zone, db_option, filter_options, format_options, open_target,
-                     pop_filters, pop_format, warn_unknown_types)
+                     pop_filters, pop_format, warn_unknown)
 
 
 def _fields_option(ctx, param, value):
@@ -67,7 +67,7 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         _follow(store, fmt, {**filters, "limit": limit}, fields, show_tz)
         return
     try:
-        warn_unknown_types(store, filters["types"], filters["users"], filters["sessions"])
+        warn_unknown(store, filters["types"], filters["users"], filters["sessions"])
         render(fmt, store, {**filters, "limit": limit, "order": order}, fields=fields,
                show_tz=show_tz)
     except OhlogError as ex:

@@ -230,6 +230,15 @@ def _read_only_uri(path) -> str:
     return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
 
 
+def reader_uri(path) -> str:
+    """The URI a reader opens ``path`` by, then query-only: read-write where
+    it may, so that as the last connection to close it removes the WAL's
+    -wal and -shm files (a read-only one leaves them behind, for every
+    reader of a database ingest had closed); else read-only."""
+    uri = _read_only_uri(path)
+    return uri.replace("?mode=ro", "?mode=rw") if os.access(path, os.W_OK) else uri
+
+
 def open_for_query(path) -> sqlite3.Connection:
     """Open the database at ``path`` read-only for queries; NoDatabase if missing.
 
@@ -241,13 +250,8 @@ def open_for_query(path) -> sqlite3.Connection:
         raise NoDatabase(f"No database found at {path}")
     _refuse_non_files(path)
     uri = _read_only_uri(path)
-    if os.access(path, os.W_OK):
-        # Read-write but query-only: as the last connection to close, it
-        # removes the WAL's -wal and -shm files, which a read-only one leaves
-        # behind (for every reader of a database ingest had closed)
-        uri = uri.replace("?mode=ro", "?mode=rw")
     try:
-        conn, found = _connect_read_only(uri)
+        conn, found = _connect_read_only(reader_uri(path))
     except sqlite3.OperationalError as ex:
         # On read-only media SQLite cannot create the WAL's -shm file. With no
         # -wal left behind, nothing can change the file: read it as immutable.
