@@ -8,7 +8,9 @@ generated NDJSON file (or, with ``--format array``, one JSON array) (benchmarks/
 tools interleaved run by run; reported are the median wall time of
 ``--repeat`` runs, actions/s, and the peak RSS of the child process
 (``os.wait4``'s ru_maxrss, taken in a small launcher process, see
-LAUNCHER), worst of its runs.
+LAUNCHER), worst of its runs, and the CPU seconds of the tool's processes
+(user and system, its worker included: ``wait4`` counts the descendants a
+process reaped).
 
   ohlog         ``ohlog ingest FILE --db DB --quiet`` (the ohlog next to sys.executable)
   reference     ``benchmarks/reference_loader.py FILE DB`` (orjson, fromisoformat,
@@ -16,6 +18,13 @@ LAUNCHER), worst of its runs.
                 columns, a constant fingerprint; an array is read whole)
   sqlite-utils  ``sqlite-utils insert DB actions FLAT.ndjson --nl`` of the
                 actions already flattened to rows (flattening untimed); no indexes
+  ohlog-bare    ohlog's ingest with the summaries' tally switched off
+                (``benchmarks/ohlog_without_summaries.py``): what the summaries
+                cost, measured beside the rest; its database has no summaries
+
+CPU seconds set a floor no scheduling can beat: on C cores a tool whose
+processes spend S CPU seconds cannot finish in under S / C seconds. The
+report prints that floor for ohlog against the reference's wall time.
 
 ``--memory`` also generates 10M-action NDJSON and JSON-array files (~1.1 GB
 each; slow) and reports ohlog's peak RSS and time on each.
@@ -96,6 +105,7 @@ class Result:
     def __init__(self, name):
         self.name = name
         self.walls = []
+        self.cpus = []  # CPU seconds of the tool's processes, user and system
         self.rss_kib = []
         self.error = None
         self.warnings = []
@@ -110,6 +120,10 @@ class Result:
     @property
     def median(self):
         return statistics.median(self.walls)
+
+    @property
+    def cpu_median(self):
+        return statistics.median(self.cpus)
 
     @property
     def peak_mib(self):
@@ -153,7 +167,7 @@ if pid == 0:
 _, status, ru = os.wait4(pid, 0)
 wall = time.perf_counter() - t0
 with open(report, "w") as f:
-    f.write("%r %d %d" % (wall, ru.ru_maxrss, status))
+    f.write("%r %d %d %r" % (wall, ru.ru_maxrss, status, ru.ru_utime + ru.ru_stime))
 """
 
 
@@ -219,7 +233,7 @@ def _pss_kib(pid):
 
 
 def run_child(cmd, timeout):
-    """Run ``cmd``; return (wall seconds, ru_maxrss KiB, exit code, output tail, TreeSampler)."""
+    """Run ``cmd``; return (wall seconds, ru_maxrss KiB, exit code, output tail, TreeSampler, CPU seconds)."""
     with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as report:
         launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, report.name, *cmd]
         # Its own session, so that a timeout kills the launcher and the tool.
@@ -237,11 +251,11 @@ def run_child(cmd, timeout):
         out.seek(0)
         tail = out.read()[-4000:].decode("utf-8", "replace").strip()
         fields = report.read().split()
-    if len(fields) != 3:
+    if len(fields) != 4:
         why = "killed after the %.0fs timeout" % timeout if proc.returncode == -9 else "launcher failed"
-        return None, None, proc.returncode, (why + "\n" + tail).strip(), sampler
-    wall, rss, status = float(fields[0]), int(fields[1]), int(fields[2])
-    return wall, rss, os.waitstatus_to_exitcode(status), tail, sampler
+        return None, None, proc.returncode, (why + "\n" + tail).strip(), sampler, None
+    wall, rss, status, cpu = float(fields[0]), int(fields[1]), int(fields[2]), float(fields[3])
+    return wall, rss, os.waitstatus_to_exitcode(status), tail, sampler, cpu
 
 
 def _kill_group(pgid):
@@ -266,7 +280,7 @@ def run_once(result, cmd, db, expected, timeout):
     remove_db(db)
     try:
         try:
-            wall, rss, code, tail, sampler = run_child(cmd, timeout)
+            wall, rss, code, tail, sampler, cpu = run_child(cmd, timeout)
         except OSError as ex:
             result.error = f"cannot run {cmd[0]}: {ex.strerror}"
             return
@@ -276,6 +290,7 @@ def run_once(result, cmd, db, expected, timeout):
             result.detail = tail
             return
         result.walls.append(wall)
+        result.cpus.append(cpu)
         result.rss_kib.append(rss)
         result.tree_kib.append(sampler.peak_kib)
         result.procs = max(result.procs, sampler.max_procs)
@@ -308,6 +323,9 @@ def commands(tools, source, flat, db_dir, su_batch_size):
                 out[name] = (None, db, f"no ohlog next to {sys.executable}")
             else:
                 out[name] = ([exe, "ingest", str(source), "--db", str(db), "--quiet"], db, None)
+        elif name == "ohlog-bare":
+            out[name] = ([sys.executable, str(HERE / "ohlog_without_summaries.py"), "ingest", str(source),
+                          "--db", str(db), "--quiet"], db, None)
         elif name == "reference":
             out[name] = ([sys.executable, str(HERE / "reference_loader.py"), str(source), str(db)], db, None)
         elif name == "sqlite-utils":
@@ -328,16 +346,18 @@ def fmt_row(name, r, n):
     if not r.ok:
         return f"  {name:<14} FAILED: {r.error}"
     runs = " ".join(f"{w:.2f}" for w in r.walls)
-    return (f"  {name:<14} {r.median:>9.2f} {n / r.median:>12,.0f} {r.peak_mib:>13.1f} "
-            f"{r.tree_mib:>13.1f} {r.procs:>6}   {runs}")
+    cpus = " ".join(f"{c:.2f}" for c in r.cpus)
+    return (f"  {name:<14} {r.median:>9.2f} {r.cpu_median:>7.2f} {n / r.median:>12,.0f} {r.peak_mib:>13.1f} "
+            f"{r.tree_mib:>13.1f} {r.procs:>6}   {runs}   (CPU {cpus})")
 
 
 def header():
-    return (f"  {'tool':<14} {'wall s':>9} {'actions/s':>12} {'peak RSS MiB':>13} "
+    return (f"  {'tool':<14} {'wall s':>9} {'CPU s':>7} {'actions/s':>12} {'peak RSS MiB':>13} "
             f"{'tree PSS MiB':>13} {'procs':>6}   runs (s)")
 
 
 LEGEND = """\
+  CPU s: user and system seconds of the tool's processes (median).
   peak RSS: ru_maxrss from wait4, the largest single process (worst run).
   tree PSS: peak of the summed PSS of all the tool's processes, sampled every
             0.1s (worst run); procs: most processes seen at once."""
@@ -355,7 +375,7 @@ def main(argv=None):
                    help=f"also run ohlog on {MEMORY_ACTIONS:,}-action NDJSON and JSON-array files (slow)")
     p.add_argument("--memory-actions", type=int, default=MEMORY_ACTIONS, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--tools", default="ohlog,reference,sqlite-utils",
-                   help="comma-separated subset of ohlog,reference,sqlite-utils")
+                   help="comma-separated subset of ohlog,ohlog-bare,reference,sqlite-utils")
     p.add_argument("--sqlite-utils-batch-size", type=int, metavar="B",
                    help="pass --batch-size B to sqlite-utils (its default commits every 100 rows)")
     p.add_argument("--data-dir", type=pathlib.Path, default=HERE / "data")
@@ -364,7 +384,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    unknown = set(tools) - {"ohlog", "reference", "sqlite-utils"}
+    unknown = set(tools) - {"ohlog", "ohlog-bare", "reference", "sqlite-utils"}
     if unknown:
         p.error(f"unknown tools: {', '.join(sorted(unknown))}")
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -415,16 +435,23 @@ def _bench(args, tools, db_dir):
             print(f"    {line}")
 
     print()
-    ref, su = results.get("reference"), results.get("sqlite-utils")
-    for other in (ref, su):
+    ref, su, bare = results.get("reference"), results.get("sqlite-utils"), results.get("ohlog-bare")
+    for other in (ref, su, bare):
         if other is None:
             continue
         if oh is not None and oh.ok and other.ok:
             print(f"  ohlog / {other.name:<12}  time {oh.median / other.median:5.2f}x   "
+                  f"CPU {oh.cpu_median / other.cpu_median:5.2f}x   "
                   f"peak RSS {oh.peak_mib / other.peak_mib:5.2f}x   "
                   f"tree PSS {oh.tree_mib / other.tree_mib:5.2f}x")
         else:
             print(f"  ohlog / {other.name:<12}  n/a")
+    cores = os.cpu_count() or 1
+    for mine in (oh, bare):
+        if mine is not None and mine.ok and ref is not None and ref.ok:
+            floor = mine.cpu_median / cores
+            print(f"  {mine.name} spends {mine.cpu_median:.2f} CPU s: on {cores} cores it cannot finish"
+                  f" in under {floor:.2f} s, {floor / ref.median:.2f}x the reference's {ref.median:.2f} s")
 
     # --memory: ohlog alone on 10M actions, NDJSON and one JSON array.
     mem = []
