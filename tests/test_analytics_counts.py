@@ -350,3 +350,39 @@ def test_filters_apply(make_store, dims):
                         session("b", "s", ("2018-10-01T10:00:00Z", "A", {"x": 1}))])
     groups = count(store, filters(types=("a",), users=("a",)), dims)
     assert sum(g["actions"] for g in groups) == 1
+
+
+# Two zones that jumped over a whole day: Apia from 2011-12-29 (-10:00) to
+# 2011-12-31 (+14:00), Kwajalein from 1993-08-20 (-12:00) to 1993-08-22 (+12:00)
+SKIPPED_DAYS = [
+    ("Pacific/Apia", "2011-12-29T12:00:00-10:00", "2011-12-31T12:00:00+14:00",
+     ("2011-12-28", "2012-01-01"), ["2011-12-28", "2011-12-29", "2011-12-31", "2012-01-01"],
+     ["2011-12-29", "2011-12-30"]),
+    ("Pacific/Kwajalein", "1993-08-20T10:00:00-12:00", "1993-08-22T10:00:00+12:00",
+     ("1993-08-19", "1993-08-23"), ["1993-08-19", "1993-08-20", "1993-08-22", "1993-08-23"],
+     ["1993-08-20", "1993-08-21"]),
+]
+
+
+@pytest.mark.parametrize("zone, before, after, bounds, shown, utc_days", SKIPPED_DAYS)
+def test_a_day_the_zone_skipped_is_no_bucket_as_a_skipped_hour_is_none(make_store, zone, before, after,
+                                                                         bounds, shown, utc_days):
+    # Each action is 22:00Z, on the zone's clock the day before the skip and the day after
+    tz = parse_zone(zone)
+    store = make_store([session("u1", "s1", (before, "VIEW")), session("u2", "s2", (after, "VIEW"))])
+    day_before, day_after = shown[1], shown[2]
+    clock = Clock.of(tz)
+    expected = [(day_before, 1), (day_after, 1)]
+    assert [(g["day"], g["actions"]) for g in count(store, filters(), ["day"], clock)] == expected
+    assert [(g["day"], g["type"], g["users"]) for g in count(store, filters(), ["day", "type"], clock)] == [
+        (day_before, "VIEW", 1), (day_after, "VIEW", 1)]
+    assert [(d["day"], d["dau"], d["wau"]) for d in active(store, filters(), clock)] == [
+        (day_before, 1, 1), (day_after, 1, 2)]
+    assert [(d["day"], d["actions"]) for d in stats(store, filters(), clock)["perDay"]] == expected
+    # Bounds a day wider on each side fill the days the clock showed, and only those
+    wider = bounded(*bounds, tz=tz)
+    assert [g["day"] for g in count(store, wider, ["day"], clock)] == shown
+    assert [d["day"] for d in active(store, wider, clock)] == shown
+    # On UTC, and on the users' own clocks (fixed offsets), every day between is there
+    assert [g["day"] for g in count(store, filters(), ["day"])] == utc_days
+    assert len(count(store, filters(), ["day"], Clock.of(tz, local=True))) == 3

@@ -90,6 +90,27 @@ def transitions(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     return found
 
 
+def skipped_days(clock: Clock, first: int, last: int) -> set[int]:
+    """The day numbers from ``first`` to ``last`` that the clock never showed:
+    those a zone jumped over whole (Pacific/Apia went from 2011-12-29 to
+    2011-12-31). A zero-filled series leaves them out, as it leaves out an
+    hour skipped by a change to summer time. On users' own clocks (fixed
+    offsets) no day is skipped."""
+    if clock.local or isinstance(clock.zone, timezone) or last < first:
+        return set()
+    # The instants whose wall clocks can fall on those days, with room for any offset
+    found = transitions(clock.zone, first * DAY - 2 * DAY, (last + 1) * DAY + 2 * DAY)
+    skipped = set()
+    for (_, before), (at, after) in zip(found, found[1:]):
+        # The clock went from at + before to at + after: the whole days between were never shown
+        day = -(-(at + before) // DAY)
+        while (day + 1) * DAY <= at + after:
+            if first <= day <= last:
+                skipped.add(day)
+            day += 1
+    return skipped
+
+
 def _sampled(zone, lo: int, hi: int) -> list[tuple[int, int]]:
     """``transitions`` by sampling the zone daily, then finding each change to
     the microsecond (no zone changes its offset twice in a day): the slow way,

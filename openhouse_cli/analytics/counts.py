@@ -7,6 +7,7 @@ database; only the groups come back to Python.
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import OhlogError
@@ -113,7 +114,7 @@ def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
     kept = summaries.stats_parts(store, filters, clock, utc_span)
     if kept is not None:
         return _stats(store, filters, kept["users"], kept["sessions"], kept["spelled"],
-                      kept["users_of"], kept["per_day"])
+                      kept["users_of"], kept["per_day"], clock)
     day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span),
                              _wall_span(store, filters, clock, utc_span))
     sql, params = filtered(store, "user_id, session_id, type_key, type, utc_us, local_us", filters)
@@ -134,10 +135,10 @@ def stats(store, filters: dict, clock: Clock = Clock()) -> dict[str, Any]:
         users_of[key].add(user)
         per_day[d] += n
     return _stats(store, filters, len(users), sessions, spelled,
-                  {key: len(found) for key, found in users_of.items()}, per_day)
+                  {key: len(found) for key, found in users_of.items()}, per_day, clock)
 
 
-def _stats(store, filters, users, sessions, spelled, users_of, per_day):
+def _stats(store, filters, users, sessions, spelled, users_of, per_day, clock):
     """``stats``' answer from its counts: ``spelled`` {(type key, type): actions},
     ``users_of`` {type key: users}, ``per_day`` {day: actions}."""
     names = _commonest(spelled)
@@ -146,9 +147,11 @@ def _stats(store, filters, users, sessions, spelled, users_of, per_day):
         actions_of[key] += n
     types = sorted(({"type": names[key], "actions": n, "users": users_of[key]}
                     for key, n in actions_of.items()), key=lambda t: (-t["actions"], t["type"]))
-    days = range(min(per_day), max(per_day) + 1)
+    days: Sequence[int] = range(min(per_day), max(per_day) + 1)
     if len(days) > MAX_BUCKETS:  # actions centuries apart: only the days that have some
-        days = sorted(per_day)  # type: ignore[assignment]
+        days = sorted(per_day)
+    else:
+        days = _shown(days, clock)
     return {
         "actions": sum(actions_of.values()),
         "users": users,
@@ -217,6 +220,8 @@ def count(store, filters: dict, dims: list[str], clock: Clock = Clock(), *,
     fill = None
     if unit and all(d in (unit, "type") for d in dims):
         fill = _fill_range(wall_span, unit, clock, filters, "--by", utc_span)
+        if unit == "day":
+            fill = _shown(fill, clock)
     if any(d.startswith("prop:") for d in dims):
         groups = _count_in_python(store, filters, dims, clock, utc_span, wall_span)
     else:
@@ -399,6 +404,12 @@ def _check_length(unit, length, first, last, option):
             f"to zero-fill (at most {MAX_BUCKETS:,}): use {coarser}narrower --start/--end")
 
 
+def _shown(days: range, clock: Clock) -> Sequence[int]:
+    """``days`` without those the clock never showed (buckets.skipped_days)."""
+    skipped = buckets.skipped_days(clock, days.start, days.stop - 1) if days else set()
+    return [day for day in days if day not in skipped] if skipped else days
+
+
 def _zero_filled(groups, dims, unit, numbers):
     at = dims.index(unit)
     others = {key[:at] + key[at + 1:] for key in groups}
@@ -431,6 +442,8 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
     daily = summaries.active_days(store, filters, clock, utc_span, days, WINDOWS)
     if daily is None:
         daily = list(_sliding(_active_rows(store, filters, clock, utc_span, wall_span, day), days))
+    skipped = buckets.skipped_days(clock, days.start, days.stop - 1) if days else set()
+    daily = [(d, values) for d, values in daily if d not in skipped]
     if by == "day":
         return [{"day": buckets.label("day", d), **values} for d, values in daily]
     last_of = {}
