@@ -127,7 +127,7 @@ def test_a_directory_follows_links_to_directories_and_reads_each_once(tmp_path, 
     db = tmp_path / "o.db"
     result = run_ohlog("ingest", "--db", db, logs)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.decode().splitlines()[-1].startswith(
+    assert result.stderr.decode().splitlines()[-2].startswith(
         "2 inputs, 2 sessions: 3 actions inserted, 0 duplicates, 0 rejected")
     assert count(db) == 3
 
@@ -459,3 +459,31 @@ def test_compressed_or_utf16_input_is_named_for_what_it_is(tmp_path, what):
         message = result.stderr.decode()
         assert message.count("\n") == 1 and what in message and "| ohlog ingest -" in message, message
     assert count(db) == 0
+
+
+def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_path, run_ohlog):
+    # A mistyped --db makes a new database: ingest says so, after its summary
+    db = tmp_path / "typo.db"
+    first = run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json")
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.decode().splitlines()
+    assert lines[0].startswith("1 input, 1 session: 3 actions inserted")
+    assert lines[1:] == [f"New database: {db}"]
+    # Not for a database that exists, nor with --quiet
+    again = run_ohlog("ingest", "--db", db, FIXTURES / "sample_log.json")
+    assert len(again.stderr.decode().splitlines()) == 1
+    quiet = run_ohlog("ingest", "-q", "--db", tmp_path / "quiet.db", FIXTURES / "sample_log.json")
+    assert (quiet.returncode, quiet.stderr) == (0, b"")
+    # An empty file is no database yet: it is new too, by the name given (here relative)
+    (tmp_path / "empty.db").write_bytes(b"")
+    empty = subprocess.run([OHLOG, "ingest", "--db", "empty.db", str(FIXTURES / "sample_log.json")],
+                           cwd=tmp_path, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert empty.stderr.decode().splitlines()[1:] == ["New database: empty.db"]
+    # With rejects (exit 3) it is still said; on an error the error stays one line
+    bad = write_ndjson(tmp_path / "bad.ndjson", [session(1, 1), {"userId": "u"}])
+    skipped = run_ohlog("ingest", "--on-error", "skip", "--db", tmp_path / "skip.db", bad)
+    assert skipped.returncode == 3
+    assert skipped.stderr.decode().splitlines()[-1] == f"New database: {tmp_path / 'skip.db'}"
+    failed = run_ohlog("ingest", "--db", tmp_path / "failed.db", bad)
+    assert failed.returncode == 1
+    assert failed.stderr.decode().count("\n") == 1 and b"New database" not in failed.stderr

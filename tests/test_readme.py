@@ -146,7 +146,7 @@ def workspace(tmp_path, built, database):
     env = {key: value for key, value in os.environ.items()
            if key not in ("FORCE_COLOR", "NO_COLOR", "LINES", "TZ")}
     env.update(PATH=f"{pathlib.Path(OHLOG).parent}{os.pathsep}{env.get('PATH', '')}",
-               OHLOG_DB=str(work / "ohlog.db"), HOME=str(work / "home"), COLUMNS="120",
+               OHLOG_DB="ohlog.db", HOME=str(work / "home"), COLUMNS="120",
                PYTHONUNBUFFERED="1")
     return work, env
 

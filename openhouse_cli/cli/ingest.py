@@ -72,6 +72,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     started = time.perf_counter()
     _collect_less()
     try:
+        new = _is_new(path)
         database = open_target(db)
         for name in inputs:
             with _open(name) as fp, ingest_progress(console, shown(name), fp) as progress:
@@ -102,6 +103,8 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         if rejects_file is not None:
             rejects_file.close()
     console.print(_summary(total, started), highlight=False, soft_wrap=True)
+    if new:
+        console.print(f"New database: {shown(str(path))}", highlight=False, soft_wrap=True, markup=False)
     if total.rejected:
         sys.exit(EXIT_REJECTED)
 
@@ -295,6 +298,16 @@ def _private_file(path):
     if stat.S_ISREG(os.fstat(fd).st_mode):
         os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb")
+
+
+def _is_new(path):
+    """Whether ingest is about to create the database file ``path``: said
+    after the summary, since a mistyped --db would otherwise make a new
+    database without a word (not on failure: an error stays one line)."""
+    from ..store.sqlite import is_empty_file
+    from ..store.urls import is_url
+
+    return not is_url(path) and (not os.path.lexists(path) or is_empty_file(path))
 
 
 def _refuse_if_not_empty(path, status):
