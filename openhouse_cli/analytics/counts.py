@@ -442,8 +442,10 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
     daily = summaries.active_days(store, filters, clock, utc_span, days, WINDOWS)
     if daily is None:
         daily = list(_sliding(_active_rows(store, filters, clock, utc_span, wall_span, day), days))
-    skipped = buckets.skipped_days(clock, days.start, days.stop - 1) if days else set()
-    daily = [(d, values) for d, values in daily if d not in skipped]
+    shown = _shown(days, clock)
+    if shown is not days:  # the zone skipped a day: its row goes
+        kept = set(shown)
+        daily = [(d, values) for d, values in daily if d in kept]
     if by == "day":
         return [{"day": buckets.label("day", d), **values} for d, values in daily]
     last_of = {}
