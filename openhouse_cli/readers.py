@@ -57,14 +57,40 @@ def open_input(fp, name="-"):
         fp = io.BufferedReader(fp, CHUNK)
     if fp.peek(2)[:2] == b"\x1f\x8b":
         fp = io.BufferedReader(_Gunzip(fp, name), CHUNK)
-        return fp
-    start = fp.peek(8)[:8]
+        _refuse_other_format(fp.peek(8)[:8], name, "gzip-compressed ")
+    else:
+        _refuse_other_format(fp.peek(8)[:8], name)
+    return fp
+
+
+def refuse_other_format(path, name, start: bytes | None = None) -> None:
+    """InvalidInput if the file ``path`` (or the input that begins with
+    ``start``) is, by its first bytes (inside gzip too), a format ohlog does
+    not read: said before a database is opened, so that nothing is created
+    for it. A file that cannot be read, or gzip data that is damaged, is
+    left to the reading itself to report."""
+    if start is not None:
+        return _refuse_other_format(start, name)
+    try:
+        with open(path, "rb") as fp:
+            start = fp.read(8)
+            if start[:2] != b"\x1f\x8b":
+                return _refuse_other_format(start, name)
+            fp.seek(0)
+            inner = gzip.GzipFile(fileobj=fp, mode="rb").read(8)
+    except (OSError, EOFError, zlib.error):
+        return
+    _refuse_other_format(inner, name, "gzip-compressed ")
+
+
+def _refuse_other_format(start, name, wrapped=""):
     for magic, what, instead in _OTHER_FORMATS:
         if start.startswith(magic):
             shown = name if name != "-" else "FILE"
-            raise InvalidInput(f"{name}:1", "", f"{what}: ohlog reads UTF-8 JSON, plain or gzip"
+            if wrapped:  # each converter reads the decompressed stream from its stdin
+                instead = "zcat {} | " + ("funzip" if instead.startswith("unzip") else instead.replace(" {}", ""))
+            raise InvalidInput(f"{name}:1", "", f"{wrapped}{what}: ohlog reads UTF-8 JSON, plain or gzip"
                                                 f" (convert it first: {instead.format(shown)} | ohlog ingest -)")
-    return fp
 
 
 # Files that are not JSON text but are often taken for it: said by name

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 HEADERS = ("Time", "User", "Session", "Type", "Properties")
 GAP = "  "
+MIN_WIDTH = 20
 _MIN_PROPERTIES = 16  # the properties' least share of a narrow width (a fifth of a wider one)
 
 # C0 and C1 control characters, DEL, and the bidirectional overrides
@@ -39,13 +40,16 @@ _BARE_KEY = re.compile(r'[^\s="\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+')
 
 def terminal_width(stream: Any) -> int | None:
     """The width to draw in: ``$COLUMNS`` if set, else the terminal's; None
-    (no limit: each row on one line) for a pipe or file without ``$COLUMNS``."""
+    (no limit: each row on one line) for a pipe or file without ``$COLUMNS``.
+    A terminal that gives no width (``stty cols 0``, a serial console) is 80
+    wide, as rich and less take it; none is narrower than MIN_WIDTH, where a
+    column a character wide would read as nothing (the terminal wraps the rest)."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
-        return int(columns)
+        return max(int(columns), MIN_WIDTH)
     try:
         if stream.isatty():
-            return os.get_terminal_size(stream.fileno()).columns
+            return max(os.get_terminal_size(stream.fileno()).columns or 80, MIN_WIDTH)
     except (AttributeError, OSError, ValueError):
         pass
     return None

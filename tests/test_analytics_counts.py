@@ -311,6 +311,25 @@ def test_local_buckets_keep_every_bucket_the_data_reaches_under_instant_bounds(m
         "2017-12-31", "2018-01-01", "2018-01-02", "2018-01-03", "2018-01-04"]
 
 
+def test_a_bound_without_an_offset_keeps_every_bucket_the_data_reaches_on_the_utc_clock(make_store):
+    # Found from outside: --date 2018-10-18 reads each action's own clock, and
+    # Denver's evening of the 18th is the 19th in UTC; active showed only the
+    # 18th, all zeros, while count showed the 19th's actions
+    store = make_store([session("a", "s", ("2018-10-18T21:37:28-06:00", "A")),
+                        session("b", "s", ("2018-10-18T08:00:00Z", "A"))])
+    day = bounded("2018-10-18", "2018-10-18T23:59:59.999999")
+    assert len(list(query_actions(store, **day))) == 2
+    assert [(d["day"], d["dau"], d["wau"]) for d in active(store, day)] == [
+        ("2018-10-18", 1, 1), ("2018-10-19", 1, 2)]
+    assert [(g["day"], g["actions"]) for g in count(store, day, ["day"])] == [
+        ("2018-10-18", 1), ("2018-10-19", 1)]
+    hours = [(g["hour"], g["actions"]) for g in count(store, day, ["hour"])]
+    # every hour from the bound's first to the last the data reaches, zero-filled
+    assert (hours[0], hours[8], hours[-1], len(hours)) == (
+        ("2018-10-18T00", 0), ("2018-10-18T08", 1), ("2018-10-19T03", 1), 28)
+    assert sum(actions for _, actions in hours) == 2
+
+
 def test_active_users_dau_wau_mau_windows(make_store):
     store = make_store([
         session("a", "s1", ("2018-10-01T12:00:00Z", "A"), ("2018-10-31T12:00:00Z", "A"),

@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import pathlib
+import shlex
 import sqlite3
 import stat
 import subprocess
@@ -458,7 +459,19 @@ def test_compressed_or_utf16_input_is_named_for_what_it_is(tmp_path, what):
         assert result.returncode == 1
         message = result.stderr.decode()
         assert message.count("\n") == 1 and what in message and "| ohlog ingest -" in message, message
-    assert count(db) == 0
+        # Refused before the database is opened: a first ingest leaves none behind
+        assert not db.exists()
+    # Inside gzip it is named too, with the command that converts it; a file is
+    # refused before the database is opened (stdin in gzip only once it is read)
+    packed = tmp_path / "in.json.gz"
+    packed.write_bytes(gzip.compress(body))
+    for args, kwargs in (([str(packed)], {}), (["-"], {"input": packed.read_bytes()})):
+        result = subprocess.run([OHLOG, "ingest", "--db", str(db), *args], capture_output=True, **kwargs)
+        assert result.returncode == 1
+        error = result.stderr.decode().splitlines()[-1]
+        assert f"gzip-compressed {what}" in error and "(convert it first: zcat " in error, error
+        assert error.endswith(" | ohlog ingest -)") and "{}" not in error
+        assert not db.exists() or count(db) == 0
 
 
 def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_path, run_ohlog):
@@ -479,7 +492,7 @@ def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_
     empty = subprocess.run([OHLOG, "ingest", "--db", "empty.db", str(FIXTURES / "sample_log.json")],
                            cwd=tmp_path, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
     assert empty.stderr.decode().splitlines()[1:] == ["New database: empty.db"]
-    # With rejects (exit 3) it is still said; on an error the error stays one line
+    # With rejects (exit 3) it is still said
     bad = write_ndjson(tmp_path / "bad.ndjson", [session(1, 1), {"userId": "u"}])
     skipped = run_ohlog("ingest", "--on-error", "skip", "--db", tmp_path / "skip.db", bad)
     assert skipped.returncode == 3
@@ -487,3 +500,50 @@ def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_
     failed = run_ohlog("ingest", "--db", tmp_path / "failed.db", bad)
     assert failed.returncode == 1
     assert failed.stderr.decode().count("\n") == 1 and b"New database" not in failed.stderr
+
+
+def test_a_database_a_failed_ingest_left_is_named_by_the_first_that_stores_in_it(tmp_path, run_ohlog):
+    # A failed first ingest into a mistyped --db leaves the database behind,
+    # empty, and its error stays one line; the ingest that then stores
+    # something in it names it, as it names one it creates
+    bad = write_ndjson(tmp_path / "bad.ndjson", [session(1, 1), {"userId": "u"}])
+    typo = tmp_path / "typo.db"
+    failed = run_ohlog("ingest", "--db", typo, bad)
+    assert failed.returncode == 1
+    assert failed.stderr.decode().count("\n") == 1 and failed.stderr.decode().startswith("Error: ")
+    nothing = run_ohlog("ingest", "--db", typo, "-", input=b"")
+    assert nothing.returncode == 0 and b"New database" not in nothing.stderr
+    good = write_ndjson(tmp_path / "good.ndjson", [session(2, 2)])
+    fixed = run_ohlog("ingest", "--db", typo, good)
+    assert fixed.returncode == 0
+    assert fixed.stderr.decode().splitlines()[1:] == [f"New database: {typo}"]
+    again = run_ohlog("ingest", "--db", typo, FIXTURES / "sample_log.json")
+    assert again.returncode == 0 and again.stderr.decode().count("\n") == 1
+    # An input refused by its first bytes creates no database at all
+    (tmp_path / "log.json.xz").write_bytes(b"\xfd7zXZ\x00")
+    refused = run_ohlog("ingest", "--db", tmp_path / "refused.db", good, tmp_path / "log.json.xz")
+    assert refused.returncode == 1 and refused.stderr.decode().count("\n") == 1
+    assert not (tmp_path / "refused.db").exists()
+
+
+def test_readers_of_a_database_without_actions_say_so(db_target, run_ohlog):
+    # An empty database answers empty, as it should, but says why on stderr: a
+    # mistyped --db (or one a failed ingest created) is otherwise a silent blank
+    secret = "n0t-Sh0wn"
+    target = f"{db_target}&password={secret}" if db_target.startswith("postgresql") else db_target
+    created = run_ohlog("ingest", "--db", target, "-", input=b'{"userId": 1}')
+    assert created.returncode == 1
+    shown = target.replace(secret, "***")
+    for command in (["query"], ["count"], ["stats", "--json"], ["funnel", "VIEW", "CLICK"],
+                    ["delete", "--user", "u", "--yes"]):
+        result = run_ohlog(*command, "--db", target)
+        err = result.stderr.decode()
+        assert result.returncode == 0, err
+        assert err.splitlines()[0] == (f"Warning: {shown} holds no actions: ingest logs into it first"
+                                       f" (ohlog ingest FILE --db {shlex.quote(shown)})"), command
+        assert secret not in err and "no action has" not in err
+    # Once it holds one, no such word; a typo of a user is said as before
+    assert run_ohlog("ingest", "--db", target, FIXTURES / "sample_log.json").returncode == 0
+    typo = run_ohlog("query", "--user", "nobody", "--db", target)
+    assert "holds no actions" not in typo.stderr.decode()
+    assert "Warning: no action has the user 'nobody'" in typo.stderr.decode()

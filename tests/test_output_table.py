@@ -3,6 +3,7 @@ width, and every value there, folded if it must be, never cut."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -195,3 +196,40 @@ def test_a_terminal_of_80_columns(databases, tmp_path):
     lines = [line for line in text.splitlines() if line]
     assert lines[0].split() == ["Time", *HEADERS]
     assert max(map(cell_len, lines)) <= 80 and lines[-1] == "9 actions"
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="no script(1) for a terminal")
+@pytest.mark.parametrize("command", ["query", "count --by user", "sessions", "retention"])
+def test_a_terminal_that_gives_no_width_is_80_columns(databases, command):
+    """Found from outside: `stty cols 0` (a terminal that does not know its
+    width) made the analyses fold every column to a character or two."""
+    shell = f"stty cols 0 rows 40; '{OHLOG}' {command} --db '{databases['examples']}'"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(["script", "-qec", shell, "/dev/null"], env=env, capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    text = done.stdout.decode().replace("\r\n", "\n")
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in text.splitlines() if line]
+    assert done.returncode == 0, text
+    assert 40 <= max(map(cell_len, lines)) <= 80, text
+    header = lines[0].split()
+    assert header[0] in ("Time", "User", "Cohort") and all(len(word) > 2 for word in header[:2]), text
+
+
+@pytest.mark.parametrize("columns", ["1", "10", "0"])
+def test_a_width_too_narrow_to_read_is_drawn_20_wide(databases, columns):
+    """$COLUMNS=10 folded ids to a character a line; 20 columns is the least
+    drawn (the terminal wraps what is wider); 0 is no width given (a pipe)."""
+    from openhouse_cli.table import MIN_WIDTH
+
+    env = {**os.environ, "COLUMNS": columns}
+    for command in (["query"], ["count", "--by", "user"]):
+        done = subprocess.run([OHLOG, *command, "--table", "--db", str(databases["examples"])], env=env,
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        lines = done.stdout.decode().splitlines()
+        assert done.returncode == 0
+        if columns == "0":  # as in a pipe: each row on one line
+            assert len(lines) == 2 + 9 + (command == ["query"]) or command != ["query"]
+            assert max(map(cell_len, lines)) > MIN_WIDTH
+        else:  # query's table has a floor of its own, wider
+            assert max(map(cell_len, lines)) <= MIN_WIDTH == 20 or command == ["query"]
+            assert lines[0].split() in (["Time", *HEADERS], ["User", "Actions", "Users"])

@@ -366,10 +366,11 @@ def _fill_range(wall_span, unit, clock, filters, option, utc_span=None):
         lo = buckets.bucket(unit, buckets.wall_us(clock, start.us) if start.instant else start.us)
     if end is not None:
         hi = buckets.bucket(unit, buckets.wall_us(clock, end.us) if end.instant else end.us)
-    if clock.local:
-        # An instant bound falls at a different wall time on each user's
-        # clock: the buckets the data reaches stay in (found from outside)
-        lo, hi = min(lo, first), max(hi, last)
+    # The buckets the data reaches always stay in: on users' own clocks an
+    # instant bound falls at a different wall time for each, and a bound
+    # without an offset reads each action's own clock, not this one (both
+    # found from outside; active showed none of a --date's actions)
+    lo, hi = min(lo, first), max(hi, last)
     _check_length(unit, hi - lo + 1, buckets.label(unit, lo), buckets.label(unit, hi), option)
     return range(lo, hi + 1)
 
@@ -386,6 +387,8 @@ def _fill_hours(wall_span, clock, start, end, utc_span):
         elif not clock.local and not bound.instant:  # a wall-clock bound, read on the zone's clock
             us -= buckets.offset_us(clock.zone, us)
         lo, hi = (us, hi) if at_lo else (lo, us)
+    data_lo, data_hi = wall_span if clock.local else utc_span  # the hours the data reaches stay in
+    lo, hi = min(lo, data_lo), max(hi, data_hi)
     # the hours between, counted before they are listed (a DST change adds one at most)
     length = (hi - lo) // buckets.HOUR + 2 if hi >= lo else 0
     if length > MAX_BUCKETS:

@@ -228,7 +228,9 @@ def _rich_table(stdout, columns, rows, title, note, styles) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=stdout, highlight=False)
+    from ..table import terminal_width
+
+    console = Console(file=stdout, highlight=False, width=terminal_width(stdout))
     sizes, folded, gap = widths(console.width, columns, rows)
     # SIMPLE_HEAD draws a space between columns, and padding one each side:
     # 3; collapsed, 2; no padding, 1 (the gap widths() fitted the sizes to)

@@ -44,7 +44,7 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
         try:
             # The types of the filters and of the steps, each named once
             steps = [step for name in step_options for step in _as_list(options[name])]
-            warn_unknown(store, [*filters["types"], *(s.kind for s in steps if s is not None)],
+            warn_unknown(store, db, [*filters["types"], *(s.kind for s in steps if s is not None)],
                                filters["users"], filters["sessions"])
             fn(store, filters, fmt, clock_zone, **options)
             if buckets and (buckets is True or buckets(options)):

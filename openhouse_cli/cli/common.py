@@ -223,12 +223,23 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
-def warn_unknown(store, types, users=(), sessions=()) -> None:
+def warn_unknown(store, db, types, users=(), sessions=()) -> None:
     """Say on stderr which of ``types`` (names as given), ``users`` and
     ``sessions`` no stored action has: a typo otherwise gives an empty answer
-    with nothing to say why. Each is one index seek."""
+    with nothing to say why. Each is one index seek. A database with no
+    action at all (--db mistyped into a failed ingest, say) is said instead."""
     from ..query import build_query
     from ..schema import type_key
+
+    if store.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is None:
+        import shlex
+
+        from ..store.urls import mask
+
+        target = shown(mask(str(db_target(db))))  # a URL's password is never shown
+        click.echo(f"Warning: {target} holds no actions: ingest logs into it first"
+                   f" (ohlog ingest FILE --db {shlex.quote(target)})", err=True)
+        return
 
     named: dict[str, str] = {}  # one warning a type, however often and in whatever case it is named
     for kind in types:

@@ -46,7 +46,7 @@ def delete(db, dry_run, yes, vacuum, **options):
                       "without asking")
     store = open_target(db, readonly=dry_run, create=False)  # nothing to delete from a typo
     try:
-        warn_unknown(store, filters["types"], filters["users"], filters["sessions"])
+        warn_unknown(store, db, filters["types"], filters["users"], filters["sessions"])
         if dry_run:
             if fmt:
                 from ..output import render

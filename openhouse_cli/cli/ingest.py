@@ -55,6 +55,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         console.print(note, highlight=False, soft_wrap=True, markup=False)
     path = db_target(db)
     _no_databases(inputs, path)
+    _refuse_other_formats(inputs)
     total = Counts()
     conflict = rejects is not None and rejects_conflict(rejects, inputs, path)
     if conflict:
@@ -74,6 +75,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
     try:
         new = _is_new(path)
         database = open_target(db)
+        empty = _holds_no_actions(database, path)
         for name in inputs:
             with _open(name) as fp, ingest_progress(console, shown(name), fp) as progress:
                 counts = ingest_input(
@@ -103,7 +105,7 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
         if rejects_file is not None:
             rejects_file.close()
     console.print(_summary(total, started), highlight=False, soft_wrap=True)
-    if new:
+    if new or (empty and total.inserted):
         console.print(f"New database: {shown(str(path))}", highlight=False, soft_wrap=True, markup=False)
     if total.rejected:
         sys.exit(EXIT_REJECTED)
@@ -265,6 +267,24 @@ def _no_databases(inputs, target):
                 f" {shown(name)} (ohlog copy moves actions from one database to another)")
 
 
+def _refuse_other_formats(inputs):
+    """Refuse an xz, zip, UTF-16 ... file by its first bytes before the
+    database is opened: a first ingest would otherwise create it, empty."""
+    from ..errors import InvalidInput
+    from ..readers import refuse_other_format
+
+    for name in inputs:
+        try:
+            if name != "-":
+                refuse_other_format(name, shown(name))
+            elif hasattr(sys.stdin.buffer, "peek"):  # peeked, not read; inside gzip, left to the reading
+                start = sys.stdin.buffer.peek(8)[:8]
+                if start[:2] != b"\x1f\x8b":
+                    refuse_other_format(None, "-", start)
+        except InvalidInput as ex:
+            raise click.ClickException(str(ex)) from None
+
+
 def _stored_before(console, total, started):
     """Say what the inputs before a failed one stored: they stay committed."""
     if total.inputs:
@@ -308,6 +328,15 @@ def _is_new(path):
     from ..store.urls import is_url
 
     return not is_url(path) and (not os.path.lexists(path) or is_empty_file(path))
+
+
+def _holds_no_actions(database, path):
+    """Whether the SQLite database ``path`` holds no action yet: one that a
+    failed first ingest left (its error stays one line) is named as new by
+    the first ingest that stores something in it."""
+    from ..store.urls import is_url
+
+    return not is_url(path) and database.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is None
 
 
 def _refuse_if_not_empty(path, status):

@@ -67,7 +67,7 @@ def query(db, limit, order, fields, show_tz, follow, **options):
         _follow(store, fmt, {**filters, "limit": limit}, fields, show_tz)
         return
     try:
-        warn_unknown(store, filters["types"], filters["users"], filters["sessions"])
+        warn_unknown(store, db, filters["types"], filters["users"], filters["sessions"])
         render(fmt, store, {**filters, "limit": limit, "order": order}, fields=fields,
                show_tz=show_tz)
     except OhlogError as ex:
