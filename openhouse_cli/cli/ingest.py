@@ -146,23 +146,28 @@ def _expand_inputs(paths):
         if path == "-" or not os.path.isdir(path):
             inputs.append(path)
             continue
-        found, hidden = _log_files(path)
+        found, hidden, others = _log_files(path)
         if not found:
             raise click.UsageError(
                 f"No .json, .ndjson, .jsonl or .gz files in {shown(path)}" + (
                     f" but hidden ones ({_names(hidden, path)}): name them to ingest them"
-                    if hidden else ""))
+                    if hidden else f" but others ({_names(others, path)}): name them to ingest them"
+                    if others else ""))
         inputs.extend(found)
         if hidden:
             notes.append(_skipped(hidden, path))
+        if others:  # a rotated log (app.ndjson.1) or events.log would otherwise go unread without a word
+            notes.append(f"Skipped {plural(len(others), 'file')} with other suffixes in {shown(path)}"
+                         f" ({_names(others, path)}): name them to ingest them")
     return inputs, notes
 
 
 def _log_files(directory):
     """The log files under ``directory`` (suffixes in any case: LOG.JSON.GZ), in name
-    order; and the hidden directories and log files skipped, as ripgrep and fd skip
-    them (.git, .cache, editors' .swp copies...): ``[(path, is_dir)]``."""
-    found, hidden = [], []
+    order; the hidden directories and log files skipped, as ripgrep and fd skip
+    them (.git, .cache, editors' .swp copies...): ``[(path, is_dir)]``; and the
+    files, not hidden, whose suffix is none of a log's, in the same form."""
+    found, hidden, others = [], [], []
 
     def unreadable(error):
         # os.walk skips a directory it cannot list unless told: its files would go unread
@@ -183,9 +188,11 @@ def _log_files(directory):
                 hidden.append((os.path.join(top, name), True))
         dirs[:] = [name for name in dirs if not name.startswith(".")]
         for name in files:
-            if not name.lower().endswith(INPUT_SUFFIXES):
-                continue
             full = os.path.join(top, name)
+            if not name.lower().endswith(INPUT_SUFFIXES):
+                if not name.startswith("."):
+                    others.append((full, False))
+                continue
             if name.startswith("."):
                 hidden.append((full, False))
             elif os.path.isfile(full):
@@ -193,7 +200,7 @@ def _log_files(directory):
             else:
                 raise click.UsageError(f"{shown(full)} {_not_a_file(full)}: remove it, or name"
                                        " the files to ingest one by one")
-    return sorted(found), sorted(hidden)
+    return sorted(found), sorted(hidden), sorted(others)
 
 
 def _not_a_file(path):
