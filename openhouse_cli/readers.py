@@ -234,22 +234,25 @@ def _line_shape(line):
 
 
 def _next_line_cannot_continue(first, fp):
-    """Whether the next non-blank line (peeked, not read) is a whole JSON object
+    """Whether the next non-blank lines (peeked, not read) are whole JSON objects
     that ``first``, an unfinished value, cannot go on into: then ``first`` is a
-    record cut short between two tokens, in NDJSON."""
+    record cut short between two tokens, in NDJSON. A first line cut after a
+    key's colon can go on into the one object that follows (as its value), but
+    not into a second: so the lines are taken while the text stays unfinished."""
     if fp is None or not hasattr(fp, "peek"):
         return False
     ahead = fp.peek(CHUNK)
     if not ahead:
         return True  # nothing follows: a one-line input is one record
-    for line in ahead.split(b"\n"):
-        if line.strip():
-            break
-    else:
-        return False
-    if not line.lstrip().startswith(b"{") or not _is_json_value(line):
-        return False
-    return _line_shape(first.rstrip(b" \t\r\n") + b" " + line) is _OTHER
+    text = first.rstrip(b" \t\r\n")
+    lines = [line for line in ahead.split(b"\n") if line.strip()]
+    for line in lines[:8]:  # a line cut off by the peek is no whole object: then not NDJSON
+        if not line.lstrip().startswith(b"{") or not _is_json_value(line):
+            return False  # a line of a multi-line document
+        text += b" " + line.rstrip(b" \t\r\n")
+        if _line_shape(text) is not _OPEN:
+            return True
+    return False
 
 
 def _read_ndjson(fp, name, first, blank_lines):

@@ -117,6 +117,10 @@ FIRST_LINES = {
     "rotated mid-line": GOOD[25:],
     "rotated, starting with {": b'{"x": 1}]}',
     "two values, the second bad": GOOD + b" oops",
+    # Found from outside: cut after a key's colon, the next line (a whole
+    # object) could be its value, and the input was read as one document
+    "cut after a key's colon": GOOD[:GOOD.index(b'"properties":') + len(b'"properties":')],
+    "cut after the actions' colon": GOOD[:GOOD.index(b'"actions":') + len(b'"actions": ')],
 }
 
 
@@ -156,6 +160,9 @@ def test_a_first_line_over_the_record_limit_is_one_rejected_record(db, monkeypat
     json.dumps(doc(1)) + json.dumps(doc(2, "s2")),  # concatenated on one line
     '{"userId": "u1",\n"sessionId": "s1", "actions": ' + json.dumps(doc(1)["actions"]) + "}"
     + json.dumps(doc(2, "s2")),
+    # a value on the line after its key, as an unusual formatter may write it
+    '{"userId": "u1", "sessionId": "s1", "p":\n{"x": 1}\n, "actions": []}\n' + json.dumps(doc(2, "s2")),
+    '{"userId": "u1", "sessionId": "s1", "actions": [], "p":\n{"x": 1}\n}\n' + json.dumps(doc(2, "s2")),
 ])
 def test_json_streams_are_still_recognised(data):
     assert [r.value["sessionId"] for r in read_records(io.BytesIO(data.encode()), "in.json")] == ["s1", "s2"]
