@@ -49,6 +49,10 @@ class Record:
     # A syntax error outside NDJSON: nothing after it can be read, so even
     # --on-error skip cannot go on past it
     ends_input: bool = False
+    # Its place in a top-level array, which an error names as POST does
+    # (``[2].actions[0].time``): in an array on one line, the line alone
+    # does not say which record it is
+    index: int | None = None
 
 
 def open_input(fp, name="-"):
@@ -543,12 +547,15 @@ class _JsonStream:
                 return
             if char == "[" and not in_array:
                 self.pos += 1
-                in_array, expect_value = True, True
+                in_array, expect_value, index = True, True, 0
                 if self._skip_space() == "]":  # an empty array
                     self.pos += 1
                     in_array = False
                 continue
             record = self._decode_one()
+            if in_array:
+                record.index = index
+                index += 1
             yield record
             if record.error:
                 return

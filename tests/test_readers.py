@@ -168,7 +168,36 @@ def test_errors_in_pretty_records_point_at_the_fields_line(db):
         ingest_input(db, io.BytesIO(text.encode()), "pretty.json")
     line = int(str(info.value).split(":")[1])
     assert text.splitlines()[line - 1].strip() == '"time": "2018-13-45",'
-    assert str(info.value) == f"pretty.json:{line}: actions[2].time: not an ISO 8601 time: '2018-13-45'"
+    # the record's place in the array too, as POST names it
+    assert str(info.value) == f"pretty.json:{line}: [1].actions[2].time: not an ISO 8601 time: '2018-13-45'"
+
+
+@pytest.mark.parametrize("layout", ["one line", "one record a line", "pretty"])
+def test_an_error_in_an_array_names_the_records_place_in_it(db, layout):
+    # Found from outside: in an array on one line, "in.json:1: actions[0].time"
+    # did not say which record; POST /api/log says [2].actions[0].time
+    from openhouse_cli.ingest import ingest_input
+
+    docs = [dict(SESSION, sessionId=f"s{i}") for i in range(4)]
+    docs[2] = dict(docs[2], actions=[dict(SESSION["actions"][0], time="bad")])
+    docs[3] = 7
+    if layout == "one line":
+        text = json.dumps(docs)
+    elif layout == "one record a line":
+        text = "[\n" + ",\n".join(json.dumps(d) for d in docs) + "\n]\n"
+    else:
+        text = json.dumps(docs, indent=2)
+    errors = []
+    counts = ingest_input(db, io.BytesIO(text.encode()), "in.json", on_error="skip",
+                          on_reject=lambda record, error: errors.append(f"{error.field}: {error.message}"))
+    assert counts.sessions == 2
+    assert errors == ["[2].actions[0].time: not an ISO 8601 time: 'bad'", "[3]: expected a session object, got 7"]
+    # NDJSON and single documents have no place to name
+    ndjson = "\n".join(json.dumps(d) for d in docs[1:3])
+    errors.clear()
+    ingest_input(db, io.BytesIO(ndjson.encode()), "in.ndjson", on_error="skip",
+                 on_reject=lambda record, error: errors.append(error.field))
+    assert errors == ["actions[0].time"]
 
 
 @pytest.mark.parametrize("field, expected", [

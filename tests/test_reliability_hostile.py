@@ -121,7 +121,7 @@ def test_bad_times(db, time, shape):
     doc["actions"][1]["time"] = time
     outcome, message = ingest_checked(db, encode([other(1), doc], shape))
     assert outcome == "error"
-    assert ": actions[1].time: " in message
+    assert f": {'[1].' if shape == 'array' else ''}actions[1].time: " in message
 
 
 WRONG = [None, True, False, 0, -1.5, "", "x", [], [1], {}, {"a": 1}]

@@ -166,7 +166,7 @@ def _log_files(directory):
     """The log files under ``directory`` (suffixes in any case: LOG.JSON.GZ), in name
     order; the hidden directories and log files skipped, as ripgrep and fd skip
     them (.git, .cache, editors' .swp copies...): ``[(path, is_dir)]``; and the
-    files, not hidden, whose suffix is none of a log's, in the same form."""
+    files, not hidden, named as logs are but with another suffix, in the same form."""
     found, hidden, others = [], [], []
 
     def unreadable(error):
@@ -190,7 +190,7 @@ def _log_files(directory):
         for name in files:
             full = os.path.join(top, name)
             if not name.lower().endswith(INPUT_SUFFIXES):
-                if not name.startswith("."):
+                if not name.startswith(".") and _looks_like_a_log(name):
                     others.append((full, False))
                 continue
             if name.startswith("."):
@@ -201,6 +201,16 @@ def _log_files(directory):
                 raise click.UsageError(f"{shown(full)} {_not_a_file(full)}: remove it, or name"
                                        " the files to ingest one by one")
     return sorted(found), sorted(hidden), sorted(others)
+
+
+def _looks_like_a_log(name):
+    """Whether a file ingest does not read by its suffix has a log's name
+    all the same (app.ndjson.1, events.log, a.json.bak): said, not read. A
+    README or notes.txt beside the logs is not worth a word."""
+    return not _LOG_WORDS.isdisjoint(name.lower().split(".")[1:])
+
+
+_LOG_WORDS = frozenset({"json", "ndjson", "jsonl", "log"})
 
 
 def _not_a_file(path):
