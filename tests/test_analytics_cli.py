@@ -175,7 +175,7 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["funnel", "A", "B", "--order", "sideways"], "'sideways' is not one of 'ordered', 'strict', 'any'"),
     (["funnel", "A"], "two or more steps"),
     (["funnel", "A", ":x=1"], "expected TYPE or TYPE:KEY=VALUE"),
-    (["funnel", "A", "B:x"], "expected TYPE or TYPE:KEY=VALUE"),
+    (["funnel", "A", "B:x"], "the condition in STEP 'B:x' has no operator and value: write B:x=VALUE"),
     (["funnel", "A", "B", "--within", "2 weeks"], "expected a duration such as 90s, 30m, 2h, 14d"),
     (["funnel", "A", "B", "--within", "0d"], "more than 0"),
     (["sessions", "--split", "30"], "expected a duration such as"),
@@ -188,9 +188,9 @@ def test_no_match_is_an_empty_table_with_a_note_or_empty_json(run_ohlog, db, com
     (["sessions", "--split", "999999999w"], "a duration must be at most 10,000 years, got '999999999w'"),
     (["funnel", "A", "B", "--within", "99999999999999999999d"], "at most 10,000 years"),
     (["sessions", "--split", "3660001d"], "at most 10,000 years"),
-    (["retention", "--born", "VIEW:"], "expected TYPE or TYPE:KEY=VALUE"),
+    (["retention", "--born", "VIEW:"], "nothing after ':' in STEP 'VIEW:'"),
     # named as given (was "--back", the parameter's name inside)
-    (["retention", "--return", "VIEW:x"], "Error: Invalid value for '--return': expected TYPE or"),
+    (["retention", "--return", "VIEW:x"], "Error: Invalid value for '--return': the condition in STEP 'VIEW:x'"),
     (["timeline"], "Give --session S or --user U"),
     (["count", "--start", "2018-10-18T25"], "hour must be in 0..23"),
 ])

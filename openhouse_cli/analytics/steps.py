@@ -56,11 +56,21 @@ def parse_step(text: str) -> Step:
     if sep:
         try:
             where = parse_where(condition)
-        except FilterError:
-            hint = (f" (a type holding ':' is written in double quotes: '\"{given}\"')"
-                    if not given.startswith('"') and not _OPERATOR.search(condition) else "")
-            raise StepError(f"expected {STEP_FORMS}, got {text!r}{hint}") from None
+        except FilterError as ex:
+            raise StepError(_condition_error(given, condition, ex)) from None
     return Step(given, type_key(kind), where, kind)
+
+
+def _condition_error(given: str, condition: str, error: FilterError) -> str:
+    """What is wrong with the condition after a STEP's ':', said as --where says it."""
+    quoted = given.startswith('"')
+    if not condition.strip():
+        return f"nothing after ':' in STEP {given!r}: write the type alone, or TYPE:KEY=VALUE"
+    if _OPERATOR.search(condition):  # --where's own reason ("=> is not an operator", ...)
+        return f"{error} (in STEP {given!r})"
+    quote = "" if quoted else f"; a type holding ':' is written in double quotes, '\"{given}\"'"
+    return (f"the condition in STEP {given!r} has no operator and value: write {given}=VALUE"
+            f" (or !=, >, >=, <, <=){quote}")
 
 
 _OPERATOR = re.compile(r"[=<>]")
