@@ -1,6 +1,7 @@
 """The analysis commands end to end through the real ``ohlog``: formats, empty results, usage errors."""
 
 import json
+import pathlib
 
 import pytest
 
@@ -341,3 +342,18 @@ def test_a_step_of_no_stored_type_is_named_and_empty_tables_say_why(run_ohlog, d
     assert "No matching NAVIGATE actions." in result.stdout.decode()
     result = run_ohlog("paths", "--from", "home", "--db", db, "--table")
     assert "home → cart" in result.stdout.decode() and result.stderr == b""
+
+
+def test_a_paths_from_page_no_action_has_is_warned_about(run_ohlog, db_target, tmp_path):
+    # Found from outside: `paths --from nowhere` answered empty without a word,
+    # as a typo in --user used to
+    examples = pathlib.Path(__file__).parent.parent / "examples"
+    assert run_ohlog("ingest", "--db", db_target, examples).returncode == 0
+    for page, warned in (("nowhere", True), ("Home", True), ("home", False), ("inventory", False)):
+        # with a filter that leaves home's sessions out, home is still a page: no warning
+        result = run_ohlog("paths", "--from", page, "--user", "u-la", "--db", db_target)
+        err = result.stderr.decode()
+        assert result.returncode == 0, err
+        expected = (f"Warning: no NAVIGATE action has the page {page!r} (pages match exactly, case included)\n"
+                    if warned else "")
+        assert err == expected, (page, err)

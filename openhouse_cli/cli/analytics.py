@@ -14,7 +14,7 @@ import click
 from ..errors import OhlogError
 from . import cli
 from .common import (db_option, filter_options, format_options, open_target, plural, pop_filters,
-                     pop_format, warn_unknown)
+                     pop_format, shown, warn_unknown)
 
 NO_MATCH = "No matching actions."
 HEADERS = {"type": "Type", "userId": "User", "sessionId": "Session", "hour": "Hour", "day": "Day",
@@ -565,6 +565,22 @@ def _fit_periods(fmt, header, cells, styles) -> str:
     return f"{periods} left out at this width: widen the terminal, or use --json or --csv."
 
 
+def _warn_unknown_page(store, page):
+    """Say on stderr that no NAVIGATE action has ``page``, as --user's typo is
+    said: an empty answer alone does not tell a typo from a page nobody left
+    for. Looked for only when the answer is empty (it reads every NAVIGATE)."""
+    from ..analytics.source import fetch
+    from ..query import Where, build_query
+
+    for key in ("pageTo", "pageFrom"):
+        sql, params = build_query("1", engine=store.engine, types=("NAVIGATE",),
+                                  where=(Where(key, "=", page),), order=None, limit=1)
+        if next(fetch(store, sql, params), None) is not None:
+            return
+    click.echo(f"Warning: no NAVIGATE action has the page {shown(repr(page))} (pages match exactly,"
+               " case included)", err=True)
+
+
 @cli.command()
 @analysis
 @click.option("--from", "from_page", metavar="PAGE", help="Paths from this page on")
@@ -592,6 +608,8 @@ def paths(store, filters, fmt, zone, from_page, steps, top):
     if not rows and span(store, filters) is not None:  # actions match, but no path does
         empty = ("No matching NAVIGATE actions." if from_page is None
                  else f"No session's path reaches {render.visible(from_page)}.")
+    if not rows and from_page is not None:
+        _warn_unknown_page(store, from_page)
     _emit(fmt, "paths", rows, keys=["path", "sessions"],
           columns=[("Path", "left"), ("Sessions", "right"), ("", "left")],
           cells=[[" → ".join(render.visible(p) for p in r["path"]), render.number(r["sessions"]),
