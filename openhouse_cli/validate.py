@@ -94,7 +94,10 @@ def _has_surrogate(text: str) -> bool:
 
 def _session_rows(doc, location):
     if type(doc) is not dict:
-        raise InvalidInput(location, "", f"expected a session object, got {describe(doc)}")
+        # A list of sessions on one NDJSON line (or in an array): one a line, as jq -c '.[]' writes them
+        hint = ("; write one session a line (jq -c '.[]' splits a list)"
+                if type(doc) is list and doc and location != "body" else "")
+        raise InvalidInput(location, "", f"expected a session object, got {describe(doc)}{hint}")
     user = doc.get("userId")
     session = doc.get("sessionId")
     actions = doc.get("actions")
@@ -217,7 +220,7 @@ def _explain_session(doc, location):
         exact = (" (its exact bytes, which were not UTF-8, are in ohlog_raw_base64)"
                  if "ohlog_raw_base64" in doc else "")
         raise InvalidInput(location, "", (
-            "a line --rejects wrote for input that was not JSON: replace the whole line "
+            f"a line --rejects wrote for {_raw_kind(doc['ohlog_raw'])}: replace the whole line "
             f"with its ohlog_raw text, fixed{exact}"))
     for key in ("userId", "sessionId"):
         value = doc.get(key)
@@ -225,6 +228,18 @@ def _explain_session(doc, location):
             raise InvalidInput(location, key, _wrong(doc, key, "a non-empty string") + _which_shape(doc))
     raise InvalidInput(location, "actions", _wrong(doc, "actions", "a non-empty list of actions")
                        + _which_shape(doc))
+
+
+def _raw_kind(raw):
+    """What a rejected line that --rejects kept as text was: not JSON, or JSON
+    but no object (a list of sessions on one NDJSON line, say)."""
+    import orjson
+
+    try:
+        value = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return "input that was not JSON"
+    return f"a record that was JSON but not a session object ({describe(value)})"
 
 
 def _which_shape(doc):

@@ -232,6 +232,11 @@ MISSING = {
                                 "a line --rejects wrote for input that was not JSON: replace the whole line"
                                 " with its ohlog_raw text, fixed (its exact bytes, which were not UTF-8, are in"
                                 " ohlog_raw_base64)"),
+    # Found from outside: a list on an NDJSON line, fed back, was said to be "not JSON"
+    "a rejects line of a list": ({"ohlog_error": "f:2: expected a session object, got a list",
+                                  "ohlog_raw": '[{"userId": "u"}, {"userId": "v"}]\n'},
+                                 "a line --rejects wrote for a record that was JSON but not a session object"
+                                 " (a list): replace the whole line with its ohlog_raw text, fixed"),
 }
 
 

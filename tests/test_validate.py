@@ -88,7 +88,14 @@ def test_every_rule_has_its_located_message(path, value, message):
 
 
 def test_a_record_that_is_not_an_object():
-    assert error_of([GOOD]) == "f.ndjson:17: expected a session object, got a list"
+    # a list of sessions on one line: how to split it is said (not to an HTTP client)
+    assert error_of([GOOD]) == ("f.ndjson:17: expected a session object, got a list; write one session"
+                                " a line (jq -c '.[]' splits a list)")
+    assert error_of([]) == "f.ndjson:17: expected a session object, got an empty list"
+    assert error_of(7) == "f.ndjson:17: expected a session object, got 7"
+    with pytest.raises(InvalidInput) as caught:
+        session_rows([GOOD], "body")
+    assert str(caught.value) == "body: expected a session object, got a list"
 
 
 def test_long_values_are_shortened_in_messages():
