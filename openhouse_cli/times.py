@@ -40,6 +40,15 @@ _CACHE_LIMIT = 50_000
 
 # Digits of a fraction of a second beyond the sixth: fromisoformat drops them
 _SUB_US = _re.compile(r"[.,]\d{6}(\d+)")
+# A decimal sign that no digit follows
+_EMPTY_FRACTION = _re.compile(r"[.,](?!\d)")
+# The ISO 8601 forms an action's time may take: fromisoformat (3.11) also
+# takes any one character before the offset (21:37:28x+05:00, 21:37:28 Z)
+# and a separator other than T or a space when a space comes later
+_STRICT_TIME = _re.compile(
+    r"(?:\d{4}-\d\d-\d\d|\d{8}|\d{4}-W\d\d(?:-\d)?|\d{4}W\d\d\d?)[Tt ]"
+    r"\d\d(?::?\d\d(?::?\d\d(?:[.,]\d+)?)?)?"
+    r"(?:[Zz]|[+-]\d\d(?::?\d\d(?::?\d\d(?:[.,]\d+)?)?)?)?\Z")
 # An offset with seconds and a fraction of them, at the end of a time
 _OFFSET_FRACTION = _re.compile(r"[+-]\d\d:?\d\d:?\d\d[.,]\d+$")
 
@@ -79,6 +88,10 @@ def parse_action_time(text):
     try:
         dt = _fromisoformat(text)
     except (ValueError, TypeError):
+        if isinstance(text, str) and text.endswith("z"):
+            # RFC 3339 allows a lower-case z, as it allows a lower-case t
+            # (which fromisoformat takes): read as Z; the text is kept as written
+            return parse_action_time(text[:-1] + "Z")
         raise TimeError(_why_not_a_time(text)) from None
     return _parse_shaped(text, dt)
 
@@ -143,8 +156,16 @@ def _parse_full(text):
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
+        if isinstance(text, str) and text.endswith("z"):  # as parse_action_time reads it
+            return _parse_full(text[:-1] + "Z")
         raise TimeError(_why_not_a_time(text)) from None
     if "\x00" in text:  # fromisoformat ignores a trailing NUL
+        raise TimeError("not an ISO 8601 time")
+    if not _STRICT_TIME.match(text):
+        if _EMPTY_FRACTION.search(text):
+            raise TimeError("a decimal point with no digits after it")
+        if "T" not in text and " " not in text and "t" not in text:
+            raise TimeError("not an ISO 8601 time with a time of day")
         raise TimeError("not an ISO 8601 time")
     key = text[:16]
     minute = _minute_us.get(key)

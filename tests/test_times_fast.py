@@ -109,3 +109,21 @@ def test_the_remembered_offsets_and_hours_do_not_change_answers():
 def test_a_time_that_is_not_a_string_is_refused_as_before(value):
     check("2018-03-01T18:23:23Z")
     assert outcome(parse_action_time, value) == outcome(_parse_full, value) == ("TimeError", "not an ISO 8601 time")
+
+
+def test_a_lower_case_z_is_utc_and_a_decimal_point_needs_a_digit():
+    # Found from outside: a lower-case t was taken and a lower-case z refused
+    # (RFC 3339 allows both), and 21:37:28.Z was taken with nothing after the point
+    utc = parse_action_time("2018-10-18T21:37:28Z")
+    for text in ("2018-10-18T21:37:28z", "2018-10-18t21:37:28z", "2018-10-18 21:37:28z"):
+        check(text)
+        assert parse_action_time(text) == utc
+    assert parse_action_time("2018-10-18T21:37:28.5z") == parse_action_time("2018-10-18T21:37:28.5Z")
+    for text in ("2018-10-18T21:37:28.Z", "2018-10-18T21:37:28,Z", "2018-10-18T21:37:28.+05:30",
+                 "2018-10-18T21:37:28.z"):
+        check(text)
+        with pytest.raises(TimeError, match="a decimal point with no digits after it"):
+            parse_action_time(text)
+    for text in ("2018-10-18T21:37:28zz", "2018-10-18T21:37:28Zz", "2018-10-18z"):
+        with pytest.raises(TimeError):
+            parse_action_time(text)
