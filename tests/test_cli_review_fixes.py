@@ -316,6 +316,14 @@ def test_a_database_given_as_an_argument_is_told_to_take_db(run_ohlog, tmp_path,
                             timeout=60)
     assert error_line(result) == ("Error: Got unexpected extra argument (other.db) (to read the database"
                                   " other.db, name it with --db other.db)")
+    # A log (or a directory of them) given to a reader: it is to be ingested first
+    (tmp_path / "my log.json").write_bytes(SAMPLE.read_bytes())
+    (tmp_path / "logs").mkdir()
+    for log, quoted in (("my log.json", "'my log.json'"), ("logs", "logs")):
+        result = subprocess.run([OHLOG, *command, "--db", "gen.db", log], cwd=tmp_path, capture_output=True,
+                                timeout=60)
+        assert error_line(result).endswith(f" ({command[0]} reads the database: load {log} into it first with"
+                                           f" ohlog ingest {quoted})"), error_line(result)
 
 
 @pytest.mark.parametrize("args, hint", [(["copy", "mysql://a/b", "x.db"], "SRC"), (["copy", "a.db", "sqlite:///x.db"], "DEST"),

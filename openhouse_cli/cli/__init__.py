@@ -7,6 +7,7 @@ machinery) are imported inside the commands that use them, so that
 """
 
 import os
+import shlex
 import re
 
 import click
@@ -17,16 +18,31 @@ class _Command(click.Command):
     name it (sqlite-utils takes the database as an argument: ohlog stats x.db)."""
 
     def parse_args(self, ctx, args):
+        given_args = list(args)
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as ex:
             # The arguments click names as extra (not an option's value, such as --db's)
             extra = re.fullmatch(r"Got unexpected extra arguments? \((.*)\)", ex.message)
-            stray = [a for a in extra[1].split(" ") if a.endswith((".db", ".sqlite", ".sqlite3"))
-                     and os.path.isfile(a)] if extra else []
-            if stray:
-                ex.message += f" (to read the database {stray[0]}, name it with --db {stray[0]})"
+            given = self._positional(ctx, given_args) if extra else []
+            databases = [a for a in given if a.endswith((".db", ".sqlite", ".sqlite3")) and os.path.isfile(a)]
+            # A log named to a reader (ohlog query session.json): it reads the database
+            logs = [a for a in given if a not in databases and (os.path.isfile(a) or os.path.isdir(a))]
+            if databases:
+                ex.message += f" (to read the database {databases[0]}, name it with --db {databases[0]})"
+            elif logs and ctx.command.name != "ingest":
+                ex.message += (f" ({ctx.command.name} reads the database: load {logs[0]} into it first"
+                               f" with ohlog ingest {shlex.quote(logs[0])})")
             raise
+
+
+    def _positional(self, ctx, args):
+        """The arguments that are no option's value: the extra ones, for a
+        command that takes none (a name may hold spaces)."""
+        try:
+            return self.make_parser(ctx).parse_args(args=args)[1]
+        except click.UsageError:
+            return []
 
 
 class _Group(click.Group):
