@@ -92,6 +92,21 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(run_ohlog, tmp_path, busy
                                       "address already in use\n")
 
 
+def test_serve_on_a_database_without_actions_says_so(run_ohlog, tmp_path, busy_port):
+    # Found from outside: a failed first ingest into a mistyped --db left an
+    # empty database, which serve then served without a word (it needs no --create)
+    db = tmp_path / "typo.db"
+    assert run_ohlog("ingest", "--db", db, "-", input=b'{"userId": 1}').returncode == 1
+    result = run_ohlog("serve", "--db", db, "--port", busy_port)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (f"Warning: {db} holds no actions: GET answers empty until actions are"
+                                      f" POSTed or ingested (ohlog ingest FILE --db {db})\n"
+                                      f"Error: Cannot listen on 127.0.0.1:{busy_port}: address already in use\n")
+    assert run_ohlog("ingest", "--db", db, SAMPLE).returncode == 0
+    result = run_ohlog("serve", "--db", db, "--port", busy_port)
+    assert result.stderr.decode() == f"Error: Cannot listen on 127.0.0.1:{busy_port}: address already in use\n"
+
+
 def test_serve_on_an_address_not_this_machines_is_one_line(run_ohlog, tmp_path):
     # 192.0.2.1 (TEST-NET-1) is nobody's address; with a token, so no exposure warning
     result = run_ohlog("serve", "--db", tmp_path / "s.db", "--create", "--host", "192.0.2.1", "--port", 0,

@@ -223,6 +223,22 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
+def warn_if_no_actions(store, db, then="ingest logs into it first") -> bool:
+    """Say on stderr that the database --db names holds no action, if it
+    holds none: a mistyped --db that a failed ingest created otherwise
+    answers empty without a word. Whether it said so."""
+    if store.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is not None:
+        return False
+    import shlex
+
+    from ..store.urls import mask
+
+    target = shown(mask(str(db_target(db))))  # a URL's password is never shown
+    click.echo(f"Warning: {target} holds no actions: {then} (ohlog ingest FILE --db {shlex.quote(target)})",
+               err=True)
+    return True
+
+
 def warn_unknown(store, db, types, users=(), sessions=()) -> None:
     """Say on stderr which of ``types`` (names as given), ``users`` and
     ``sessions`` no stored action has: a typo otherwise gives an empty answer
@@ -231,16 +247,8 @@ def warn_unknown(store, db, types, users=(), sessions=()) -> None:
     from ..query import build_query
     from ..schema import type_key
 
-    if store.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is None:
-        import shlex
-
-        from ..store.urls import mask
-
-        target = shown(mask(str(db_target(db))))  # a URL's password is never shown
-        click.echo(f"Warning: {target} holds no actions: ingest logs into it first"
-                   f" (ohlog ingest FILE --db {shlex.quote(target)})", err=True)
+    if warn_if_no_actions(store, db):
         return
-
     named: dict[str, str] = {}  # one warning a type, however often and in whatever case it is named
     for kind in types:
         named.setdefault(type_key(kind), kind)

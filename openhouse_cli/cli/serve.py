@@ -4,7 +4,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import db_option, db_target
+from .common import db_option, db_target, open_target, warn_if_no_actions
 
 
 def _origins(ctx, param, values):
@@ -74,6 +74,12 @@ def serve(db, host, port, token, max_body, workers, allow_origins, public_post, 
 
             open_store(path).close()
             click.echo(f"Created a new database at {path}", err=True)
+        elif not is_url(path):  # (a new PostgreSQL database gets its tables when the server opens it)
+            store = open_target(db, readonly=True)
+            try:
+                warn_if_no_actions(store, db, "GET answers empty until actions are POSTed or ingested")
+            finally:
+                store.close()
         run_server(path, host=host, port=port, token=token or None, max_body=max_body,
                    workers=workers, allow_origins=allow_origins, public_post=public_post,
                    **({"max_rows": max_rows} if max_rows else {}))
