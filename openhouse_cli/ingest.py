@@ -181,6 +181,10 @@ def reject_line(record, error):
     ingest says what such a line is if it is fed back unchanged.
     """
     reason = str(error)
+    if record.deep:  # its value was left behind: the text as it came, with the reason
+        spliced = _with_reason(record.raw, reason)
+        if spliced is not None:
+            return spliced
     if isinstance(record.value, dict):
         line = {**record.value, "ohlog_error": reason}  # the new reason wins over an old one
         try:

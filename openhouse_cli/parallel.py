@@ -69,6 +69,18 @@ def _at_field_line(record, error, name):
     return InvalidInput(f"{name}:{record.line + offset}", field, error.message, error.record)
 
 
+def _pickled_rejects(sessions, rejects) -> bytes:
+    """``(sessions, rejects, None)`` pickled for the main process. A rejected
+    record nested deeper than pickle can go (found from outside: a traceback)
+    is sent as its text alone, which --rejects writes with the reason spliced in."""
+    try:
+        return pickle.dumps((sessions, rejects, None), pickle.HIGHEST_PROTOCOL)
+    except RecursionError:
+        for record, error in rejects:
+            record.value, record.deep, error.record = None, True, None
+        return pickle.dumps((sessions, rejects, None), pickle.HIGHEST_PROTOCOL)
+
+
 def validate_chunk(records, name, stop_at_error):
     """One ``(rows, sessions, rejects, tally)`` item for a list of Records:
     ``tally`` is ``rollups.tally(rows)``, worked out here, on the worker's
@@ -235,7 +247,7 @@ def _work(chunks, name, stop_at_error, conn, receiver, parent_pid):
         for chunk in chunks:
             rows, sessions, rejects, tally_ = validate_chunk(chunk, name, stop_at_error)
             send(marshal.dumps((rows, tally_)))
-            send(pickle.dumps((sessions, rejects, None), pickle.HIGHEST_PROTOCOL))
+            send(_pickled_rejects(sessions, rejects))
             if rejects and stop_at_error:
                 break
         error = None

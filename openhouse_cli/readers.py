@@ -53,6 +53,8 @@ class Record:
     # (``[2].actions[0].time``): in an array on one line, the line alone
     # does not say which record it is
     index: int | None = None
+    # Nested too deeply to be sent whole between processes: only its text is kept
+    deep: bool = False
 
 
 def open_input(fp, name="-"):
@@ -557,7 +559,7 @@ class _JsonStream:
                 record.index = index
                 index += 1
             yield record
-            if record.error:
+            if record.ends_input:  # a syntax error: nothing after it can be read
                 return
             expect_value = False
 

@@ -283,3 +283,40 @@ def test_a_time_that_is_a_str_subclass_is_refused_as_before(db):
     with pytest.raises(IngestFailed) as failed:
         ingest_sessions(db, [doc])
     assert failed.value.field == "actions[0].time" and "ISO 8601 time string" in failed.value.message
+
+
+@pytest.mark.parametrize("layout", ["array", "concatenated", "pretty concatenated"])
+def test_a_record_giving_actions_twice_in_a_stream_is_rejected_alone(db, layout):
+    # Found from outside: in an array or concatenated objects, every record
+    # after one that gives "actions" twice vanished (neither stored, nor
+    # counted, nor rejected): the reader stopped at any record with an error
+    twice = '{"userId": "u1", "sessionId": "s", "actions": [], "actions": []}'
+    others = [json.dumps(doc(2, "s2")), json.dumps(doc(3, "s3", user="u3"))]
+    if layout == "array":
+        text = "[" + ",\n".join([twice, *others]) + "]\n"
+    elif layout == "concatenated":
+        text = "".join([twice, *others])
+    else:
+        text = "\n".join([twice.replace(", ", ",\n  "), *(json.dumps(json.loads(o), indent=2) for o in others)])
+    rejected = []
+    counts = ingest_input(db, io.BytesIO(text.encode()), "in.json", on_error="skip",
+                          on_reject=lambda record, error: rejected.append(str(error)))
+    assert (counts.sessions, counts.inserted, counts.rejected) == (2, 2, 1)
+    assert len(rejected) == 1 and "actions: given twice in one session" in rejected[0]
+    assert stored_x(db) == [2, 3]
+
+
+def test_a_reject_nested_too_deep_to_pickle_is_sent_as_its_text():
+    # Found from outside: the validating worker died with a RecursionError
+    # traceback pickling such a reject; its text carries it, and --rejects
+    # writes that text with the reason spliced in
+    nested = "[" * 600 + "]" * 600  # parsed (the limit is 1,000), too deep for pickle
+    raw = '{"userId": "deep", "sessionId": "s", "actions": [{"time": "bad", "type": "A", "properties": {"d": %s}}]}' % nested
+    records = list(read_records(io.BytesIO(raw.encode() + b"\n"), "in.ndjson"))
+    _, _, rejects, _ = parallel.validate_chunk(records, "in.ndjson", False)
+    sessions, sent, _ = pickle.loads(parallel._pickled_rejects(0, rejects))
+    record, error = sent[0]
+    assert record.deep and record.value is None and str(error).startswith("in.ndjson:1: actions[0].time")
+    line = reject_line(record, error)
+    assert line.startswith(b'{"ohlog_error":"in.ndjson:1: actions[0].time: not an ISO 8601 time')
+    assert line.rstrip(b"\n").endswith(b"]" * 600 + b"}}]}")
