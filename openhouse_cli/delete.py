@@ -64,6 +64,7 @@ def _delete_sqlite(store, filters):
     try:
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: the ids stay current
         try:
+            rollups.own_writes(conn)
             ids = [row[0] for row in _execute(store, "id", filters)]
             rollups.subtract(conn, ids)  # in this transaction: a failure undoes both
             touched = spans.sessions_of(conn, ids)
@@ -71,6 +72,7 @@ def _delete_sqlite(store, filters):
             spans.rebuild(conn, touched)
             if ids:  # for followers: the ids above this are taken again (follow.py)
                 conn.execute(f"INSERT INTO {DELETES} (top) SELECT coalesce(max(id), 0) FROM actions")
+            rollups.own_writes_done(conn)
             conn.execute("COMMIT")
             return max(deleted, 0)
         except BaseException:

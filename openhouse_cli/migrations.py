@@ -268,3 +268,22 @@ def m008_deletes(db):
     # (delete.py). SQLite gives new rows the ids above that again; a follower
     # that missed the delete learns from here where the new rows begin.
     db.execute("CREATE TABLE deletes (id INTEGER PRIMARY KEY, top INTEGER NOT NULL)")
+
+
+@migrations()
+def m009_outside_writes(db):
+    # The summaries are kept by ohlog's own writers, in their transactions. A
+    # change to the actions by another program (sqlite3, sqlite-utils,
+    # Datasette) would leave them silently wrong: these triggers note one in
+    # summaries_stale, and the analyses then read the actions themselves
+    # until `ohlog rebuild-summaries`. ohlog's writers hold a row in
+    # ohlog_writing for the length of each of their transactions (never
+    # committed), which the triggers take as their own.
+    db.execute("CREATE TABLE ohlog_writing (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE summaries_stale (change TEXT NOT NULL,"
+               " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))")
+    for change in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER actions_outside_{change.lower()} AFTER {change} ON actions"
+                   " WHEN NOT EXISTS (SELECT 1 FROM ohlog_writing)"
+                   " AND NOT EXISTS (SELECT 1 FROM summaries_stale)"
+                   f" BEGIN INSERT INTO summaries_stale (change) VALUES ('{change.lower()}'); END")

@@ -80,7 +80,7 @@ from itertools import chain, repeat
 from operator import floordiv, itemgetter
 
 from . import spans
-from .schema import COLUMNS, DAY_BITS, SUMMARIES
+from .schema import COLUMNS, DAY_BITS, DAY_SUMMARIES, OWN_WRITES, STALE, SUMMARIES
 
 SLOT_US = 15 * 60 * 1_000_000
 HOUR_US = 3600 * 1_000_000
@@ -126,6 +126,73 @@ _APPLY = {table: (f"INSERT INTO {table} ({key}, actions) SELECT {_FROM_SLOT[tabl
                   f" ON CONFLICT ({key}) DO UPDATE SET actions = {table}.actions + excluded.actions")
           for table, (key, _, at) in TABLES.items()}
 _DROP_EMPTY = {table: f"DELETE FROM {table} WHERE actions = 0" for table in TABLES}
+
+
+def own_writes(conn: sqlite3.Connection) -> None:
+    """Mark this write transaction as ohlog's own (SQLite; call right after
+    BEGIN IMMEDIATE): m009's triggers take any other change to the actions
+    for one that leaves the summaries stale. ``own_writes_done`` before COMMIT."""
+    conn.execute(f"INSERT OR IGNORE INTO {OWN_WRITES} (id) VALUES (1)")
+
+
+def own_writes_done(conn: sqlite3.Connection) -> None:
+    """The mark taken off again, before COMMIT: it is never committed."""
+    conn.execute(f"DELETE FROM {OWN_WRITES}")
+
+
+def stale(conn) -> str | None:
+    """What another program did to the actions since the summaries were
+    last right ('insert', 'update' or 'delete'; SQLite), else None."""
+    try:
+        found = conn.execute(f"SELECT change FROM {STALE} LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # a database from before m009, read as it is
+        return None
+    return found[0] if found else None
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Every summary built again from the actions, in the caller's write
+    transaction (marked as ohlog's own), and the staleness forgotten."""
+    for table in (*SUMMARIES, *DAY_SUMMARIES):
+        conn.execute(f"DELETE FROM {table}")
+    _apply(conn, _DELTA_ADD, (1, 0), False)
+    spans.rebuild_all(conn)
+    conn.execute(f"DELETE FROM {STALE}")
+
+
+def rebuild_store(store) -> int:
+    """``ohlog rebuild-summaries``: every summary built again from the actions,
+    in one transaction that holds other writers off; the actions counted."""
+    if store.engine == "postgresql":
+        from .store.postgres import prepare_session
+
+        conn = store.conn
+        prepare_session(conn)
+        conn.execute("BEGIN")
+        try:
+            conn.execute("LOCK TABLE actions IN SHARE ROW EXCLUSIVE MODE")  # as a bulk load does
+            for table in SUMMARIES:
+                conn.execute(f"DELETE FROM {table}")
+            add_all_postgres(conn)
+            total = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return total
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        own_writes(conn)
+        rebuild(conn)
+        total = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
+        own_writes_done(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return total
 
 
 def since(conn) -> int:

@@ -20,15 +20,21 @@ MIGRATIONS = (
     "m006_nanoseconds_index",
     "m007_session_spans",
     "m008_deletes",
+    "m009_outside_writes",
 )
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' record of them
 # Migrations that a reader does without (the next writer applies them): what
 # they add only speeds some reads up, and a database a reader cannot write,
 # or one that a writer holds, stays readable without them
-READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index", "m007_session_spans", "m008_deletes")
+READER_OPTIONAL_MIGRATIONS = ("m006_nanoseconds_index", "m007_session_spans", "m008_deletes",
+                              "m009_outside_writes")
 # SQLite: after each ``ohlog delete``, the highest id left (m008): SQLite takes
 # the ids above it again, and a follower must know they are new (follow.py)
 DELETES = "deletes"
+# SQLite (m009): a row in OWN_WRITES for the length of each of ohlog's write
+# transactions; a row in STALE once another program has changed the actions
+OWN_WRITES = "ohlog_writing"
+STALE = "summaries_stale"
 
 # The columns ingest writes, in the order validate.session_rows builds them.
 COLUMNS = (

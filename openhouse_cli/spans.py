@@ -211,6 +211,31 @@ def sessions_of(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple]:
 _REBUILD_BATCH = 500  # sessions a query
 
 
+def rebuild_all(conn: sqlite3.Connection) -> None:
+    """Every span again, from the actions (``ohlog rebuild-summaries``): the
+    actions read a session at a time, in the order they were inserted, and
+    written about _REBUILD_ROWS rows at a time, so memory stays bounded."""
+    conn.execute(f"DELETE FROM {SPANS}")
+    cursor = conn.execute(f"{_ROWS} ORDER BY user_id, session_id, id")
+    held: list = []
+    while chunk := cursor.fetchmany(10_000):
+        held += chunk
+        if len(held) >= _REBUILD_ROWS:
+            # up to the last session that may go on in the next chunk
+            last = (_USER(held[-1]), _SESSION(held[-1]))
+            cut = len(held)
+            while cut and (_USER(held[cut - 1]), _SESSION(held[cut - 1])) == last:
+                cut -= 1
+            if cut:
+                conn.executemany(UPSERT, spans(held[:cut]))
+                held = held[cut:]
+    if held:
+        conn.executemany(UPSERT, spans(held))
+
+
+_REBUILD_ROWS = 50_000
+
+
 def rebuild(conn: sqlite3.Connection, keys: Sequence[tuple]) -> None:
     """The spans of sessions ``keys`` again, from their actions now (after a
     delete), a batch of sessions a query."""

@@ -143,6 +143,8 @@ ALLOWED = {
         "expr": "m004's key expressions: column names and integer constants",
         "', '.join((str(i + 1) for i in range(key.count(',') + 1)))": "GROUP BY positions: integers",
         "shift": "m005's integer constant (the day shift in hours)",
+        "change": "m009's literal statement kinds: INSERT, UPDATE, DELETE",
+        "change.lower()": "m009's literal statement kinds, in lower case",
     },
     "analytics/funnels.py": {
         "sql": "filtered(): query.build_query's SELECT of a fixed column list",

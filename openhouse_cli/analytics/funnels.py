@@ -16,7 +16,7 @@ import itertools
 import operator
 from typing import Any
 
-from .source import conditions, fetch, filtered, nanoseconds, one, snapshot, span
+from .source import conditions, fetch, filtered, nanoseconds, one, snapshot, span, stale
 from .steps import Step, mask_sql
 
 ORDERS = ("ordered", "strict", "any")
@@ -130,7 +130,10 @@ _SEEK_FROM_ACTIONS = 32
 
 def _worth_seeking(store, keys) -> bool:
     """Whether the steps' types have at least _SEEK_FROM_ACTIONS actions a
-    user on average (all time, from the summaries: a few thousand rows)."""
+    user on average (all time, from the summaries: a few thousand rows),
+    and the summaries are right (the seeks take their users from them)."""
+    if stale(store):
+        return False
     found = one(store, f"SELECT sum(actions), count(DISTINCT user_id) FROM summary_user_types"
                 f" WHERE type_key IN ({', '.join('?' * len(keys))})", keys)
     return bool(found and found[1] and found[0] >= _SEEK_FROM_ACTIONS * found[1])

@@ -44,6 +44,18 @@ def filtered(store, columns: str, filters: dict) -> tuple[str, list]:
     return sql, params
 
 
+def stale(store) -> str | None:
+    """What another program did to the actions since the summaries (and the
+    spans) were last right, on SQLite ('insert', 'update', 'delete'), else
+    None: then no analysis reads them (m009)."""
+    store = as_store(store)
+    if store.engine != "sqlite":
+        return None
+    from ..rollups import stale as stale_in
+
+    return stale_in(store.conn)
+
+
 def spans_where(store, filters: dict, also: tuple[str, ...] = ()) -> tuple[str, list] | None:
     """``(where, params)`` selecting the session spans (spans.py) of the
     filtered sessions, or None where the spans cannot answer: on PostgreSQL,
@@ -54,6 +66,8 @@ def spans_where(store, filters: dict, also: tuple[str, ...] = ()) -> tuple[str, 
     and actions then differ, and the actions answer instead)."""
     if store.engine != "sqlite" or any(value for name, value in filters.items()
                                        if name not in ("users", "sessions", "limit", "order", *also)):
+        return None
+    if stale(store):
         return None
     kept = one(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [SPANS])
     if not kept or not kept[0]:

@@ -33,7 +33,7 @@ from ..schema import DAY_BITS, type_key
 from ..times import Bound
 from . import buckets
 from .buckets import Clock
-from .source import fetch, fetch_batches, one
+from .source import fetch, fetch_batches, one, stale
 
 _GRAIN = {"summary_slots": ("slot", SLOT_US), "summary_user_hours": ("hour", HOUR_US),
           "summary_day_users": ("day", DAY_US)}
@@ -57,9 +57,11 @@ def bypassed():
 
 
 def _usable(store, filters) -> bool:
-    """Whether the summaries may answer: no filter they cannot apply."""
+    """Whether the summaries may answer: no filter they cannot apply, and no
+    change to the actions by another program since they were last right."""
     return (_enabled.get()
-            and not any(filters.get(name) for name in ("users", "sessions", "where", "gaps")))
+            and not any(filters.get(name) for name in ("users", "sessions", "where", "gaps"))
+            and not stale(store))
 
 
 def filter_types(filters) -> list[str]:

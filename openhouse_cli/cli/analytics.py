@@ -47,6 +47,7 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
             warn_unknown(store, db, [*filters["types"], *(s.kind for s in steps if s is not None)],
                                filters["users"], filters["sessions"])
             fn(store, filters, fmt, clock_zone, **options)
+            _warn_stale(store, db)
             if buckets and (buckets is True or buckets(options)):
                 # After the answer, so that an error stays one line
                 _warn_two_clocks(filters, bounds, clock_zone, options.get("local"), "local" in options,
@@ -563,6 +564,21 @@ def _fit_periods(fmt, header, cells, styles) -> str:
         del row[shown:]
     periods = f"Period {first}" if first == last else f"Periods {first} to {last}"
     return f"{periods} left out at this width: widen the terminal, or use --json or --csv."
+
+
+def _warn_stale(store, db):
+    """After the answer: say that the summaries were bypassed, and how to mend them."""
+    from ..analytics.source import stale
+
+    changed = stale(store)
+    if changed:
+        import shlex
+
+        again = "" if db is None else f" --db {shlex.quote(shown(str(db)))}"
+        what = {"insert": "an insert", "update": "an update"}.get(changed, "a delete")
+        click.echo(f"Warning: another program changed the actions ({what}) after ohlog last kept"
+                   " its summaries: this answer read the actions themselves, which is slower; ohlog"
+                   f" rebuild-summaries{again} makes the summaries right again", err=True)
 
 
 def _warn_unknown_page(store, page):

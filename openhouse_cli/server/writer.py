@@ -121,12 +121,14 @@ class Writer:
         """Commit the batch; a list of results. OperationalError if the database is busy."""
         try:
             conn.execute("BEGIN IMMEDIATE")
+            rollups.own_writes(conn)
             before = rollups.since(conn)
             results = []
             for rows, _, _ in batch:
                 inserted = conn.executemany(INSERT, rows).rowcount if rows else 0
                 results.append((inserted, len(rows) - inserted))
             rollups.add(conn, before)
+            rollups.own_writes_done(conn)
             conn.execute("COMMIT")
             self.commits += 1
             return results

@@ -334,6 +334,7 @@ class Writer:
     def begin(self) -> None:
         self.held.clear()
         self._run(self.conn.execute, "BEGIN IMMEDIATE")
+        self._run(rollups.own_writes, self.conn)
         # Into an empty table, building the secondary indexes once at the end
         # is much faster than growing them row by row. It happens inside the
         # transaction, so readers and a rollback still see the indexes.
@@ -366,6 +367,7 @@ class Writer:
             self._run(self.conn.execute, "PRAGMA threads = 2")
             for index, columns in SECONDARY_INDEXES.items():
                 self._run(self.conn.execute, f"CREATE INDEX {index} ON actions ({columns})")
+        self._run(rollups.own_writes_done, self.conn)
         self._run(self.conn.execute, "COMMIT")
 
     def rollback(self) -> None:
