@@ -75,8 +75,14 @@ def refuse_other_format(path, name, start: bytes | None = None) -> None:
     not read: said before a database is opened, so that nothing is created
     for it. A file that cannot be read, or gzip data that is damaged, is
     left to the reading itself to report."""
-    if start is not None:
-        return _refuse_other_format(start, name)
+    if start is not None:  # what is buffered of a stream (gzip's first bytes decompressed from it)
+        if start[:2] != b"\x1f\x8b":
+            return _refuse_other_format(start[:8], name)
+        try:
+            inner = zlib.decompressobj(31).decompress(start, 8)
+        except zlib.error:
+            return None
+        return _refuse_other_format(inner, name, "gzip-compressed ")
     try:
         with open(path, "rb") as fp:
             start = fp.read(8)
@@ -190,13 +196,15 @@ def first_line(fp):
     whole, up to MAX_RECORD_CHARS; a longer one is TOO_LONG.
     """
     line = fp.readline(CHUNK)
+    cut = len(line) == CHUNK and not line.endswith(b"\n")  # (before a BOM is taken off: found from outside)
     if line.startswith(_BOM):
         line = line[3:]
     blank_lines = 0
     while line and not line.strip():
         blank_lines += 1
         line = fp.readline(CHUNK)
-    if len(line) == CHUNK and not line.endswith(b"\n") and not line.lstrip().startswith(b"["):
+        cut = len(line) == CHUNK and not line.endswith(b"\n")
+    if cut and not line.lstrip().startswith(b"["):
         line += fp.readline(MAX_RECORD_CHARS - len(line))
         if len(line) == MAX_RECORD_CHARS and not line.endswith(b"\n"):
             _skip_rest_of_line(fp)

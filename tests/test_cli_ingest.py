@@ -99,15 +99,16 @@ def test_a_directory_names_the_files_it_skips_for_their_suffix(tmp_path, run_ohl
     logs = tmp_path / "logs"
     for n, name in enumerate(["app.ndjson", "app.ndjson.1", "old/app.ndjson.2", "events.log",
                               "b.json", "c.json", "d.json", ".hidden.txt", "README.md", "notes.txt",
-                              "catalog.txt"]):
+                              "catalog.txt", "app.ndjson-20240101", "app.jsonl~"]):
         (logs / name).parent.mkdir(parents=True, exist_ok=True)
         write_ndjson(logs / name, [session(n, 1)])
     db = tmp_path / "o.db"
     result = run_ohlog("ingest", "--db", db, logs)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.decode().splitlines()
-    assert lines[0] == (f"Skipped 3 files with other suffixes in {logs} (app.ndjson.1, events.log,"
-                        " old/app.ndjson.2): name them to ingest them")
+    # (logrotate's dateext names and editors' backups too)
+    assert lines[0] == (f"Skipped 5 files with other suffixes in {logs} (app.jsonl~, app.ndjson-20240101,"
+                        " app.ndjson.1, ...): name them to ingest them")
     assert lines[1].startswith("4 inputs, 4 sessions: 4 actions inserted") and count(db) == 4
     # (a README or notes beside the logs are not named)
     # None to read: the usage error names them
@@ -491,8 +492,8 @@ def test_compressed_or_utf16_input_is_named_for_what_it_is(tmp_path, what):
         assert message.count("\n") == 1 and what in message and "| ohlog ingest -" in message, message
         # Refused before the database is opened: a first ingest leaves none behind
         assert not db.exists()
-    # Inside gzip it is named too, with the command that converts it; a file is
-    # refused before the database is opened (stdin in gzip only once it is read)
+    # Inside gzip it is named too, with the command that converts it, before
+    # the database is opened (on stdin, from what is buffered of it)
     packed = tmp_path / "in.json.gz"
     packed.write_bytes(gzip.compress(body))
     for args, kwargs in (([str(packed)], {}), (["-"], {"input": packed.read_bytes()})):
@@ -501,7 +502,7 @@ def test_compressed_or_utf16_input_is_named_for_what_it_is(tmp_path, what):
         error = result.stderr.decode().splitlines()[-1]
         assert f"gzip-compressed {what}" in error and "(convert it first: zcat " in error, error
         assert error.endswith(" | ohlog ingest -)") and "{}" not in error
-        assert not db.exists() or count(db) == 0
+        assert not db.exists()
 
 
 def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_path, run_ohlog):
@@ -577,3 +578,66 @@ def test_readers_of_a_database_without_actions_say_so(db_target, run_ohlog):
     typo = run_ohlog("query", "--user", "nobody", "--db", target)
     assert "holds no actions" not in typo.stderr.decode()
     assert "Warning: no action has the user 'nobody'" in typo.stderr.decode()
+
+
+def test_a_log_file_in_a_directory_that_cannot_be_read_is_refused_before_anything_is_stored(run_ohlog):
+    # Found from outside: its "Permission denied" came after the files named
+    # before it were stored, while an unreadable directory is refused up front.
+    # Root reads any file: then the command runs as nobody (setpriv)
+    import shutil
+    import tempfile
+
+    as_nobody = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads any file, and there is no setpriv to drop that")
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    top = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o777)
+        logs = top / "logs"
+        logs.mkdir()
+        logs.chmod(0o755)
+        for name in ("a.json", "b.json"):
+            write_ndjson(logs / name, [session(len(name), 2)])
+            (logs / name).chmod(0o644)
+        (logs / "b.json").chmod(0)
+        db = top / "o.db"
+        result = subprocess.run([*as_nobody, OHLOG, "ingest", "--db", str(db), str(logs)], capture_output=True,
+                                stdin=subprocess.DEVNULL, timeout=120, env={**os.environ, "HOME": str(top)})
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.decode().splitlines()[-1] == (
+            f"Error: {logs}/b.json cannot be read (permission denied): remove it, or name the files to"
+            " ingest one by one")
+        assert not db.exists()
+    finally:
+        shutil.rmtree(top)
+
+
+def test_closed_stdin_is_one_line_and_creates_nothing(tmp_path):
+    # Found from outside: `ohlog ingest - <&-` (cron, a daemon) was a traceback
+    db = tmp_path / "o.db"
+    for args, message in ((["-"], "Error: standard input is closed: name the files to ingest"),
+                          ([], "Error: Give one or more files, or - to read stdin")):
+        line = " ".join([shlex.quote(OHLOG), "ingest", "--db", shlex.quote(str(db)), *args, "<&-"])
+        result = subprocess.run(["bash", "-c", line], capture_output=True, timeout=120)
+        assert result.returncode in (1, 2) and b"Traceback" not in result.stderr
+        assert result.stderr.decode().splitlines()[-1] == message
+    assert not db.exists()
+
+
+def test_a_first_line_cut_after_a_colon_before_long_lines_is_one_rejected_record(tmp_path, run_ohlog):
+    # Found from outside: the reader peeked 8 KiB ahead (a file's default
+    # buffer), too little to see two whole lines of 4.6 KB: the input was read
+    # as one pretty-printed document and failed whole under --on-error skip
+    padded = [dict(session(n, 1), pad="x" * 4600) for n in range(5)]
+    log = tmp_path / "cut.ndjson"
+    log.write_text('{"userId": "u0", "sessionId": "s", "properties":\n'
+                   + "\n".join(json.dumps(doc) for doc in padded) + "\n")
+    result = run_ohlog("ingest", "--db", tmp_path / "o.db", "--on-error", "skip", log)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert lines[0].startswith(f"Rejected {log}:1:") and "5 actions inserted" in lines[1]
+    # the same on stdin
+    piped = run_ohlog("ingest", "--db", tmp_path / "p.db", "--on-error", "skip", "-", input=log.read_bytes())
+    assert piped.returncode == 3 and b"5 actions inserted" in piped.stderr

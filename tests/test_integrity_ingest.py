@@ -320,3 +320,14 @@ def test_a_reject_nested_too_deep_to_pickle_is_sent_as_its_text():
     line = reject_line(record, error)
     assert line.startswith(b'{"ohlog_error":"in.ndjson:1: actions[0].time: not an ISO 8601 time')
     assert line.rstrip(b"\n").endswith(b"]" * 600 + b"}}]}")
+
+
+def test_a_bom_before_a_first_line_over_a_chunk_is_read_whole(db, monkeypatch):
+    # Found from outside: the BOM was taken off before the line's length was
+    # tested, so a first line of exactly a chunk looked whole: one good record
+    # became two rejects, the second at a line the file does not have
+    monkeypatch.setattr(readers, "CHUNK", 64)
+    big = json.dumps({**doc(5), "pad": "y" * 500}).encode()
+    data = b"\xef\xbb\xbf" + big + b"\n" + json.dumps(doc(2, "s9")).encode() + b"\n"
+    counts = ingest_input(db, io.BytesIO(data), "in.ndjson", on_error="skip")
+    assert (counts.sessions, counts.rejected) == (2, 0)

@@ -1,6 +1,8 @@
 """``ohlog ingest``: load session logs into the store."""
 
+import io
 import os
+import re
 import sys
 import time
 
@@ -138,7 +140,7 @@ def _expand_inputs(paths):
     """Paths as given, directories expanded to the log files inside them; and a
     note for each directory whose hidden entries were skipped."""
     if not paths:
-        if sys.stdin.isatty():
+        if sys.stdin is None or sys.stdin.isatty():
             raise click.UsageError("Give one or more files, or - to read stdin")
         return ["-"], []
     inputs, notes = [], []
@@ -195,7 +197,7 @@ def _log_files(directory):
                 continue
             if name.startswith("."):
                 hidden.append((full, False))
-            elif os.path.isfile(full):
+            elif os.path.isfile(full) and os.access(full, os.R_OK):
                 found.append(full)
             else:
                 raise click.UsageError(f"{shown(full)} {_not_a_file(full)}: remove it, or name"
@@ -205,9 +207,10 @@ def _log_files(directory):
 
 def _looks_like_a_log(name):
     """Whether a file ingest does not read by its suffix has a log's name
-    all the same (app.ndjson.1, events.log, a.json.bak): said, not read. A
+    all the same (app.ndjson.1, app.ndjson-20240101 as logrotate's dateext
+    names it, app.jsonl~, events.log): said, not read. A
     README or notes.txt beside the logs is not worth a word."""
-    return not _LOG_WORDS.isdisjoint(name.lower().split(".")[1:])
+    return not _LOG_WORDS.isdisjoint(re.split(r"[^a-z0-9]+", name.lower())[1:])
 
 
 _LOG_WORDS = frozenset({"json", "ndjson", "jsonl", "log"})
@@ -218,6 +221,8 @@ def _not_a_file(path):
     (skipping it would leave its actions unread without a word)."""
     if os.path.islink(path) and not os.path.exists(path):
         return f"is a broken symbolic link (to {shown(os.readlink(path))})"
+    if os.path.isfile(path):  # found from outside: its error came after the files before it were stored
+        return "cannot be read (permission denied)"
     return "is not a regular file"
 
 
@@ -291,13 +296,13 @@ def _refuse_other_formats(inputs):
     from ..readers import refuse_other_format
 
     for name in inputs:
+        if name == "-" and sys.stdin is None:  # closed (<&-), as under some daemons
+            raise click.ClickException("standard input is closed: name the files to ingest")
         try:
             if name != "-":
                 refuse_other_format(name, shown(name))
-            elif hasattr(sys.stdin.buffer, "peek"):  # peeked, not read; inside gzip, left to the reading
-                start = sys.stdin.buffer.peek(8)[:8]
-                if start[:2] != b"\x1f\x8b":
-                    refuse_other_format(None, "-", start)
+            elif sys.stdin is not None and hasattr(sys.stdin.buffer, "peek"):  # peeked, not read
+                refuse_other_format(None, "-", sys.stdin.buffer.peek(8))
         except InvalidInput as ex:
             raise click.ClickException(str(ex)) from None
 
@@ -369,11 +374,16 @@ def _refuse_if_not_empty(path, status):
 
 
 def _open(name):
+    """The input as a binary stream, buffered a CHUNK at a time: the reader
+    peeks that far ahead to tell NDJSON from a pretty-printed document, and
+    8 KiB (the default) fell short of long lines (found from outside)."""
+    from ..readers import CHUNK
+
     if name == "-":
         import contextlib
 
-        return contextlib.nullcontext(sys.stdin.buffer)
-    return open(name, "rb")
+        return contextlib.nullcontext(io.BufferedReader(sys.stdin.buffer, CHUNK))
+    return open(name, "rb", buffering=CHUNK)
 
 
 def _summary(counts, started):
