@@ -531,6 +531,28 @@ def test_a_database_ingest_creates_is_named_after_the_summary_and_only_then(tmp_
     failed = run_ohlog("ingest", "--db", tmp_path / "failed.db", bad)
     assert failed.returncode == 1
     assert failed.stderr.decode().count("\n") == 1 and b"New database" not in failed.stderr
+    # Found from outside: when a later input fails, the new database that the
+    # inputs before it were stored in is named too, before the error
+    good = write_ndjson(tmp_path / "good.ndjson", [session(7, 2)])
+    partly = run_ohlog("ingest", "--db", tmp_path / "partly.db", good, bad)
+    lines = partly.stderr.decode().splitlines()
+    assert partly.returncode == 1 and len(lines) == 3
+    assert lines[0].startswith("Stored before the error: 1 input, 1 session: 2 actions inserted")
+    assert lines[1] == f"New database: {tmp_path / 'partly.db'}" and lines[2].startswith("Error: ")
+    again = run_ohlog("ingest", "--db", tmp_path / "partly.db", good, bad)
+    assert "New database" not in again.stderr.decode()
+
+
+@pytest.mark.parametrize("command", [["ingest", "-"], ["query"], ["count"], ["delete", "--user", "u", "--yes"]])
+def test_an_empty_db_is_a_usage_error(run_ohlog, tmp_path, command):
+    # Found from outside: --db "$DB" with $DB unset wrote to the default database
+    home = tmp_path / "home"
+    result = subprocess.run([OHLOG, *command, "--db", ""], capture_output=True, input=b"",
+                            env={**os.environ, "HOME": str(home)}, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines()[-1] == (
+        "Error: Invalid value for '--db': an empty name names no database (is a variable unset?)")
+    assert not home.exists()
 
 
 def test_a_database_a_failed_ingest_left_is_named_by_the_first_that_stores_in_it(tmp_path, run_ohlog):

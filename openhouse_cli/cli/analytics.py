@@ -71,7 +71,8 @@ def analysis(fn=None, *, check=None, buckets=False, step_options=()):
     for param in getattr(run, "__click_params__", []) if buckets else []:
         if param.name == "tz":  # here it also sets the clock that buckets are read on
             param.help = ("Read times without an offset, and count hours, days, weeks and "
-                          "months, in this zone (IANA name or UTC; default UTC)")
+                          "months, in this zone (IANA name or UTC; without it, times without an "
+                          "offset are read on each action's own clock, and buckets are UTC's)")
     return run
 
 

@@ -52,6 +52,9 @@ def db_target(db):
     postgresql:// URL; a usage error for any other URL."""
     from ..paths import db_path
 
+    if db is not None and not db.strip():  # found from outside: --db "$DB" with $DB unset
+        raise click.BadParameter("an empty name names no database (is a variable unset?)",
+                                 param_hint="'--db'")
     return _usage_error_for_urls(db_path, db, "'--db' / $OHLOG_DB")
 
 
@@ -171,14 +174,16 @@ _FILTER_OPTIONS = [
     _time_flag("--start", "From this time on, inclusive"),
     _time_flag("--end", "Up to this time, inclusive of the unit it names (2018-10-31: all that day)"),
     _time_flag("--date", "Only within the year, month, day, hour, minute or second this names, "
-                         "or today, yesterday, this-week, last-week, this-month, last-month (in "
-                         "--tz, else UTC)"),
+                         "or today, yesterday, this-week, last-week, this-month, last-month "
+                         "(a date is read on each action's own clock unless --tz is given; the "
+                         "words in --tz, else UTC)"),
     _time_flag("--since", "Like --start, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the start of "
                           "this-week, last-week, this-month, last-month, today, yesterday"),
     _time_flag("--until", "Like --end, or a time ago: 30m, 2h, 7d, 3mo, 1y; or the end of "
                           "this-week, last-week, this-month, last-month, today, yesterday"),
     click.option("--tz", callback=_zone_option, metavar="ZONE", shell_complete=complete_zone,
-                 help="Read times without an offset in this zone (IANA name or UTC)"),
+                 help="Read times without an offset in this zone (IANA name or UTC; without "
+                      "it, each action's own clock, as logged)"),
     click.option("--where", multiple=True, callback=_where_option, metavar="KEY=VALUE",
                  help="Property condition; also != > >= < <= (repeatable)"),
 ]

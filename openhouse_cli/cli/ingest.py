@@ -95,13 +95,13 @@ def ingest(paths, db, on_error, rejects, batch_size, quiet):
                               " no records", highlight=False, soft_wrap=True, markup=False)
     except (IngestFailed, StoreFailed) as ex:
         total.add(ex.counts)
-        _stored_before(console, total, started)
+        _stored_before(console, total, started, path if new else None)
         raise click.ClickException(str(ex)) from None
     except OhlogError as ex:
-        _stored_before(console, total, started)
+        _stored_before(console, total, started, path if new else None)
         raise click.ClickException(str(ex)) from None
     except OSError as ex:
-        _stored_before(console, total, started)
+        _stored_before(console, total, started, path if new else None)
         raise click.ClickException(f"{shown(str(ex.filename or 'input'))}: {ex.strerror or ex}") from None
     finally:
         if rejects_file is not None:
@@ -307,11 +307,17 @@ def _refuse_other_formats(inputs):
             raise click.ClickException(str(ex)) from None
 
 
-def _stored_before(console, total, started):
-    """Say what the inputs before a failed one stored: they stay committed."""
+def _stored_before(console, total, started, created=None):
+    """Say what the inputs before a failed one stored: they stay committed;
+    and name the database that ``created`` names, if this run created it and
+    stored something in it (found from outside: a mistyped --db went unsaid
+    when a later input failed). Before the error, which stays the last line."""
     if total.inputs:
         console.print(f"Stored before the error: {_summary(total, started)}",
                       highlight=False, soft_wrap=True)
+        if created is not None and total.inserted:
+            console.print(f"New database: {shown(str(created))}", highlight=False, soft_wrap=True,
+                          markup=False)
 
 
 def _private_file(path):
