@@ -52,7 +52,7 @@ def db_target(db):
     postgresql:// URL; a usage error for any other URL."""
     from ..paths import db_path
 
-    if db is not None and not db.strip():  # found from outside: --db "$DB" with $DB unset
+    if isinstance(db, str) and not db.strip():  # found from outside: --db "$DB" with $DB unset
         raise click.BadParameter("an empty name names no database (is a variable unset?)",
                                  param_hint="'--db'")
     return _usage_error_for_urls(db_path, db, "'--db' / $OHLOG_DB")
