@@ -353,6 +353,28 @@ def test_active_users_dau_wau_mau_windows(make_store):
     assert weeks[-1] == {"week": "2018-10-29", **dict(zip(("dau", "wau", "mau"), days["2018-11-04"]))}
 
 
+def test_a_start_bound_chooses_the_days_shown_not_how_far_they_look_back(make_store):
+    # Found from outside: active --since D cut each day's WAU and MAU at D.
+    # PostHog's rule: on day D, WAU is the users of D-6..D, whatever the range shown
+    store = make_store([session("a", "s1", ("2018-10-01T12:00:00Z", "A")),
+                        session("b", "s2", ("2018-10-05T12:00:00Z", "A")),
+                        session("c", "s3", ("2018-10-10T12:00:00Z", "A"), ("2018-10-12T12:00:00Z", "A")),
+                        session("d", "s4", ("2018-09-01T12:00:00Z", "A"))])
+    rows = active(store, bounded("2018-10-10T00:00:00Z", "2018-10-12T23:59:59Z"))
+    # 10-10: wau 10-04..10-10 = b, c; mau 09-11..10-10 = a, b, c (d is 39 days back)
+    assert [(r["day"], r["dau"], r["wau"], r["mau"]) for r in rows] == [
+        ("2018-10-10", 1, 2, 3), ("2018-10-11", 0, 2, 3), ("2018-10-12", 1, 1, 3)]
+    # the same figures as without the bound, for those days
+    everything = {r["day"]: r for r in active(store, filters())}
+    assert rows == [everything[r["day"]] for r in rows]
+    # by week: the last day shown of each week, looking back as far
+    weeks = active(store, bounded("2018-10-10T00:00:00Z", "2018-10-12T23:59:59Z"), by="week")
+    assert weeks == [{"week": "2018-10-08", "dau": 1, "wau": 1, "mau": 3}]
+    # other filters still choose the actions counted
+    only_c = active(store, {**bounded("2018-10-10T00:00:00Z", "2018-10-10T23:59:59Z"), "users": ("c",)})
+    assert [(r["dau"], r["wau"], r["mau"]) for r in only_c] == [(1, 1, 1)]
+
+
 def test_active_days_in_a_zone(make_store):
     # 03:00Z on 10-02 is 21:00 on 10-01 in Denver
     store = make_store([session("a", "s", ("2018-10-02T03:00:00Z", "A")),

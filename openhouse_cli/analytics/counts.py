@@ -431,6 +431,9 @@ def _zero_filled(groups, dims, unit, numbers):
 WINDOWS = (("dau", 1), ("wau", 7), ("mau", 30))
 
 
+LOOKBACK_DAYS = 29  # MAU's window is a day and the 29 before it
+
+
 def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> list[dict]:
     """DAU, WAU, MAU as PostHog defines them: on day D, the distinct users
     active on D, in D-6..D and in D-29..D; a row a day from the first to the
@@ -440,11 +443,22 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
     if utc_span is None:
         return []
     wall_span = _wall_span(store, filters, clock, utc_span)
-    day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
     days = _fill_range(wall_span, "day", clock, filters, "--start/--end")
-    daily = summaries.active_days(store, filters, clock, utc_span, days, WINDOWS)
+    # A start bound chooses the first day shown, not how far that day looks
+    # back: its WAU and MAU count the users of the 6 and 29 days before it
+    # too, as PostHog counts them (found from outside: they were cut short)
+    looking = filters
+    if filters.get("start") is not None:
+        start = filters["start"]
+        looking = {**filters, "start": start._replace(us=start.us - LOOKBACK_DAYS * buckets.DAY)}
+        utc_span = span(store, looking) or utc_span
+        wall_span = _wall_span(store, looking, clock, utc_span)
+    read = range(days.start - LOOKBACK_DAYS, days.stop) if looking is not filters else days
+    day = buckets.bucket_sql("day", buckets.wall_sql(clock, utc_span), wall_span)
+    daily = summaries.active_days(store, looking, clock, utc_span, read, WINDOWS)
     if daily is None:
-        daily = list(_sliding(_active_rows(store, filters, clock, utc_span, wall_span, day), days))
+        daily = list(_sliding(_active_rows(store, looking, clock, utc_span, wall_span, day), read))
+    daily = [(d, values) for d, values in daily if d >= days.start]
     shown = _shown(days, clock)
     if shown is not days:  # the zone skipped a day: its row goes
         kept = set(shown)
