@@ -480,3 +480,23 @@ def test_follow_table_in_a_pipe(db_target, run_ohlog):
     assert header.split() == ["Time", "(UTC)", "User", "Session", "Type", "Properties"]
     assert row.split() == ["2018-10-19T03:37:30Z", "ABC123XYZ", "XYZ456ABC", "NAVIGATE",
                            "pageFrom=communities", "pageTo=inventory"]
+
+
+def test_sigterm_ends_a_follower_as_ctrl_c_does(tmp_path, run_ohlog):
+    # Found from outside: kill, timeout, systemd and docker stop send SIGTERM;
+    # the follower died of it, leaving the database's -wal and -shm files
+    db = tmp_path / "t.db"
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(session("a", 2)))
+    assert run_ohlog("ingest", "--db", db, first).returncode == 0
+    follower = subprocess.Popen([OHLOG, "query", "--db", db, "--follow", "--nl"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    try:
+        assert len(_lines(follower, 2, 10)) == 2
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(10) == 0
+        assert follower.stderr.read() == b""
+    finally:
+        follower.kill()
+        follower.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.json", "t.db"]

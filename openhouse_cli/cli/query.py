@@ -91,12 +91,24 @@ def _follow_format(options, order, fields):
     return fmt
 
 
+class _Terminated(Exception):
+    """SIGTERM (kill, timeout, systemd, docker stop) to a follower."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
+
+
 def _follow(store, fmt, filters, fields, show_tz):
+    import signal
     import sys
 
     from ..follow import follow, reader_gone
     from ..output import follow_table, follow_writer
 
+    # Ended as Ctrl-C ends it, closing the database (found from outside: a
+    # SIGTERM left the -wal and -shm files behind, and a death by signal)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if fmt == "table":
             write = follow_table(sys.stdout, show_tz)
@@ -105,7 +117,7 @@ def _follow(store, fmt, filters, fields, show_tz):
         for batch in follow(store, stopped=lambda: reader_gone(sys.stdout),
                             caught_up=getattr(write, "start", None), **filters):
             write(batch)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except (KeyboardInterrupt, _Terminated, BrokenPipeError):
         pass  # the way a follower ends: quietly, exit 0
     except OhlogError as ex:
         raise click.ClickException(str(ex)) from None
