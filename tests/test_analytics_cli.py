@@ -40,8 +40,9 @@ def test_json_in_a_pipe(run_ohlog, db):
     assert {k: found[k] for k in ("actions", "users", "sessions", "first", "last")} == {
         "actions": 5, "users": 2, "sessions": 2, "first": "2018-10-01T10:00:00Z",
         "last": "2018-10-03T10:00:01Z"}
+    # the date chooses the day shown; its WAU and MAU look back past it (the 1st's user too)
     assert ohlog_json(run_ohlog, "active", "--db", db, "--date", "2018-10-03")["days"] == [
-        {"day": "2018-10-03", "dau": 1, "wau": 1, "mau": 1}]
+        {"day": "2018-10-03", "dau": 1, "wau": 2, "mau": 2}]
     assert ohlog_json(run_ohlog, "funnel", "--db", db, "VIEW", "CLICK")["steps"][1]["users"] == 1
     assert ohlog_json(run_ohlog, "retention", "--db", db, "--unit", "day", "--periods", "3")["cohorts"] == [
         {"cohort": "2018-10-01", "users": 1, "retained": [1, 0, 0]},
