@@ -80,6 +80,7 @@ from itertools import chain, repeat
 from operator import floordiv, itemgetter
 
 from . import spans
+from .errors import OhlogError
 from .schema import COLUMNS, DAY_BITS, DAY_SUMMARIES, OWN_WRITES, STALE, SUMMARIES
 
 SLOT_US = 15 * 60 * 1_000_000
@@ -120,6 +121,7 @@ _DELTA_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS ohlog_delta (slot INTEGER, type
 _DELTA = ("INSERT INTO temp.ohlog_delta SELECT " + SLOT_SQL + ", type_key, type, user_id, session_id,"
           " ? * count(*) FROM actions WHERE {} GROUP BY 1, 2, 3, 4, 5")
 _DELTA_ADD = _DELTA.format("id > ?")
+_DELTA_ALL = _DELTA.format("true")  # every action, whatever its id (another program may give 0 or less)
 _DELTA_SUBTRACT = _DELTA.format("id IN (SELECT value FROM json_each(?))")
 _APPLY = {table: (f"INSERT INTO {table} ({key}, actions) SELECT {_FROM_SLOT[table]}, sum(n)"
                   f" FROM temp.ohlog_delta WHERE true GROUP BY {at} ORDER BY {at}"
@@ -150,12 +152,22 @@ def stale(conn) -> str | None:
     return found[0] if found else None
 
 
+_HIGHEST_ID = 2**63 - 1
+
+
 def rebuild(conn: sqlite3.Connection) -> None:
     """Every summary built again from the actions, in the caller's write
     transaction (marked as ohlog's own), and the staleness forgotten."""
+    top = conn.execute("SELECT max(id) FROM actions").fetchone()[0]
+    if top is not None and top > _HIGHEST_ID - 1_000_000_000:
+        # Past the largest rowid SQLite picks ids at random, and the summaries'
+        # upkeep finds a write's rows by rising ids: they would go wrong unsaid
+        raise OhlogError(f"an action has the id {top:,}, near SQLite's largest (another program gave it):"
+                         " ohlog keeps its summaries by rising ids, so it cannot keep them here; copy the"
+                         " actions into a new database (ohlog copy), which numbers them afresh")
     for table in (*SUMMARIES, *DAY_SUMMARIES):
         conn.execute(f"DELETE FROM {table}")
-    _apply(conn, _DELTA_ADD, (1, 0), False)
+    _apply(conn, _DELTA_ALL, (1,), False)
     spans.rebuild_all(conn)
     conn.execute(f"DELETE FROM {STALE}")
 

@@ -375,6 +375,29 @@ def test_a_start_bound_chooses_the_days_shown_not_how_far_they_look_back(make_st
     assert [(r["dau"], r["wau"], r["mau"]) for r in only_c] == [(1, 1, 1)]
 
 
+def test_the_look_back_is_in_days_of_the_buckets_clock(make_store):
+    # Found by a review: looking back 29 x 24 UTC hours missed a user of the
+    # 30th day back across a DST change, on users' own clocks, or with a
+    # start read on each action's own clock
+    ny = parse_zone("America/New_York")
+    store = make_store([session("a", "s1", ("2018-11-01T00:30:00-04:00", "A")),
+                        session("b", "s2", ("2018-11-30T12:00:00-05:00", "A")),
+                        session("k", "s3", ("2018-09-11T08:00:00+14:00", "A")),
+                        session("l", "s4", ("2018-10-10T12:00:00Z", "A")),
+                        session("m", "s5", ("2018-09-10T18:00:00-08:00", "A"))])
+    unbounded = {r["day"]: r for r in active(store, filters(), Clock.of(ny))}
+    bounded_ny = active(store, bounded("2018-11-30", "2018-11-30T23:59:59", tz=ny), Clock.of(ny))
+    assert bounded_ny == [unbounded["2018-11-30"]] and bounded_ny[0]["mau"] == 2
+    local = Clock(local=True)
+    everything = {r["day"]: r for r in active(store, filters(), local)}
+    shown = active(store, bounded("2018-10-10T00:00:00Z", "2018-10-10T23:59:59Z"), local)
+    assert [r for r in shown if r["day"] == "2018-10-10"] == [everything["2018-10-10"]]
+    assert everything["2018-10-10"]["mau"] == 2  # k (09-11 on its clock) and l; m (09-10) is out
+    utc_days = {r["day"]: r for r in active(store, filters())}
+    own_clock = active(store, bounded("2018-10-10", "2018-10-10T23:59:59"))
+    assert [r for r in own_clock if r["day"] == "2018-10-10"] == [utc_days["2018-10-10"]]
+
+
 def test_active_days_in_a_zone(make_store):
     # 03:00Z on 10-02 is 21:00 on 10-01 in Denver
     store = make_store([session("a", "s", ("2018-10-02T03:00:00Z", "A")),

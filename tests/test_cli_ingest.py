@@ -663,3 +663,24 @@ def test_a_first_line_cut_after_a_colon_before_long_lines_is_one_rejected_record
     # the same on stdin
     piped = run_ohlog("ingest", "--db", tmp_path / "p.db", "--on-error", "skip", "-", input=log.read_bytes())
     assert piped.returncode == 3 and b"5 actions inserted" in piped.stderr
+
+
+def test_a_fifo_or_process_substitution_is_read_once_and_whole(tmp_path):
+    # Found by a review: the check of a format by its first bytes read them
+    # from a FIFO too, before the ingest did: they were lost (a hang, for a named pipe)
+    log = write_ndjson(tmp_path / "log.ndjson", [session(n, 2) for n in range(50)])
+    db = tmp_path / "o.db"
+    line = f"{shlex.quote(OHLOG)} ingest --db {shlex.quote(str(db))} <(cat {shlex.quote(str(log))})"
+    result = subprocess.run(["bash", "-c", line], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert b"100 actions inserted" in result.stderr and count(db) == 100
+    fifo = tmp_path / "pipe.ndjson"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["bash", "-c", f"cat {shlex.quote(str(log))} > {shlex.quote(str(fifo))}"])
+    try:
+        result = subprocess.run([OHLOG, "ingest", "--db", str(tmp_path / "f.db"), str(fifo)], capture_output=True,
+                                timeout=60)
+    finally:
+        writer.wait(10)
+    assert result.returncode == 0, result.stderr
+    assert b"100 actions inserted" in result.stderr and count(tmp_path / "f.db") == 100

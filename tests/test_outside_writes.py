@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from openhouse_cli import rollups
+from openhouse_cli.errors import OhlogError
 from openhouse_cli.analytics import Clock, active, count, funnel, parse_step, paths, retention, sessions, stats
 from openhouse_cli.analytics.summaries import bypassed
 from openhouse_cli.copy import copy_actions
@@ -168,3 +169,37 @@ def test_rebuild_on_postgresql(pg_db_url, run_ohlog):
     rebuilt = run_ohlog("rebuild-summaries", "--db", pg_db_url)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert b'"actions":4' in run_ohlog("stats", "--nl", "--db", pg_db_url).stdout
+
+
+def test_the_rebuild_counts_actions_whatever_their_id(store, tmp_path):
+    # Found by a review: another program's action with id 0 (or less) was left
+    # out of the rebuilt counts, and the staleness forgotten all the same
+    path = tmp_path / "a.db"
+    with sqlite3.connect(path) as other:
+        other.execute(CHANGES["insert"].replace("INSERT INTO actions (", "INSERT INTO actions (id, ")
+                      .replace("SELECT 'd'", "SELECT 0, 'd'"))
+        other.execute(CHANGES["insert"].replace("INSERT INTO actions (", "INSERT INTO actions (id, ")
+                      .replace("SELECT 'd'", "SELECT -5, 'e'"))
+    total = store.conn.execute("SELECT count(*) FROM actions").fetchone()[0]
+    assert rollups.rebuild_store(store) == total
+    with bypassed():
+        truth = answers(store)
+    assert answers(store) == truth and truth["stats"]["actions"] == total
+    fresh = open_store(str(tmp_path / "fresh.db"))
+    copy_actions(store, fresh)
+    assert summary_rows(store.conn) == summary_rows(fresh.conn)
+    fresh.close()
+
+
+def test_the_rebuild_refuses_ids_near_the_largest_rowid(store, tmp_path):
+    # Found by a review: past SQLite's largest rowid new ids are random, and
+    # the summaries' upkeep finds a write's rows by rising ids
+    with sqlite3.connect(tmp_path / "a.db") as other:
+        other.execute(CHANGES["insert"].replace("INSERT INTO actions (", "INSERT INTO actions (id, ")
+                      .replace("SELECT 'd'", f"SELECT {2**63 - 1}, 'd'"))
+    with pytest.raises(OhlogError, match="near SQLite's largest .*ohlog copy"):
+        rollups.rebuild_store(store)
+    assert rollups.stale(store.conn) == "insert"  # still read from the actions
+    with bypassed():
+        truth = answers(store)
+    assert answers(store) == truth

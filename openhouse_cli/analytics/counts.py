@@ -450,7 +450,10 @@ def active(store, filters: dict, clock: Clock = Clock(), by: str = "day") -> lis
     looking = filters
     if filters.get("start") is not None:
         start = filters["start"]
-        looking = {**filters, "start": start._replace(us=start.us - LOOKBACK_DAYS * buckets.DAY)}
+        # (two days more than the windows need: a day on the buckets' clock
+        # is not 24 UTC hours across a DST change, a local clock or a start
+        # read on each action's own clock; the days before ``read`` are skipped)
+        looking = {**filters, "start": start._replace(us=start.us - (LOOKBACK_DAYS + 2) * buckets.DAY)}
         utc_span = span(store, looking) or utc_span
         wall_span = _wall_span(store, looking, clock, utc_span)
     read = range(days.start - LOOKBACK_DAYS, days.stop) if looking is not filters else days

@@ -299,7 +299,7 @@ def _refuse_other_formats(inputs):
         if name == "-" and sys.stdin is None:  # closed (<&-), as under some daemons
             raise click.ClickException("standard input is closed: name the files to ingest")
         try:
-            if name != "-":
+            if name != "-" and os.path.isfile(name):  # a FIFO or <(...) is read once: by the ingest
                 refuse_other_format(name, shown(name))
             elif sys.stdin is not None and hasattr(sys.stdin.buffer, "peek"):  # peeked, not read
                 refuse_other_format(None, "-", sys.stdin.buffer.peek(8))
