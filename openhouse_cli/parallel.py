@@ -56,16 +56,14 @@ def _at_field_line(record, error, name):
     """In a pretty-printed record, move the error to the line of its field;
     in an array, name the record's place in it before the field."""
     raw = record.raw
-    if record.index is not None and not record.ends_input:
-        field = f"[{record.index}].{error.field}" if error.field else f"[{record.index}]"
-    else:
-        field = error.field
-    if not error.field or not isinstance(raw, str) or "\n" not in raw:
-        offset = 0
-    else:
-        offset = field_line_offset(raw, error.field)
-    if not offset and field is error.field:
+    placed = record.index is not None and not record.ends_input
+    offset = (field_line_offset(raw, error.field)
+              if error.field and isinstance(raw, str) and "\n" in raw else 0)
+    if not offset and not placed:
         return error
+    field = error.field
+    if placed:
+        field = f"[{record.index}].{field}" if field else f"[{record.index}]"
     return InvalidInput(f"{name}:{record.line + offset}", field, error.message, error.record)
 
 

@@ -69,30 +69,19 @@ def open_input(fp, name="-"):
     return fp
 
 
-def refuse_other_format(path, name, start: bytes | None = None) -> None:
-    """InvalidInput if the file ``path`` (or the input that begins with
-    ``start``) is, by its first bytes (inside gzip too), a format ohlog does
-    not read: said before a database is opened, so that nothing is created
-    for it. A file that cannot be read, or gzip data that is damaged, is
-    left to the reading itself to report."""
-    if start is not None:  # what is buffered of a stream (gzip's first bytes decompressed from it)
-        if start[:2] != b"\x1f\x8b":
-            return _refuse_other_format(start[:8], name)
-        try:
-            inner = zlib.decompressobj(31).decompress(start, 8)
-        except zlib.error:
-            return None
-        return _refuse_other_format(inner, name, "gzip-compressed ")
+def refuse_other_format(start: bytes, name) -> None:
+    """InvalidInput if the input that begins with ``start`` (a file's first
+    bytes, or what is buffered of a stream) is, by them, a format ohlog does
+    not read, inside gzip too: said before a database is opened, so that
+    nothing is created for it. Gzip data that is damaged is left to the
+    reading itself to report."""
+    if start[:2] != b"\x1f\x8b":
+        return _refuse_other_format(start[:8], name)
     try:
-        with open(path, "rb") as fp:
-            start = fp.read(8)
-            if start[:2] != b"\x1f\x8b":
-                return _refuse_other_format(start, name)
-            fp.seek(0)
-            inner = gzip.GzipFile(fileobj=fp, mode="rb").read(8)
-    except (OSError, EOFError, zlib.error):
-        return
-    _refuse_other_format(inner, name, "gzip-compressed ")
+        inner = zlib.decompressobj(31).decompress(start, 8)
+    except zlib.error:
+        return None
+    return _refuse_other_format(inner, name, "gzip-compressed ")
 
 
 def _refuse_other_format(start, name, wrapped=""):

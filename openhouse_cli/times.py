@@ -88,11 +88,7 @@ def parse_action_time(text):
     try:
         dt = _fromisoformat(text)
     except (ValueError, TypeError):
-        if isinstance(text, str) and text.endswith("z"):
-            # RFC 3339 allows a lower-case z, as it allows a lower-case t
-            # (which fromisoformat takes): read as Z; the text is kept as written
-            return parse_action_time(text[:-1] + "Z")
-        raise TimeError(_why_not_a_time(text)) from None
+        return _parse_full(text)  # a lower-case z, or the error said
     return _parse_shaped(text, dt)
 
 
@@ -156,7 +152,9 @@ def _parse_full(text):
     try:
         dt = datetime.fromisoformat(text)
     except (ValueError, TypeError):
-        if isinstance(text, str) and text.endswith("z"):  # as parse_action_time reads it
+        if isinstance(text, str) and text.endswith("z"):
+            # RFC 3339 allows a lower-case z, as it allows a lower-case t
+            # (which fromisoformat takes): read as Z; the text is kept as written
             return _parse_full(text[:-1] + "Z")
         raise TimeError(_why_not_a_time(text)) from None
     if "\x00" in text:  # fromisoformat ignores a trailing NUL
@@ -164,15 +162,12 @@ def _parse_full(text):
     if not _STRICT_TIME.match(text):
         if _EMPTY_FRACTION.search(text):
             raise TimeError("a decimal point with no digits after it")
-        if "T" not in text and " " not in text and "t" not in text:
+        if "T" not in text and " " not in text and "t" not in text:  # fromisoformat takes a bare date
             raise TimeError("not an ISO 8601 time with a time of day")
         raise TimeError("not an ISO 8601 time")
     key = text[:16]
     minute = _minute_us.get(key)
     if minute is None:
-        # fromisoformat also takes a bare date; an action needs a time of day
-        if "T" not in text and " " not in text and "t" not in text:
-            raise TimeError("not an ISO 8601 time with a time of day")
         if len(_minute_us) > _CACHE_LIMIT:
             _minute_us.clear()
         minute = _minute_us[key] = wall_clock_us(dt) - dt.second * _US - dt.microsecond

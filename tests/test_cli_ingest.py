@@ -62,12 +62,17 @@ def test_shapes_stdin_gzip_and_directories(tmp_path, run_ohlog):
     assert count(db) == 9
 
 
+def log_tree(root, names):
+    """``root`` holding a one-session log (the n-th user's) at each relative name."""
+    for n, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_ndjson(root / name, [session(n, 1)])
+    return root
+
+
 def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_path, run_ohlog):
-    logs = tmp_path / "logs"
-    for n, name in enumerate(["UPPER.JSON", "sub/x.NDJSON", "sub/deep/y.Jsonl", ".git/objects/a.json",
-                              "sub/.cache/b.json", ".swap.json", "sub/.hidden.ndjson", "notes.TXT"]):
-        (logs / name).parent.mkdir(parents=True, exist_ok=True)
-        write_ndjson(logs / name, [session(n, 1)])
+    logs = log_tree(tmp_path / "logs", ["UPPER.JSON", "sub/x.NDJSON", "sub/deep/y.Jsonl", ".git/objects/a.json",
+                                        "sub/.cache/b.json", ".swap.json", "sub/.hidden.ndjson", "notes.TXT"])
     (logs / "Z.JSON.GZ").write_bytes(gzip.compress(json.dumps(session(20, 1)).encode()))
     db = tmp_path / "o.db"
     result = run_ohlog("ingest", "--db", db, logs)
@@ -96,12 +101,9 @@ def test_a_directory_skips_hidden_entries_and_matches_suffixes_in_any_case(tmp_p
 def test_a_directory_names_the_files_it_skips_for_their_suffix(tmp_path, run_ohlog):
     # Found from outside: a rotated log (app.ndjson.1) or an events.log beside
     # the logs went unread without a word
-    logs = tmp_path / "logs"
-    for n, name in enumerate(["app.ndjson", "app.ndjson.1", "old/app.ndjson.2", "events.log",
-                              "b.json", "c.json", "d.json", ".hidden.txt", "README.md", "notes.txt",
-                              "catalog.txt", "app.ndjson-20240101", "app.jsonl~"]):
-        (logs / name).parent.mkdir(parents=True, exist_ok=True)
-        write_ndjson(logs / name, [session(n, 1)])
+    logs = log_tree(tmp_path / "logs", ["app.ndjson", "app.ndjson.1", "old/app.ndjson.2", "events.log",
+                                        "b.json", "c.json", "d.json", ".hidden.txt", "README.md", "notes.txt",
+                                        "catalog.txt", "app.ndjson-20240101", "app.jsonl~"])
     db = tmp_path / "o.db"
     result = run_ohlog("ingest", "--db", db, logs)
     assert result.returncode == 0, result.stderr

@@ -228,11 +228,16 @@ def pop_filters(kwargs):
     return resolve_filters(**{name: kwargs.pop(name) for name in FILTER_NAMES})
 
 
+def holds_actions(store) -> bool:
+    """Whether the store holds any action (one index seek)."""
+    return store.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is not None
+
+
 def warn_if_no_actions(store, db, then="ingest logs into it first") -> bool:
     """Say on stderr that the database --db names holds no action, if it
     holds none: a mistyped --db that a failed ingest created otherwise
     answers empty without a word. Whether it said so."""
-    if store.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is not None:
+    if holds_actions(store):
         return False
     import shlex
 

@@ -10,7 +10,7 @@ import click
 
 from ..errors import OhlogError
 from . import cli
-from .common import EXIT_REJECTED, Refused, db_option, db_target, open_target, plural, shown
+from .common import EXIT_REJECTED, Refused, db_option, db_target, holds_actions, open_target, plural, shown
 
 INPUT_SUFFIXES = (".json", ".ndjson", ".jsonl", ".gz")
 
@@ -300,9 +300,12 @@ def _refuse_other_formats(inputs):
             raise click.ClickException("standard input is closed: name the files to ingest")
         try:
             if name != "-" and os.path.isfile(name):  # a FIFO or <(...) is read once: by the ingest
-                refuse_other_format(name, shown(name))
-            elif sys.stdin is not None and hasattr(sys.stdin.buffer, "peek"):  # peeked, not read
-                refuse_other_format(None, "-", sys.stdin.buffer.peek(8))
+                with open(name, "rb") as head:
+                    refuse_other_format(head.read(1 << 16), shown(name))
+            elif name == "-" and hasattr(sys.stdin.buffer, "peek"):  # peeked, not read
+                refuse_other_format(sys.stdin.buffer.peek(8), "-")
+        except OSError:
+            pass  # the reading says it, located, as before
         except InvalidInput as ex:
             raise click.ClickException(str(ex)) from None
 
@@ -364,7 +367,7 @@ def _holds_no_actions(database, path):
     the first ingest that stores something in it."""
     from ..store.urls import is_url
 
-    return not is_url(path) and database.execute("SELECT 1 FROM actions LIMIT 1").fetchone() is None
+    return not is_url(path) and not holds_actions(database)
 
 
 def _refuse_if_not_empty(path, status):
